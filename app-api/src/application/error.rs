@@ -1,0 +1,122 @@
+use std::error::Error as StdError;
+
+use strata_domain::{DomainError, RepositoryError, UnitOfWorkError, ValidationFailure};
+
+/// Why a use case did not succeed; the one error type of the application layer.
+///
+/// Every variant but [`AppError::Internal`] is the client's to read; an internal
+/// error's cause is for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input broke one or more rules; one entry per field.
+    #[error("invalid input: {0}")]
+    Invalid(ValidationFailure),
+    /// What the use case needed does not exist.
+    #[error("{kind} {id} was not found")]
+    NotFound {
+        /// The kind of thing, such as `product`.
+        kind: &'static str,
+        /// The id that was looked for.
+        id: String,
+    },
+    /// The request clashes with the current state: a stale version, a duplicate.
+    #[error("{message}")]
+    Conflict {
+        /// A stable machine-readable code, such as `stale_version`.
+        code: &'static str,
+        /// A sentence for a person.
+        message: String,
+    },
+    /// A business rule refused the request.
+    #[error("{message}")]
+    RuleViolated {
+        /// A stable machine-readable code, such as `currency_mismatch`.
+        code: &'static str,
+        /// A sentence for a person.
+        message: String,
+    },
+    /// Something failed that the client cannot fix; the cause goes to the log.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl AppError {
+    /// `kind` `id` does not exist.
+    pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    /// A failure the client cannot fix, caused by `error`.
+    pub fn internal(error: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(error))
+    }
+}
+
+impl From<ValidationFailure> for AppError {
+    fn from(failure: ValidationFailure) -> Self {
+        Self::Invalid(failure)
+    }
+}
+
+impl From<DomainError> for AppError {
+    fn from(error: DomainError) -> Self {
+        match error {
+            DomainError::Invalid(failure) => Self::Invalid(failure),
+            DomainError::RuleViolated { code, message } => Self::RuleViolated { code, message },
+        }
+    }
+}
+
+impl From<RepositoryError> for AppError {
+    fn from(error: RepositoryError) -> Self {
+        match error {
+            RepositoryError::Conflict { .. } => Self::Conflict {
+                code: "stale_version",
+                message: error.to_string(),
+            },
+            RepositoryError::Duplicate { .. } => Self::Conflict {
+                code: "duplicate",
+                message: error.to_string(),
+            },
+            RepositoryError::NotFound { kind, id } => Self::NotFound { kind, id },
+            RepositoryError::Storage(_) => Self::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl From<UnitOfWorkError> for AppError {
+    fn from(error: UnitOfWorkError) -> Self {
+        Self::Internal(Box::new(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_domain::Version;
+
+    use super::*;
+
+    #[test]
+    fn a_stale_write_is_a_conflict_the_client_can_act_on() {
+        let error = AppError::from(RepositoryError::Conflict {
+            kind: "product",
+            id: "42".into(),
+            expected: Version::new(3),
+        });
+        assert!(matches!(error, AppError::Conflict { code: "stale_version", .. }));
+    }
+
+    #[test]
+    fn a_storage_failure_is_internal_and_keeps_its_cause() {
+        let io = std::io::Error::other("disk on fire");
+        let error = AppError::from(RepositoryError::storage(io));
+        let AppError::Internal(cause) = &error else {
+            panic!("storage failures are internal");
+        };
+        let root = cause.source().map(ToString::to_string);
+        assert_eq!(root.as_deref(), Some("disk on fire"));
+    }
+}

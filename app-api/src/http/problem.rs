@@ -1,0 +1,184 @@
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use strata_domain::FieldViolation;
+
+use crate::application::AppError;
+
+/// The media type of an RFC 9457 problem document.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document with a stable machine-readable `code` and, for
+/// validation failures, one entry per invalid field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: String,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldViolation>,
+}
+
+impl Problem {
+    /// A problem with `status` and the stable `code`; the title is the status's
+    /// reason phrase, as RFC 9457 asks when the type is `about:blank`.
+    pub fn new(status: StatusCode, code: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: None,
+            code: code.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The same problem with a sentence explaining this occurrence.
+    #[must_use]
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The same problem listing what was wrong with each field.
+    #[must_use]
+    pub fn with_errors(mut self, errors: Vec<FieldViolation>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The stable code.
+    #[must_use]
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// A 500 that tells the client nothing about the cause; the cause is logged.
+    pub fn internal(cause: &(dyn StdError + 'static)) -> Self {
+        tracing::error!(error = %chain(cause), "request failed with an internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            .with_detail("the server could not complete the request")
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_JSON),
+        );
+        response
+    }
+}
+
+/// The one place where application errors become HTTP answers.
+impl From<&AppError> for Problem {
+    fn from(error: &AppError) -> Self {
+        match error {
+            AppError::Invalid(failure) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+                    .with_detail("the request has invalid fields")
+                    .with_errors(failure.violations().to_vec())
+            }
+            AppError::NotFound { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "not_found").with_detail(error.to_string())
+            }
+            AppError::Conflict { code, message } => {
+                Self::new(StatusCode::CONFLICT, *code).with_detail(message.clone())
+            }
+            AppError::RuleViolated { code, message } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, *code).with_detail(message.clone())
+            }
+            AppError::Internal(_) => Self::internal(error),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        Problem::from(&self).into_response()
+    }
+}
+
+/// Adds problem+json answers for unknown paths (404) and unsupported methods (405).
+pub fn with_problem_fallbacks<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "not_found").with_detail("no resource at this path")
+        })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+                .with_detail("this resource does not support the request's method")
+        })
+}
+
+fn chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use strata_domain::ValidationFailure;
+
+    use super::*;
+
+    fn body(problem: &Problem) -> serde_json::Value {
+        serde_json::to_value(problem).expect("serializable")
+    }
+
+    #[test]
+    fn validation_failures_list_each_field() {
+        let failure = ValidationFailure::new(vec![
+            FieldViolation::new("sku", "format", "bad"),
+            FieldViolation::new("name", "length", "empty"),
+        ]);
+        let problem = Problem::from(&AppError::Invalid(failure));
+        let json = body(&problem);
+        assert_eq!(json["status"], 422);
+        assert_eq!(json["code"], "validation_failed");
+        assert_eq!(json["errors"][0]["field"], "name");
+        assert_eq!(json["errors"][1]["field"], "sku");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let error = AppError::internal(std::io::Error::other("password=hunter2 leaked"));
+        let json = body(&Problem::from(&error));
+        assert_eq!(json["status"], 500);
+        assert!(!json.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn conflicts_keep_their_code() {
+        let error = AppError::Conflict {
+            code: "stale_version",
+            message: "changed".into(),
+        };
+        let problem = Problem::from(&error);
+        assert_eq!(problem.status(), StatusCode::CONFLICT);
+        assert_eq!(problem.code(), "stale_version");
+    }
+}

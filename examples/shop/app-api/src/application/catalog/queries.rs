@@ -1,0 +1,31 @@
+use shop_domain::catalog::ProductId;
+use strata_app_api::application::Query;
+use strata_domain::Page;
+
+use super::ProductView;
+
+/// One product by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetProduct {
+    /// The product.
+    pub id: ProductId,
+}
+
+impl Query for GetProduct {
+    type Output = ProductView;
+    const NAME: &'static str = "catalog.get_product";
+}
+
+/// One page of the catalog, oldest product first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListProducts {
+    /// The 1-based page number.
+    pub page: u32,
+    /// The page size.
+    pub per_page: u32,
+}
+
+impl Query for ListProducts {
+    type Output = Page<ProductView>;
+    const NAME: &'static str = "catalog.list_products";
+}

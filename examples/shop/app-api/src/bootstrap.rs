@@ -1,0 +1,232 @@
+//! The composition root: the one module that wires infrastructure into the
+//! application and starts the API and the web page. Tests start the shop through
+//! [`start`] too, so they exercise exactly what `cargo run` does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shop_infrastructure::{SeaOrmProductRepository, migrate, seed_catalog};
+use strata_bff::Upstream;
+use strata_infrastructure::{Database, SeaOrmUnitOfWork};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{AppState, router};
+use crate::application::catalog::Catalog;
+
+/// Where the shop keeps its data and listens. Every field can be set from the
+/// environment (see [`Settings::from_env`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The database URL: SQLite (the default, a file created on first run) or PostgreSQL.
+    pub database_url: String,
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
+    /// Where the web page listens.
+    pub web_addr: SocketAddr,
+    /// Whether to add demo products to an empty catalog.
+    pub seed: bool,
+}
+
+/// A setting from the environment could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}={value:?} is not valid: {reason}")]
+pub struct SettingsError {
+    variable: &'static str,
+    value: String,
+    reason: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://shop.db?mode=rwc".into(),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            web_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            seed: true,
+        }
+    }
+}
+
+impl Settings {
+    /// The defaults, overridden by `SHOP_DATABASE_URL`, `SHOP_API_ADDR`,
+    /// `SHOP_WEB_ADDR` and `SHOP_SEED` (`true`/`false`) where they are set.
+    ///
+    /// # Errors
+    /// Names the variable whose value cannot be used.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let mut settings = Self::default();
+        if let Some(url) = lookup("SHOP_DATABASE_URL") {
+            settings.database_url = url;
+        }
+        if let Some(addr) = lookup("SHOP_API_ADDR") {
+            settings.api_addr = parse("SHOP_API_ADDR", addr)?;
+        }
+        if let Some(addr) = lookup("SHOP_WEB_ADDR") {
+            settings.web_addr = parse("SHOP_WEB_ADDR", addr)?;
+        }
+        if let Some(seed) = lookup("SHOP_SEED") {
+            settings.seed = parse("SHOP_SEED", seed)?;
+        }
+        Ok(settings)
+    }
+}
+
+fn parse<T>(variable: &'static str, value: String) -> Result<T, SettingsError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|error: T::Err| SettingsError {
+        variable,
+        reason: error.to_string(),
+        value,
+    })
+}
+
+/// The shop could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("the database could not be prepared")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The demo catalog could not be seeded.
+    #[error("the demo catalog could not be seeded")]
+    Seed(#[source] shop_infrastructure::catalog::SeedError),
+    /// A listening address could not be bound.
+    #[error("could not listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The web page's upstream client could not be built.
+    #[error("the web page could not be set up")]
+    Web(#[source] strata_bff::UpstreamError),
+}
+
+/// A started shop: where it listens, and how to stop it.
+#[derive(Debug)]
+pub struct RunningShop {
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
+    /// Where the web page listens.
+    pub web_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningShop {
+    /// Stops accepting connections, lets requests in flight finish, and waits for
+    /// both servers to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for server in self.servers {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(error = %error, "a server ended with an error"),
+                Err(error) => tracing::error!(error = %error, "a server task failed"),
+            }
+        }
+    }
+}
+
+/// Opens and migrates the database, seeds it when asked, and starts the API and
+/// the web page.
+///
+/// # Errors
+/// When the database cannot be prepared or an address cannot be bound.
+pub async fn start(settings: Settings) -> Result<RunningShop, StartError> {
+    let database = Database::connect(&settings.database_url)
+        .await
+        .map_err(|error| StartError::Database(Box::new(error)))?;
+    migrate(&database)
+        .await
+        .map_err(|error| StartError::Database(Box::new(error)))?;
+
+    let products = Arc::new(SeaOrmProductRepository::new(database.clone()));
+    if settings.seed {
+        seed_catalog(products.as_ref())
+            .await
+            .map_err(StartError::Seed)?;
+    }
+    let catalog = Catalog::new(products, Arc::new(SeaOrmUnitOfWork::new(database)));
+
+    let api_listener = bind(settings.api_addr).await?;
+    let api_addr = local_addr(&api_listener, settings.api_addr)?;
+    let web_listener = bind(settings.web_addr).await?;
+    let web_addr = local_addr(&web_listener, settings.web_addr)?;
+    let upstream = Upstream::new(format!("http://{api_addr}")).map_err(StartError::Web)?;
+
+    let (stop, stopped) = watch::channel(false);
+    let servers = vec![
+        serve(api_listener, router(AppState::new(catalog)), stopped.clone()),
+        serve(web_listener, shop_bff::router(upstream), stopped),
+    ];
+    Ok(RunningShop {
+        api_addr,
+        web_addr,
+        stop,
+        servers,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_defaults() {
+        let settings = Settings::from_lookup(|name| match name {
+            "SHOP_API_ADDR" => Some("127.0.0.1:9090".into()),
+            "SHOP_SEED" => Some("false".into()),
+            _ => None,
+        })
+        .expect("valid settings");
+        assert_eq!(settings.api_addr, SocketAddr::from(([127, 0, 0, 1], 9090)));
+        assert_eq!(settings.web_addr, Settings::default().web_addr);
+        assert!(!settings.seed);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let error = Settings::from_lookup(|name| {
+            (name == "SHOP_WEB_ADDR").then(|| "not an address".to_owned())
+        })
+        .expect_err("invalid address");
+        assert!(error.to_string().starts_with("SHOP_WEB_ADDR=\"not an address\""));
+    }
+}

@@ -1,0 +1,11 @@
+//! The sample shop's application layer (use cases), its HTTP API, and the
+//! composition root that wires both to the infrastructure.
+//!
+//! * [`application`] — commands, queries and their handlers; no HTTP, no SQL.
+//! * [`api`] — axum routes that turn HTTP into commands and queries.
+//! * [`bootstrap`] — the composition root: the one module that names the
+//!   infrastructure and the BFF.
+
+pub mod api;
+pub mod application;
+pub mod bootstrap;

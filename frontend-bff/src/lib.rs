@@ -1,0 +1,16 @@
+//! Strata's backend-for-frontend kit: an [`Upstream`] client that calls app-api
+//! over HTTP, and [`html`] helpers for pages rendered on the server.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), strata_bff::UpstreamError> {
+//! use strata_bff::Upstream;
+//!
+//! let api = Upstream::new("http://127.0.0.1:8080")?;
+//! let health: serde_json::Value = api.get_json("/health").await?;
+//! # Ok(()) }
+//! ```
+
+pub mod html;
+mod upstream;
+
+pub use upstream::{Upstream, UpstreamError};
