@@ -137,7 +137,9 @@ mod tests {
 
     #[test]
     fn rejects_text_that_is_not_a_uuid() {
-        let error = "not-a-uuid".parse::<Id<Widget>>().expect_err("must be rejected");
+        let error = "not-a-uuid"
+            .parse::<Id<Widget>>()
+            .expect_err("must be rejected");
         assert_eq!(error.to_string(), "`not-a-uuid` is not a valid id");
     }
 

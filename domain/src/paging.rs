@@ -129,7 +129,11 @@ mod tests {
     #[test]
     fn rejects_page_zero_and_oversized_pages_naming_each_field() {
         let failure = PageRequest::new(0, 101).expect_err("both out of range");
-        let fields: Vec<_> = failure.violations().iter().map(|v| v.field.as_str()).collect();
+        let fields: Vec<_> = failure
+            .violations()
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
         assert_eq!(fields, ["page", "per_page"]);
     }
 

@@ -187,7 +187,9 @@ mod tests {
         let input = Signup {
             name: "x".into(),
             age: 3,
-            address: Address { city: String::new() },
+            address: Address {
+                city: String::new(),
+            },
         };
         let failure = validate(&input).expect_err("input is invalid");
         let fields: Vec<_> = failure
@@ -197,9 +199,16 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            [("address.city", "length"), ("age", "range"), ("name", "length")]
+            [
+                ("address.city", "length"),
+                ("age", "range"),
+                ("name", "length")
+            ]
         );
-        assert_eq!(failure.violations()[2].message, "must be 3 to 20 characters");
+        assert_eq!(
+            failure.violations()[2].message,
+            "must be 3 to 20 characters"
+        );
         assert_eq!(failure.violations()[1].message, "failed the `range` rule");
     }
 
@@ -218,7 +227,10 @@ mod tests {
     #[test]
     fn absorb_prefixes_nested_fields() {
         let mut outer = ValidationFailure::single("name", "length", "too short");
-        outer.absorb("price", ValidationFailure::single("currency", "format", "bad"));
+        outer.absorb(
+            "price",
+            ValidationFailure::single("currency", "format", "bad"),
+        );
         let fields: Vec<_> = outer.violations().iter().map(|v| v.field.clone()).collect();
         assert_eq!(fields, ["name", "price.currency"]);
         assert_eq!(outer.to_string(), "name: too short; price.currency: bad");

@@ -22,7 +22,6 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A complete HTML5 page with `title` (escaped here) and `body` (already HTML).
-#[must_use]
 pub fn page(title: &str, body: &str) -> Html<String> {
     let mut html = String::with_capacity(body.len() + 512);
     let _ = write!(

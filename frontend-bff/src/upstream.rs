@@ -60,7 +60,10 @@ impl Upstream {
     /// # Errors
     /// When the upstream is unreachable, answers an error status, or answers
     /// something other than the expected JSON.
-    pub async fn get_json<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, UpstreamError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+    ) -> Result<T, UpstreamError> {
         let url = format!("{}{}", self.base_url, path_and_query);
         let response = self
             .client

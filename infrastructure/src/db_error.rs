@@ -5,7 +5,11 @@ use strata_domain::RepositoryError;
 /// violation becomes [`RepositoryError::Duplicate`] on `unique_key`, anything else
 /// a storage failure.
 #[must_use]
-pub fn repository_error(error: DbErr, kind: &'static str, unique_key: &'static str) -> RepositoryError {
+pub fn repository_error(
+    error: DbErr,
+    kind: &'static str,
+    unique_key: &'static str,
+) -> RepositoryError {
     match error.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => RepositoryError::Duplicate {
             kind,

@@ -53,7 +53,9 @@ impl UnitOfWork for SeaOrmUnitOfWork {
             let shared = Arc::new(transaction);
             let decision = AMBIENT.scope(Arc::clone(&shared), work).await;
             let transaction = Arc::try_unwrap(shared).map_err(|_| {
-                UnitOfWorkError::Commit("the transaction is still in use after its work ended".into())
+                UnitOfWorkError::Commit(
+                    "the transaction is still in use after its work ended".into(),
+                )
             })?;
             match decision {
                 Outcome::Commit => transaction

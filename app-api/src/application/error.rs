@@ -106,7 +106,13 @@ mod tests {
             id: "42".into(),
             expected: Version::new(3),
         });
-        assert!(matches!(error, AppError::Conflict { code: "stale_version", .. }));
+        assert!(matches!(
+            error,
+            AppError::Conflict {
+                code: "stale_version",
+                ..
+            }
+        ));
     }
 
     #[test]

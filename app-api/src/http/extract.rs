@@ -24,8 +24,11 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(&request) {
-            return Err(Problem::new(StatusCode::BAD_REQUEST, "unsupported_content_type")
-                .with_detail("the body must be JSON, sent with `Content-Type: application/json`"));
+            return Err(
+                Problem::new(StatusCode::BAD_REQUEST, "unsupported_content_type").with_detail(
+                    "the body must be JSON, sent with `Content-Type: application/json`",
+                ),
+            );
         }
         let bytes = Bytes::from_request(request, state)
             .await
@@ -199,9 +202,12 @@ mod tests {
 
     #[tokio::test]
     async fn accepts_a_well_formed_body() {
-        let input = extract(JSON, r#"{"name":"x","price":{"amount_minor":1,"currency":"EUR"}}"#)
-            .await
-            .expect("valid");
+        let input = extract(
+            JSON,
+            r#"{"name":"x","price":{"amount_minor":1,"currency":"EUR"}}"#,
+        )
+        .await
+        .expect("valid");
         assert_eq!(input.name, "x");
     }
 

@@ -97,6 +97,8 @@ where
         // own error wins over any trouble rolling back.
         (Err(error), Some(Ok(_))) | (Err(error), None) => Err(error.into()),
         (_, Some(outcome)) => outcome,
-        (Ok(_), None) => Err(UnitOfWorkError::Begin("the unit of work never ran its work".into()).into()),
+        (Ok(_), None) => {
+            Err(UnitOfWorkError::Begin("the unit of work never ran its work".into()).into())
+        }
     }
 }

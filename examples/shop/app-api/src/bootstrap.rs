@@ -167,7 +167,11 @@ pub async fn start(settings: Settings) -> Result<RunningShop, StartError> {
 
     let (stop, stopped) = watch::channel(false);
     let servers = vec![
-        serve(api_listener, router(AppState::new(catalog)), stopped.clone()),
+        serve(
+            api_listener,
+            router(AppState::new(catalog)),
+            stopped.clone(),
+        ),
         serve(web_listener, shop_bff::router(upstream), stopped),
     ];
     Ok(RunningShop {
@@ -227,6 +231,10 @@ mod tests {
             (name == "SHOP_WEB_ADDR").then(|| "not an address".to_owned())
         })
         .expect_err("invalid address");
-        assert!(error.to_string().starts_with("SHOP_WEB_ADDR=\"not an address\""));
+        assert!(
+            error
+                .to_string()
+                .starts_with("SHOP_WEB_ADDR=\"not an address\"")
+        );
     }
 }

@@ -35,9 +35,7 @@ struct ProductPage {
 
 /// The web routes, fetching from the app-api at `api`.
 pub fn router(api: Upstream) -> Router {
-    Router::new()
-        .route("/", get(catalog_page))
-        .with_state(api)
+    Router::new().route("/", get(catalog_page)).with_state(api)
 }
 
 async fn catalog_page(State(api): State<Upstream>) -> impl IntoResponse {
@@ -84,7 +82,12 @@ fn render_catalog(products: &ProductPage) -> Html<String> {
 fn format_price(price: &Price) -> String {
     let sign = if price.amount_minor < 0 { "-" } else { "" };
     let minor = price.amount_minor.unsigned_abs();
-    format!("{sign}{}.{:02} {}", minor / 100, minor % 100, price.currency)
+    format!(
+        "{sign}{}.{:02} {}",
+        minor / 100,
+        minor % 100,
+        price.currency
+    )
 }
 
 #[cfg(test)]

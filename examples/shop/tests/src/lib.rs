@@ -1,1 +1,8 @@
+//! Test kit for the sample shop: fresh databases on SQLite or PostgreSQL, and the
+//! whole shop spawned on random ports for black-box tests over HTTP.
 
+mod app;
+mod database;
+
+pub use app::{TestApp, spawn_app, spawn_seeded_app};
+pub use database::{Engine, POSTGRES_URL_VARIABLE, TestDatabase};

@@ -69,7 +69,11 @@ async fn create_product(
     };
     let product = state.catalog.handle(command).await?;
     let location = format!("/api/products/{}", product.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(product)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(product),
+    ))
 }
 
 async fn get_product(

@@ -10,8 +10,8 @@ mod stock;
 pub use money::{Currency, Money};
 pub use product::{NewProduct, Product, ProductEvent, ProductId};
 pub use product_name::ProductName;
-pub use product_repository::ProductRepository;
 #[cfg(feature = "mock")]
 pub use product_repository::MockProductRepository;
+pub use product_repository::ProductRepository;
 pub use sku::Sku;
 pub use stock::Stock;

@@ -122,7 +122,11 @@ mod tests {
     use super::*;
 
     fn fields(failure: &ValidationFailure) -> Vec<&str> {
-        failure.violations().iter().map(|v| v.field.as_str()).collect()
+        failure
+            .violations()
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect()
     }
 
     #[test]

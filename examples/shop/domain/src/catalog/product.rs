@@ -1,6 +1,5 @@
 use strata_domain::{
-    AggregateRoot, AggregateState, DomainError, DomainEvent, Entity, Id, ValidationFailure,
-    Version,
+    AggregateRoot, AggregateState, DomainError, DomainEvent, Entity, Id, ValidationFailure, Version,
 };
 
 use super::{Money, ProductName, Sku, Stock};
@@ -252,10 +251,20 @@ mod tests {
             panic!("invalid input must be refused");
         };
 
-        let fields: Vec<_> = failure.violations().iter().map(|v| v.field.as_str()).collect();
+        let fields: Vec<_> = failure
+            .violations()
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
         assert_eq!(
             fields,
-            ["name", "price.amount_minor", "price.currency", "sku", "stock"]
+            [
+                "name",
+                "price.amount_minor",
+                "price.currency",
+                "sku",
+                "stock"
+            ]
         );
     }
 

@@ -57,14 +57,23 @@ mod tests {
 
     #[test]
     fn trims_surrounding_space() {
-        assert_eq!(ProductName::parse("  Tea pot ").expect("valid").as_str(), "Tea pot");
+        assert_eq!(
+            ProductName::parse("  Tea pot ").expect("valid").as_str(),
+            "Tea pot"
+        );
     }
 
     #[test]
     fn rejects_blank_and_control_characters() {
-        assert_eq!(ProductName::parse("   ").expect_err("blank").violations()[0].code, "length");
         assert_eq!(
-            ProductName::parse("tea\u{0}pot").expect_err("control").violations()[0].code,
+            ProductName::parse("   ").expect_err("blank").violations()[0].code,
+            "length"
+        );
+        assert_eq!(
+            ProductName::parse("tea\u{0}pot")
+                .expect_err("control")
+                .violations()[0]
+                .code,
             "characters"
         );
     }

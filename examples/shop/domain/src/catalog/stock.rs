@@ -17,9 +17,7 @@ impl Stock {
     /// When `units` is negative or above [`Stock::MAX`].
     pub fn new(units: i64) -> Result<Self, ValidationFailure> {
         if units.validate_range(Some(0), Some(i64::from(Self::MAX)), None, None) {
-            u32::try_from(units)
-                .map(Self)
-                .map_err(|_| out_of_range())
+            u32::try_from(units).map(Self).map_err(|_| out_of_range())
         } else {
             Err(out_of_range())
         }

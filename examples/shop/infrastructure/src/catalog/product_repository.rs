@@ -41,7 +41,12 @@ fn storage(error: DbErr) -> RepositoryError {
 }
 
 fn to_domain(row: Model) -> Result<Product, RepositoryError> {
-    let corrupt = |failure| RepositoryError::storage(CorruptProduct { id: row.id, failure });
+    let corrupt = |failure| {
+        RepositoryError::storage(CorruptProduct {
+            id: row.id,
+            failure,
+        })
+    };
     let name = ProductName::parse(&row.name).map_err(corrupt)?;
     let sku = Sku::parse(&row.sku).map_err(corrupt)?;
     let price = Money::new(row.price_minor, &row.currency).map_err(corrupt)?;
@@ -95,12 +100,18 @@ impl Repository<Product> for SeaOrmProductRepository {
             // only if nobody saved it since it was loaded.
             let updated = Products::update_many()
                 .col_expr(Column::Name, Expr::value(product.name().to_string()))
-                .col_expr(Column::PriceMinor, Expr::value(product.price().amount_minor()))
+                .col_expr(
+                    Column::PriceMinor,
+                    Expr::value(product.price().amount_minor()),
+                )
                 .col_expr(
                     Column::Currency,
                     Expr::value(product.price().currency().to_string()),
                 )
-                .col_expr(Column::Stock, Expr::value(i64::from(product.stock().units())))
+                .col_expr(
+                    Column::Stock,
+                    Expr::value(i64::from(product.stock().units())),
+                )
                 .col_expr(Column::Version, Expr::value(stored_version(next)))
                 .filter(Column::Id.eq(product.id().as_uuid()))
                 .filter(Column::Version.eq(stored_version(loaded)))
