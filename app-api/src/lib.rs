@@ -1,35 +1,65 @@
 //! Strata's application layer and its HTTP face.
 //!
-//! * [`application`] — use-case traits ([`application::Command`],
-//!   [`application::Query`] and their handlers) and the one error type the
-//!   application speaks, [`application::AppError`]. It knows no HTTP and no SQL.
+//! * [`application`] — use cases ([`application::Command`],
+//!   [`application::Query`] and their handlers), the [`application::Dispatcher`]
+//!   that runs each through one ordered chain of middleware (logging, validation,
+//!   unit of work), and the one error type the application speaks,
+//!   [`application::AppError`]. It knows no HTTP and no SQL.
 //! * `http` (feature `http`, on by default) — the axum kit: every
 //!   [`application::AppError`] mapped to RFC 9457 problem+json in one place, and
-//!   extractors whose rejections are problem+json too, so no client input can make
-//!   a server answer 500.
+//!   extractors whose rejections are problem+json too (no client input can make a
+//!   server answer 500), and the standard layers: request id and W3C trace
+//!   context, access log, timeout, CORS, compression and a panic guard.
+//! * `telemetry` (feature `telemetry`, on by default) — log output, pretty or JSON.
 //!
 //! ```
-//! use async_trait::async_trait;
-//! use strata_app_api::application::{AppError, Query, QueryHandler};
+//! use std::sync::Arc;
 //!
-//! struct Greeting { name: String }
+//! use async_trait::async_trait;
+//! use strata_app_api::application::middleware::{Logging, Validation};
+//! use strata_app_api::application::{
+//!     AppError, Dispatcher, Query, QueryHandler, RequestContext, UseCaseContext,
+//! };
+//! use validator::Validate;
+//!
+//! #[derive(Validate)]
+//! struct Greeting {
+//!     #[validate(length(min = 1))]
+//!     name: String,
+//! }
+//!
 //! impl Query for Greeting {
 //!     type Output = String;
 //!     const NAME: &'static str = "greeting";
 //! }
 //!
 //! struct Greeter;
+//!
 //! #[async_trait]
 //! impl QueryHandler<Greeting> for Greeter {
-//!     async fn ask(&self, query: Greeting) -> Result<String, AppError> {
-//!         if query.name.is_empty() {
-//!             return Err(AppError::not_found("person", ""));
-//!         }
+//!     async fn ask(&self, _cx: &UseCaseContext, query: Greeting) -> Result<String, AppError> {
 //!         Ok(format!("hello, {}", query.name))
 //!     }
 //! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let dispatcher = Dispatcher::builder()
+//!     .middleware([Arc::new(Logging) as _, Arc::new(Validation) as _])
+//!     .query::<Greeting>(Arc::new(Greeter))
+//!     .build();
+//! let request = RequestContext::background();
+//!
+//! let answer = dispatcher.ask(&request, Greeting { name: "Ada".into() }).await;
+//! assert_eq!(answer.ok().as_deref(), Some("hello, Ada"));
+//!
+//! let refused = dispatcher.ask(&request, Greeting { name: String::new() }).await;
+//! assert!(matches!(refused, Err(AppError::Invalid(_))));
+//! # }
 //! ```
 
 pub mod application;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;

@@ -1,4 +1,4 @@
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 use std::hash::Hash;
 
 /// Something with an identity that outlives changes to its attributes.
@@ -7,7 +7,7 @@ use std::hash::Hash;
 /// other fields say.
 pub trait Entity {
     /// The entity's identifier type, usually [`crate::Id<Self>`].
-    type Id: Copy + Eq + Hash + Debug + Send + Sync + 'static;
+    type Id: Copy + Eq + Hash + Debug + Display + Send + Sync + 'static;
 
     /// The entity's identity.
     fn id(&self) -> Self::Id;

@@ -64,7 +64,9 @@ pub use error::DomainError;
 pub use event::DomainEvent;
 pub use id::{Id, InvalidId};
 pub use paging::{Page, PageRequest};
-pub use ports::{Repository, RepositoryError, UnitOfWork, UnitOfWorkError};
+pub use ports::{
+    EventEnvelope, Outbox, Propagation, Repository, RepositoryError, UnitOfWork, UnitOfWorkError,
+};
 pub use validation::{FieldViolation, ValidationFailure, validate};
 
 /// Re-exported so value objects can derive `Validate` without naming the crate twice.

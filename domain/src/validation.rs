@@ -85,6 +85,21 @@ impl ValidationFailure {
         if self.is_empty() { Ok(()) } else { Err(self) }
     }
 
+    /// The first violation as a `validator` error, so a `#[validate(custom(...))]`
+    /// rule can delegate to a value object's constructor.
+    #[must_use]
+    pub fn to_field_error(&self) -> validator::ValidationError {
+        let (code, message) = self.violations.first().map_or_else(
+            || ("invalid".to_owned(), "is invalid".to_owned()),
+            |violation| (violation.code.clone(), violation.message.clone()),
+        );
+        validator::ValidationError {
+            code: Cow::Owned(code),
+            message: Some(Cow::Owned(message)),
+            params: std::collections::HashMap::new(),
+        }
+    }
+
     fn sort(&mut self) {
         self.violations
             .sort_by(|a, b| a.field.cmp(&b.field).then_with(|| a.code.cmp(&b.code)));

@@ -3,14 +3,17 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), strata_bff::UpstreamError> {
-//! use strata_bff::Upstream;
+//! use axum::http::HeaderMap;
+//! use strata_bff::{Origin, Upstream};
 //!
 //! let api = Upstream::new("http://127.0.0.1:8080")?;
-//! let health: serde_json::Value = api.get_json("/health").await?;
+//! // In a handler, take `Origin` as an extractor instead.
+//! let origin = Origin::from_headers(&HeaderMap::new());
+//! let health: serde_json::Value = api.get_json(&origin, "/health").await?;
 //! # Ok(()) }
 //! ```
 
 pub mod html;
 mod upstream;
 
-pub use upstream::{Upstream, UpstreamError};
+pub use upstream::{Origin, Upstream, UpstreamError};

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{ConnectOptions, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use strata_domain::ports::EventEnvelope;
 
-use crate::unit_of_work::current_transaction;
+use crate::outbox;
+use crate::unit_of_work::{Scope, current_scope};
 
 /// A connection pool to SQLite or PostgreSQL, chosen by the URL's scheme.
 #[derive(Debug, Clone)]
@@ -51,16 +53,19 @@ impl Database {
         &self.connection
     }
 
-    /// Where a repository call should run: the transaction of the unit of work on
-    /// the current task when there is one, otherwise a transaction of its own that
+    /// Where a repository call should run: the unit of work running on the current
+    /// task when there is one, otherwise a transaction of the call's own that
     /// [`Session::finish`] commits.
     ///
     /// # Errors
     /// When a transaction of its own cannot be begun.
     pub async fn session(&self) -> Result<Session, DbErr> {
-        match current_transaction() {
-            Some(shared) => Ok(Session::Joined(shared)),
-            None => Ok(Session::Own(self.connection.begin().await?)),
+        match current_scope() {
+            Some(scope) => Ok(Session(Kind::Joined(scope))),
+            None => Ok(Session(Kind::Own {
+                transaction: self.connection.begin().await?,
+                events: Vec::new(),
+            })),
         }
     }
 }
@@ -68,23 +73,44 @@ impl Database {
 /// A transaction a repository call runs in; dereferences to sea-orm's
 /// [`DatabaseTransaction`], which implements `ConnectionTrait`.
 #[derive(Debug)]
-pub enum Session {
-    /// The current unit of work's transaction; it commits when the unit of work does.
-    Joined(Arc<DatabaseTransaction>),
-    /// A transaction for this call alone.
-    Own(DatabaseTransaction),
+pub struct Session(Kind);
+
+#[derive(Debug)]
+enum Kind {
+    Joined(Arc<Scope>),
+    Own {
+        transaction: DatabaseTransaction,
+        events: Vec<EventEnvelope>,
+    },
 }
 
 impl Session {
-    /// Ends the call: commits a transaction of its own, leaves a joined one to its
-    /// unit of work. Dropping a session without finishing rolls its own back.
+    /// Records events produced by the write this session carries. In a unit of
+    /// work they reach the outbox when it commits; otherwise [`Session::finish`]
+    /// stores them with the write.
+    pub fn record(&mut self, new_events: Vec<EventEnvelope>) {
+        match &mut self.0 {
+            Kind::Joined(scope) => scope.record(new_events),
+            Kind::Own { events, .. } => events.extend(new_events),
+        }
+    }
+
+    /// Ends the call: a transaction of its own stores its recorded events in the
+    /// outbox table and commits; a joined one is left to its unit of work.
+    /// Dropping a session without finishing rolls its own transaction back.
     ///
     /// # Errors
-    /// When the commit fails.
+    /// When the events cannot be stored or the commit fails.
     pub async fn finish(self) -> Result<(), DbErr> {
-        match self {
-            Self::Joined(_) => Ok(()),
-            Self::Own(transaction) => transaction.commit().await,
+        match self.0 {
+            Kind::Joined(_) => Ok(()),
+            Kind::Own {
+                transaction,
+                events,
+            } => {
+                outbox::insert(&transaction, events).await?;
+                transaction.commit().await
+            }
         }
     }
 }
@@ -93,9 +119,9 @@ impl Deref for Session {
     type Target = DatabaseTransaction;
 
     fn deref(&self) -> &DatabaseTransaction {
-        match self {
-            Self::Joined(shared) => shared,
-            Self::Own(transaction) => transaction,
+        match &self.0 {
+            Kind::Joined(scope) => &scope.transaction,
+            Kind::Own { transaction, .. } => transaction,
         }
     }
 }

@@ -20,6 +20,10 @@ fn this_workspace_obeys_the_layering() {
         .expect("the tests crate sits inside the workspace root");
     let report = Architecture::standard()
         .composition_root("shop-app-api", ["src/main.rs", "src/bootstrap.rs"])
+        .composition_root(
+            "strata-template-app-api",
+            ["src/main.rs", "src/bootstrap.rs"],
+        )
         .check_workspace(workspace_root)
         .expect("cargo metadata runs on this workspace");
     report.assert_clean();
@@ -373,6 +377,90 @@ fn a_renamed_infrastructure_crate_is_still_recognised() {
 }
 
 #[test]
+fn a_framework_infrastructure_crate_from_outside_the_workspace_is_still_infrastructure() {
+    let fixture = Fixture::good();
+    fixture.depend(
+        "domain",
+        r#"strata-infrastructure = { path = "../vendor/strata-infrastructure" }"#,
+    );
+    let report = fixture.check(fixture_architecture());
+    assert_only(
+        &report,
+        Rule::LayerDependency,
+        "fixture-domain",
+        "strata-infrastructure",
+    );
+}
+
+#[test]
+fn the_composition_root_may_wire_in_a_framework_infrastructure_crate() {
+    let fixture = Fixture::good();
+    fixture.depend(
+        "app-api",
+        r#"strata-infrastructure = { path = "../vendor/strata-infrastructure" }"#,
+    );
+    fixture.write(
+        "app-api/src/bootstrap.rs",
+        "use fixture_app_api::application::PlaceOrder;\n\
+         use fixture_infrastructure::Repo;\n\n\
+         pub fn wire() -> PlaceOrder<Repo> {\n    let _ = strata_infrastructure::connect;\n    PlaceOrder { orders: Repo }\n}\n",
+    );
+    fixture.check(fixture_architecture()).assert_clean();
+
+    fixture.write(
+        "app-api/src/application/mod.rs",
+        &format!("use strata_infrastructure::Database as _;\n{APPLICATION}"),
+    );
+    let report = fixture.check(fixture_architecture());
+    assert_only(
+        &report,
+        Rule::ApplicationNoInfrastructure,
+        "app-api/src/application/mod.rs",
+        "strata_infrastructure",
+    );
+}
+
+#[test]
+fn only_the_crates_under_the_given_directory_are_checked() {
+    let fixture = Fixture::good_under("services/orders");
+    fixture.add_member("legacy", "fixture-legacy");
+
+    let project = fixture_architecture()
+        .check_crates_under(fixture.path("services/orders"))
+        .expect("cargo metadata runs on the fixture");
+    project.assert_clean();
+
+    let whole = fixture_architecture()
+        .check_workspace(fixture.path("services/orders"))
+        .expect("cargo metadata runs on the fixture");
+    assert_only(
+        &whole,
+        Rule::UnclassifiedCrate,
+        "fixture-legacy",
+        "directory legacy",
+    );
+}
+
+#[test]
+fn a_crate_outside_the_checked_directory_still_counts_under_its_layer() {
+    let fixture = Fixture::good_under("services/orders");
+    fixture.add_member("shared/infrastructure", "fixture-shared-store");
+    fixture.depend(
+        "services/orders/domain",
+        r#"fixture-shared-store = { path = "../../../shared/infrastructure" }"#,
+    );
+    let report = fixture_architecture()
+        .check_crates_under(fixture.path("services/orders"))
+        .expect("cargo metadata runs on the fixture");
+    assert_only(
+        &report,
+        Rule::LayerDependency,
+        "fixture-domain",
+        "fixture-shared-store",
+    );
+}
+
+#[test]
 fn infrastructure_outside_the_composition_root_files_is_reported() {
     let fixture = Fixture::good();
     fixture.write(
@@ -604,69 +692,98 @@ struct Fixture {
 impl Fixture {
     /// A workspace that obeys every rule.
     fn good() -> Self {
+        Self::good_under(".")
+    }
+
+    /// A workspace that obeys every rule, its crates under `project` (a
+    /// directory relative to the workspace root) as when several projects
+    /// share one workspace.
+    fn good_under(project: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("strata-architecture-")
             .tempdir()
             .expect("a temporary directory for the fixture");
         let fixture = Fixture { dir };
+        let at = |relative: &str| {
+            if project == "." {
+                relative.to_owned()
+            } else {
+                format!("{project}/{relative}")
+            }
+        };
+        let members = [
+            "domain",
+            "app-api",
+            "infrastructure",
+            "frontend-bff",
+            "tests",
+        ]
+        .map(|member| format!("\"{}\"", at(member)))
+        .join(", ");
         fixture.write(
             "Cargo.toml",
-            "[workspace]\n\
-             resolver = \"3\"\n\
-             members = [\"domain\", \"app-api\", \"infrastructure\", \"frontend-bff\", \"tests\"]\n\
-             exclude = [\"vendor\"]\n",
+            &format!(
+                "[workspace]\n\
+                 resolver = \"3\"\n\
+                 members = [{members}]\n\
+                 exclude = [\"{}\"]\n",
+                at("vendor")
+            ),
         );
 
-        fixture.manifest("domain", "fixture-domain", &[]);
+        fixture.manifest(&at("domain"), "fixture-domain", &[]);
         fixture.write(
-            "domain/src/lib.rs",
+            &at("domain/src/lib.rs"),
             "pub struct Order {\n    pub id: u64,\n}\n\n\
              pub trait OrderRepository {\n    fn find(&self, id: u64) -> Option<Order>;\n}\n",
         );
 
         fixture.manifest(
-            "infrastructure",
+            &at("infrastructure"),
             "fixture-infrastructure",
             &[r#"fixture-domain = { path = "../domain" }"#],
         );
         fixture.write(
-            "infrastructure/src/lib.rs",
+            &at("infrastructure/src/lib.rs"),
             "use fixture_domain::{Order, OrderRepository};\n\n\
              pub struct Repo;\n\n\
              impl OrderRepository for Repo {\n    fn find(&self, id: u64) -> Option<Order> {\n        Some(Order { id })\n    }\n}\n",
         );
 
         fixture.manifest(
-            "app-api",
+            &at("app-api"),
             "fixture-app-api",
             &[
                 r#"fixture-domain = { path = "../domain" }"#,
                 r#"fixture-infrastructure = { path = "../infrastructure" }"#,
             ],
         );
-        fixture.write("app-api/src/lib.rs", "pub mod api;\npub mod application;\n");
-        fixture.write("app-api/src/application/mod.rs", APPLICATION);
-        fixture.write("app-api/src/api/mod.rs", API);
         fixture.write(
-            "app-api/src/main.rs",
+            &at("app-api/src/lib.rs"),
+            "pub mod api;\npub mod application;\n",
+        );
+        fixture.write(&at("app-api/src/application/mod.rs"), APPLICATION);
+        fixture.write(&at("app-api/src/api/mod.rs"), API);
+        fixture.write(
+            &at("app-api/src/main.rs"),
             "mod bootstrap;\n\n\
              fn main() {\n    let service = bootstrap::wire();\n    let _ = fixture_app_api::api::handle(&service, 1);\n}\n",
         );
         fixture.write(
-            "app-api/src/bootstrap.rs",
+            &at("app-api/src/bootstrap.rs"),
             "use fixture_app_api::application::PlaceOrder;\n\
              use fixture_infrastructure::Repo;\n\n\
              pub fn wire() -> PlaceOrder<Repo> {\n    PlaceOrder { orders: Repo }\n}\n",
         );
 
-        fixture.manifest("frontend-bff", "fixture-bff", &[]);
+        fixture.manifest(&at("frontend-bff"), "fixture-bff", &[]);
         fixture.write(
-            "frontend-bff/src/lib.rs",
+            &at("frontend-bff/src/lib.rs"),
             "pub fn render(total: u64) -> String {\n    format!(\"total: {total}\")\n}\n",
         );
 
         fixture.manifest(
-            "tests",
+            &at("tests"),
             "fixture-tests",
             &[
                 r#"fixture-app-api = { path = "../app-api" }"#,
@@ -675,22 +792,30 @@ impl Fixture {
                 r#"fixture-infrastructure = { path = "../infrastructure" }"#,
             ],
         );
-        fixture.write("tests/src/lib.rs", "pub use fixture_app_api as app;\n");
+        fixture.write(&at("tests/src/lib.rs"), "pub use fixture_app_api as app;\n");
 
         for (dir, name) in [
             ("vendor/tokio", "tokio"),
             ("vendor/sea-orm", "sea-orm"),
             ("vendor/axum", "axum"),
         ] {
-            fixture.manifest(dir, name, &[]);
-            fixture.write(&format!("{dir}/src/lib.rs"), "");
+            fixture.manifest(&at(dir), name, &[]);
+            fixture.write(&at(&format!("{dir}/src/lib.rs")), "");
         }
         fixture.manifest(
-            "vendor/helper",
+            &at("vendor/helper"),
             "fixture-helper",
             &[r#"tokio = { path = "../tokio" }"#],
         );
-        fixture.write("vendor/helper/src/lib.rs", "pub use tokio;\n");
+        fixture.write(&at("vendor/helper/src/lib.rs"), "pub use tokio;\n");
+        // Strata's infrastructure crate as a generated project sees it: from
+        // outside the workspace, with sea-orm behind it.
+        fixture.manifest(
+            &at("vendor/strata-infrastructure"),
+            "strata-infrastructure",
+            &[r#"sea-orm = { path = "../sea-orm" }"#],
+        );
+        fixture.write(&at("vendor/strata-infrastructure/src/lib.rs"), "");
         fixture
     }
 

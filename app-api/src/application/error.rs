@@ -41,6 +41,17 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The stable machine-readable code clients and logs see.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "validation_failed",
+            Self::NotFound { .. } => "not_found",
+            Self::Conflict { code, .. } | Self::RuleViolated { code, .. } => code,
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
     /// `kind` `id` does not exist.
     pub fn not_found(kind: &'static str, id: impl ToString) -> Self {
         Self::NotFound {
@@ -53,6 +64,19 @@ impl AppError {
     pub fn internal(error: impl StdError + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(error))
     }
+}
+
+/// An error and all its causes on one line: `outer: cause: root cause`.
+#[must_use]
+pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    use std::fmt::Write as _;
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let _ = write!(text, ": {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 impl From<ValidationFailure> for AppError {

@@ -1,7 +1,20 @@
-//! Use cases and the application's error type. Nothing here knows HTTP or SQL.
+//! Use cases, the pipeline they run through, and the application's error type.
+//! Nothing here knows HTTP or SQL.
+//!
+//! A use case is a [`Command`] or a [`Query`] with one handler. The
+//! [`Dispatcher`] runs each through the same ordered chain of [`Middleware`]
+//! (see [`middleware::standard`]) before its handler, so a handler holds the
+//! business step alone.
 
+mod context;
+mod dispatcher;
 mod error;
+pub mod middleware;
+mod pipeline;
 mod use_case;
 
-pub use error::AppError;
-pub use use_case::{Command, CommandHandler, Query, QueryHandler};
+pub use context::{Principal, PrincipalKind, RequestContext, TraceContext};
+pub use dispatcher::{Dispatcher, DispatcherBuilder};
+pub use error::{AppError, error_chain};
+pub use pipeline::{Invocation, Middleware, Next, UseCaseInput, UseCaseKind, UseCaseOutput};
+pub use use_case::{Command, CommandHandler, Query, QueryHandler, UseCaseContext};

@@ -1,33 +1,96 @@
 use async_trait::async_trait;
+use strata_domain::ports::Propagation;
+use validator::Validate;
 
-use super::AppError;
+use super::{AppError, Dispatcher, RequestContext};
 
 /// A request to change the system, such as `CreateProduct`.
-pub trait Command: Send + 'static {
+///
+/// Its `validator` rules are checked by the validation middleware before any
+/// handler runs; a command without rules derives `Validate` with none.
+pub trait Command: Validate + Send + Sync + 'static {
     /// What the command answers when it succeeds.
     type Output: Send + 'static;
     /// A stable name for logs and metrics, such as `catalog.create_product`.
     const NAME: &'static str;
+    /// How its unit of work relates to one already running (nested use cases join
+    /// by default).
+    const PROPAGATION: Propagation = Propagation::Required;
 }
 
 /// A request to read from the system without changing it, such as `GetProduct`.
-pub trait Query: Send + 'static {
+/// Queries run without a unit of work.
+pub trait Query: Validate + Send + Sync + 'static {
     /// What the query answers.
     type Output: Send + 'static;
     /// A stable name for logs and metrics, such as `catalog.get_product`.
     const NAME: &'static str;
 }
 
-/// Carries out one kind of command: the business step and nothing else.
+/// Carries out one kind of command: the business step and nothing else. Logging,
+/// validation and the transaction are the pipeline's job.
 #[async_trait]
-pub trait CommandHandler<C: Command>: Send + Sync {
+pub trait CommandHandler<C: Command>: Send + Sync + 'static {
     /// Runs the command.
-    async fn handle(&self, command: C) -> Result<C::Output, AppError>;
+    async fn handle(&self, cx: &UseCaseContext, command: C) -> Result<C::Output, AppError>;
 }
 
 /// Answers one kind of query.
 #[async_trait]
-pub trait QueryHandler<Q: Query>: Send + Sync {
+pub trait QueryHandler<Q: Query>: Send + Sync + 'static {
     /// Answers the query.
-    async fn ask(&self, query: Q) -> Result<Q::Output, AppError>;
+    async fn ask(&self, cx: &UseCaseContext, query: Q) -> Result<Q::Output, AppError>;
+}
+
+/// What a handler is given besides its input: the request it serves, and a way
+/// to run other use cases through the same pipeline (a nested command joins the
+/// caller's unit of work).
+#[derive(Debug, Clone)]
+pub struct UseCaseContext {
+    request: RequestContext,
+    dispatcher: Dispatcher,
+    depth: usize,
+}
+
+impl UseCaseContext {
+    /// A context for calling a handler directly, outside the pipeline, as unit
+    /// tests and benchmarks do; nested use cases go through `dispatcher`.
+    #[must_use]
+    pub fn new(request: RequestContext, dispatcher: Dispatcher) -> Self {
+        Self::nested(request, dispatcher, 0)
+    }
+
+    pub(crate) fn nested(request: RequestContext, dispatcher: Dispatcher, depth: usize) -> Self {
+        Self {
+            request,
+            dispatcher,
+            depth,
+        }
+    }
+
+    /// The request this use case serves.
+    #[must_use]
+    pub fn request(&self) -> &RequestContext {
+        &self.request
+    }
+
+    /// Runs another command as part of this use case.
+    ///
+    /// # Errors
+    /// Whatever the command's pipeline and handler answer.
+    pub async fn execute<C: Command>(&self, command: C) -> Result<C::Output, AppError> {
+        self.dispatcher
+            .dispatch_command(&self.request, self.depth + 1, command)
+            .await
+    }
+
+    /// Runs a query as part of this use case.
+    ///
+    /// # Errors
+    /// Whatever the query's pipeline and handler answer.
+    pub async fn ask<Q: Query>(&self, query: Q) -> Result<Q::Output, AppError> {
+        self.dispatcher
+            .dispatch_query(&self.request, self.depth + 1, query)
+            .await
+    }
 }

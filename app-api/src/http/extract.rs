@@ -92,7 +92,13 @@ fn malformed(error: &serde_json::Error) -> Problem {
 }
 
 fn field_problem(path: &str, error: &serde_json::Error) -> Problem {
-    let message = describe(error);
+    // serde quotes the offending value ("invalid type: string \"hunter2\", expected
+    // i64"); answer with what was expected only, so a secret sent in the wrong
+    // field is never echoed back.
+    let message = match describe(error).split_once(", expected ") {
+        Some((_, expected)) => format!("expected {expected}"),
+        None => describe(error),
+    };
     // serde reports a missing field against the object that lacks it; name the
     // field itself so the client sees which one to add.
     let (field, code) = match message
@@ -237,6 +243,11 @@ mod tests {
         assert_eq!(json["status"], 422);
         assert_eq!(json["errors"][0]["field"], "price.amount_minor");
         assert_eq!(json["errors"][0]["code"], "type");
+        assert_eq!(json["errors"][0]["message"], "expected i64");
+        assert!(
+            !json.to_string().contains("lots"),
+            "the value is not echoed"
+        );
     }
 
     #[tokio::test]

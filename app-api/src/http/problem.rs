@@ -1,5 +1,4 @@
 use std::error::Error as StdError;
-use std::fmt::Write as _;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -7,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use strata_domain::FieldViolation;
 
-use crate::application::AppError;
+use crate::application::{AppError, error_chain};
 
 /// The media type of an RFC 9457 problem document.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -67,9 +66,14 @@ impl Problem {
         &self.code
     }
 
-    /// A 500 that tells the client nothing about the cause; the cause is logged.
+    /// A 500 that tells the client nothing about the cause; the cause is logged
+    /// here, for failures that happen outside a use case.
     pub fn internal(cause: &(dyn StdError + 'static)) -> Self {
-        tracing::error!(error = %chain(cause), "request failed with an internal error");
+        tracing::error!(error = %error_chain(cause), "request failed with an internal error");
+        Self::internal_error()
+    }
+
+    fn internal_error() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
             .with_detail("the server could not complete the request")
     }
@@ -87,25 +91,25 @@ impl IntoResponse for Problem {
     }
 }
 
-/// The one place where application errors become HTTP answers.
+/// The one place where application errors become HTTP answers. Internal errors
+/// were logged, with their cause, by the logging middleware; the client learns
+/// nothing of the cause.
 impl From<&AppError> for Problem {
     fn from(error: &AppError) -> Self {
+        let status = match error {
+            AppError::Invalid(_) | AppError::RuleViolated { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Internal(_) => return Self::internal_error(),
+        };
+        let problem = Self::new(status, error.code());
         match error {
-            AppError::Invalid(failure) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
-                    .with_detail("the request has invalid fields")
-                    .with_errors(failure.violations().to_vec())
-            }
-            AppError::NotFound { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "not_found").with_detail(error.to_string())
-            }
-            AppError::Conflict { code, message } => {
-                Self::new(StatusCode::CONFLICT, *code).with_detail(message.clone())
-            }
-            AppError::RuleViolated { code, message } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, *code).with_detail(message.clone())
-            }
-            AppError::Internal(_) => Self::internal(error),
+            AppError::Invalid(failure) => problem
+                .with_detail("the request has invalid fields")
+                .with_errors(failure.violations().to_vec()),
+            _ => problem.with_detail(error.to_string()),
         }
     }
 }
@@ -126,16 +130,6 @@ pub fn with_problem_fallbacks<S: Clone + Send + Sync + 'static>(router: Router<S
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
                 .with_detail("this resource does not support the request's method")
         })
-}
-
-fn chain(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(text, ": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -59,10 +59,10 @@ fn layering(workspace: &Workspace<'_>, graph: &Graph<'_>, violations: &mut Vec<V
 }
 
 /// Walks each member's normal and build closure breadth first, so the path
-/// reported is a shortest one. Other workspace members are not entered:
-/// each is checked under its own layer. A banned crate is not entered
-/// either, so one banned framework yields one finding rather than one per
-/// crate it pulls in.
+/// reported is a shortest one. Other crates with a known layer (members and
+/// framework crates) are not entered: each is checked under its own layer.
+/// A banned crate is not entered either, so one banned framework yields one
+/// finding rather than one per crate it pulls in.
 fn banned_crates(
     architecture: &Architecture,
     workspace: &Workspace<'_>,

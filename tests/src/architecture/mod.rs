@@ -54,11 +54,13 @@ pub enum Error {
 pub struct Architecture {
     composition_roots: BTreeMap<String, Vec<String>>,
     classified: BTreeMap<String, Layer>,
+    framework: BTreeMap<String, Layer>,
     banned: BTreeMap<Layer, BTreeSet<String>>,
 }
 
 impl Architecture {
-    /// The Strata layering with the standard banned crates per layer and no
+    /// The Strata layering with the standard banned crates per layer, Strata's
+    /// own crates placed as [`Architecture::framework_crate`]s, and no
     /// composition root.
     pub fn standard() -> Self {
         let mut banned: BTreeMap<Layer, BTreeSet<String>> = BTreeMap::new();
@@ -89,9 +91,20 @@ impl Architecture {
                 .or_default()
                 .extend(names.iter().map(|name| package_key(name)));
         }
+        let framework = [
+            ("strata-domain", Layer::Domain),
+            ("strata-app-api", Layer::AppApi),
+            ("strata-infrastructure", Layer::Infrastructure),
+            ("strata-bff", Layer::Bff),
+            ("strata-tests", Layer::Tests),
+        ]
+        .into_iter()
+        .map(|(name, layer)| (package_key(name), layer))
+        .collect();
         Architecture {
             composition_roots: BTreeMap::new(),
             classified: BTreeMap::new(),
+            framework,
             banned,
         }
     }
@@ -124,6 +137,20 @@ impl Architecture {
         self
     }
 
+    /// Places the package `package_name`, when it is not a workspace member
+    /// (a framework crate taken from a registry, from git or by path from
+    /// another workspace), in `layer`.
+    ///
+    /// Such a crate is then a dependency target like a member of that layer:
+    /// a domain crate may not depend on an infrastructure framework crate,
+    /// and only composition-root files may name one. It is not searched for
+    /// banned crates, because its own workspace checks it under its layer.
+    pub fn framework_crate(mut self, package_name: impl AsRef<str>, layer: Layer) -> Self {
+        self.framework
+            .insert(package_key(package_name.as_ref()), layer);
+        self
+    }
+
     /// Bans the external package `package_name` (as named on crates.io)
     /// from the dependency closure of every crate of `layer`.
     pub fn ban(mut self, layer: Layer, package_name: impl AsRef<str>) -> Self {
@@ -139,18 +166,18 @@ impl Architecture {
     /// The `CARGO` environment variable, set when running under cargo,
     /// chooses the cargo binary.
     pub fn check_workspace(&self, dir: impl AsRef<Path>) -> Result<Report, Error> {
+        Ok(self.check(&self.metadata_for(dir.as_ref())?))
+    }
+
+    /// Like [`Architecture::check_workspace`], but checks only the members
+    /// whose `Cargo.toml` lies under `dir`: one project in a workspace shared
+    /// with others. Members elsewhere are not checked, yet still count under
+    /// their layers as dependency targets.
+    pub fn check_crates_under(&self, dir: impl AsRef<Path>) -> Result<Report, Error> {
         let dir = dir.as_ref();
-        let mut command = MetadataCommand::new();
-        command.current_dir(dir);
-        let manifest = dir.join("Cargo.toml");
-        if manifest.is_file() {
-            command.manifest_path(manifest);
-        }
-        let metadata = command.exec().map_err(|source| Error::Metadata {
-            dir: dir.to_path_buf(),
-            source,
-        })?;
-        Ok(self.check(&metadata))
+        let metadata = self.metadata_for(dir)?;
+        let scope = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        Ok(self.check_within(&metadata, Some(&scope)))
     }
 
     /// Checks already loaded `cargo metadata` output, reading source files
@@ -159,7 +186,24 @@ impl Architecture {
     /// The metadata must include the resolve graph (not `--no-deps`);
     /// without it the dependency rules report [`Rule::RuleMatchedNothing`].
     pub fn check(&self, metadata: &Metadata) -> Report {
-        let workspace = Workspace::new(self, metadata);
+        self.check_within(metadata, None)
+    }
+
+    fn metadata_for(&self, dir: &Path) -> Result<Metadata, Error> {
+        let mut command = MetadataCommand::new();
+        command.current_dir(dir);
+        let manifest = dir.join("Cargo.toml");
+        if manifest.is_file() {
+            command.manifest_path(manifest);
+        }
+        command.exec().map_err(|source| Error::Metadata {
+            dir: dir.to_path_buf(),
+            source,
+        })
+    }
+
+    fn check_within(&self, metadata: &Metadata, scope: Option<&Path>) -> Report {
+        let workspace = Workspace::new(self, metadata, scope);
         let mut violations = Vec::new();
         self.check_configuration(&workspace, &mut violations);
         match &metadata.resolve {
@@ -258,11 +302,15 @@ fn package_key(name: &str) -> String {
     name.trim().to_ascii_lowercase().replace('_', "-")
 }
 
-/// The workspace members with their layers and roles.
+/// The crates being checked, and the other crates whose layer is known.
 struct Workspace<'m> {
     root: String,
     root_path: &'m Path,
+    /// The members being checked.
     members: BTreeMap<&'m PackageId, Member<'m>>,
+    /// Members outside the checked directory and framework crates from
+    /// outside the workspace: dependency targets only.
+    others: BTreeMap<&'m PackageId, Member<'m>>,
 }
 
 struct Member<'m> {
@@ -273,40 +321,65 @@ struct Member<'m> {
     composition_root_files: Option<&'m [String]>,
 }
 
+impl<'m> Member<'m> {
+    fn new(package: &'m Package, layer: impl FnOnce(&str, &str) -> Option<Layer>) -> Self {
+        let name = package.name.to_string();
+        let directory_name = package
+            .manifest_path
+            .parent()
+            .and_then(|dir| dir.file_name())
+            .unwrap_or_default()
+            .to_owned();
+        let layer = layer(&name, &directory_name);
+        Member {
+            package,
+            name,
+            directory_name,
+            layer,
+            composition_root_files: None,
+        }
+    }
+}
+
 impl<'m> Workspace<'m> {
-    fn new(architecture: &'m Architecture, metadata: &'m Metadata) -> Self {
-        let members = metadata
-            .workspace_packages()
-            .into_iter()
-            .map(|package| {
-                let name = package.name.to_string();
-                let directory_name = package
-                    .manifest_path
-                    .parent()
-                    .and_then(|dir| dir.file_name())
-                    .unwrap_or_default()
-                    .to_owned();
-                let layer = architecture
+    fn new(architecture: &'m Architecture, metadata: &'m Metadata, scope: Option<&Path>) -> Self {
+        let mut members = BTreeMap::new();
+        let mut others = BTreeMap::new();
+        for package in metadata.workspace_packages() {
+            let mut member = Member::new(package, |name, directory_name| {
+                architecture
                     .classified
-                    .get(&name)
+                    .get(name)
                     .copied()
-                    .or_else(|| Layer::from_directory(&directory_name));
-                let composition_root_files =
-                    architecture.composition_roots.get(&name).map(Vec::as_slice);
-                let member = Member {
-                    package,
-                    name,
-                    directory_name,
-                    layer,
-                    composition_root_files,
-                };
-                (&package.id, member)
-            })
-            .collect();
+                    .or_else(|| Layer::from_directory(directory_name))
+            });
+            member.composition_root_files = architecture
+                .composition_roots
+                .get(&member.name)
+                .map(Vec::as_slice);
+            if scope.is_none_or(|scope| is_under(member.directory(), scope)) {
+                members.insert(&package.id, member);
+            } else {
+                others.insert(&package.id, member);
+            }
+        }
+        let external = metadata
+            .packages
+            .iter()
+            .filter(|package| !metadata.workspace_members.contains(&package.id));
+        for package in external {
+            let member = Member::new(package, |name, _| {
+                architecture.framework.get(&package_key(name)).copied()
+            });
+            if member.layer.is_some() {
+                others.insert(&package.id, member);
+            }
+        }
         Workspace {
             root: metadata.workspace_root.to_string(),
             root_path: metadata.workspace_root.as_std_path(),
             members,
+            others,
         }
     }
 
@@ -314,9 +387,21 @@ impl<'m> Workspace<'m> {
         self.members.values().find(|member| member.name == name)
     }
 
+    /// A checked member, or another crate with a known layer.
     fn member(&self, id: &PackageId) -> Option<&Member<'m>> {
-        self.members.get(id)
+        self.members.get(id).or_else(|| self.others.get(id))
     }
+
+    /// Every crate with a known place: checked members and the others.
+    fn every_crate(&self) -> impl Iterator<Item = &Member<'m>> {
+        self.members.values().chain(self.others.values())
+    }
+}
+
+fn is_under(dir: &Path, scope: &Path) -> bool {
+    dir.canonicalize()
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .starts_with(scope)
 }
 
 impl Member<'_> {

@@ -59,8 +59,9 @@ pub(super) fn check(workspace: &Workspace<'_>, graph: &Graph<'_>, violations: &m
 }
 
 /// The names under which a member's source can reach each kind of
-/// forbidden crate: lib names of the workspace's infrastructure and
-/// frontend-bff crates, plus whatever the member renamed them to.
+/// forbidden crate: lib names of the infrastructure and frontend-bff crates
+/// with a known layer (members and framework crates), plus whatever the
+/// member renamed them to.
 struct CrateNames {
     infrastructure: BTreeSet<String>,
     bff: BTreeSet<String>,
@@ -76,7 +77,7 @@ impl CrateNames {
             infrastructure: BTreeSet::new(),
             bff: BTreeSet::new(),
         };
-        for member in workspace.members.values() {
+        for member in workspace.every_crate() {
             if let Some(set) = names.set_for(member.layer) {
                 set.insert(member.name.replace('-', "_"));
                 let libs =

@@ -12,8 +12,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use strata_app_api::application::{Dispatcher, middleware};
+use strata_app_api::http::{self, HttpSettings};
+use strata_domain::ports::{Propagation, in_unit_of_work};
+
 use crate::api::{AppState, router};
-use crate::application::catalog::Catalog;
+use crate::application::catalog::{self, Catalog};
+
+/// How long requests in flight may take to finish once shutdown begins.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where the shop keeps its data and listens. Every field can be set from the
 /// environment (see [`Settings::from_env`]).
@@ -152,12 +159,21 @@ pub async fn start(settings: Settings) -> Result<RunningShop, StartError> {
         .map_err(|error| StartError::Database(Box::new(error)))?;
 
     let products = Arc::new(SeaOrmProductRepository::new(database.clone()));
+    let unit_of_work = Arc::new(SeaOrmUnitOfWork::new(database));
     if settings.seed {
-        seed_catalog(products.as_ref())
-            .await
-            .map_err(StartError::Seed)?;
+        in_unit_of_work(
+            unit_of_work.as_ref(),
+            Propagation::Required,
+            seed_catalog(products.as_ref()),
+        )
+        .await
+        .map_err(StartError::Seed)?;
     }
-    let catalog = Catalog::new(products, Arc::new(SeaOrmUnitOfWork::new(database)));
+    let dispatcher = catalog::register(
+        Dispatcher::builder().middleware(middleware::standard(unit_of_work)),
+        Arc::new(Catalog::new(products)),
+    )
+    .build();
 
     let api_listener = bind(settings.api_addr).await?;
     let api_addr = local_addr(&api_listener, settings.api_addr)?;
@@ -169,7 +185,7 @@ pub async fn start(settings: Settings) -> Result<RunningShop, StartError> {
     let servers = vec![
         serve(
             api_listener,
-            router(AppState::new(catalog)),
+            router(AppState::new(dispatcher), HttpSettings::default()),
             stopped.clone(),
         ),
         serve(web_listener, shop_bff::router(upstream), stopped),
@@ -199,13 +215,14 @@ fn serve(
     app: axum::Router,
     mut stopped: watch::Receiver<bool>,
 ) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-    })
+    tokio::spawn(http::serve(
+        listener,
+        app,
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+        SHUTDOWN_GRACE,
+    ))
 }
 
 #[cfg(test)]

@@ -1,15 +1,11 @@
 //! `shop`: runs the sample shop — the API and the web page — until interrupted.
 
 use shop_app_api::bootstrap::{Settings, start};
-use tracing_subscriber::EnvFilter;
+use strata_app_api::telemetry::{self, LogFormat};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    telemetry::init(LogFormat::from_env());
 
     let settings = match Settings::from_env() {
         Ok(settings) => settings,

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde::Deserialize;
-use strata_bff::Upstream;
 use strata_bff::html::{escape, page};
+use strata_bff::{Origin, Upstream};
 
 /// A product as the page needs it, read from app-api's JSON.
 #[derive(Debug, Deserialize)]
@@ -38,9 +38,9 @@ pub fn router(api: Upstream) -> Router {
     Router::new().route("/", get(catalog_page)).with_state(api)
 }
 
-async fn catalog_page(State(api): State<Upstream>) -> impl IntoResponse {
+async fn catalog_page(State(api): State<Upstream>, origin: Origin) -> impl IntoResponse {
     match api
-        .get_json::<ProductPage>("/api/products?page=1&per_page=100")
+        .get_json::<ProductPage>(&origin, "/api/products?page=1&per_page=100")
         .await
     {
         Ok(products) => (StatusCode::OK, render_catalog(&products)),

@@ -55,6 +55,14 @@ pub async fn spawn_seeded_app() -> TestApp {
     spawn(TestDatabase::sqlite(), true).await
 }
 
+/// The shop with an empty catalog on `database`.
+///
+/// # Panics
+/// When the shop cannot start.
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    spawn(database, false).await
+}
+
 async fn spawn(database: TestDatabase, seed: bool) -> TestApp {
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let shop = start(Settings {

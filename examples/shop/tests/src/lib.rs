@@ -4,5 +4,5 @@
 mod app;
 mod database;
 
-pub use app::{TestApp, spawn_app, spawn_seeded_app};
+pub use app::{TestApp, spawn_app, spawn_app_on, spawn_seeded_app};
 pub use database::{Engine, POSTGRES_URL_VARIABLE, TestDatabase};

@@ -3,6 +3,8 @@
 
 mod shop {
     mod api;
+    mod logs;
     mod persistence;
+    mod pipeline;
     mod web;
 }

@@ -5,12 +5,14 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use shop_domain::catalog::ProductId;
-use strata_app_api::application::{AppError, CommandHandler, QueryHandler};
+use strata_app_api::application::{AppError, RequestContext};
 use strata_app_api::http::{ApiJson, ApiPath, ApiQuery};
 use strata_domain::PageRequest;
 
 use super::AppState;
-use crate::application::catalog::{ChangeProductPrice, CreateProduct, GetProduct, ListProducts};
+use crate::application::catalog::{
+    ChangeProductPrice, CreateProduct, GetProduct, ListProducts, PriceInput,
+};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -23,6 +25,15 @@ pub(super) fn routes() -> Router<AppState> {
 struct PriceBody {
     amount_minor: i64,
     currency: String,
+}
+
+impl From<PriceBody> for PriceInput {
+    fn from(body: PriceBody) -> Self {
+        Self {
+            amount_minor: body.amount_minor,
+            currency: body.currency,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,27 +58,28 @@ struct ListParams {
 
 async fn list_products(
     State(state): State<AppState>,
+    request: RequestContext,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<impl IntoResponse, AppError> {
     let query = ListProducts {
         page: params.page.unwrap_or(1),
         per_page: params.per_page.unwrap_or(PageRequest::DEFAULT_PER_PAGE),
     };
-    Ok(Json(state.catalog.ask(query).await?))
+    Ok(Json(state.dispatcher.ask(&request, query).await?))
 }
 
 async fn create_product(
     State(state): State<AppState>,
+    request: RequestContext,
     ApiJson(body): ApiJson<CreateProductBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = CreateProduct {
         name: body.name,
         sku: body.sku,
-        price_minor: body.price.amount_minor,
-        currency: body.price.currency,
+        price: body.price.into(),
         stock: body.stock,
     };
-    let product = state.catalog.handle(command).await?;
+    let product = state.dispatcher.execute(&request, command).await?;
     let location = format!("/api/products/{}", product.id);
     Ok((
         StatusCode::CREATED,
@@ -78,21 +90,24 @@ async fn create_product(
 
 async fn get_product(
     State(state): State<AppState>,
+    request: RequestContext,
     ApiPath(id): ApiPath<ProductId>,
 ) -> Result<impl IntoResponse, AppError> {
-    Ok(Json(state.catalog.ask(GetProduct { id }).await?))
+    Ok(Json(
+        state.dispatcher.ask(&request, GetProduct { id }).await?,
+    ))
 }
 
 async fn change_price(
     State(state): State<AppState>,
+    request: RequestContext,
     ApiPath(id): ApiPath<ProductId>,
     ApiJson(body): ApiJson<ChangePriceBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = ChangeProductPrice {
         id,
-        price_minor: body.price.amount_minor,
-        currency: body.price.currency,
+        price: body.price.into(),
         expected_version: body.version,
     };
-    Ok(Json(state.catalog.handle(command).await?))
+    Ok(Json(state.dispatcher.execute(&request, command).await?))
 }

@@ -4,38 +4,33 @@
 mod catalog;
 mod health;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use strata_app_api::http::with_problem_fallbacks;
-
-use crate::application::catalog::Catalog;
+use strata_app_api::application::Dispatcher;
+use strata_app_api::http::{HttpSettings, with_problem_fallbacks, with_standard_layers};
 
 /// The largest request body the API reads; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The application's handlers, shared by every request.
+/// What every request handler shares: the dispatcher that runs use cases.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    catalog: Arc<Catalog>,
+    dispatcher: Dispatcher,
 }
 
 impl AppState {
-    /// State over the catalog's handlers.
+    /// State over `dispatcher`.
     #[must_use]
-    pub fn new(catalog: Catalog) -> Self {
-        Self {
-            catalog: Arc::new(catalog),
-        }
+    pub fn new(dispatcher: Dispatcher) -> Self {
+        Self { dispatcher }
     }
 }
 
-/// Every route of the API.
-pub fn router(state: AppState) -> Router {
+/// Every route of the API, wrapped in the standard HTTP layers.
+pub fn router(state: AppState, settings: HttpSettings) -> Router {
     let routes = Router::new()
         .merge(health::routes())
         .nest("/api/products", catalog::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    with_problem_fallbacks(routes).with_state(state)
+    with_standard_layers(with_problem_fallbacks(routes).with_state(state), settings)
 }

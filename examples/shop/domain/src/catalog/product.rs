@@ -1,3 +1,4 @@
+use serde::Serialize;
 use strata_domain::{
     AggregateRoot, AggregateState, DomainError, DomainEvent, Entity, Id, ValidationFailure, Version,
 };
@@ -23,7 +24,8 @@ pub struct NewProduct {
 }
 
 /// What happened to a product.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum ProductEvent {
     /// The product joined the catalog.
     Created {

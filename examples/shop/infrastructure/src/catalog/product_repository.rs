@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use shop_domain::catalog::{Money, Product, ProductId, ProductName, ProductRepository, Sku, Stock};
 use strata_domain::{
-    AggregateRoot, Entity as _, Id, Page, PageRequest, Repository, RepositoryError,
+    AggregateRoot, Entity as _, EventEnvelope, Id, Page, PageRequest, Repository, RepositoryError,
     ValidationFailure, Version,
 };
 use strata_infrastructure::{Database, repository_error};
@@ -79,7 +79,7 @@ impl Repository<Product> for SeaOrmProductRepository {
     }
 
     async fn save(&self, product: &mut Product) -> Result<(), RepositoryError> {
-        let session = self.database.session().await.map_err(storage)?;
+        let mut session = self.database.session().await.map_err(storage)?;
         let loaded = product.version();
         let next = loaded.next();
         if loaded.is_new() {
@@ -142,6 +142,8 @@ impl Repository<Product> for SeaOrmProductRepository {
                 });
             }
         }
+        let events = EventEnvelope::take_from(product).map_err(RepositoryError::storage)?;
+        session.record(events);
         session.finish().await.map_err(storage)?;
         product.mark_saved(next);
         Ok(())

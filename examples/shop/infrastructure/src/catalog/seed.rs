@@ -1,5 +1,5 @@
 use shop_domain::catalog::{NewProduct, Product, ProductRepository};
-use strata_domain::{DomainError, PageRequest, RepositoryError};
+use strata_domain::{DomainError, PageRequest, RepositoryError, UnitOfWorkError};
 
 /// Why the demo catalog could not be seeded.
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +10,9 @@ pub enum SeedError {
     /// The repository failed.
     #[error("could not store the demo catalog")]
     Storage(#[from] RepositoryError),
+    /// The unit of work around the seeding failed.
+    #[error("could not commit the demo catalog")]
+    UnitOfWork(#[from] UnitOfWorkError),
 }
 
 const DEMO: [(&str, &str, i64, i64); 5] = [
@@ -21,7 +24,8 @@ const DEMO: [(&str, &str, i64, i64); 5] = [
 ];
 
 /// Adds a few demo products when the catalog is empty, so a fresh shop has
-/// something to show. Returns how many were added.
+/// something to show. Returns how many were added. Run it in a unit of work to
+/// add all of them or none.
 ///
 /// # Errors
 /// When the catalog cannot be read or a product cannot be saved.

@@ -11,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_products::Migration)]
+        vec![
+            Box::new(strata_infrastructure::CreateOutboxTable),
+            Box::new(m20261125_000001_create_products::Migration),
+        ]
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use shop_domain::catalog::{Money, NewProduct, Product, ProductRepository};
 use shop_infrastructure::SeaOrmProductRepository;
 use shop_tests::{Engine, TestDatabase};
-use strata_domain::ports::in_unit_of_work;
+use strata_domain::ports::{Propagation, in_unit_of_work};
 use strata_domain::{
     AggregateRoot, Entity, PageRequest, Repository, RepositoryError, UnitOfWork, UnitOfWorkError,
     Version,
@@ -212,12 +212,13 @@ async fn listing_pages_in_creation_order_with_a_total(database: TestDatabase) {
 async fn a_failing_unit_of_work_leaves_none_of_its_writes(database: TestDatabase) {
     let f = fixture(database).await;
     let (mut first, mut second) = (product("ONE-1"), product("TWO-2"));
-    let result: Result<(), Failure> = in_unit_of_work(&f.unit_of_work, async {
-        f.products.save(&mut first).await?;
-        f.products.save(&mut second).await?;
-        Err(Failure::Planned)
-    })
-    .await;
+    let result: Result<(), Failure> =
+        in_unit_of_work(&f.unit_of_work, Propagation::Required, async {
+            f.products.save(&mut first).await?;
+            f.products.save(&mut second).await?;
+            Err(Failure::Planned)
+        })
+        .await;
 
     assert!(matches!(result, Err(Failure::Planned)));
     assert!(f.products.find(first.id()).await.expect("read").is_none());
@@ -227,7 +228,7 @@ async fn a_failing_unit_of_work_leaves_none_of_its_writes(database: TestDatabase
 async fn a_committed_unit_of_work_keeps_all_of_its_writes(database: TestDatabase) {
     let f = fixture(database).await;
     let (mut first, mut second) = (product("ONE-1"), product("TWO-2"));
-    in_unit_of_work::<_, Failure, _>(&f.unit_of_work, async {
+    in_unit_of_work::<_, Failure, _>(&f.unit_of_work, Propagation::Required, async {
         f.products.save(&mut first).await?;
         f.products.save(&mut second).await?;
         Ok(())
@@ -245,18 +246,19 @@ async fn a_panicking_unit_of_work_rolls_back_and_the_next_one_works(database: Te
     let doomed_id = doomed.id();
     let worker = Arc::clone(&f);
     let panicked = tokio::spawn(async move {
-        let _: Result<(), Failure> = in_unit_of_work(&worker.unit_of_work, async {
-            worker.products.save(&mut doomed).await?;
-            panic!("the handler blew up mid-transaction");
-        })
-        .await;
+        let _: Result<(), Failure> =
+            in_unit_of_work(&worker.unit_of_work, Propagation::Required, async {
+                worker.products.save(&mut doomed).await?;
+                panic!("the handler blew up mid-transaction");
+            })
+            .await;
     })
     .await;
     assert!(panicked.is_err_and(|error| error.is_panic()));
     assert!(f.products.find(doomed_id).await.expect("read").is_none());
 
     let mut next = product("NEXT-1");
-    in_unit_of_work::<_, Failure, _>(&f.unit_of_work, async {
+    in_unit_of_work::<_, Failure, _>(&f.unit_of_work, Propagation::Required, async {
         f.products.save(&mut next).await?;
         Ok(())
     })
@@ -269,8 +271,8 @@ async fn a_nested_unit_of_work_joins_the_outer_transaction(database: TestDatabas
     let f = fixture(database).await;
     let mut inner_product = product("INNER-1");
     let unit_of_work: &dyn UnitOfWork = &f.unit_of_work;
-    let result: Result<(), Failure> = in_unit_of_work(unit_of_work, async {
-        in_unit_of_work::<_, Failure, _>(unit_of_work, async {
+    let result: Result<(), Failure> = in_unit_of_work(unit_of_work, Propagation::Required, async {
+        in_unit_of_work::<_, Failure, _>(unit_of_work, Propagation::Required, async {
             f.products.save(&mut inner_product).await?;
             Ok(())
         })

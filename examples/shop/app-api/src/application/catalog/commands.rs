@@ -1,20 +1,34 @@
 use shop_domain::catalog::ProductId;
 use strata_app_api::application::Command;
+use validator::Validate;
 
-use super::ProductView;
+use super::{ProductView, rules};
+
+/// A price as a client sends it: minor units and a currency code.
+#[derive(Debug, Clone, PartialEq, Eq, Validate)]
+pub struct PriceInput {
+    /// The amount in minor units (cents).
+    #[validate(custom(function = "rules::amount_minor"))]
+    pub amount_minor: i64,
+    /// The ISO 4217 currency code.
+    #[validate(custom(function = "rules::currency"))]
+    pub currency: String,
+}
 
 /// Add a product to the catalog.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Validate)]
 pub struct CreateProduct {
     /// The display name.
+    #[validate(custom(function = "rules::product_name"))]
     pub name: String,
     /// The stock-keeping unit, unique in the catalog.
+    #[validate(custom(function = "rules::sku"))]
     pub sku: String,
-    /// The price in minor units.
-    pub price_minor: i64,
-    /// The price's currency code.
-    pub currency: String,
+    /// The price.
+    #[validate(nested)]
+    pub price: PriceInput,
     /// The units on hand.
+    #[validate(custom(function = "rules::stock"))]
     pub stock: i64,
 }
 
@@ -25,14 +39,13 @@ impl Command for CreateProduct {
 
 /// Set a product's price, provided nobody changed the product since the client
 /// read it at `expected_version`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Validate)]
 pub struct ChangeProductPrice {
     /// The product.
     pub id: ProductId,
-    /// The new price in minor units.
-    pub price_minor: i64,
-    /// The new price's currency code.
-    pub currency: String,
+    /// The new price.
+    #[validate(nested)]
+    pub price: PriceInput,
     /// The version the client last saw.
     pub expected_version: u64,
 }

@@ -2,19 +2,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use shop_domain::catalog::{Money, NewProduct, Product, ProductRepository};
-use strata_app_api::application::{AppError, CommandHandler, QueryHandler};
-use strata_domain::ports::in_unit_of_work;
-use strata_domain::{
-    AggregateRoot, Page, PageRequest, RepositoryError, UnitOfWork, ValidationFailure, Version,
-};
+use strata_app_api::application::{AppError, CommandHandler, QueryHandler, UseCaseContext};
+use strata_domain::{AggregateRoot, Page, PageRequest, RepositoryError, Version};
 
 use super::{ChangeProductPrice, CreateProduct, GetProduct, ListProducts, ProductView};
 
-/// The catalog's use-case handlers, over the ports they need.
+/// The catalog's use-case handlers, over the repository they need. Each holds the
+/// business step alone: the pipeline validates, logs and runs the unit of work.
 #[derive(Clone)]
 pub struct Catalog {
     products: Arc<dyn ProductRepository>,
-    unit_of_work: Arc<dyn UnitOfWork>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -24,13 +21,10 @@ impl std::fmt::Debug for Catalog {
 }
 
 impl Catalog {
-    /// Handlers over a product repository and the unit of work it joins.
+    /// Handlers over a product repository.
     #[must_use]
-    pub fn new(products: Arc<dyn ProductRepository>, unit_of_work: Arc<dyn UnitOfWork>) -> Self {
-        Self {
-            products,
-            unit_of_work,
-        }
+    pub fn new(products: Arc<dyn ProductRepository>) -> Self {
+        Self { products }
     }
 }
 
@@ -43,67 +37,65 @@ fn sku_taken(sku: &str) -> AppError {
 
 #[async_trait]
 impl CommandHandler<CreateProduct> for Catalog {
-    async fn handle(&self, command: CreateProduct) -> Result<ProductView, AppError> {
+    async fn handle(
+        &self,
+        _cx: &UseCaseContext,
+        command: CreateProduct,
+    ) -> Result<ProductView, AppError> {
         let mut product = Product::create(NewProduct {
             name: command.name,
             sku: command.sku,
-            price_minor: command.price_minor,
-            currency: command.currency,
+            price_minor: command.price.amount_minor,
+            currency: command.price.currency,
             stock: command.stock,
         })?;
         let sku = product.sku().clone();
-        in_unit_of_work(self.unit_of_work.as_ref(), async {
-            if self.products.find_by_sku(&sku).await?.is_some() {
-                return Err(sku_taken(sku.as_str()));
-            }
-            // The unique index still guards against a concurrent create of the same SKU.
-            self.products
-                .save(&mut product)
-                .await
-                .map_err(|error| match error {
-                    RepositoryError::Duplicate { .. } => sku_taken(sku.as_str()),
-                    other => other.into(),
-                })
-        })
-        .await?;
+        if self.products.find_by_sku(&sku).await?.is_some() {
+            return Err(sku_taken(sku.as_str()));
+        }
+        // The unique index still guards against a concurrent create of the same SKU.
+        self.products
+            .save(&mut product)
+            .await
+            .map_err(|error| match error {
+                RepositoryError::Duplicate { .. } => sku_taken(sku.as_str()),
+                other => other.into(),
+            })?;
         Ok(ProductView::from(&product))
     }
 }
 
 #[async_trait]
 impl CommandHandler<ChangeProductPrice> for Catalog {
-    async fn handle(&self, command: ChangeProductPrice) -> Result<ProductView, AppError> {
-        let price = Money::new(command.price_minor, &command.currency).map_err(|failure| {
-            let mut nested = ValidationFailure::default();
-            nested.absorb("price", failure);
-            AppError::Invalid(nested)
-        })?;
+    async fn handle(
+        &self,
+        _cx: &UseCaseContext,
+        command: ChangeProductPrice,
+    ) -> Result<ProductView, AppError> {
+        let price = Money::new(command.price.amount_minor, &command.price.currency)?;
         let expected = Version::new(command.expected_version);
-        in_unit_of_work(self.unit_of_work.as_ref(), async {
-            let mut product = self
-                .products
-                .find(command.id)
-                .await?
-                .ok_or_else(|| AppError::not_found(Product::KIND, command.id))?;
-            if product.version() != expected {
-                return Err(RepositoryError::Conflict {
-                    kind: Product::KIND,
-                    id: command.id.to_string(),
-                    expected,
-                }
-                .into());
+        let mut product = self
+            .products
+            .find(command.id)
+            .await?
+            .ok_or_else(|| AppError::not_found(Product::KIND, command.id))?;
+        if product.version() != expected {
+            return Err(RepositoryError::Conflict {
+                kind: Product::KIND,
+                id: command.id.to_string(),
+                expected,
             }
-            product.change_price(price)?;
-            self.products.save(&mut product).await?;
-            Ok(ProductView::from(&product))
-        })
-        .await
+            .into());
+        }
+        product.change_price(price)?;
+        self.products.save(&mut product).await?;
+        Ok(ProductView::from(&product))
     }
 }
 
 #[async_trait]
 impl QueryHandler<GetProduct> for Catalog {
-    async fn ask(&self, query: GetProduct) -> Result<ProductView, AppError> {
+    async fn ask(&self, _cx: &UseCaseContext, query: GetProduct) -> Result<ProductView, AppError> {
         self.products
             .find(query.id)
             .await?
@@ -114,7 +106,11 @@ impl QueryHandler<GetProduct> for Catalog {
 
 #[async_trait]
 impl QueryHandler<ListProducts> for Catalog {
-    async fn ask(&self, query: ListProducts) -> Result<Page<ProductView>, AppError> {
+    async fn ask(
+        &self,
+        _cx: &UseCaseContext,
+        query: ListProducts,
+    ) -> Result<Page<ProductView>, AppError> {
         let request = PageRequest::new(query.page, query.per_page)?;
         let page = self.products.list(request).await?;
         Ok(page.map(|product| ProductView::from(&product)))
@@ -123,45 +119,59 @@ impl QueryHandler<ListProducts> for Catalog {
 
 #[cfg(test)]
 mod tests {
+    //! The handlers run through the real pipeline, with mockall doubles of the ports.
+
     use mockall::predicate::eq;
     use shop_domain::catalog::{MockProductRepository, ProductId, ProductName, Sku, Stock};
+    use strata_app_api::application::{Dispatcher, RequestContext, middleware};
     use strata_domain::Entity;
-    use strata_domain::ports::{MockUnitOfWork, Outcome};
+    use strata_domain::ports::{MockUnitOfWork, Outcome, Propagation};
 
     use super::*;
+    use crate::application::catalog::{PriceInput, register};
 
-    fn committing() -> MockUnitOfWork {
+    fn unit_of_work_expecting(outcome: Outcome) -> MockUnitOfWork {
         let mut unit_of_work = MockUnitOfWork::new();
-        unit_of_work.expect_begin().times(1).returning(|| Ok(()));
+        unit_of_work
+            .expect_begin()
+            .with(eq(Propagation::Required))
+            .times(1)
+            .returning(|_| Ok(()));
         unit_of_work
             .expect_finish()
-            .with(eq(Outcome::Commit))
+            .with(eq(outcome))
             .times(1)
             .returning(Ok);
         unit_of_work
     }
 
-    fn rolling_back() -> MockUnitOfWork {
+    fn untouched_unit_of_work() -> MockUnitOfWork {
         let mut unit_of_work = MockUnitOfWork::new();
-        unit_of_work.expect_begin().times(1).returning(|| Ok(()));
-        unit_of_work
-            .expect_finish()
-            .with(eq(Outcome::Rollback))
-            .times(1)
-            .returning(Ok);
+        unit_of_work.expect_begin().never();
         unit_of_work
     }
 
-    fn catalog(products: MockProductRepository, unit_of_work: MockUnitOfWork) -> Catalog {
-        Catalog::new(Arc::new(products), Arc::new(unit_of_work))
+    fn dispatcher(products: MockProductRepository, unit_of_work: MockUnitOfWork) -> Dispatcher {
+        let catalog = Arc::new(Catalog::new(Arc::new(products)));
+        register(
+            Dispatcher::builder().middleware(middleware::standard(Arc::new(unit_of_work))),
+            catalog,
+        )
+        .build()
+    }
+
+    fn eur(amount_minor: i64) -> PriceInput {
+        PriceInput {
+            amount_minor,
+            currency: "EUR".into(),
+        }
     }
 
     fn create_tea_pot() -> CreateProduct {
         CreateProduct {
             name: "Tea pot".into(),
             sku: "tea-1".into(),
-            price_minor: 2_500,
-            currency: "EUR".into(),
+            price: eur(2_500),
             stock: 4,
         }
     }
@@ -175,6 +185,10 @@ mod tests {
             Stock::new(4).expect("valid"),
             Version::new(version),
         )
+    }
+
+    fn request() -> RequestContext {
+        RequestContext::background()
     }
 
     #[tokio::test]
@@ -194,8 +208,8 @@ mod tests {
                 Ok(())
             });
 
-        let view = catalog(products, committing())
-            .handle(create_tea_pot())
+        let view = dispatcher(products, unit_of_work_expecting(Outcome::Commit))
+            .execute(&request(), create_tea_pot())
             .await
             .expect("created");
 
@@ -211,8 +225,8 @@ mod tests {
             .returning(|_| Ok(Some(stored(3))));
         products.expect_save().never();
 
-        let error = catalog(products, rolling_back())
-            .handle(create_tea_pot())
+        let error = dispatcher(products, unit_of_work_expecting(Outcome::Rollback))
+            .execute(&request(), create_tea_pot())
             .await
             .expect_err("sku is taken");
 
@@ -230,16 +244,18 @@ mod tests {
         let mut products = MockProductRepository::new();
         products.expect_find_by_sku().never();
         products.expect_save().never();
-        let mut unit_of_work = MockUnitOfWork::new();
-        unit_of_work.expect_begin().never();
 
         let command = CreateProduct {
             name: " ".into(),
             stock: -1,
+            price: PriceInput {
+                amount_minor: -5,
+                currency: "EURO".into(),
+            },
             ..create_tea_pot()
         };
-        let error = catalog(products, unit_of_work)
-            .handle(command)
+        let error = dispatcher(products, untouched_unit_of_work())
+            .execute(&request(), command)
             .await
             .expect_err("invalid");
 
@@ -251,7 +267,10 @@ mod tests {
             .iter()
             .map(|v| v.field.as_str())
             .collect();
-        assert_eq!(fields, ["name", "stock"]);
+        assert_eq!(
+            fields,
+            ["name", "price.amount_minor", "price.currency", "stock"]
+        );
     }
 
     #[tokio::test]
@@ -265,8 +284,8 @@ mod tests {
             })
         });
 
-        let error = catalog(products, rolling_back())
-            .handle(create_tea_pot())
+        let error = dispatcher(products, unit_of_work_expecting(Outcome::Rollback))
+            .execute(&request(), create_tea_pot())
             .await
             .expect_err("duplicate");
 
@@ -298,13 +317,15 @@ mod tests {
                 Ok(())
             });
 
-        let view = catalog(products, committing())
-            .handle(ChangeProductPrice {
-                id,
-                price_minor: 1_999,
-                currency: "EUR".into(),
-                expected_version: 2,
-            })
+        let view = dispatcher(products, unit_of_work_expecting(Outcome::Commit))
+            .execute(
+                &request(),
+                ChangeProductPrice {
+                    id,
+                    price: eur(1_999),
+                    expected_version: 2,
+                },
+            )
             .await
             .expect("changed");
 
@@ -322,13 +343,15 @@ mod tests {
             .returning(move |_| Ok(Some(product.clone())));
         products.expect_save().never();
 
-        let error = catalog(products, rolling_back())
-            .handle(ChangeProductPrice {
-                id,
-                price_minor: 1_999,
-                currency: "EUR".into(),
-                expected_version: 4,
-            })
+        let error = dispatcher(products, unit_of_work_expecting(Outcome::Rollback))
+            .execute(
+                &request(),
+                ChangeProductPrice {
+                    id,
+                    price: eur(1_999),
+                    expected_version: 4,
+                },
+            )
             .await
             .expect_err("stale");
 
@@ -346,13 +369,15 @@ mod tests {
         let mut products = MockProductRepository::new();
         products.expect_find().returning(|_| Ok(None));
 
-        let error = catalog(products, rolling_back())
-            .handle(ChangeProductPrice {
-                id: ProductId::generate(),
-                price_minor: 1,
-                currency: "EUR".into(),
-                expected_version: 1,
-            })
+        let error = dispatcher(products, unit_of_work_expecting(Outcome::Rollback))
+            .execute(
+                &request(),
+                ChangeProductPrice {
+                    id: ProductId::generate(),
+                    price: eur(1),
+                    expected_version: 1,
+                },
+            )
             .await
             .expect_err("unknown");
 
@@ -366,24 +391,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn list_refuses_an_oversized_page_before_reading() {
-        let mut products = MockProductRepository::new();
-        products.expect_list().never();
-        let unit_of_work = MockUnitOfWork::new();
-
-        let error = catalog(products, unit_of_work)
-            .ask(ListProducts {
-                page: 1,
-                per_page: 500,
-            })
-            .await
-            .expect_err("too large");
-
-        assert!(matches!(error, AppError::Invalid(_)));
-    }
-
-    #[tokio::test]
-    async fn list_reads_the_requested_page() {
+    async fn queries_run_without_a_unit_of_work() {
         let mut products = MockProductRepository::new();
         products
             .expect_list()
@@ -391,15 +399,37 @@ mod tests {
             .times(1)
             .returning(|page| Ok(Page::new(vec![stored(1)], page, 3)));
 
-        let page = catalog(products, MockUnitOfWork::new())
-            .ask(ListProducts {
-                page: 2,
-                per_page: 1,
-            })
+        let page = dispatcher(products, untouched_unit_of_work())
+            .ask(
+                &request(),
+                ListProducts {
+                    page: 2,
+                    per_page: 1,
+                },
+            )
             .await
             .expect("listed");
 
         assert_eq!(page.total, 3);
         assert_eq!(page.items.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_oversized_page_is_refused_before_reading() {
+        let mut products = MockProductRepository::new();
+        products.expect_list().never();
+
+        let error = dispatcher(products, untouched_unit_of_work())
+            .ask(
+                &request(),
+                ListProducts {
+                    page: 1,
+                    per_page: 500,
+                },
+            )
+            .await
+            .expect_err("too large");
+
+        assert!(matches!(error, AppError::Invalid(_)));
     }
 }

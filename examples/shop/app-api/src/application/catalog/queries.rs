@@ -1,11 +1,12 @@
 use shop_domain::catalog::ProductId;
 use strata_app_api::application::Query;
 use strata_domain::Page;
+use validator::Validate;
 
 use super::ProductView;
 
 /// One product by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
 pub struct GetProduct {
     /// The product.
     pub id: ProductId,
@@ -17,11 +18,13 @@ impl Query for GetProduct {
 }
 
 /// One page of the catalog, oldest product first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
 pub struct ListProducts {
     /// The 1-based page number.
+    #[validate(range(min = 1, message = "must be 1 or more"))]
     pub page: u32,
-    /// The page size.
+    /// The page size, at most [`strata_domain::PageRequest::MAX_PER_PAGE`].
+    #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
     pub per_page: u32,
 }
 

@@ -1,0 +1,476 @@
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::pipeline::{Endpoint, Invocation, Middleware, Next, UseCaseKind, UseCaseOutput};
+use super::{
+    AppError, Command, CommandHandler, Query, QueryHandler, RequestContext, UseCaseContext,
+};
+
+/// Runs every use case through one ordered chain of middleware, then its handler.
+///
+/// Built once at start-up with [`Dispatcher::builder`]; cheap to clone.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    middleware: Vec<Arc<dyn Middleware>>,
+    endpoints: HashMap<TypeId, Arc<dyn Endpoint>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("middleware", &self.middleware_names())
+            .field("use_cases", &self.inner.endpoints.len())
+            .finish()
+    }
+}
+
+/// Assembles a [`Dispatcher`]: the middleware chain and a handler per use case.
+#[derive(Default)]
+pub struct DispatcherBuilder {
+    middleware: Vec<Arc<dyn Middleware>>,
+    endpoints: HashMap<TypeId, Arc<dyn Endpoint>>,
+}
+
+impl std::fmt::Debug for DispatcherBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("middleware", &self.middleware.len())
+            .field("use_cases", &self.endpoints.len())
+            .finish()
+    }
+}
+
+impl DispatcherBuilder {
+    /// Appends middleware to the chain; the first added runs outermost.
+    #[must_use]
+    pub fn middleware(mut self, middleware: impl IntoIterator<Item = Arc<dyn Middleware>>) -> Self {
+        self.middleware.extend(middleware);
+        self
+    }
+
+    /// Registers the handler of command `C`, replacing any earlier one.
+    #[must_use]
+    pub fn command<C: Command>(mut self, handler: Arc<dyn CommandHandler<C>>) -> Self {
+        self.endpoints
+            .insert(TypeId::of::<C>(), Arc::new(CommandEndpoint { handler }));
+        self
+    }
+
+    /// Registers the handler of query `Q`, replacing any earlier one.
+    #[must_use]
+    pub fn query<Q: Query>(mut self, handler: Arc<dyn QueryHandler<Q>>) -> Self {
+        self.endpoints
+            .insert(TypeId::of::<Q>(), Arc::new(QueryEndpoint { handler }));
+        self
+    }
+
+    /// The finished dispatcher.
+    #[must_use]
+    pub fn build(self) -> Dispatcher {
+        Dispatcher {
+            inner: Arc::new(Inner {
+                middleware: self.middleware,
+                endpoints: self.endpoints,
+            }),
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Starts assembling a dispatcher.
+    #[must_use]
+    pub fn builder() -> DispatcherBuilder {
+        DispatcherBuilder::default()
+    }
+
+    /// The middleware names, outermost first.
+    #[must_use]
+    pub fn middleware_names(&self) -> Vec<&'static str> {
+        self.inner.middleware.iter().map(|m| m.name()).collect()
+    }
+
+    /// Runs `command` for `request` through the chain.
+    ///
+    /// # Errors
+    /// What the middleware or the handler answer; an internal error when no
+    /// handler is registered for `C`.
+    pub async fn execute<C: Command>(
+        &self,
+        request: &RequestContext,
+        command: C,
+    ) -> Result<C::Output, AppError> {
+        self.dispatch_command(request, 0, command).await
+    }
+
+    /// Runs `query` for `request` through the chain.
+    ///
+    /// # Errors
+    /// What the middleware or the handler answer; an internal error when no
+    /// handler is registered for `Q`.
+    pub async fn ask<Q: Query>(
+        &self,
+        request: &RequestContext,
+        query: Q,
+    ) -> Result<Q::Output, AppError> {
+        self.dispatch_query(request, 0, query).await
+    }
+
+    pub(crate) async fn dispatch_command<C: Command>(
+        &self,
+        request: &RequestContext,
+        depth: usize,
+        command: C,
+    ) -> Result<C::Output, AppError> {
+        let invocation = Invocation {
+            name: C::NAME,
+            kind: UseCaseKind::Command,
+            propagation: Some(C::PROPAGATION),
+            request: request.clone(),
+            depth,
+            input: Box::new(command),
+        };
+        self.run::<C, C::Output>(invocation).await
+    }
+
+    pub(crate) async fn dispatch_query<Q: Query>(
+        &self,
+        request: &RequestContext,
+        depth: usize,
+        query: Q,
+    ) -> Result<Q::Output, AppError> {
+        let invocation = Invocation {
+            name: Q::NAME,
+            kind: UseCaseKind::Query,
+            propagation: None,
+            request: request.clone(),
+            depth,
+            input: Box::new(query),
+        };
+        self.run::<Q, Q::Output>(invocation).await
+    }
+
+    async fn run<I: 'static, O: 'static>(&self, invocation: Invocation) -> Result<O, AppError> {
+        let name = invocation.name;
+        let endpoint = self
+            .inner
+            .endpoints
+            .get(&TypeId::of::<I>())
+            .ok_or_else(|| {
+                AppError::Internal(format!("no handler is registered for `{name}`").into())
+            })?;
+        let next = Next {
+            middleware: &self.inner.middleware,
+            endpoint: endpoint.as_ref(),
+            dispatcher: self,
+        };
+        let output = next.run(invocation).await?;
+        output.downcast::<O>().map(|output| *output).map_err(|_| {
+            AppError::Internal(format!("a middleware replaced the output of `{name}`").into())
+        })
+    }
+}
+
+struct CommandEndpoint<C: Command> {
+    handler: Arc<dyn CommandHandler<C>>,
+}
+
+#[async_trait]
+impl<C: Command> Endpoint for CommandEndpoint<C> {
+    async fn call(
+        &self,
+        cx: UseCaseContext,
+        input: Box<dyn Any + Send>,
+    ) -> Result<UseCaseOutput, AppError> {
+        let command = downcast::<C>(input, C::NAME)?;
+        let output = self.handler.handle(&cx, command).await?;
+        Ok(Box::new(output))
+    }
+}
+
+struct QueryEndpoint<Q: Query> {
+    handler: Arc<dyn QueryHandler<Q>>,
+}
+
+#[async_trait]
+impl<Q: Query> Endpoint for QueryEndpoint<Q> {
+    async fn call(
+        &self,
+        cx: UseCaseContext,
+        input: Box<dyn Any + Send>,
+    ) -> Result<UseCaseOutput, AppError> {
+        let query = downcast::<Q>(input, Q::NAME)?;
+        let output = self.handler.ask(&cx, query).await?;
+        Ok(Box::new(output))
+    }
+}
+
+fn downcast<T: 'static>(input: Box<dyn Any + Send>, name: &str) -> Result<T, AppError> {
+    input.downcast::<T>().map(|input| *input).map_err(|_| {
+        AppError::Internal(format!("a middleware replaced the input of `{name}`").into())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use strata_domain::ports::{MockUnitOfWork, Outcome, Propagation};
+    use validator::Validate;
+
+    use super::*;
+    use crate::application::middleware;
+
+    /// Records the order in which it and the handler were reached.
+    struct Tracer {
+        name: &'static str,
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl Middleware for Tracer {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        async fn handle(
+            &self,
+            invocation: Invocation,
+            next: Next<'_>,
+        ) -> Result<UseCaseOutput, AppError> {
+            self.seen.lock().expect("not poisoned").push(format!(
+                "{} > {} @{}",
+                self.name, invocation.name, invocation.depth
+            ));
+            next.run(invocation).await
+        }
+    }
+
+    #[derive(Debug, Validate)]
+    struct Greet {
+        #[validate(length(min = 1, message = "must not be empty"))]
+        name: String,
+    }
+
+    impl Command for Greet {
+        type Output = String;
+        const NAME: &'static str = "test.greet";
+    }
+
+    #[derive(Debug, Validate)]
+    struct GreetTwice {
+        name: String,
+    }
+
+    impl Command for GreetTwice {
+        type Output = String;
+        const NAME: &'static str = "test.greet_twice";
+    }
+
+    #[derive(Debug)]
+    struct Count;
+
+    // `validator` derives need named fields; an input without any has no rules.
+    impl Validate for Count {
+        fn validate(&self) -> Result<(), validator::ValidationErrors> {
+            Ok(())
+        }
+    }
+
+    impl Query for Count {
+        type Output = usize;
+        const NAME: &'static str = "test.count";
+    }
+
+    struct Greeter {
+        seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl CommandHandler<Greet> for Greeter {
+        async fn handle(&self, cx: &UseCaseContext, command: Greet) -> Result<String, AppError> {
+            self.seen
+                .lock()
+                .expect("not poisoned")
+                .push(format!("handler for {}", cx.request().request_id()));
+            Ok(format!("hello, {}", command.name))
+        }
+    }
+
+    #[async_trait]
+    impl CommandHandler<GreetTwice> for Greeter {
+        async fn handle(
+            &self,
+            cx: &UseCaseContext,
+            command: GreetTwice,
+        ) -> Result<String, AppError> {
+            let first = cx
+                .execute(Greet {
+                    name: command.name.clone(),
+                })
+                .await?;
+            let second = cx.execute(Greet { name: command.name }).await?;
+            Ok(format!("{first} / {second}"))
+        }
+    }
+
+    #[async_trait]
+    impl QueryHandler<Count> for Greeter {
+        async fn ask(&self, _cx: &UseCaseContext, _query: Count) -> Result<usize, AppError> {
+            Ok(self.seen.lock().expect("not poisoned").len())
+        }
+    }
+
+    fn traced(seen: &Arc<Mutex<Vec<String>>>) -> Dispatcher {
+        let greeter = Arc::new(Greeter {
+            seen: Arc::clone(seen),
+        });
+        let tracer = |name| -> Arc<dyn Middleware> {
+            Arc::new(Tracer {
+                name,
+                seen: Arc::clone(seen),
+            })
+        };
+        Dispatcher::builder()
+            .middleware([tracer("outer"), tracer("inner")])
+            .command::<Greet>(greeter.clone())
+            .command::<GreetTwice>(greeter.clone())
+            .query::<Count>(greeter)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn every_use_case_passes_the_chain_in_declared_order_then_its_handler() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let request = RequestContext::new("req-7", crate::application::TraceContext::start());
+
+        let answer = traced(&seen)
+            .execute(&request, Greet { name: "Ada".into() })
+            .await
+            .expect("greeted");
+
+        assert_eq!(answer, "hello, Ada");
+        assert_eq!(
+            *seen.lock().expect("not poisoned"),
+            [
+                "outer > test.greet @0",
+                "inner > test.greet @0",
+                "handler for req-7"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_nested_use_case_runs_through_the_whole_chain_again_one_level_deeper() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let answer = traced(&seen)
+            .execute(
+                &RequestContext::background(),
+                GreetTwice { name: "Bo".into() },
+            )
+            .await
+            .expect("greeted");
+
+        assert_eq!(answer, "hello, Bo / hello, Bo");
+        let seen = seen.lock().expect("not poisoned");
+        assert_eq!(seen[0], "outer > test.greet_twice @0");
+        assert_eq!(seen[2], "outer > test.greet @1");
+        assert_eq!(seen[3], "inner > test.greet @1");
+        assert_eq!(seen.len(), 8);
+    }
+
+    #[tokio::test]
+    async fn the_standard_chain_is_logging_then_validation_then_transaction() {
+        let dispatcher = Dispatcher::builder()
+            .middleware(middleware::standard(Arc::new(MockUnitOfWork::new())))
+            .build();
+        assert_eq!(
+            dispatcher.middleware_names(),
+            ["logging", "validation", "transaction"]
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_commands_are_refused_before_a_transaction_begins() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut unit_of_work = MockUnitOfWork::new();
+        unit_of_work.expect_begin().never();
+        let dispatcher = Dispatcher::builder()
+            .middleware(middleware::standard(Arc::new(unit_of_work)))
+            .command::<Greet>(Arc::new(Greeter {
+                seen: Arc::clone(&seen),
+            }))
+            .build();
+
+        let error = dispatcher
+            .execute(
+                &RequestContext::background(),
+                Greet {
+                    name: String::new(),
+                },
+            )
+            .await
+            .expect_err("empty name");
+
+        let AppError::Invalid(failure) = error else {
+            panic!("expected a validation failure");
+        };
+        assert_eq!(failure.violations()[0].field, "name");
+        assert!(
+            seen.lock().expect("not poisoned").is_empty(),
+            "the handler never ran"
+        );
+    }
+
+    #[tokio::test]
+    async fn commands_run_in_a_unit_of_work_and_queries_without_one() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut unit_of_work = MockUnitOfWork::new();
+        unit_of_work
+            .expect_begin()
+            .withf(|propagation| *propagation == Propagation::Required)
+            .times(1)
+            .returning(|_| Ok(()));
+        unit_of_work
+            .expect_finish()
+            .withf(|decision| *decision == Outcome::Commit)
+            .times(1)
+            .returning(Ok);
+        let greeter = Arc::new(Greeter {
+            seen: Arc::clone(&seen),
+        });
+        let dispatcher = Dispatcher::builder()
+            .middleware(middleware::standard(Arc::new(unit_of_work)))
+            .command::<Greet>(greeter.clone())
+            .query::<Count>(greeter)
+            .build();
+
+        let request = RequestContext::background();
+        dispatcher
+            .execute(&request, Greet { name: "Cy".into() })
+            .await
+            .expect("greeted");
+        let count = dispatcher.ask(&request, Count).await.expect("counted");
+        assert_eq!(count, 1);
+    }
+
+    #[tokio::test]
+    async fn a_use_case_without_a_handler_is_an_internal_error() {
+        let dispatcher = Dispatcher::builder().build();
+        let error = dispatcher
+            .ask(&RequestContext::background(), Count)
+            .await
+            .expect_err("nothing registered");
+        assert!(matches!(error, AppError::Internal(_)));
+        assert!(
+            crate::application::error_chain(&error).contains("test.count"),
+            "the error names the use case"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+use std::time::Instant;
+
+use async_trait::async_trait;
+use tracing::{Instrument, field};
+
+use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
+use crate::application::{AppError, error_chain};
+
+/// One span per use case — name, kind, request id, trace id, principal, outcome,
+/// duration — and one log line per failure, with its cause chain, written by the
+/// outermost use case only so a failure is logged once however deep it arose.
+///
+/// It never logs a use case's input: inputs carry passwords and personal data.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Logging;
+
+#[async_trait]
+impl Middleware for Logging {
+    fn name(&self) -> &'static str {
+        "logging"
+    }
+
+    async fn handle(
+        &self,
+        invocation: Invocation,
+        next: Next<'_>,
+    ) -> Result<UseCaseOutput, AppError> {
+        let span = tracing::info_span!(
+            "use_case",
+            name = invocation.name,
+            kind = invocation.kind.as_str(),
+            request_id = invocation.request.request_id(),
+            trace_id = invocation.request.trace().trace_id(),
+            principal = field::Empty,
+            depth = invocation.depth,
+            outcome = field::Empty,
+            duration_us = field::Empty,
+        );
+        if let Some(principal) = invocation.request.principal() {
+            span.record("principal", principal.subject());
+        }
+        let outermost = invocation.depth == 0;
+        let started = Instant::now();
+        let result = next.run(invocation).instrument(span.clone()).await;
+        span.record(
+            "duration_us",
+            u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        );
+        let _entered = span.enter();
+        match &result {
+            Ok(_) => {
+                span.record("outcome", "ok");
+                tracing::debug!("use case succeeded");
+            }
+            Err(error @ AppError::Internal(_)) => {
+                span.record("outcome", "error");
+                if outermost {
+                    tracing::error!(error = %error_chain(error), "use case failed");
+                }
+            }
+            Err(error) => {
+                span.record("outcome", "rejected");
+                if outermost {
+                    tracing::info!(code = error.code(), "use case rejected");
+                }
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,31 @@
+//! The middleware every use case runs through, and the one place their order is
+//! declared: [`standard`].
+
+mod logging;
+mod transaction;
+mod validation;
+
+use std::sync::Arc;
+
+pub use logging::Logging;
+use strata_domain::UnitOfWork;
+pub use transaction::Transactional;
+pub use validation::Validation;
+
+use super::Middleware;
+
+/// The standard chain, outermost first:
+///
+/// 1. [`Logging`] — outermost, so it times and reports every outcome, including
+///    rejections by the middleware after it.
+/// 2. [`Validation`] — before the transaction, so invalid input never opens one.
+/// 3. [`Transactional`] — innermost, so the unit of work spans exactly the
+///    handler's business step.
+#[must_use]
+pub fn standard(unit_of_work: Arc<dyn UnitOfWork>) -> Vec<Arc<dyn Middleware>> {
+    vec![
+        Arc::new(Logging),
+        Arc::new(Validation),
+        Arc::new(Transactional::new(unit_of_work)),
+    ]
+}

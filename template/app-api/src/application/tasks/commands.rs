@@ -1,0 +1,40 @@
+use domain::tasks::{TaskId, TaskTitle};
+use strata_app_api::application::Command;
+use validator::{Validate, ValidationError};
+
+use super::TaskView;
+
+/// Write down a new task.
+#[derive(Debug, Clone, PartialEq, Eq, Validate)]
+pub struct CreateTask {
+    /// What the task is about.
+    #[validate(custom(function = "title"))]
+    pub title: String,
+}
+
+impl Command for CreateTask {
+    type Output = TaskView;
+    const NAME: &'static str = "tasks.create_task";
+}
+
+/// Mark a task done, provided nobody changed it since the client read it at
+/// `expected_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
+pub struct CompleteTask {
+    /// The task.
+    pub id: TaskId,
+    /// The version the client last saw.
+    pub expected_version: u64,
+}
+
+impl Command for CompleteTask {
+    type Output = TaskView;
+    const NAME: &'static str = "tasks.complete_task";
+}
+
+/// The value object decides what a valid title is; this only asks it.
+fn title(raw: &str) -> Result<(), ValidationError> {
+    TaskTitle::parse(raw)
+        .map(drop)
+        .map_err(|failure| failure.to_field_error())
+}

@@ -1,0 +1,34 @@
+use domain::tasks::TaskId;
+use strata_app_api::application::Query;
+use strata_domain::Page;
+use validator::Validate;
+
+use super::TaskView;
+
+/// One task by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
+pub struct GetTask {
+    /// The task.
+    pub id: TaskId,
+}
+
+impl Query for GetTask {
+    type Output = TaskView;
+    const NAME: &'static str = "tasks.get_task";
+}
+
+/// One page of tasks, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
+pub struct ListTasks {
+    /// The 1-based page number.
+    #[validate(range(min = 1, message = "must be 1 or more"))]
+    pub page: u32,
+    /// The page size, at most [`strata_domain::PageRequest::MAX_PER_PAGE`].
+    #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    pub per_page: u32,
+}
+
+impl Query for ListTasks {
+    type Output = Page<TaskView>;
+    const NAME: &'static str = "tasks.list_tasks";
+}

@@ -1,0 +1,27 @@
+use domain::tasks::{Task, TaskId};
+use serde::Serialize;
+use strata_domain::{AggregateRoot, Entity};
+
+/// A task as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskView {
+    /// The task's id.
+    pub id: TaskId,
+    /// What it is about.
+    pub title: String,
+    /// `open` or `done`.
+    pub status: &'static str,
+    /// The version to send back when changing the task.
+    pub version: u64,
+}
+
+impl From<&Task> for TaskView {
+    fn from(task: &Task) -> Self {
+        Self {
+            id: task.id(),
+            title: task.title().to_string(),
+            status: task.status().as_str(),
+            version: task.version().value(),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The service's black-box, persistence and architecture suites, in one test
+//! binary so they link once.
+
+mod service {
+    mod api;
+    mod architecture;
+    mod persistence;
+    mod web;
+}

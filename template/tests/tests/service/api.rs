@@ -1,0 +1,183 @@
+//! The API over HTTP, as a client sees it.
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, LOCATION};
+use serde_json::{Value, json};
+use test_kit::{TestApp, spawn_app};
+
+async fn create(app: &TestApp, title: &str) -> reqwest::Response {
+    app.client
+        .post(app.api_url("/api/tasks"))
+        .json(&json!({ "title": title }))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn created(app: &TestApp, title: &str) -> Value {
+    let response = create(app, title).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.expect("the created task as JSON")
+}
+
+async fn complete(app: &TestApp, task: &Value, version: &Value) -> reqwest::Response {
+    let id = task["id"].as_str().expect("the task has an id");
+    app.client
+        .post(app.api_url(&format!("/api/tasks/{id}/complete")))
+        .json(&json!({ "version": version }))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+/// Checks `response` is an RFC 9457 problem with `status` and returns its body.
+async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    let body: Value = response.json().await.expect("a JSON problem");
+    assert_eq!(body["status"], status.as_u16());
+    body
+}
+
+#[tokio::test]
+async fn health_is_ok() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.api_url("/health"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_created_task_is_open_and_can_be_read_back_where_location_says() {
+    let app = spawn_app().await;
+    let response = create(&app, "  Water the plants ").await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+        .expect("a Location header");
+    let task: Value = response.json().await.expect("JSON");
+    assert_eq!(task["title"], "Water the plants");
+    assert_eq!(task["status"], "open");
+    assert_eq!(task["version"], 1);
+
+    let read: Value = app
+        .client
+        .get(app.api_url(&location))
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(read, task);
+
+    let list: Value = app
+        .client
+        .get(app.api_url("/api/tasks?page=1&per_page=10"))
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["id"], task["id"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_blank_title_is_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let body = problem(create(&app, "   ").await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(body["code"], "validation_failed");
+    assert_eq!(body["errors"][0]["field"], "title");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn completing_uses_optimistic_concurrency_and_happens_once() {
+    let app = spawn_app().await;
+    let task = created(&app, "Sweep the floor").await;
+
+    let done = complete(&app, &task, &task["version"]).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let done: Value = done.json().await.expect("JSON");
+    assert_eq!(done["status"], "done");
+    assert_eq!(done["version"], 2);
+
+    let stale = complete(&app, &task, &task["version"]).await;
+    assert_eq!(
+        problem(stale, StatusCode::CONFLICT).await["code"],
+        "stale_version"
+    );
+
+    let again = complete(&app, &task, &done["version"]).await;
+    assert_eq!(
+        problem(again, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        "already_done"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_tasks_paths_and_bad_input_are_client_errors() {
+    let app = spawn_app().await;
+    let unknown = app
+        .client
+        .get(app.api_url("/api/tasks/0190f0f0-0000-7000-8000-000000000000"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(
+        problem(unknown, StatusCode::NOT_FOUND).await["code"],
+        "not_found"
+    );
+
+    let not_an_id = app
+        .client
+        .get(app.api_url("/api/tasks/not-an-id"))
+        .send()
+        .await
+        .expect("request sent");
+    assert!(not_an_id.status().is_client_error());
+
+    let malformed = app
+        .client
+        .post(app.api_url("/api/tasks"))
+        .header(CONTENT_TYPE, "application/json")
+        .body("{\"title\": ")
+        .send()
+        .await
+        .expect("request sent");
+    problem(malformed, StatusCode::BAD_REQUEST).await;
+
+    let too_many = app
+        .client
+        .get(app.api_url("/api/tasks?per_page=1000"))
+        .send()
+        .await
+        .expect("request sent");
+    problem(too_many, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    let nowhere = app
+        .client
+        .get(app.api_url("/api/nowhere"))
+        .send()
+        .await
+        .expect("request sent");
+    problem(nowhere, StatusCode::NOT_FOUND).await;
+    app.stop().await;
+}
