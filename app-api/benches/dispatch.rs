@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use strata_app_api::application::{
-    AppError, Command, CommandHandler, Dispatcher, RequestContext, UseCaseContext, middleware,
+    Access, AppError, Command, CommandHandler, Dispatcher, RequestContext, UseCaseContext,
+    middleware,
 };
 use strata_domain::ports::{
     AfterCommit, BoxFuture, Outcome, Propagation, UnitOfWork, UnitOfWorkError,
@@ -24,6 +25,7 @@ struct Ping {
 impl Command for Ping {
     type Output = u32;
     const NAME: &'static str = "bench.ping";
+    const ACCESS: Access = Access::Anyone;
 }
 
 struct Pong;

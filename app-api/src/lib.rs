@@ -18,7 +18,7 @@
 //! use async_trait::async_trait;
 //! use strata_app_api::application::middleware::{Logging, Validation};
 //! use strata_app_api::application::{
-//!     AppError, Dispatcher, Query, QueryHandler, RequestContext, UseCaseContext,
+//!     Access, AppError, Dispatcher, Query, QueryHandler, RequestContext, UseCaseContext,
 //! };
 //! use validator::Validate;
 //!
@@ -31,6 +31,7 @@
 //! impl Query for Greeting {
 //!     type Output = String;
 //!     const NAME: &'static str = "greeting";
+//!     const ACCESS: Access = Access::Anyone;
 //! }
 //!
 //! struct Greeter;

@@ -65,7 +65,8 @@ pub use event::DomainEvent;
 pub use id::{Id, InvalidId};
 pub use paging::{Page, PageRequest};
 pub use ports::{
-    EventEnvelope, Outbox, Propagation, Repository, RepositoryError, UnitOfWork, UnitOfWorkError,
+    EventEnvelope, Outbox, Propagation, RateLimitError, RateLimiter, Repository, RepositoryError,
+    UnitOfWork, UnitOfWorkError,
 };
 pub use validation::{FieldViolation, ValidationFailure, validate};
 

@@ -1,5 +1,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,6 +57,16 @@ impl Principal {
     #[must_use]
     pub fn kind(&self) -> PrincipalKind {
         self.kind
+    }
+
+    /// The principal's roles, in name order.
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.roles.iter().map(String::as_str)
+    }
+
+    /// The principal's permissions, in name order.
+    pub fn permissions(&self) -> impl Iterator<Item = &str> {
+        self.permissions.iter().map(String::as_str)
     }
 
     /// Whether the principal has `role`.
@@ -172,6 +183,7 @@ struct Inner {
     principal: Option<Principal>,
     idempotency_key: Option<String>,
     deadline: Option<Instant>,
+    client_addr: Option<IpAddr>,
 }
 
 impl RequestContext {
@@ -184,6 +196,7 @@ impl RequestContext {
                 principal: None,
                 idempotency_key: None,
                 deadline: None,
+                client_addr: None,
             }),
         }
     }
@@ -218,6 +231,12 @@ impl RequestContext {
         self.edit(|inner| inner.deadline = Some(deadline))
     }
 
+    /// The same context for a request from `addr`.
+    #[must_use]
+    pub fn with_client_addr(self, addr: IpAddr) -> Self {
+        self.edit(|inner| inner.client_addr = Some(addr))
+    }
+
     /// The request's id, echoed to the client and present in every log line.
     #[must_use]
     pub fn request_id(&self) -> &str {
@@ -246,6 +265,12 @@ impl RequestContext {
     #[must_use]
     pub fn deadline(&self) -> Option<Instant> {
         self.inner.deadline
+    }
+
+    /// The address the request came from, when known (for per-client limits).
+    #[must_use]
+    pub fn client_addr(&self) -> Option<IpAddr> {
+        self.inner.client_addr
     }
 }
 

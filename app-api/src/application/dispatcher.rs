@@ -6,7 +6,8 @@ use async_trait::async_trait;
 
 use super::pipeline::{Endpoint, Invocation, Middleware, Next, UseCaseKind, UseCaseOutput};
 use super::{
-    AppError, Command, CommandHandler, Query, QueryHandler, RequestContext, UseCaseContext,
+    AppError, Command, CommandHandler, Query, QueryHandler, RequestContext, ResourcePolicy,
+    UseCaseContext,
 };
 
 /// Runs every use case through one ordered chain of middleware, then its handler.
@@ -66,8 +67,31 @@ impl DispatcherBuilder {
     /// Registers the handler of query `Q`, replacing any earlier one.
     #[must_use]
     pub fn query<Q: Query>(mut self, handler: Arc<dyn QueryHandler<Q>>) -> Self {
-        self.endpoints
-            .insert(TypeId::of::<Q>(), Arc::new(QueryEndpoint { handler }));
+        self.endpoints.insert(
+            TypeId::of::<Q>(),
+            Arc::new(QueryEndpoint {
+                handler,
+                policy: None,
+            }),
+        );
+        self
+    }
+
+    /// Registers the handler of query `Q`, whose answer is shown to the caller only
+    /// if `policy` allows it (for instance, only to its owner).
+    #[must_use]
+    pub fn guarded_query<Q: Query>(
+        mut self,
+        handler: Arc<dyn QueryHandler<Q>>,
+        policy: impl ResourcePolicy<Q::Output>,
+    ) -> Self {
+        self.endpoints.insert(
+            TypeId::of::<Q>(),
+            Arc::new(QueryEndpoint {
+                handler,
+                policy: Some(Box::new(policy)),
+            }),
+        );
         self
     }
 
@@ -131,6 +155,7 @@ impl Dispatcher {
         let invocation = Invocation {
             name: C::NAME,
             kind: UseCaseKind::Command,
+            access: C::ACCESS,
             propagation: Some(C::PROPAGATION),
             request: request.clone(),
             depth,
@@ -148,6 +173,7 @@ impl Dispatcher {
         let invocation = Invocation {
             name: Q::NAME,
             kind: UseCaseKind::Query,
+            access: Q::ACCESS,
             propagation: None,
             request: request.clone(),
             depth,
@@ -196,6 +222,7 @@ impl<C: Command> Endpoint for CommandEndpoint<C> {
 
 struct QueryEndpoint<Q: Query> {
     handler: Arc<dyn QueryHandler<Q>>,
+    policy: Option<Box<dyn ResourcePolicy<Q::Output>>>,
 }
 
 #[async_trait]
@@ -207,6 +234,9 @@ impl<Q: Query> Endpoint for QueryEndpoint<Q> {
     ) -> Result<UseCaseOutput, AppError> {
         let query = downcast::<Q>(input, Q::NAME)?;
         let output = self.handler.ask(&cx, query).await?;
+        if let Some(policy) = &self.policy {
+            policy.check(cx.request().principal(), &output)?;
+        }
         Ok(Box::new(output))
     }
 }
@@ -225,7 +255,7 @@ mod tests {
     use validator::Validate;
 
     use super::*;
-    use crate::application::middleware;
+    use crate::application::{Access, middleware};
 
     /// Records the order in which it and the handler were reached.
     struct Tracer {
@@ -261,6 +291,7 @@ mod tests {
     impl Command for Greet {
         type Output = String;
         const NAME: &'static str = "test.greet";
+        const ACCESS: Access = Access::Anyone;
     }
 
     #[derive(Debug, Validate)]
@@ -271,6 +302,7 @@ mod tests {
     impl Command for GreetTwice {
         type Output = String;
         const NAME: &'static str = "test.greet_twice";
+        const ACCESS: Access = Access::Anyone;
     }
 
     #[derive(Debug)]
@@ -286,6 +318,7 @@ mod tests {
     impl Query for Count {
         type Output = usize;
         const NAME: &'static str = "test.count";
+        const ACCESS: Access = Access::Anyone;
     }
 
     struct Greeter {
@@ -386,13 +419,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_standard_chain_is_logging_then_validation_then_transaction() {
+    async fn the_standard_chain_is_logging_authorization_validation_then_transaction() {
         let dispatcher = Dispatcher::builder()
             .middleware(middleware::standard(Arc::new(MockUnitOfWork::new())))
             .build();
         assert_eq!(
             dispatcher.middleware_names(),
-            ["logging", "validation", "transaction"]
+            ["logging", "authorization", "validation", "transaction"]
         );
     }
 
@@ -472,5 +505,146 @@ mod tests {
             crate::application::error_chain(&error).contains("test.count"),
             "the error names the use case"
         );
+    }
+
+    #[derive(Debug, Validate)]
+    struct Restock {
+        units: u32,
+    }
+
+    impl Command for Restock {
+        type Output = u32;
+        const NAME: &'static str = "test.restock";
+        const ACCESS: Access = Access::Permission("stock.write");
+    }
+
+    struct Stockroom {
+        ran: Arc<Mutex<u32>>,
+    }
+
+    #[async_trait]
+    impl CommandHandler<Restock> for Stockroom {
+        async fn handle(&self, _cx: &UseCaseContext, command: Restock) -> Result<u32, AppError> {
+            *self.ran.lock().expect("not poisoned") += 1;
+            Ok(command.units)
+        }
+    }
+
+    fn stockroom(unit_of_work: MockUnitOfWork, ran: &Arc<Mutex<u32>>) -> Dispatcher {
+        Dispatcher::builder()
+            .middleware(middleware::standard(Arc::new(unit_of_work)))
+            .command::<Restock>(Arc::new(Stockroom {
+                ran: Arc::clone(ran),
+            }))
+            .build()
+    }
+
+    fn caller(permission: Option<&str>) -> RequestContext {
+        let principal =
+            crate::application::Principal::new("u1", crate::application::PrincipalKind::User);
+        let principal = match permission {
+            Some(permission) => principal.with_permission(permission),
+            None => principal,
+        };
+        RequestContext::background().with_principal(principal)
+    }
+
+    #[tokio::test]
+    async fn a_use_case_refused_by_authorization_never_opens_a_transaction_or_runs() {
+        let ran = Arc::new(Mutex::new(0));
+        for (request, expected) in [
+            (RequestContext::background(), "unauthenticated"),
+            (caller(Some("stock.read")), "forbidden"),
+        ] {
+            let mut unit_of_work = MockUnitOfWork::new();
+            unit_of_work.expect_begin().never();
+            let error = stockroom(unit_of_work, &ran)
+                .execute(&request, Restock { units: 3 })
+                .await
+                .expect_err("refused");
+            assert_eq!(error.code(), expected);
+        }
+        assert_eq!(*ran.lock().expect("not poisoned"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_caller_with_the_permission_runs_the_use_case_in_a_unit_of_work() {
+        let ran = Arc::new(Mutex::new(0));
+        let mut unit_of_work = MockUnitOfWork::new();
+        unit_of_work.expect_begin().times(1).returning(|_| Ok(()));
+        unit_of_work
+            .expect_finish()
+            .withf(|decision| *decision == Outcome::Commit)
+            .times(1)
+            .returning(Ok);
+        let units = stockroom(unit_of_work, &ran)
+            .execute(&caller(Some("stock.write")), Restock { units: 3 })
+            .await
+            .expect("allowed");
+        assert_eq!(units, 3);
+        assert_eq!(*ran.lock().expect("not poisoned"), 1);
+    }
+
+    #[derive(Debug, Clone)]
+    struct Note {
+        owner: String,
+    }
+
+    impl crate::application::Owned for Note {
+        const KIND: &'static str = "note";
+        fn owner(&self) -> &str {
+            &self.owner
+        }
+        fn resource_id(&self) -> String {
+            "n1".into()
+        }
+    }
+
+    #[derive(Debug, Validate)]
+    struct ReadNote {
+        owner: String,
+    }
+
+    impl Query for ReadNote {
+        type Output = Note;
+        const NAME: &'static str = "test.read_note";
+        const ACCESS: Access = Access::SignedIn;
+    }
+
+    struct Notes;
+
+    #[async_trait]
+    impl QueryHandler<ReadNote> for Notes {
+        async fn ask(&self, _cx: &UseCaseContext, query: ReadNote) -> Result<Note, AppError> {
+            Ok(Note { owner: query.owner })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_guarded_query_answers_only_those_its_policy_allows() {
+        let dispatcher = Dispatcher::builder()
+            .middleware(middleware::standard(Arc::new(MockUnitOfWork::new())))
+            .guarded_query::<ReadNote>(
+                Arc::new(Notes),
+                crate::application::OwnerOr("notes.read_any"),
+            )
+            .build();
+        let mine = dispatcher
+            .ask(&caller(None), ReadNote { owner: "u1".into() })
+            .await
+            .expect("the owner reads it");
+        assert_eq!(mine.owner, "u1");
+        let theirs = dispatcher
+            .ask(&caller(None), ReadNote { owner: "u2".into() })
+            .await
+            .expect_err("not the owner");
+        assert!(matches!(theirs, AppError::NotFound { kind: "note", .. }));
+        dispatcher
+            .ask(
+                &caller(Some("notes.read_any")),
+                ReadNote { owner: "u2".into() },
+            )
+            .await
+            .expect("staff read any");
     }
 }

@@ -11,6 +11,19 @@ pub enum AppError {
     /// The input broke one or more rules; one entry per field.
     #[error("invalid input: {0}")]
     Invalid(ValidationFailure),
+    /// The use case needs a signed-in caller and there is none (or the credentials
+    /// were not acceptable).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The caller is known but may not do this.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// Too many attempts; try again after the given number of seconds.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
     /// What the use case needed does not exist.
     #[error("{kind} {id} was not found")]
     NotFound {
@@ -46,6 +59,9 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "validation_failed",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden(_) => "forbidden",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotFound { .. } => "not_found",
             Self::Conflict { code, .. } | Self::RuleViolated { code, .. } => code,
             Self::Internal(_) => "internal_error",

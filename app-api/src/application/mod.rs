@@ -6,6 +6,7 @@
 //! (see [`middleware::standard`]) before its handler, so a handler holds the
 //! business step alone.
 
+mod access;
 mod context;
 mod dispatcher;
 mod error;
@@ -13,6 +14,7 @@ pub mod middleware;
 mod pipeline;
 mod use_case;
 
+pub use access::{Access, Owned, OwnerOr, ResourcePolicy};
 pub use context::{Principal, PrincipalKind, RequestContext, TraceContext};
 pub use dispatcher::{Dispatcher, DispatcherBuilder};
 pub use error::{AppError, error_chain};

@@ -6,7 +6,7 @@ use strata_domain::ValidationFailure;
 use strata_domain::ports::Propagation;
 use validator::Validate;
 
-use super::{AppError, Dispatcher, RequestContext, UseCaseContext};
+use super::{Access, AppError, Dispatcher, RequestContext, UseCaseContext};
 
 /// Whether a use case changes the system or only reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,8 @@ pub struct Invocation {
     pub name: &'static str,
     /// Command or query.
     pub kind: UseCaseKind,
+    /// Who may run it.
+    pub access: Access,
     /// For commands, how their unit of work joins a running one; `None` for
     /// queries, which run without one.
     pub propagation: Option<Propagation>,

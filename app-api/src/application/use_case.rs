@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use strata_domain::ports::Propagation;
 use validator::Validate;
 
-use super::{AppError, Dispatcher, RequestContext};
+use super::{Access, AppError, Dispatcher, RequestContext};
 
 /// A request to change the system, such as `CreateProduct`.
 ///
@@ -13,6 +13,8 @@ pub trait Command: Validate + Send + Sync + 'static {
     type Output: Send + 'static;
     /// A stable name for logs and metrics, such as `catalog.create_product`.
     const NAME: &'static str;
+    /// Who may run it; checked before validation and before any handler runs.
+    const ACCESS: Access;
     /// How its unit of work relates to one already running (nested use cases join
     /// by default).
     const PROPAGATION: Propagation = Propagation::Required;
@@ -25,6 +27,8 @@ pub trait Query: Validate + Send + Sync + 'static {
     type Output: Send + 'static;
     /// A stable name for logs and metrics, such as `catalog.get_product`.
     const NAME: &'static str;
+    /// Who may run it; checked before validation and before any handler runs.
+    const ACCESS: Access;
 }
 
 /// Carries out one kind of command: the business step and nothing else. Logging,

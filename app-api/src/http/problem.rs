@@ -100,6 +100,9 @@ impl From<&AppError> for Problem {
             AppError::Invalid(_) | AppError::RuleViolated { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::Internal(_) => return Self::internal_error(),
@@ -116,7 +119,21 @@ impl From<&AppError> for Problem {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        Problem::from(&self).into_response()
+        let mut response = Problem::from(&self).into_response();
+        match self {
+            Self::Unauthenticated => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::TooManyRequests { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
+        }
+        response
     }
 }
 

@@ -1,9 +1,10 @@
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -105,6 +106,9 @@ async fn request_scope(
         .map_or_else(TraceContext::start, |incoming| incoming.child());
     let mut context = RequestContext::new(request_id.clone(), trace.clone())
         .with_deadline(started + settings.request_timeout);
+    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        context = context.with_client_addr(peer.ip());
+    }
     if let Some(key) = request
         .headers()
         .get(&IDEMPOTENCY_KEY)
@@ -174,7 +178,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; then stops accepting
+/// Serves `router` on `listener` (recording each client's address in its request
+/// context) until `shutdown` completes; then stops accepting
 /// connections and lets requests in flight finish, for at most `grace`, after
 /// which they are abandoned.
 ///
@@ -187,7 +192,8 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         let _ = signalled.send(());
     });

@@ -1,18 +1,26 @@
 //! Ports: the traits the domain needs from the outside, implemented by adapters in
 //! infrastructure. No ORM, driver or web type appears in any signature.
 
+mod clock;
 mod outbox;
+mod rate_limiter;
 mod repository;
 mod unit_of_work;
 
+pub use clock::{Clock, SystemClock};
 pub use outbox::{EventEnvelope, Outbox};
+pub use rate_limiter::{RateLimitError, RateLimiter};
 pub use repository::{Repository, RepositoryError};
 pub use unit_of_work::{
     AfterCommit, BoxFuture, Outcome, Propagation, UnitOfWork, UnitOfWorkError, in_unit_of_work,
 };
 
 #[cfg(feature = "mock")]
+pub use clock::MockClock;
+#[cfg(feature = "mock")]
 pub use outbox::MockOutbox;
+#[cfg(feature = "mock")]
+pub use rate_limiter::MockRateLimiter;
 #[cfg(feature = "mock")]
 pub use repository::MockRepository;
 #[cfg(feature = "mock")]

@@ -1,4 +1,7 @@
 //! The sample shop's domain model. Each bounded context is a module; the catalog
-//! is the first.
+//! is the first, then identity (users and sessions) and wishlists (what a
+//! customer owns).
 
 pub mod catalog;
+pub mod identity;
+pub mod wishlists;

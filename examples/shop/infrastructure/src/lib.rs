@@ -2,10 +2,14 @@
 //! demo data a fresh database is seeded with.
 
 pub mod catalog;
+pub mod identity;
 pub mod migration;
+pub mod wishlists;
 
 pub use catalog::{SeaOrmProductRepository, seed_catalog};
+pub use identity::{Argon2PasswordHasher, SeaOrmRefreshTokens, SeaOrmUserRepository};
 pub use migration::Migrator;
+pub use wishlists::SeaOrmWishlistRepository;
 
 use sea_orm::DbErr;
 use sea_orm_migration::MigratorTrait;

@@ -1,8 +1,25 @@
 use std::net::SocketAddr;
 
-use shop_app_api::bootstrap::{RunningShop, Settings, start};
+use serde_json::{Value, json};
+use shop_app_api::bootstrap::{AdminAccount, RunningShop, Settings, start};
+use strata_app_api::http::auth::Secret;
+use tokio::sync::OnceCell;
 
 use crate::TestDatabase;
+
+/// The administrator account every test shop starts with.
+pub const ADMIN_EMAIL: &str = "admin@shop.test";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "admin password for tests";
+
+/// The tokens a sign-in answers with.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// The bearer token for API calls.
+    pub access: String,
+    /// The refresh token that continues the session.
+    pub refresh: String,
+}
 
 /// The whole shop — API and web page — running on random local ports against a
 /// database of its own, and an HTTP client to talk to it.
@@ -16,6 +33,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     shop: Option<RunningShop>,
     database: TestDatabase,
+    admin: OnceCell<String>,
 }
 
 impl TestApp {
@@ -23,6 +41,76 @@ impl TestApp {
     #[must_use]
     pub fn api_url(&self, path: &str) -> String {
         format!("{}{path}", self.api)
+    }
+
+    /// Signs in with `email` and `password`.
+    ///
+    /// # Panics
+    /// When the sign-in is refused.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Tokens {
+        let response = self
+            .client
+            .post(self.api_url("/api/auth/sign-in"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "sign-in of {email}"
+        );
+        let body: Value = response.json().await.expect("JSON tokens");
+        Tokens {
+            access: body["access_token"]
+                .as_str()
+                .expect("an access token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("a refresh token")
+                .to_owned(),
+        }
+    }
+
+    /// Registers a customer with `email` and signs them in.
+    ///
+    /// # Panics
+    /// When registration or sign-in is refused.
+    pub async fn customer(&self, email: &str) -> Tokens {
+        let password = format!("password of {email}");
+        let response = self
+            .client
+            .post(self.api_url("/api/auth/register"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::CREATED,
+            "registration of {email}"
+        );
+        self.sign_in(email, &password).await
+    }
+
+    /// An access token of the administrator (signed in once per test shop).
+    pub async fn admin_token(&self) -> &str {
+        self.admin
+            .get_or_init(|| async { self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await.access })
+            .await
+    }
+
+    /// A POST of `body` to `path` as the administrator.
+    pub async fn post_as_admin(&self, path: &str, body: &Value) -> reqwest::Response {
+        let token = self.admin_token().await.to_owned();
+        self.client
+            .post(self.api_url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// The test's database.
@@ -70,6 +158,11 @@ async fn spawn(database: TestDatabase, seed: bool) -> TestApp {
         api_addr: any_port,
         web_addr: any_port,
         seed,
+        jwt_secret: None,
+        admin: Some(AdminAccount {
+            email: ADMIN_EMAIL.into(),
+            password: Secret::from(ADMIN_PASSWORD.to_owned()),
+        }),
     })
     .await
     .expect("the shop starts");
@@ -79,5 +172,6 @@ async fn spawn(database: TestDatabase, seed: bool) -> TestApp {
         client: reqwest::Client::new(),
         shop: Some(shop),
         database,
+        admin: OnceCell::new(),
     }
 }

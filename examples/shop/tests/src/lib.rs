@@ -4,5 +4,7 @@
 mod app;
 mod database;
 
-pub use app::{TestApp, spawn_app, spawn_app_on, spawn_seeded_app};
+pub use app::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, Tokens, spawn_app, spawn_app_on, spawn_seeded_app,
+};
 pub use database::{Engine, POSTGRES_URL_VARIABLE, TestDatabase};

@@ -3,6 +3,7 @@
 
 mod shop {
     mod api;
+    mod auth;
     mod logs;
     mod persistence;
     mod pipeline;

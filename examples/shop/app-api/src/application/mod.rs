@@ -1,3 +1,6 @@
 //! The shop's use cases, one module per bounded context.
 
 pub mod catalog;
+pub mod identity;
+pub mod permissions;
+pub mod wishlists;

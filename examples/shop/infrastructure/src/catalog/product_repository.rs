@@ -9,7 +9,7 @@ use strata_domain::{
     AggregateRoot, Entity as _, EventEnvelope, Id, Page, PageRequest, Repository, RepositoryError,
     ValidationFailure, Version,
 };
-use strata_infrastructure::{Database, repository_error};
+use strata_infrastructure::{Database, missing_or_stale, repository_error};
 
 use super::product_entity::{ActiveModel, Column, Entity as Products, Model};
 
@@ -119,27 +119,13 @@ impl Repository<Product> for SeaOrmProductRepository {
                 .await
                 .map_err(|error| repository_error(error, Product::KIND, "sku"))?;
             if updated.rows_affected == 0 {
-                let exists = Products::find_by_id(product.id().as_uuid())
-                    .select_only()
-                    .column(Column::Id)
-                    .into_tuple::<uuid::Uuid>()
-                    .one(&*session)
-                    .await
-                    .map_err(storage)?
-                    .is_some();
-                let id = product.id().to_string();
-                return Err(if exists {
-                    RepositoryError::Conflict {
-                        kind: Product::KIND,
-                        id,
-                        expected: loaded,
-                    }
-                } else {
-                    RepositoryError::NotFound {
-                        kind: Product::KIND,
-                        id,
-                    }
-                });
+                return Err(missing_or_stale::<Products>(
+                    &*session,
+                    product.id().as_uuid(),
+                    Product::KIND,
+                    loaded,
+                )
+                .await);
             }
         }
         let events = EventEnvelope::take_from(product).map_err(RepositoryError::storage)?;

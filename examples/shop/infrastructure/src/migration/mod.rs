@@ -3,6 +3,7 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261125_000001_create_products;
+mod m20261125_000002_create_identity_and_wishlists;
 
 /// Every migration of the shop, oldest first.
 #[derive(Debug)]
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(strata_infrastructure::CreateOutboxTable),
             Box::new(m20261125_000001_create_products::Migration),
+            Box::new(m20261125_000002_create_identity_and_wishlists::Migration),
         ]
     }
 }

@@ -17,12 +17,7 @@ fn tea_pot() -> Value {
 }
 
 async fn create(app: &TestApp, body: &Value) -> reqwest::Response {
-    app.client
-        .post(app.api_url("/api/products"))
-        .json(body)
-        .send()
-        .await
-        .expect("request sent")
+    app.post_as_admin("/api/products", body).await
 }
 
 async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
@@ -310,9 +305,11 @@ async fn a_price_change_from_a_stale_version_is_409_and_loses_nothing() {
         "/api/products/{}/price",
         created["id"].as_str().unwrap_or_default()
     ));
+    let token = app.admin_token().await.to_owned();
     let change = |amount: i64, version: u64| {
         app.client
             .put(&url)
+            .bearer_auth(&token)
             .json(&json!({ "price": { "amount_minor": amount, "currency": "EUR" }, "version": version }))
             .send()
     };
@@ -354,6 +351,7 @@ async fn a_price_in_another_currency_is_refused_by_the_domain() {
             "/api/products/{}/price",
             created["id"].as_str().unwrap_or_default()
         )))
+        .bearer_auth(app.admin_token().await)
         .json(&json!({ "price": { "amount_minor": 100, "currency": "USD" }, "version": 1 }))
         .send()
         .await
@@ -413,7 +411,8 @@ async fn no_hostile_input_makes_the_server_answer_500() {
             let request = match *method {
                 "POST" => app.client.post(url),
                 _ => app.client.put(url),
-            };
+            }
+            .bearer_auth(app.admin_token().await);
             let response = request.json(body).send().await.expect("request sent");
             let status = response.status();
             assert!(

@@ -13,7 +13,8 @@ use shop_domain::catalog::{NewProduct, Product, ProductRepository, Sku};
 use shop_infrastructure::SeaOrmProductRepository;
 use shop_tests::{Engine, TestDatabase, spawn_app_on};
 use strata_app_api::application::{
-    AppError, Command, CommandHandler, Dispatcher, RequestContext, UseCaseContext, middleware,
+    Access, AppError, Command, CommandHandler, Dispatcher, RequestContext, UseCaseContext,
+    middleware,
 };
 use strata_app_api::http::{HttpSettings, with_standard_layers};
 use strata_domain::Repository;
@@ -69,6 +70,7 @@ enum Then {
 impl Command for SaveProducts {
     type Output = ();
     const NAME: &'static str = "test.save_products";
+    const ACCESS: Access = Access::Anyone;
 }
 
 /// Saves `sku`, runs `inner` as a nested use case, ignores its failure if
@@ -90,6 +92,7 @@ enum InnerKind {
 impl Command for SaveAndNest {
     type Output = ();
     const NAME: &'static str = "test.save_and_nest";
+    const ACCESS: Access = Access::Anyone;
 }
 
 /// Saves `sku` in a unit of work of its own.
@@ -101,6 +104,7 @@ struct SaveIndependently {
 impl Command for SaveIndependently {
     type Output = ();
     const NAME: &'static str = "test.save_independently";
+    const ACCESS: Access = Access::Anyone;
     const PROPAGATION: Propagation = Propagation::RequiresNew;
 }
 
@@ -115,6 +119,7 @@ struct SaveWithHook {
 impl Command for SaveWithHook {
     type Output = ();
     const NAME: &'static str = "test.save_with_hook";
+    const ACCESS: Access = Access::Anyone;
 }
 
 struct Handlers {
@@ -494,17 +499,16 @@ async fn two_concurrent_updates_of_one_product_give_one_success_and_one_409(
 ) {
     let app = spawn_app_on(database).await;
     let created: serde_json::Value = app
-        .client
-        .post(app.api_url("/api/products"))
-        .json(&json!({
-            "name": "Tea pot",
-            "sku": "TEA-1",
-            "price": { "amount_minor": 1_000, "currency": "EUR" },
-            "stock": 1
-        }))
-        .send()
+        .post_as_admin(
+            "/api/products",
+            &json!({
+                "name": "Tea pot",
+                "sku": "TEA-1",
+                "price": { "amount_minor": 1_000, "currency": "EUR" },
+                "stock": 1
+            }),
+        )
         .await
-        .expect("request sent")
         .json()
         .await
         .expect("JSON");
@@ -512,9 +516,11 @@ async fn two_concurrent_updates_of_one_product_give_one_success_and_one_409(
         "/api/products/{}/price",
         created["id"].as_str().unwrap_or_default()
     ));
+    let token = app.admin_token().await.to_owned();
     let change = |amount: i64| {
         app.client
             .put(&url)
+            .bearer_auth(&token)
             .json(&json!({ "price": { "amount_minor": amount, "currency": "EUR" }, "version": 1 }))
             .send()
     };

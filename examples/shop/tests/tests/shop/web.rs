@@ -8,17 +8,16 @@ use shop_tests::spawn_seeded_app;
 async fn the_page_lists_the_products_the_api_serves() {
     let app = spawn_seeded_app().await;
     let created = app
-        .client
-        .post(app.api_url("/api/products"))
-        .json(&json!({
+        .post_as_admin(
+            "/api/products",
+            &json!({
             "name": "Matcha <ceremonial> & co",
             "sku": "MATCHA-30",
             "price": { "amount_minor": 2_800, "currency": "EUR" },
             "stock": 9
-        }))
-        .send()
-        .await
-        .expect("request sent");
+            }),
+        )
+        .await;
     assert_eq!(created.status(), StatusCode::CREATED);
 
     let response = app.client.get(&app.web).send().await.expect("request sent");

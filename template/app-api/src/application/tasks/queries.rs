@@ -1,5 +1,5 @@
 use domain::tasks::TaskId;
-use strata_app_api::application::Query;
+use strata_app_api::application::{Access, Query};
 use strata_domain::Page;
 use validator::Validate;
 
@@ -15,6 +15,7 @@ pub struct GetTask {
 impl Query for GetTask {
     type Output = TaskView;
     const NAME: &'static str = "tasks.get_task";
+    const ACCESS: Access = Access::Anyone;
 }
 
 /// One page of tasks, oldest first.
@@ -31,4 +32,5 @@ pub struct ListTasks {
 impl Query for ListTasks {
     type Output = Page<TaskView>;
     const NAME: &'static str = "tasks.list_tasks";
+    const ACCESS: Access = Access::Anyone;
 }

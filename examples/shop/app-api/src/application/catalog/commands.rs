@@ -1,5 +1,5 @@
 use shop_domain::catalog::ProductId;
-use strata_app_api::application::Command;
+use strata_app_api::application::{Access, Command};
 use validator::Validate;
 
 use super::{ProductView, rules};
@@ -35,6 +35,7 @@ pub struct CreateProduct {
 impl Command for CreateProduct {
     type Output = ProductView;
     const NAME: &'static str = "catalog.create_product";
+    const ACCESS: Access = Access::Permission("catalog.write");
 }
 
 /// Set a product's price, provided nobody changed the product since the client
@@ -53,4 +54,5 @@ pub struct ChangeProductPrice {
 impl Command for ChangeProductPrice {
     type Output = ProductView;
     const NAME: &'static str = "catalog.change_product_price";
+    const ACCESS: Access = Access::Permission("catalog.write");
 }

@@ -123,12 +123,15 @@ mod tests {
 
     use mockall::predicate::eq;
     use shop_domain::catalog::{MockProductRepository, ProductId, ProductName, Sku, Stock};
-    use strata_app_api::application::{Dispatcher, RequestContext, middleware};
+    use strata_app_api::application::{
+        Dispatcher, Principal, PrincipalKind, RequestContext, middleware,
+    };
     use strata_domain::Entity;
     use strata_domain::ports::{MockUnitOfWork, Outcome, Propagation};
 
     use super::*;
     use crate::application::catalog::{PriceInput, register};
+    use crate::application::permissions::CATALOG_WRITE;
 
     fn unit_of_work_expecting(outcome: Outcome) -> MockUnitOfWork {
         let mut unit_of_work = MockUnitOfWork::new();
@@ -187,8 +190,27 @@ mod tests {
         )
     }
 
+    /// A request from staff allowed to change the catalog.
     fn request() -> RequestContext {
-        RequestContext::background()
+        RequestContext::background().with_principal(
+            Principal::new("staff-1", PrincipalKind::User).with_permission(CATALOG_WRITE),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_the_catalog_permission_changes_nothing() {
+        let mut products = MockProductRepository::new();
+        products.expect_find_by_sku().never();
+        products.expect_save().never();
+
+        let customer = RequestContext::background()
+            .with_principal(Principal::new("cust-1", PrincipalKind::User).with_role("customer"));
+        let error = dispatcher(products, untouched_unit_of_work())
+            .execute(&customer, create_tea_pot())
+            .await
+            .expect_err("not staff");
+
+        assert!(matches!(error, AppError::Forbidden(_)));
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 use shop_domain::catalog::ProductId;
-use strata_app_api::application::Query;
+use strata_app_api::application::{Access, Query};
 use strata_domain::Page;
 use validator::Validate;
 
@@ -15,6 +15,7 @@ pub struct GetProduct {
 impl Query for GetProduct {
     type Output = ProductView;
     const NAME: &'static str = "catalog.get_product";
+    const ACCESS: Access = Access::Anyone;
 }
 
 /// One page of the catalog, oldest product first.
@@ -31,4 +32,5 @@ pub struct ListProducts {
 impl Query for ListProducts {
     type Output = Page<ProductView>;
     const NAME: &'static str = "catalog.list_products";
+    const ACCESS: Access = Access::Anyone;
 }

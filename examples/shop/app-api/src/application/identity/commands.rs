@@ -1,0 +1,137 @@
+use std::fmt;
+
+use serde::Serialize;
+use shop_domain::identity::Password;
+use strata_app_api::application::{Access, Command, Principal};
+use validator::{Validate, ValidationErrors};
+
+use super::rules;
+
+/// A refresh token as the client holds it. It never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(pub String);
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken([redacted])")
+    }
+}
+
+/// A user as clients see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserView {
+    /// The user's id.
+    pub id: String,
+    /// The sign-in address.
+    pub email: String,
+    /// `customer` or `admin`.
+    pub role: &'static str,
+}
+
+/// Open a customer account.
+#[derive(Debug, Clone)]
+pub struct RegisterCustomer {
+    /// The sign-in address.
+    pub email: String,
+    /// The password to set.
+    pub password: Password,
+}
+
+// Written out rather than derived: the derive copies a field's value into its
+// error, and a password must not travel anywhere.
+impl Validate for RegisterCustomer {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Err(error) = rules::email(&self.email) {
+            errors.add("email", error);
+        }
+        if let Err(error) = rules::new_password(&self.password) {
+            errors.add("password", error);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl Command for RegisterCustomer {
+    type Output = UserView;
+    const NAME: &'static str = "identity.register_customer";
+    const ACCESS: Access = Access::Anyone;
+}
+
+/// Start a session with an email and password.
+#[derive(Debug, Clone, Validate)]
+pub struct SignIn {
+    /// The sign-in address.
+    pub email: String,
+    /// The password.
+    pub password: Password,
+}
+
+/// A started (or continued) session: who signed in, and the refresh token that
+/// continues the session once the access token expires.
+#[derive(Clone)]
+pub struct SignedIn {
+    /// Who signed in, for the access token.
+    pub principal: Principal,
+    /// The refresh token; shown to the client once.
+    pub refresh_token: SessionToken,
+    /// When the refresh token expires, in Unix seconds.
+    pub refresh_expires_at: u64,
+}
+
+impl fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("principal", &self.principal)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Command for SignIn {
+    type Output = SignedIn;
+    const NAME: &'static str = "identity.sign_in";
+    const ACCESS: Access = Access::Anyone;
+}
+
+/// Exchange a refresh token for a new one (and a new access token). Each refresh
+/// token works once: presenting a used one again means it was stolen or leaked,
+/// and revokes every token of its session.
+#[derive(Debug, Clone, Validate)]
+pub struct RefreshSession {
+    /// The refresh token.
+    pub refresh_token: SessionToken,
+}
+
+/// What a refresh came to. A refusal is an answer, not an error, so that the
+/// revocation it may have caused is committed.
+#[derive(Debug, Clone)]
+pub enum RefreshOutcome {
+    /// The session goes on with a new refresh token.
+    Refreshed(SignedIn),
+    /// The token was unknown, expired, revoked or reused.
+    Refused,
+}
+
+impl Command for RefreshSession {
+    type Output = RefreshOutcome;
+    const NAME: &'static str = "identity.refresh_session";
+    const ACCESS: Access = Access::Anyone;
+}
+
+/// End a session: its refresh tokens stop working.
+#[derive(Debug, Clone, Validate)]
+pub struct SignOut {
+    /// Any refresh token of the session.
+    pub refresh_token: SessionToken,
+}
+
+impl Command for SignOut {
+    type Output = ();
+    const NAME: &'static str = "identity.sign_out";
+    const ACCESS: Access = Access::Anyone;
+}

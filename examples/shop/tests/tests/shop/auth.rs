@@ -1,0 +1,349 @@
+//! Who may do what, over HTTP: accounts, sessions, permissions and a resource only
+//! its owner sees.
+
+use reqwest::StatusCode;
+use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use serde_json::{Value, json};
+use shop_tests::{ADMIN_EMAIL, TestApp, spawn_app};
+
+fn tea_pot() -> Value {
+    json!({
+        "name": "Tea pot",
+        "sku": "TEA-AUTH-1",
+        "price": { "amount_minor": 2_450, "currency": "EUR" },
+        "stock": 7
+    })
+}
+
+async fn status_and_body(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn refresh(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .post(app.api_url("/api/auth/refresh"))
+        .json(&json!({ "refresh_token": token }))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+#[tokio::test]
+async fn catalog_writes_need_the_admin_permission() {
+    let app = spawn_app().await;
+
+    let anonymous = app
+        .client
+        .post(app.api_url("/api/products"))
+        .json(&tea_pot())
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anonymous
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+
+    let customer = app.customer("cy@example.com").await;
+    let forbidden = app
+        .client
+        .post(app.api_url("/api/products"))
+        .bearer_auth(&customer.access)
+        .json(&tea_pot())
+        .send()
+        .await
+        .expect("request sent");
+    let (status, body) = status_and_body(forbidden).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "forbidden");
+
+    let created = app.post_as_admin("/api/products", &tea_pot()).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    // Reading the catalog needs no one.
+    let listed = app
+        .client
+        .get(app.api_url("/api/products"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(listed.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_that_does_not_hold_is_401_whatever_the_route() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await.to_owned();
+    let mut tampered = admin.clone();
+    tampered.pop();
+    tampered.push(if admin.ends_with('A') { 'B' } else { 'A' });
+    for header in [
+        "Bearer not-a-token".to_owned(),
+        "Bearer ".to_owned(),
+        format!("Bearer {tampered}"),
+        "Basic YWRtaW46YWRtaW4=".to_owned(),
+    ] {
+        for path in ["/api/products", "/health"] {
+            let response = app
+                .client
+                .get(app.api_url(path))
+                .header(reqwest::header::AUTHORIZATION, &header)
+                .send()
+                .await
+                .expect("request sent");
+            let (status, body) = status_and_body(response).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{header} on {path}");
+            assert_eq!(body["code"], "invalid_token");
+            assert!(
+                !body.to_string().contains(&tampered[..20]),
+                "the token is not echoed"
+            );
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registration_checks_its_input_and_never_echoes_the_password() {
+    let app = spawn_app().await;
+    let short = "short-pw";
+    let response = app
+        .client
+        .post(app.api_url("/api/auth/register"))
+        .json(&json!({ "email": "not an email", "password": short }))
+        .send()
+        .await
+        .expect("request sent");
+    let (status, body) = status_and_body(response).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["email", "password"]);
+    assert!(!body.to_string().contains(short));
+
+    app.customer("dee@example.com").await;
+    let again = app
+        .client
+        .post(app.api_url("/api/auth/register"))
+        .json(&json!({ "email": "DEE@example.com", "password": "another long password" }))
+        .send()
+        .await
+        .expect("request sent");
+    let (status, body) = status_and_body(again).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["code"], "email_taken");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_account_get_the_same_401() {
+    let app = spawn_app().await;
+    let mut answers = Vec::new();
+    for (email, password) in [
+        (ADMIN_EMAIL, "not the admin password"),
+        ("nobody@example.com", "not the admin password"),
+    ] {
+        let response = app
+            .client
+            .post(app.api_url("/api/auth/sign-in"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("request sent");
+        let (status, body) = status_and_body(response).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(!body.to_string().contains(password));
+        answers.push(body);
+    }
+    assert_eq!(answers[0], answers[1]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_session() {
+    let app = spawn_app().await;
+    let first = app.customer("eve@example.com").await;
+
+    let rotated = refresh(&app, &first.refresh).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let rotated: Value = rotated.json().await.expect("JSON tokens");
+    let second = rotated["refresh_token"]
+        .as_str()
+        .expect("a new refresh token")
+        .to_owned();
+    assert_ne!(second, first.refresh);
+    let fresh_access = rotated["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned();
+    let mine = app
+        .client
+        .get(app.api_url("/api/wishlists"))
+        .bearer_auth(&fresh_access)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(mine.status(), StatusCode::OK, "the new access token works");
+
+    // The first token again: someone else has a copy.
+    let reused = refresh(&app, &first.refresh).await;
+    assert_eq!(reused.status(), StatusCode::UNAUTHORIZED);
+    // ...so the rightful holder's newer token stops working too.
+    let revoked = refresh(&app, &second).await;
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+
+    let unknown = refresh(&app, "no-such-token").await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let app = spawn_app().await;
+    let session = app.customer("fay@example.com").await;
+    let out = app
+        .client
+        .post(app.api_url("/api/auth/sign-out"))
+        .json(&json!({ "refresh_token": session.refresh }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        refresh(&app, &session.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_throttled_per_account() {
+    let app = spawn_app().await;
+    let attempt = |password: &'static str| {
+        app.client
+            .post(app.api_url("/api/auth/sign-in"))
+            .json(&json!({ "email": "gus@example.com", "password": password }))
+            .send()
+    };
+    app.customer("gus@example.com").await;
+    // Registration's own sign-in used one attempt.
+    for _ in 0..4 {
+        let response = attempt("wrong password!").await.expect("request sent");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = attempt("password of gus@example.com")
+        .await
+        .expect("request sent");
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = throttled
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!(retry_after >= 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_wishlist_is_shown_only_to_its_owner_and_staff() {
+    let app = spawn_app().await;
+    let product: Value = app
+        .post_as_admin("/api/products", &tea_pot())
+        .await
+        .json()
+        .await
+        .expect("JSON product");
+    let product_id = product["id"].as_str().expect("an id").to_owned();
+    let owner = app.customer("hal@example.com").await;
+    let other = app.customer("ivy@example.com").await;
+
+    let created = app
+        .client
+        .post(app.api_url("/api/wishlists"))
+        .bearer_auth(&owner.access)
+        .json(&json!({ "name": "Birthday" }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let wishlist: Value = created.json().await.expect("JSON wishlist");
+    let url = app.api_url(&format!(
+        "/api/wishlists/{}",
+        wishlist["id"].as_str().expect("an id")
+    ));
+
+    let added = app
+        .client
+        .post(format!("{url}/products"))
+        .bearer_auth(&owner.access)
+        .json(&json!({ "product_id": product_id }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(added.status(), StatusCode::OK);
+
+    let get = |token: String| app.client.get(&url).bearer_auth(token).send();
+    let (status, mine) = status_and_body(get(owner.access.clone()).await.expect("sent")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(mine["products"], json!([product_id]));
+
+    let (status, theirs) = status_and_body(get(other.access.clone()).await.expect("sent")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another customer's wishlist is not there for them"
+    );
+    assert!(
+        !theirs.to_string().contains("Birthday"),
+        "and none of its data leaks"
+    );
+    let missing = app
+        .client
+        .get(app.api_url("/api/wishlists/0191a6a4-0000-7000-8000-000000000000"))
+        .bearer_auth(&other.access)
+        .send()
+        .await
+        .expect("request sent");
+    let (_, missing) = status_and_body(missing).await;
+    assert_eq!(
+        theirs["code"], missing["code"],
+        "the same answer as for no wishlist at all"
+    );
+
+    let meddling = app
+        .client
+        .post(format!("{url}/products"))
+        .bearer_auth(&other.access)
+        .json(&json!({ "product_id": product_id }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(meddling.status(), StatusCode::NOT_FOUND);
+
+    let admin = app.admin_token().await.to_owned();
+    let (status, _) = status_and_body(get(admin).await.expect("sent")).await;
+    assert_eq!(status, StatusCode::OK, "staff may read any wishlist");
+
+    let theirs_listed: Value = app
+        .client
+        .get(app.api_url("/api/wishlists"))
+        .bearer_auth(&other.access)
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON page");
+    assert_eq!(theirs_listed["total"], 0);
+    app.stop().await;
+}
