@@ -11,6 +11,11 @@
 //!   server answer 500), and the standard layers: request id and W3C trace
 //!   context, access log, timeout, CORS, compression and a panic guard.
 //! * `telemetry` (feature `telemetry`, on by default) — log output, pretty or JSON.
+//! * `config` (feature `config`, on by default) — typed, layered configuration.
+//! * `metrics` (feature `metrics`, on by default) — Prometheus metrics of use
+//!   cases, the database pool and (with `http`) requests. `http::health` serves
+//!   liveness and readiness; `http::openapi` (feature `openapi`) the OpenAPI
+//!   document and (feature `openapi-ui`) a docs page.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -60,7 +65,14 @@
 //! ```
 
 pub mod application;
+#[cfg(feature = "config")]
+pub mod config;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod secret;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
+
+pub use secret::{REDACTED, Secret};

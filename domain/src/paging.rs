@@ -1,4 +1,4 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ValidationFailure;
 
@@ -75,7 +75,7 @@ impl Default for PageRequest {
 }
 
 /// One page of a listing, with what a client needs to fetch the others.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Page<T> {
     /// The items on this page, in listing order.
     pub items: Vec<T>,

@@ -53,6 +53,36 @@ impl Database {
         &self.connection
     }
 
+    /// Runs `SELECT 1`: whether the database answers now, for readiness checks.
+    ///
+    /// # Errors
+    /// When no connection can be had or the query fails.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        use sea_orm::ConnectionTrait;
+        self.connection
+            .execute_unprepared("SELECT 1")
+            .await
+            .map(drop)
+    }
+
+    /// The pool's connections at this moment, for metrics.
+    #[must_use]
+    pub fn pool_status(&self) -> PoolStatus {
+        use sea_orm::DbBackend;
+        fn status<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStatus {
+            PoolStatus {
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match self.connection.get_database_backend() {
+            DbBackend::Sqlite => status(self.connection.get_sqlite_connection_pool()),
+            DbBackend::Postgres => status(self.connection.get_postgres_connection_pool()),
+            _ => PoolStatus::default(),
+        }
+    }
+
     /// Where a repository call should run: the unit of work running on the current
     /// task when there is one, otherwise a transaction of the call's own that
     /// [`Session::finish`] commits.
@@ -68,6 +98,17 @@ impl Database {
             })),
         }
     }
+}
+
+/// A connection pool's state at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
 }
 
 /// A transaction a repository call runs in; dereferences to sea-orm's

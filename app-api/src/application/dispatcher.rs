@@ -4,10 +4,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::pipeline::{Endpoint, Invocation, Middleware, Next, UseCaseKind, UseCaseOutput};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::pipeline::{
+    Endpoint, IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next, OutputCodec,
+    UseCaseKind, UseCaseOutput,
+};
 use super::{
-    AppError, Command, CommandHandler, Query, QueryHandler, RequestContext, ResourcePolicy,
-    UseCaseContext,
+    AppError, Command, CommandHandler, Invalidation, Query, QueryHandler, RequestContext,
+    ResourcePolicy, UseCaseContext,
 };
 
 /// Runs every use case through one ordered chain of middleware, then its handler.
@@ -59,14 +66,52 @@ impl DispatcherBuilder {
     /// Registers the handler of command `C`, replacing any earlier one.
     #[must_use]
     pub fn command<C: Command>(mut self, handler: Arc<dyn CommandHandler<C>>) -> Self {
-        self.endpoints
-            .insert(TypeId::of::<C>(), Arc::new(CommandEndpoint { handler }));
+        self.endpoints.insert(
+            TypeId::of::<C>(),
+            Arc::new(CommandEndpoint {
+                handler,
+                idempotent: None,
+            }),
+        );
         self
     }
 
-    /// Registers the handler of query `Q`, replacing any earlier one.
+    /// Registers the handler of command `C` as idempotent: called with an
+    /// idempotency key, a retry with the same key and input is answered with the
+    /// first call's stored result instead of running again (see the idempotency
+    /// middleware).
     #[must_use]
-    pub fn query<Q: Query>(mut self, handler: Arc<dyn QueryHandler<Q>>) -> Self {
+    pub fn idempotent_command<C>(
+        mut self,
+        handler: Arc<dyn CommandHandler<C>>,
+        requirement: KeyRequirement,
+    ) -> Self
+    where
+        C: Command + Serialize,
+        C::Output: Serialize + DeserializeOwned,
+    {
+        self.endpoints.insert(
+            TypeId::of::<C>(),
+            Arc::new(CommandEndpoint {
+                handler,
+                idempotent: Some(Idempotent {
+                    requirement,
+                    codec: OutputCodec::of::<C::Output>(),
+                    fingerprint: fingerprint::<C>,
+                }),
+            }),
+        );
+        self
+    }
+
+    /// Registers the handler of query `Q`, replacing any earlier one. Its answer is
+    /// cached when the query declares a [`Query::cache_policy`].
+    #[must_use]
+    pub fn query<Q>(mut self, handler: Arc<dyn QueryHandler<Q>>) -> Self
+    where
+        Q: Query,
+        Q::Output: Serialize + DeserializeOwned,
+    {
         self.endpoints.insert(
             TypeId::of::<Q>(),
             Arc::new(QueryEndpoint {
@@ -80,11 +125,15 @@ impl DispatcherBuilder {
     /// Registers the handler of query `Q`, whose answer is shown to the caller only
     /// if `policy` allows it (for instance, only to its owner).
     #[must_use]
-    pub fn guarded_query<Q: Query>(
+    pub fn guarded_query<Q>(
         mut self,
         handler: Arc<dyn QueryHandler<Q>>,
         policy: impl ResourcePolicy<Q::Output>,
-    ) -> Self {
+    ) -> Self
+    where
+        Q: Query,
+        Q::Output: Serialize + DeserializeOwned,
+    {
         self.endpoints.insert(
             TypeId::of::<Q>(),
             Arc::new(QueryEndpoint {
@@ -159,7 +208,11 @@ impl Dispatcher {
             propagation: Some(C::PROPAGATION),
             request: request.clone(),
             depth,
+            invalidates: command.invalidates(),
             input: Box::new(command),
+            cache: None,
+            idempotency: None,
+            codec: None,
         };
         self.run::<C, C::Output>(invocation).await
     }
@@ -177,12 +230,16 @@ impl Dispatcher {
             propagation: None,
             request: request.clone(),
             depth,
+            cache: query.cache_policy(),
             input: Box::new(query),
+            invalidates: Invalidation::none(),
+            idempotency: None,
+            codec: None,
         };
         self.run::<Q, Q::Output>(invocation).await
     }
 
-    async fn run<I: 'static, O: 'static>(&self, invocation: Invocation) -> Result<O, AppError> {
+    async fn run<I: 'static, O: 'static>(&self, mut invocation: Invocation) -> Result<O, AppError> {
         let name = invocation.name;
         let endpoint = self
             .inner
@@ -191,20 +248,38 @@ impl Dispatcher {
             .ok_or_else(|| {
                 AppError::Internal(format!("no handler is registered for `{name}`").into())
             })?;
+        invocation.codec = endpoint.codec();
+        // Idempotency belongs to the request: only the use case it called directly
+        // is remembered, not the ones that use case calls.
+        if invocation.depth == 0
+            && let Some((requirement, fingerprint)) =
+                endpoint.idempotency(invocation.input.as_any())
+        {
+            invocation.idempotency = idempotency_plan(&invocation, requirement, fingerprint)?;
+        }
+        let request = invocation.request.clone();
         let next = Next {
             middleware: &self.inner.middleware,
             endpoint: endpoint.as_ref(),
             dispatcher: self,
         };
         let output = next.run(invocation).await?;
+        endpoint.check(&request, &output)?;
         output.downcast::<O>().map(|output| *output).map_err(|_| {
             AppError::Internal(format!("a middleware replaced the output of `{name}`").into())
         })
     }
 }
 
+struct Idempotent {
+    requirement: KeyRequirement,
+    codec: OutputCodec,
+    fingerprint: fn(&dyn Any) -> Option<String>,
+}
+
 struct CommandEndpoint<C: Command> {
     handler: Arc<dyn CommandHandler<C>>,
+    idempotent: Option<Idempotent>,
 }
 
 #[async_trait]
@@ -218,6 +293,19 @@ impl<C: Command> Endpoint for CommandEndpoint<C> {
         let output = self.handler.handle(&cx, command).await?;
         Ok(Box::new(output))
     }
+
+    fn codec(&self) -> Option<OutputCodec> {
+        self.idempotent.as_ref().map(|idempotent| idempotent.codec)
+    }
+
+    fn idempotency(&self, input: &dyn Any) -> Option<(KeyRequirement, String)> {
+        let idempotent = self.idempotent.as_ref()?;
+        Some((idempotent.requirement, (idempotent.fingerprint)(input)?))
+    }
+
+    fn check(&self, _request: &RequestContext, _output: &UseCaseOutput) -> Result<(), AppError> {
+        Ok(())
+    }
 }
 
 struct QueryEndpoint<Q: Query> {
@@ -226,7 +314,11 @@ struct QueryEndpoint<Q: Query> {
 }
 
 #[async_trait]
-impl<Q: Query> Endpoint for QueryEndpoint<Q> {
+impl<Q> Endpoint for QueryEndpoint<Q>
+where
+    Q: Query,
+    Q::Output: Serialize + DeserializeOwned,
+{
     async fn call(
         &self,
         cx: UseCaseContext,
@@ -234,10 +326,79 @@ impl<Q: Query> Endpoint for QueryEndpoint<Q> {
     ) -> Result<UseCaseOutput, AppError> {
         let query = downcast::<Q>(input, Q::NAME)?;
         let output = self.handler.ask(&cx, query).await?;
-        if let Some(policy) = &self.policy {
-            policy.check(cx.request().principal(), &output)?;
-        }
         Ok(Box::new(output))
+    }
+
+    fn codec(&self) -> Option<OutputCodec> {
+        Some(OutputCodec::of::<Q::Output>())
+    }
+
+    fn idempotency(&self, _input: &dyn Any) -> Option<(KeyRequirement, String)> {
+        None
+    }
+
+    // After the whole chain, so an answer served from the cache is checked too.
+    fn check(&self, request: &RequestContext, output: &UseCaseOutput) -> Result<(), AppError> {
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        let output = output.downcast_ref::<Q::Output>().ok_or_else(|| {
+            AppError::Internal(format!("a middleware replaced the output of `{}`", Q::NAME).into())
+        })?;
+        policy.check(request.principal(), output)
+    }
+}
+
+/// A digest of a command's input: SHA-256 of its JSON form.
+fn fingerprint<C: Command + Serialize>(input: &dyn Any) -> Option<String> {
+    let command = input.downcast_ref::<C>()?;
+    let json = serde_json::to_vec(command).ok()?;
+    Some(
+        Sha256::digest(&json)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect(),
+    )
+}
+
+/// The longest idempotency key accepted.
+const MAX_KEY_LENGTH: usize = 255;
+
+fn idempotency_plan(
+    invocation: &Invocation,
+    requirement: KeyRequirement,
+    fingerprint: String,
+) -> Result<Option<IdempotencyPlan>, AppError> {
+    match invocation.request.idempotency_key() {
+        None if requirement == KeyRequirement::Required => Err(AppError::BadRequest {
+            code: "idempotency_key_missing",
+            message: "this request needs an `Idempotency-Key` header".into(),
+        }),
+        None => Ok(None),
+        Some(key)
+            if key.is_empty()
+                || key.len() > MAX_KEY_LENGTH
+                || !key
+                    .bytes()
+                    .all(|byte| byte.is_ascii_graphic() || byte == b' ') =>
+        {
+            Err(AppError::BadRequest {
+                code: "idempotency_key_invalid",
+                message: format!(
+                    "an `Idempotency-Key` is 1 to {MAX_KEY_LENGTH} printable ASCII characters"
+                ),
+            })
+        }
+        Some(key) => {
+            let caller = invocation
+                .request
+                .principal()
+                .map_or("anonymous", |principal| principal.subject());
+            Ok(Some(IdempotencyPlan {
+                key: format!("{}|{caller}|{key}", invocation.name),
+                fingerprint,
+            }))
+        }
     }
 }
 
@@ -585,7 +746,7 @@ mod tests {
         assert_eq!(*ran.lock().expect("not poisoned"), 1);
     }
 
-    #[derive(Debug, Clone)]
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
     struct Note {
         owner: String,
     }
@@ -646,5 +807,195 @@ mod tests {
             )
             .await
             .expect("staff read any");
+    }
+
+    #[derive(Debug, Validate, serde::Serialize)]
+    struct PlaceOrder {
+        units: u32,
+    }
+
+    impl Command for PlaceOrder {
+        type Output = u32;
+        const NAME: &'static str = "test.place_order";
+        const ACCESS: Access = Access::Anyone;
+    }
+
+    struct Orders {
+        placed: Arc<Mutex<u32>>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl CommandHandler<PlaceOrder> for Orders {
+        async fn handle(&self, _cx: &UseCaseContext, command: PlaceOrder) -> Result<u32, AppError> {
+            *self.placed.lock().expect("not poisoned") += 1;
+            if self.fail {
+                return Err(AppError::RuleViolated {
+                    code: "out_of_stock",
+                    message: "none left".into(),
+                });
+            }
+            Ok(command.units * 10)
+        }
+    }
+
+    fn orders(
+        store: strata_domain::ports::MockIdempotencyStore,
+        unit_of_work: MockUnitOfWork,
+        requirement: KeyRequirement,
+        fail: bool,
+        placed: &Arc<Mutex<u32>>,
+    ) -> Dispatcher {
+        Dispatcher::builder()
+            .middleware(
+                middleware::Standard::new(Arc::new(unit_of_work))
+                    .with_idempotency(Arc::new(store))
+                    .build(),
+            )
+            .idempotent_command::<PlaceOrder>(
+                Arc::new(Orders {
+                    placed: Arc::clone(placed),
+                    fail,
+                }),
+                requirement,
+            )
+            .build()
+    }
+
+    fn with_key(key: &str) -> RequestContext {
+        RequestContext::background().with_idempotency_key(key)
+    }
+
+    fn committing() -> MockUnitOfWork {
+        let mut unit_of_work = MockUnitOfWork::new();
+        unit_of_work.expect_begin().returning(|_| Ok(()));
+        unit_of_work.expect_finish().returning(Ok);
+        unit_of_work
+    }
+
+    #[tokio::test]
+    async fn a_required_key_that_is_missing_is_a_bad_request_and_nothing_runs() {
+        let placed = Arc::new(Mutex::new(0));
+        let mut store = strata_domain::ports::MockIdempotencyStore::new();
+        store.expect_claim().never();
+        let error = orders(
+            store,
+            MockUnitOfWork::new(),
+            KeyRequirement::Required,
+            false,
+            &placed,
+        )
+        .execute(&RequestContext::background(), PlaceOrder { units: 1 })
+        .await
+        .expect_err("no key");
+        assert_eq!(error.code(), "idempotency_key_missing");
+        assert_eq!(*placed.lock().expect("not poisoned"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_completed_key_replays_the_stored_result_without_running() {
+        let placed = Arc::new(Mutex::new(0));
+        let mut store = strata_domain::ports::MockIdempotencyStore::new();
+        store
+            .expect_claim()
+            .withf(|key, _, _| {
+                key.ends_with("|anonymous|k-1") && key.starts_with("test.place_order|")
+            })
+            .returning(|_, _, _| Ok(strata_domain::ports::Claim::Completed(b"30".to_vec())));
+        let answer = orders(
+            store,
+            MockUnitOfWork::new(),
+            KeyRequirement::Optional,
+            false,
+            &placed,
+        )
+        .execute(&with_key("k-1"), PlaceOrder { units: 3 })
+        .await
+        .expect("replayed");
+        assert_eq!(answer, 30);
+        assert_eq!(*placed.lock().expect("not poisoned"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_key_in_use_or_reused_for_other_input_is_refused() {
+        use strata_domain::ports::Claim;
+        for (claim, code) in [
+            (Claim::InProgress, "idempotency_key_in_use"),
+            (Claim::Mismatch, "idempotency_key_reused"),
+        ] {
+            let placed = Arc::new(Mutex::new(0));
+            let mut store = strata_domain::ports::MockIdempotencyStore::new();
+            store.expect_claim().return_once(move |_, _, _| Ok(claim));
+            let error = orders(
+                store,
+                MockUnitOfWork::new(),
+                KeyRequirement::Optional,
+                false,
+                &placed,
+            )
+            .execute(&with_key("k-2"), PlaceOrder { units: 1 })
+            .await
+            .expect_err("refused");
+            assert_eq!(error.code(), code);
+            assert_eq!(*placed.lock().expect("not poisoned"), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_acquired_key_stores_the_result_inside_the_unit_of_work() {
+        let placed = Arc::new(Mutex::new(0));
+        let mut sequence = mockall::Sequence::new();
+        let mut store = strata_domain::ports::MockIdempotencyStore::new();
+        let mut unit_of_work = MockUnitOfWork::new();
+        store
+            .expect_claim()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _, _| Ok(strata_domain::ports::Claim::Acquired));
+        unit_of_work
+            .expect_begin()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(()));
+        store
+            .expect_complete()
+            .withf(|_, result| result == b"20")
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _| Ok(()));
+        unit_of_work
+            .expect_finish()
+            .withf(|decision| *decision == Outcome::Commit)
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(Ok);
+        store.expect_release().never();
+        let answer = orders(
+            store,
+            unit_of_work,
+            KeyRequirement::Optional,
+            false,
+            &placed,
+        )
+        .execute(&with_key("k-3"), PlaceOrder { units: 2 })
+        .await
+        .expect("placed");
+        assert_eq!(answer, 20);
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_frees_its_key_and_stores_nothing() {
+        let placed = Arc::new(Mutex::new(0));
+        let mut store = strata_domain::ports::MockIdempotencyStore::new();
+        store
+            .expect_claim()
+            .returning(|_, _, _| Ok(strata_domain::ports::Claim::Acquired));
+        store.expect_complete().never();
+        store.expect_release().times(1).returning(|_| Ok(()));
+        let error = orders(store, committing(), KeyRequirement::Optional, true, &placed)
+            .execute(&with_key("k-4"), PlaceOrder { units: 2 })
+            .await
+            .expect_err("out of stock");
+        assert_eq!(error.code(), "out_of_stock");
     }
 }

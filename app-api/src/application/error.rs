@@ -18,6 +18,14 @@ pub enum AppError {
     /// The caller is known but may not do this.
     #[error("not allowed: {0}")]
     Forbidden(String),
+    /// The request itself is malformed in a way no field names (a bad header).
+    #[error("{message}")]
+    BadRequest {
+        /// A stable machine-readable code, such as `idempotency_key_missing`.
+        code: &'static str,
+        /// A sentence for a person.
+        message: String,
+    },
     /// Too many attempts; try again after the given number of seconds.
     #[error("too many requests; retry after {retry_after_secs} s")]
     TooManyRequests {
@@ -63,7 +71,9 @@ impl AppError {
             Self::Forbidden(_) => "forbidden",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotFound { .. } => "not_found",
-            Self::Conflict { code, .. } | Self::RuleViolated { code, .. } => code,
+            Self::Conflict { code, .. }
+            | Self::RuleViolated { code, .. }
+            | Self::BadRequest { code, .. } => code,
             Self::Internal(_) => "internal_error",
         }
     }

@@ -7,6 +7,7 @@
 //! business step alone.
 
 mod access;
+mod cache;
 mod context;
 mod dispatcher;
 mod error;
@@ -15,8 +16,12 @@ mod pipeline;
 mod use_case;
 
 pub use access::{Access, Owned, OwnerOr, ResourcePolicy};
+pub use cache::{Cache, CachePolicy, Cached, Invalidation};
 pub use context::{Principal, PrincipalKind, RequestContext, TraceContext};
 pub use dispatcher::{Dispatcher, DispatcherBuilder};
 pub use error::{AppError, error_chain};
-pub use pipeline::{Invocation, Middleware, Next, UseCaseInput, UseCaseKind, UseCaseOutput};
+pub use pipeline::{
+    IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next, OutputCodec, UseCaseInput,
+    UseCaseKind, UseCaseOutput,
+};
 pub use use_case::{Command, CommandHandler, Query, QueryHandler, UseCaseContext};

@@ -6,7 +6,12 @@ use strata_domain::ValidationFailure;
 use strata_domain::ports::Propagation;
 use validator::Validate;
 
-use super::{Access, AppError, Dispatcher, RequestContext, UseCaseContext};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    Access, AppError, CachePolicy, Dispatcher, Invalidation, RequestContext, UseCaseContext,
+};
 
 /// Whether a use case changes the system or only reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +66,66 @@ impl<T: Validate + Send + Sync + 'static> UseCaseInput for T {
 /// A use case's answer, type-erased on its way back through the chain.
 pub type UseCaseOutput = Box<dyn Any + Send>;
 
+/// Turns a use case's answer into bytes and back, for the cache and the
+/// idempotency store; made for the concrete output type at registration.
+#[derive(Clone, Copy)]
+pub struct OutputCodec {
+    encode: fn(&(dyn Any + Send)) -> Result<Vec<u8>, AppError>,
+    decode: fn(&[u8]) -> Result<UseCaseOutput, AppError>,
+}
+
+impl std::fmt::Debug for OutputCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputCodec")
+    }
+}
+
+impl OutputCodec {
+    /// The codec of `T`, as JSON.
+    #[must_use]
+    pub fn of<T: Serialize + DeserializeOwned + Send + 'static>() -> Self {
+        Self {
+            encode: |output| {
+                let value = output.downcast_ref::<T>().ok_or_else(|| {
+                    AppError::Internal("an output of an unexpected type reached its codec".into())
+                })?;
+                serde_json::to_vec(value).map_err(AppError::internal)
+            },
+            decode: |bytes| {
+                serde_json::from_slice::<T>(bytes)
+                    .map(|value| Box::new(value) as UseCaseOutput)
+                    .map_err(AppError::internal)
+            },
+        }
+    }
+
+    /// The output as bytes.
+    ///
+    /// # Errors
+    /// When it cannot be serialized.
+    pub fn encode(&self, output: &UseCaseOutput) -> Result<Vec<u8>, AppError> {
+        (self.encode)(output.as_ref())
+    }
+
+    /// An output from bytes.
+    ///
+    /// # Errors
+    /// When the bytes are not this output type's.
+    pub fn decode(&self, bytes: &[u8]) -> Result<UseCaseOutput, AppError> {
+        (self.decode)(bytes)
+    }
+}
+
+/// The idempotency key of the request this invocation serves, and what the
+/// request was, to recognise a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyPlan {
+    /// The key, scoped to the caller and the use case.
+    pub key: String,
+    /// A digest of the input; the same key with another input is refused.
+    pub fingerprint: String,
+}
+
 /// One run of one use case, as the middleware sees it.
 pub struct Invocation {
     /// The use case's stable name.
@@ -78,6 +143,14 @@ pub struct Invocation {
     pub depth: usize,
     /// The input.
     pub input: Box<dyn UseCaseInput>,
+    /// For a cached query, how its answer is cached.
+    pub cache: Option<CachePolicy>,
+    /// For a command, what it makes stale.
+    pub invalidates: Invalidation,
+    /// For an idempotent command called with a key, the key.
+    pub idempotency: Option<IdempotencyPlan>,
+    /// How the output turns into bytes, when its type allows.
+    pub codec: Option<OutputCodec>,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -162,4 +235,23 @@ pub(crate) trait Endpoint: Send + Sync {
         cx: UseCaseContext,
         input: Box<dyn Any + Send>,
     ) -> Result<UseCaseOutput, AppError>;
+
+    /// How the output turns into bytes, when registered with a serializable output.
+    fn codec(&self) -> Option<OutputCodec>;
+
+    /// For a command registered as idempotent: whether a key is required, and the
+    /// digest of `input`.
+    fn idempotency(&self, input: &dyn Any) -> Option<(KeyRequirement, String)>;
+
+    /// Applies the resource policy, if any, to an answer (fresh or cached).
+    fn check(&self, request: &RequestContext, output: &UseCaseOutput) -> Result<(), AppError>;
+}
+
+/// Whether an idempotent command must be called with an idempotency key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRequirement {
+    /// Without a key the command runs as usual.
+    Optional,
+    /// Without a key the request is refused (400).
+    Required,
 }

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use strata_domain::ports::Propagation;
 use validator::Validate;
 
-use super::{Access, AppError, Dispatcher, RequestContext};
+use super::{Access, AppError, CachePolicy, Dispatcher, Invalidation, RequestContext};
 
 /// A request to change the system, such as `CreateProduct`.
 ///
@@ -18,6 +18,11 @@ pub trait Command: Validate + Send + Sync + 'static {
     /// How its unit of work relates to one already running (nested use cases join
     /// by default).
     const PROPAGATION: Propagation = Propagation::Required;
+
+    /// What cached answers this command makes stale; dropped after it commits.
+    fn invalidates(&self) -> Invalidation {
+        Invalidation::none()
+    }
 }
 
 /// A request to read from the system without changing it, such as `GetProduct`.
@@ -29,6 +34,11 @@ pub trait Query: Validate + Send + Sync + 'static {
     const NAME: &'static str;
     /// Who may run it; checked before validation and before any handler runs.
     const ACCESS: Access;
+
+    /// Whether and how its answer is cached; not cached by default.
+    fn cache_policy(&self) -> Option<CachePolicy> {
+        None
+    }
 }
 
 /// Carries out one kind of command: the business step and nothing else. Logging,

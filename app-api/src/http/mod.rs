@@ -1,14 +1,23 @@
 //! The HTTP face of the application: problem+json errors and extractors whose
 //! rejections are problem+json too, the standard layers, per-client rate
-//! limiting, and (feature `auth`) authentication.
+//! limiting, liveness and readiness, (feature `auth`) authentication,
+//! (feature `metrics`) request metrics and `/metrics`, and (feature `openapi`)
+//! the OpenAPI document and docs page.
 
 #[cfg(feature = "auth")]
 pub mod auth;
+mod conditional;
 mod extract;
+pub mod health;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 mod problem;
 mod rate_limit;
 mod request_scope;
 
+pub use conditional::with_etags;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use problem::{PROBLEM_JSON, Problem, with_problem_fallbacks};
 pub use rate_limit::rate_limit_by_client;

@@ -100,6 +100,7 @@ impl From<&AppError> for Problem {
             AppError::Invalid(_) | AppError::RuleViolated { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

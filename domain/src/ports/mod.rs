@@ -1,13 +1,17 @@
 //! Ports: the traits the domain needs from the outside, implemented by adapters in
 //! infrastructure. No ORM, driver or web type appears in any signature.
 
+mod cache;
 mod clock;
+mod idempotency;
 mod outbox;
 mod rate_limiter;
 mod repository;
 mod unit_of_work;
 
+pub use cache::{CacheError, CacheStore};
 pub use clock::{Clock, SystemClock};
+pub use idempotency::{Claim, IdempotencyStore};
 pub use outbox::{EventEnvelope, Outbox};
 pub use rate_limiter::{RateLimitError, RateLimiter};
 pub use repository::{Repository, RepositoryError};
@@ -16,7 +20,11 @@ pub use unit_of_work::{
 };
 
 #[cfg(feature = "mock")]
+pub use cache::MockCacheStore;
+#[cfg(feature = "mock")]
 pub use clock::MockClock;
+#[cfg(feature = "mock")]
+pub use idempotency::MockIdempotencyStore;
 #[cfg(feature = "mock")]
 pub use outbox::MockOutbox;
 #[cfg(feature = "mock")]

@@ -2,6 +2,8 @@
 //! declared: [`standard`].
 
 mod authorization;
+mod caching;
+mod idempotency;
 mod logging;
 mod transaction;
 mod validation;
@@ -9,12 +11,15 @@ mod validation;
 use std::sync::Arc;
 
 pub use authorization::Authorization;
+pub use caching::{Caching, InvalidateOnCommit};
+pub use idempotency::{IDEMPOTENCY_LEASE, Idempotency, RecordResult};
 pub use logging::Logging;
 use strata_domain::UnitOfWork;
+use strata_domain::ports::IdempotencyStore;
 pub use transaction::Transactional;
 pub use validation::Validation;
 
-use super::Middleware;
+use super::{Cache, Middleware};
 
 /// The standard chain, outermost first:
 ///
@@ -25,12 +30,81 @@ use super::Middleware;
 /// 3. [`Validation`] — before the transaction, so invalid input never opens one.
 /// 4. [`Transactional`] — innermost, so the unit of work spans exactly the
 ///    handler's business step.
+///
+/// With a cache and an idempotency store ([`Standard`]), the full chain is:
+/// logging, authorization, validation, caching (queries; an answer is cached only
+/// for callers who passed authorization and validation), idempotency (claims the
+/// key before the unit of work), transaction, idempotency-record (stores the
+/// result inside the unit of work), cache-invalidation (registers an after-commit
+/// hook inside the unit of work).
 #[must_use]
 pub fn standard(unit_of_work: Arc<dyn UnitOfWork>) -> Vec<Arc<dyn Middleware>> {
-    vec![
-        Arc::new(Logging),
-        Arc::new(Authorization),
-        Arc::new(Validation),
-        Arc::new(Transactional::new(unit_of_work)),
-    ]
+    Standard::new(unit_of_work).build()
+}
+
+/// The standard chain with the optional concerns a service turns on.
+#[derive(Clone)]
+pub struct Standard {
+    unit_of_work: Arc<dyn UnitOfWork>,
+    cache: Option<Arc<Cache>>,
+    idempotency: Option<Arc<dyn IdempotencyStore>>,
+}
+
+impl std::fmt::Debug for Standard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Standard")
+            .field("cache", &self.cache.is_some())
+            .field("idempotency", &self.idempotency.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Standard {
+    /// Logging, authorization, validation and transactions over `unit_of_work`.
+    #[must_use]
+    pub fn new(unit_of_work: Arc<dyn UnitOfWork>) -> Self {
+        Self {
+            unit_of_work,
+            cache: None,
+            idempotency: None,
+        }
+    }
+
+    /// Adds query caching and after-commit invalidation in `cache`.
+    #[must_use]
+    pub fn with_cache(mut self, cache: Arc<Cache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Adds idempotency keys remembered in `store`.
+    #[must_use]
+    pub fn with_idempotency(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
+        self.idempotency = Some(store);
+        self
+    }
+
+    /// The chain, outermost first.
+    #[must_use]
+    pub fn build(self) -> Vec<Arc<dyn Middleware>> {
+        let mut chain: Vec<Arc<dyn Middleware>> = vec![
+            Arc::new(Logging),
+            Arc::new(Authorization),
+            Arc::new(Validation),
+        ];
+        if let Some(cache) = &self.cache {
+            chain.push(Arc::new(Caching::new(Arc::clone(cache))));
+        }
+        if let Some(store) = &self.idempotency {
+            chain.push(Arc::new(Idempotency::new(Arc::clone(store))));
+        }
+        chain.push(Arc::new(Transactional::new(Arc::clone(&self.unit_of_work))));
+        if let Some(store) = self.idempotency {
+            chain.push(Arc::new(RecordResult::new(store)));
+        }
+        if let Some(cache) = self.cache {
+            chain.push(Arc::new(InvalidateOnCommit::new(cache, self.unit_of_work)));
+        }
+        chain
+    }
 }

@@ -63,7 +63,6 @@
 mod api_key;
 mod error;
 mod jwt;
-mod secret;
 
 use std::sync::Arc;
 
@@ -72,13 +71,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
+pub use crate::Secret;
 pub use api_key::{ApiKeyConfigError, ApiKeys, ServiceCredential};
 pub use error::AuthError;
 pub use jwt::{
     IssueError, IssuedToken, JwtAlgorithm, JwtConfigError, JwtKey, JwtSettings, KeyMaterial,
     TokenService, UnknownAlgorithm,
 };
-pub use secret::Secret;
 
 use crate::application::{Principal, RequestContext};
 

@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
-use shop_app_api::bootstrap::{AdminAccount, RunningShop, Settings, start};
+use shop_app_api::bootstrap::{AdminSettings, RunningShop, Settings, start};
 use strata_app_api::http::auth::Secret;
 use tokio::sync::OnceCell;
 
@@ -113,6 +113,17 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// The router the API serves, for tests that inspect its routes.
+    ///
+    /// # Panics
+    /// After [`TestApp::stop`].
+    pub fn api_router(&self) -> &axum::Router {
+        self.shop
+            .as_ref()
+            .expect("the shop is running")
+            .api_router()
+    }
+
     /// The test's database.
     #[must_use]
     pub fn database(&self) -> &TestDatabase {
@@ -154,15 +165,16 @@ pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
 async fn spawn(database: TestDatabase, seed: bool) -> TestApp {
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let shop = start(Settings {
-        database_url: database.url().to_owned(),
+        database_url: database.url().into(),
         api_addr: any_port,
         web_addr: any_port,
         seed,
         jwt_secret: None,
-        admin: Some(AdminAccount {
-            email: ADMIN_EMAIL.into(),
-            password: Secret::from(ADMIN_PASSWORD.to_owned()),
-        }),
+        admin: AdminSettings {
+            email: Some(ADMIN_EMAIL.into()),
+            password: Some(Secret::from(ADMIN_PASSWORD.to_owned())),
+        },
+        ..Settings::default()
     })
     .await
     .expect("the shop starts");

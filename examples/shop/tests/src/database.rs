@@ -99,6 +99,39 @@ impl TestDatabase {
         self.engine
     }
 
+    /// For PostgreSQL, makes the database refuse every connection (ending those
+    /// open) or accept them again: an outage the service sees as a server
+    /// that went away. Does nothing on SQLite.
+    ///
+    /// # Panics
+    /// When the server cannot be told.
+    pub async fn set_reachable(&self, reachable: bool) {
+        let Some(postgres) = &self.postgres else {
+            return;
+        };
+        let admin = SeaDatabase::connect(postgres.admin_url.as_str())
+            .await
+            .expect("connect to the PostgreSQL server");
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS {reachable}",
+                postgres.name
+            ))
+            .await
+            .expect("change whether the database accepts connections");
+        if !reachable {
+            admin
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{}' AND pid <> pg_backend_pid()",
+                    postgres.name
+                ))
+                .await
+                .expect("end the database's connections");
+        }
+        let _ = admin.close().await;
+    }
+
     /// A connection pool to it, with the shop's schema applied.
     ///
     /// # Panics

@@ -4,7 +4,10 @@
 mod shop {
     mod api;
     mod auth;
+    mod idempotency;
     mod logs;
+    mod openapi;
+    mod operability;
     mod persistence;
     mod pipeline;
     mod web;

@@ -1,27 +1,37 @@
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use serde::Deserialize;
 use shop_domain::catalog::ProductId;
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery};
+use strata_app_api::http::openapi::{PageOf, map_routes};
+use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, Problem, with_etags};
 use strata_domain::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::application::catalog::{
-    ChangeProductPrice, CreateProduct, GetProduct, ListProducts, PriceInput,
+    ChangeProductPrice, CreateProduct, GetProduct, ListProducts, PriceInput, ProductView,
 };
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list_products).post(create_product))
-        .route("/{id}", get(get_product))
-        .route("/{id}/price", put(change_price))
+/// Catalog reads carry an ETag (304 for a client holding the current copy) and
+/// may be reused for a short while by clients and proxies.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::new()
+        .routes(routes!(list_products, create_product))
+        .routes(routes!(get_product))
+        .routes(routes!(change_price));
+    map_routes(routes, |routes| {
+        with_etags(routes, "public, max-age=5, must-revalidate")
+    })
 }
 
-#[derive(Debug, Deserialize)]
+/// A price: minor units of an ISO 4217 currency.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = PriceInput, example = json!({"amount_minor": 4900, "currency": "EUR"}))]
 struct PriceBody {
     amount_minor: i64,
     currency: String,
@@ -36,7 +46,9 @@ impl From<PriceBody> for PriceInput {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A new product.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewProduct)]
 struct CreateProductBody {
     name: String,
     sku: String,
@@ -44,18 +56,38 @@ struct CreateProductBody {
     stock: i64,
 }
 
-#[derive(Debug, Deserialize)]
+/// A new price, and the version of the product the client last saw.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = PriceChange)]
 struct ChangePriceBody {
     price: PriceBody,
     version: u64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// The 1-based page number (default 1).
+    #[param(minimum = 1)]
     page: Option<u32>,
+    /// The page size (default 20, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
 
+/// One page of the catalog, oldest product first.
+#[utoipa::path(
+    get,
+    path = "/api/products",
+    tag = "catalog",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of products", body = PageOf<ProductView>),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current"),
+        (status = 400, description = "A query parameter is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The page or page size is out of range", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn list_products(
     State(state): State<AppState>,
     request: RequestContext,
@@ -68,6 +100,19 @@ async fn list_products(
     Ok(Json(state.dispatcher.ask(&request, query).await?))
 }
 
+/// Adds a product to the catalog.
+#[utoipa::path(
+    post,
+    path = "/api/products",
+    tag = "catalog",
+    security(("bearer" = [])),
+    request_body = CreateProductBody,
+    responses(
+        (status = 201, description = "The product was added", body = ProductView,
+            headers(("Location" = String, description = "The new product's URL"))),
+        (status = 409, description = "`sku_taken`: another product has this SKU", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn create_product(
     State(state): State<AppState>,
     request: RequestContext,
@@ -88,6 +133,18 @@ async fn create_product(
     ))
 }
 
+/// One product.
+#[utoipa::path(
+    get,
+    path = "/api/products/{id}",
+    tag = "catalog",
+    params(("id" = uuid::Uuid, Path, description = "The product's id")),
+    responses(
+        (status = 200, description = "The product", body = ProductView),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn get_product(
     State(state): State<AppState>,
     request: RequestContext,
@@ -98,6 +155,22 @@ async fn get_product(
     ))
 }
 
+/// Sets a product's price, provided nobody changed the product since the
+/// client read it.
+#[utoipa::path(
+    put,
+    path = "/api/products/{id}/price",
+    tag = "catalog",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The product's id")),
+    request_body = ChangePriceBody,
+    responses(
+        (status = 200, description = "The product with its new price", body = ProductView),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`stale_version`: the product changed since `version`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid field, or `currency_mismatch`: the price is in another currency", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn change_price(
     State(state): State<AppState>,
     request: RequestContext,

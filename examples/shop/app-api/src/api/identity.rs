@@ -1,47 +1,75 @@
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shop_domain::identity::Password;
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::ApiJson;
+use strata_app_api::http::{ApiJson, Problem};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::application::identity::{
     RefreshOutcome, RefreshSession, RegisterCustomer, SessionToken, SignIn, SignOut, SignedIn,
+    UserView,
 };
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/register", post(register))
-        .route("/sign-in", post(sign_in))
-        .route("/refresh", post(refresh))
-        .route("/sign-out", post(sign_out))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(sign_in))
+        .routes(routes!(refresh))
+        .routes(routes!(sign_out))
 }
 
 // No `Debug`: these bodies hold a password or a token.
-#[derive(Deserialize)]
+/// An account's sign-in address and password.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Credentials)]
 struct CredentialsBody {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(format = Password)]
     password: String,
 }
 
-#[derive(Deserialize)]
+/// A refresh token.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RefreshToken)]
 struct RefreshBody {
     refresh_token: String,
 }
 
-#[derive(Serialize)]
+/// A session's tokens.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Tokens)]
 struct TokenResponse {
+    /// The bearer token for API calls (a JWT).
     access_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
+    /// Exchanges for new tokens once, at `POST /api/auth/refresh`.
     refresh_token: String,
+    /// When the refresh token expires, in Unix seconds.
     refresh_expires_at: u64,
 }
 
+/// Opens a customer account.
+#[utoipa::path(
+    post,
+    path = "/api/auth/register",
+    tag = "identity",
+    request_body = CredentialsBody,
+    responses(
+        (status = 201, description = "The account was opened", body = UserView),
+        (status = 409, description = "`email_taken`: an account has this address", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn register(
     State(state): State<AppState>,
     request: RequestContext,
@@ -55,6 +83,18 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
+/// Starts a session with an email and password.
+#[utoipa::path(
+    post,
+    path = "/api/auth/sign-in",
+    tag = "identity",
+    request_body = CredentialsBody,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Unknown account or wrong password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts for this account or client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn sign_in(
     State(state): State<AppState>,
     request: RequestContext,
@@ -68,6 +108,17 @@ async fn sign_in(
     tokens(&state, session)
 }
 
+/// Exchanges a refresh token for new tokens; each refresh token works once.
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh",
+    tag = "identity",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "Unknown, expired, revoked or reused; a reused one revokes its whole session", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn refresh(
     State(state): State<AppState>,
     request: RequestContext,
@@ -82,6 +133,14 @@ async fn refresh(
     }
 }
 
+/// Ends a session: its refresh tokens stop working.
+#[utoipa::path(
+    post,
+    path = "/api/auth/sign-out",
+    tag = "identity",
+    request_body = RefreshBody,
+    responses((status = 204, description = "Signed out")),
+)]
 async fn sign_out(
     State(state): State<AppState>,
     request: RequestContext,

@@ -1,21 +1,30 @@
 //! The shop's HTTP API: routes that turn requests into commands and queries and
 //! answers into JSON or problem+json. Nothing else happens here.
+//!
+//! Every route is registered with its OpenAPI description (utoipa-axum's
+//! `routes!`), so the document served at `/openapi.json` and browsable at
+//! `/docs` is generated from the same attributes the routes are.
 
 mod catalog;
-mod health;
 mod identity;
 mod wishlists;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use std::sync::Arc;
 use strata_app_api::application::Dispatcher;
-
 use strata_app_api::http::auth::{Authenticator, TokenService, with_authentication};
+use strata_app_api::http::health::{self, Readiness};
+use strata_app_api::http::metrics::{self as request_metrics, with_request_metrics};
+use strata_app_api::http::openapi;
 use strata_app_api::http::{
     HttpSettings, rate_limit_by_client, with_problem_fallbacks, with_standard_layers,
 };
+use strata_app_api::metrics::Metrics;
 use strata_domain::ports::RateLimiter;
+use utoipa::openapi::{InfoBuilder, OpenApiBuilder, Tag};
+use utoipa_axum::router::OpenApiRouter;
 
 /// The largest request body the API reads; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -36,21 +45,68 @@ impl AppState {
     }
 }
 
+/// What the operational routes report on: the readiness checks behind
+/// `/health/ready`, and the metrics behind `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Operations {
+    /// The dependencies readiness checks.
+    pub readiness: Readiness,
+    /// The registry requests and use cases are recorded in.
+    pub metrics: Metrics,
+}
+
 /// Every route of the API, behind a per-client request limit, bearer-token
-/// authentication and the standard HTTP layers.
-pub fn router(state: AppState, settings: HttpSettings, limiter: Arc<dyn RateLimiter>) -> Router {
+/// authentication, the standard HTTP layers and request metrics; with the
+/// OpenAPI document it serves.
+pub fn router(
+    state: AppState,
+    settings: HttpSettings,
+    limiter: Arc<dyn RateLimiter>,
+    operations: Operations,
+) -> (Router, utoipa::openapi::OpenApi) {
     let authenticator = Arc::new(Authenticator::new().with_tokens(Arc::clone(&state.tokens)));
-    let routes = Router::new()
-        .merge(health::routes())
-        .nest("/api/auth", identity::routes())
-        .nest("/api/products", catalog::routes())
-        .nest("/api/wishlists", wishlists::routes())
+    let routes = OpenApiRouter::with_openapi(description())
+        .merge(health::api_routes(operations.readiness))
+        .merge(request_metrics::api_routes(operations.metrics.clone()))
+        .merge(identity::routes())
+        .merge(catalog::routes())
+        .merge(wishlists::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let (routes, document) = openapi::finish(routes);
     let routes = with_problem_fallbacks(routes).with_state(state);
     // The limit sits outside authentication so that guessing credentials is
-    // throttled too.
-    with_standard_layers(
+    // throttled too; metrics sit outside everything so refusals are counted.
+    let router = with_standard_layers(
         rate_limit_by_client(with_authentication(routes, authenticator), limiter),
         settings,
-    )
+    );
+    (with_request_metrics(router, operations.metrics), document)
+}
+
+fn description() -> utoipa::openapi::OpenApi {
+    let tag = |name: &str, description: &str| {
+        let mut tag = Tag::new(name);
+        tag.description = Some(description.to_owned());
+        tag
+    };
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Strata sample shop")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The sample shop's API. Every error is `application/problem+json` with a \
+                     stable `code`.",
+                ))
+                .build(),
+        )
+        .tags(Some([
+            tag("catalog", "Products: anyone reads, administrators write"),
+            tag("identity", "Accounts and sessions"),
+            tag("wishlists", "A customer's own wishlists"),
+            tag("health", "Liveness and readiness probes"),
+            tag("operations", "Metrics for monitoring"),
+            tag("documentation", "This document and its browsable page"),
+        ]))
+        .build()
 }

@@ -1,41 +1,68 @@
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use shop_domain::catalog::ProductId;
 use shop_domain::wishlists::WishlistId;
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery};
+use strata_app_api::http::openapi::PageOf;
+use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, Problem};
 use strata_domain::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
-use crate::application::wishlists::{AddToWishlist, CreateWishlist, GetWishlist, ListMyWishlists};
+use crate::application::wishlists::{
+    AddToWishlist, CreateWishlist, GetWishlist, ListMyWishlists, WishlistView,
+};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list_mine).post(create))
-        .route("/{id}", get(get_one))
-        .route("/{id}/products", post(add_product))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_mine, create))
+        .routes(routes!(get_one))
+        .routes(routes!(add_product))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new wishlist.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewWishlist)]
 struct CreateBody {
     name: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The product to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = WishlistItem)]
 struct AddProductBody {
+    #[schema(value_type = uuid::Uuid)]
     product_id: ProductId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// The 1-based page number (default 1).
+    #[param(minimum = 1)]
     page: Option<u32>,
+    /// The page size (default 20, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
 
+/// Starts a wishlist of the caller's own.
+#[utoipa::path(
+    post,
+    path = "/api/wishlists",
+    tag = "wishlists",
+    security(("bearer" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The wishlist was made", body = WishlistView,
+            headers(("Location" = String, description = "The new wishlist's URL"))),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     request: RequestContext,
@@ -53,6 +80,19 @@ async fn create(
     ))
 }
 
+/// One page of the caller's own wishlists.
+#[utoipa::path(
+    get,
+    path = "/api/wishlists",
+    tag = "wishlists",
+    security(("bearer" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of the caller's wishlists", body = PageOf<WishlistView>),
+        (status = 400, description = "A query parameter is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The page or page size is out of range", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn list_mine(
     State(state): State<AppState>,
     request: RequestContext,
@@ -65,6 +105,18 @@ async fn list_mine(
     Ok(Json(state.dispatcher.ask(&request, query).await?))
 }
 
+/// One wishlist, shown to its owner (or staff) only.
+#[utoipa::path(
+    get,
+    path = "/api/wishlists/{id}",
+    tag = "wishlists",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The wishlist's id")),
+    responses(
+        (status = 200, description = "The wishlist", body = WishlistView),
+        (status = 404, description = "No such wishlist, or someone else's", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn get_one(
     State(state): State<AppState>,
     request: RequestContext,
@@ -75,6 +127,20 @@ async fn get_one(
     ))
 }
 
+/// Adds a product to one of the caller's wishlists.
+#[utoipa::path(
+    post,
+    path = "/api/wishlists/{id}/products",
+    tag = "wishlists",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The wishlist's id")),
+    request_body = AddProductBody,
+    responses(
+        (status = 200, description = "The wishlist with the product added", body = WishlistView),
+        (status = 404, description = "No such wishlist, or someone else's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown_product` or `wishlist_full`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn add_product(
     State(state): State<AppState>,
     request: RequestContext,

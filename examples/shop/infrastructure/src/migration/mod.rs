@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(strata_infrastructure::CreateOutboxTable),
+            Box::new(strata_infrastructure::CreateIdempotencyTable),
             Box::new(m20261125_000001_create_products::Migration),
             Box::new(m20261125_000002_create_identity_and_wishlists::Migration),
         ]

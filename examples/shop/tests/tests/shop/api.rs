@@ -423,3 +423,64 @@ async fn no_hostile_input_makes_the_server_answer_500() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_changed_product_is_never_served_stale_from_the_cache() {
+    let app = spawn_app().await;
+    let created: Value = create(&app, &tea_pot()).await.json().await.expect("JSON");
+    let url = app.api_url(&format!(
+        "/api/products/{}",
+        created["id"].as_str().unwrap_or_default()
+    ));
+    let read = || async {
+        let response = app.client.get(&url).send().await.expect("request sent");
+        let etag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body: Value = response.json().await.expect("JSON product");
+        (body, etag)
+    };
+    let (before, etag) = read().await;
+    let etag = etag.expect("cacheable reads carry an ETag");
+    let not_modified = app
+        .client
+        .get(&url)
+        .header(reqwest::header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
+
+    let changed = app
+        .client
+        .put(format!("{url}/price"))
+        .bearer_auth(app.admin_token().await)
+        .json(&json!({ "price": { "amount_minor": 999, "currency": "EUR" }, "version": before["version"] }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(changed.status(), StatusCode::OK);
+
+    let (after, new_etag) = read().await;
+    assert_eq!(
+        after["price"]["amount_minor"], 999,
+        "the cached copy was dropped on commit"
+    );
+    assert_ne!(new_etag.as_deref(), Some(etag.as_str()));
+    let listed: Value = app
+        .client
+        .get(app.api_url("/api/products"))
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON page");
+    assert_eq!(
+        listed["items"][0]["price"]["amount_minor"], 999,
+        "listings too"
+    );
+    app.stop().await;
+}

@@ -271,6 +271,7 @@ async fn a_wishlist_is_shown_only_to_its_owner_and_staff() {
         .client
         .post(app.api_url("/api/wishlists"))
         .bearer_auth(&owner.access)
+        .header("idempotency-key", "birthday-list-1")
         .json(&json!({ "name": "Birthday" }))
         .send()
         .await

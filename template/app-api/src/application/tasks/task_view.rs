@@ -1,16 +1,16 @@
 use domain::tasks::{Task, TaskId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use strata_domain::{AggregateRoot, Entity};
 
 /// A task as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskView {
     /// The task's id.
     pub id: TaskId,
     /// What it is about.
     pub title: String,
     /// `open` or `done`.
-    pub status: &'static str,
+    pub status: String,
     /// The version to send back when changing the task.
     pub version: u64,
 }
@@ -20,7 +20,7 @@ impl From<&Task> for TaskView {
         Self {
             id: task.id(),
             title: task.title().to_string(),
-            status: task.status().as_str(),
+            status: task.status().as_str().to_owned(),
             version: task.version().value(),
         }
     }

@@ -1,11 +1,12 @@
+use serde::Serialize;
 use shop_domain::catalog::ProductId;
-use strata_app_api::application::{Access, Command};
+use strata_app_api::application::{Access, Command, Invalidation};
 use validator::Validate;
 
-use super::{ProductView, rules};
+use super::{ProductView, cache_keys, rules};
 
 /// A price as a client sends it: minor units and a currency code.
-#[derive(Debug, Clone, PartialEq, Eq, Validate)]
+#[derive(Debug, Clone, PartialEq, Eq, Validate, Serialize)]
 pub struct PriceInput {
     /// The amount in minor units (cents).
     #[validate(custom(function = "rules::amount_minor"))]
@@ -16,7 +17,7 @@ pub struct PriceInput {
 }
 
 /// Add a product to the catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Validate)]
+#[derive(Debug, Clone, PartialEq, Eq, Validate, Serialize)]
 pub struct CreateProduct {
     /// The display name.
     #[validate(custom(function = "rules::product_name"))]
@@ -36,6 +37,10 @@ impl Command for CreateProduct {
     type Output = ProductView;
     const NAME: &'static str = "catalog.create_product";
     const ACCESS: Access = Access::Permission("catalog.write");
+
+    fn invalidates(&self) -> Invalidation {
+        Invalidation::none().tag(cache_keys::PRODUCT_LISTINGS)
+    }
 }
 
 /// Set a product's price, provided nobody changed the product since the client
@@ -55,4 +60,10 @@ impl Command for ChangeProductPrice {
     type Output = ProductView;
     const NAME: &'static str = "catalog.change_product_price";
     const ACCESS: Access = Access::Permission("catalog.write");
+
+    fn invalidates(&self) -> Invalidation {
+        Invalidation::none()
+            .key(cache_keys::product(self.id))
+            .tag(cache_keys::PRODUCT_LISTINGS)
+    }
 }

@@ -1,11 +1,13 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shop_domain::catalog::{Product, ProductId};
 use strata_domain::{AggregateRoot, Entity};
 
 /// A product as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Product)]
 pub struct ProductView {
     /// The product's id.
+    #[schema(value_type = uuid::Uuid)]
     pub id: ProductId,
     /// The display name.
     pub name: String,
@@ -20,7 +22,8 @@ pub struct ProductView {
 }
 
 /// A price in minor units of a currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Price)]
 pub struct PriceView {
     /// The amount in minor units (cents).
     pub amount_minor: i64,

@@ -1,9 +1,9 @@
 use shop_domain::catalog::ProductId;
-use strata_app_api::application::{Access, Query};
+use strata_app_api::application::{Access, CachePolicy, Query};
 use strata_domain::Page;
 use validator::Validate;
 
-use super::ProductView;
+use super::{ProductView, cache_keys};
 
 /// One product by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
@@ -16,6 +16,13 @@ impl Query for GetProduct {
     type Output = ProductView;
     const NAME: &'static str = "catalog.get_product";
     const ACCESS: Access = Access::Anyone;
+
+    fn cache_policy(&self) -> Option<CachePolicy> {
+        Some(
+            CachePolicy::new(cache_keys::product(self.id), cache_keys::PRODUCT_TTL)
+                .remember_not_found(cache_keys::NOT_FOUND_TTL),
+        )
+    }
 }
 
 /// One page of the catalog, oldest product first.
@@ -33,4 +40,9 @@ impl Query for ListProducts {
     type Output = Page<ProductView>;
     const NAME: &'static str = "catalog.list_products";
     const ACCESS: Access = Access::Anyone;
+
+    fn cache_policy(&self) -> Option<CachePolicy> {
+        let key = format!("catalog:products:{}:{}", self.page, self.per_page);
+        Some(CachePolicy::new(key, cache_keys::LISTING_TTL).tagged(cache_keys::PRODUCT_LISTINGS))
+    }
 }

@@ -18,7 +18,8 @@ impl fmt::Debug for SessionToken {
 }
 
 /// A user as clients see them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
     /// The user's id.
     pub id: String,

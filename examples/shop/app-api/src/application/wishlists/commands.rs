@@ -1,3 +1,4 @@
+use serde::Serialize;
 use shop_domain::catalog::ProductId;
 use shop_domain::wishlists::{WishlistId, WishlistName};
 use strata_app_api::application::{Access, Command};
@@ -12,7 +13,7 @@ fn wishlist_name(name: &str) -> Result<(), ValidationError> {
 }
 
 /// Start a wishlist of the caller's own.
-#[derive(Debug, Clone, Validate)]
+#[derive(Debug, Clone, Validate, Serialize)]
 pub struct CreateWishlist {
     /// Its name.
     #[validate(custom(function = "wishlist_name"))]

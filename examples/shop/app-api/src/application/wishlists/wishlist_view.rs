@@ -1,10 +1,11 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shop_domain::wishlists::Wishlist;
 use strata_app_api::application::Owned;
 use strata_domain::{AggregateRoot, Entity};
 
 /// A wishlist as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Wishlist)]
 pub struct WishlistView {
     /// Its id.
     pub id: String,

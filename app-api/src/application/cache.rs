@@ -1,0 +1,493 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strata_domain::ports::CacheStore;
+
+use super::AppError;
+
+/// How a query's answer is cached: under `key` for `ttl`, as a member of `tags`.
+/// With `negative_ttl`, a not-found answer is cached too, for that long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// The cache key; it must identify everything the answer depends on.
+    pub key: String,
+    /// How long the answer may be served from the cache.
+    pub ttl: Duration,
+    /// Groups the answer belongs to, for invalidation.
+    pub tags: Vec<String>,
+    /// How long a not-found answer may be served from the cache, if at all.
+    pub negative_ttl: Option<Duration>,
+}
+
+impl CachePolicy {
+    /// Cache under `key` for `ttl`.
+    pub fn new(key: impl Into<String>, ttl: Duration) -> Self {
+        Self {
+            key: key.into(),
+            ttl,
+            tags: Vec::new(),
+            negative_ttl: None,
+        }
+    }
+
+    /// The same policy, adding the answer to `tag`.
+    #[must_use]
+    pub fn tagged(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// The same policy, caching not-found answers for `ttl`.
+    #[must_use]
+    pub fn remember_not_found(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = Some(ttl);
+        self
+    }
+}
+
+/// What a command makes stale: cached keys and tags, dropped once its unit of
+/// work has committed (never if it rolls back).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Invalidation {
+    /// Keys to drop.
+    pub keys: Vec<String>,
+    /// Tags whose every key to drop.
+    pub tags: Vec<String>,
+}
+
+impl Invalidation {
+    /// Nothing to drop.
+    #[must_use]
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The same invalidation, also dropping `key`.
+    #[must_use]
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.keys.push(key.into());
+        self
+    }
+
+    /// The same invalidation, also dropping every key tagged `tag`.
+    #[must_use]
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// Whether there is nothing to drop.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.tags.is_empty()
+    }
+}
+
+/// A cached answer: a value, or the remembered fact that there was none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    /// The serialized value.
+    Value(Vec<u8>),
+    /// A not-found answer, for `kind` `id`.
+    NotFound {
+        /// The kind of thing that was not found.
+        kind: String,
+        /// Its id.
+        id: String,
+    },
+}
+
+const VALUE: u8 = 1;
+const NOT_FOUND: u8 = 0;
+
+impl Cached {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Value(bytes) => {
+                let mut out = Vec::with_capacity(bytes.len() + 1);
+                out.push(VALUE);
+                out.extend_from_slice(bytes);
+                out
+            }
+            Self::NotFound { kind, id } => {
+                let mut out = vec![NOT_FOUND];
+                out.extend_from_slice(
+                    serde_json::json!({ "kind": kind, "id": id })
+                        .to_string()
+                        .as_bytes(),
+                );
+                out
+            }
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes.split_first()? {
+            (&VALUE, rest) => Some(Self::Value(rest.to_vec())),
+            (&NOT_FOUND, rest) => {
+                let parsed: serde_json::Value = serde_json::from_slice(rest).ok()?;
+                Some(Self::NotFound {
+                    kind: parsed["kind"].as_str()?.to_owned(),
+                    id: parsed["id"].as_str()?.to_owned(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The application's cache: read-through over any [`CacheStore`], with one loader
+/// per key under a stampede, jittered TTLs (so entries written together do not
+/// all expire together), optional negative caching, and typed values.
+///
+/// A cache failure never fails a request: a read error counts as a miss and a
+/// write error is logged.
+pub struct Cache {
+    store: Arc<dyn CacheStore>,
+    jitter: f64,
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("jitter", &self.jitter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// A cache over `store`, with TTLs jittered by up to ±10 %.
+    #[must_use]
+    pub fn new(store: Arc<dyn CacheStore>) -> Self {
+        Self {
+            store,
+            jitter: 0.1,
+            flights: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The answer under `policy.key`, or `load`'s, stored for next time. Of many
+    /// concurrent callers missing the same key, one runs `load`; the others wait
+    /// and read what it stored.
+    ///
+    /// # Errors
+    /// `load`'s error. A not-found error is remembered when the policy says so.
+    pub async fn load_bytes<F, Fut>(
+        &self,
+        policy: &CachePolicy,
+        load: F,
+    ) -> Result<Vec<u8>, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<u8>, AppError>>,
+    {
+        if let Some(hit) = self.read(&policy.key).await {
+            return hit;
+        }
+        let flight = self.flight(&policy.key);
+        let answer = {
+            let _turn = flight.lock().await;
+            // Whoever held the turn before may have stored the answer.
+            if let Some(hit) = self.read(&policy.key).await {
+                hit
+            } else {
+                let loaded = load().await;
+                match &loaded {
+                    Ok(bytes) => {
+                        self.write(policy, &Cached::Value(bytes.clone()), policy.ttl)
+                            .await;
+                    }
+                    Err(AppError::NotFound { kind, id }) => {
+                        if let Some(ttl) = policy.negative_ttl {
+                            let cached = Cached::NotFound {
+                                kind: (*kind).to_owned(),
+                                id: id.clone(),
+                            };
+                            self.write(policy, &cached, ttl).await;
+                        }
+                    }
+                    Err(_) => {}
+                }
+                loaded
+            }
+        };
+        self.land(&policy.key, flight);
+        answer
+    }
+
+    /// [`Cache::load_bytes`] for a typed value, stored as JSON.
+    ///
+    /// # Errors
+    /// `load`'s error, or an internal error when the value cannot be serialized.
+    pub async fn get_or_load<T, F, Fut>(&self, policy: &CachePolicy, load: F) -> Result<T, AppError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, AppError>>,
+    {
+        let bytes = self
+            .load_bytes(policy, || async {
+                let value = load().await?;
+                serde_json::to_vec(&value).map_err(AppError::internal)
+            })
+            .await?;
+        serde_json::from_slice(&bytes).map_err(AppError::internal)
+    }
+
+    /// Drops `invalidation`'s keys and tags; a failure is logged, not returned.
+    pub async fn invalidate(&self, invalidation: &Invalidation) {
+        if invalidation.is_empty() {
+            return;
+        }
+        if let Err(error) = self
+            .store
+            .invalidate(&invalidation.keys, &invalidation.tags)
+            .await
+        {
+            tracing::warn!(error = %crate::application::error_chain(&error), "cache invalidation failed; entries expire by their TTL");
+        }
+    }
+
+    async fn read(&self, key: &str) -> Option<Result<Vec<u8>, AppError>> {
+        match self.store.get(key).await {
+            Ok(Some(bytes)) => match Cached::decode(&bytes)? {
+                Cached::Value(value) => Some(Ok(value)),
+                Cached::NotFound { kind, id } => Some(Err(AppError::NotFound {
+                    kind: leak_kind(&kind),
+                    id,
+                })),
+            },
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(error = %crate::application::error_chain(&error), "cache read failed; loading instead");
+                None
+            }
+        }
+    }
+
+    async fn write(&self, policy: &CachePolicy, cached: &Cached, ttl: Duration) {
+        if let Err(error) = self
+            .store
+            .put(
+                &policy.key,
+                cached.encode(),
+                self.jittered(ttl),
+                &policy.tags,
+            )
+            .await
+        {
+            tracing::warn!(error = %crate::application::error_chain(&error), "cache write failed");
+        }
+    }
+
+    fn jittered(&self, ttl: Duration) -> Duration {
+        // Random enough to spread expiries; not a security boundary.
+        let unit = f64::from(uuid::Uuid::new_v4().as_u128() as u16) / f64::from(u16::MAX);
+        ttl.mul_f64(1.0 + self.jitter * (2.0 * unit - 1.0))
+    }
+
+    fn flight(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(flights.entry(key.to_owned()).or_default())
+    }
+
+    fn land(&self, key: &str, flight: Arc<tokio::sync::Mutex<()>>) {
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only the map and this caller hold it: nobody else is waiting on this key.
+        if Arc::strong_count(&flight) == 2 {
+            flights.remove(key);
+        }
+    }
+}
+
+/// `AppError::NotFound` names its kind with a `&'static str`; kinds read back
+/// from the cache are the same few names, so they are interned once each.
+fn leak_kind(kind: &str) -> &'static str {
+    static KINDS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut kinds = KINDS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = kinds.iter().find(|known| **known == kind) {
+        return known;
+    }
+    if kinds.len() >= 256 {
+        return "resource";
+    }
+    let interned: &'static str = Box::leak(kind.to_owned().into_boxed_str());
+    kinds.push(interned);
+    interned
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use strata_domain::ports::CacheError;
+
+    use super::*;
+
+    /// A store that keeps everything forever and counts writes: enough to watch
+    /// the facade's behaviour, not a backend.
+    #[derive(Default)]
+    struct MapStore {
+        entries: Mutex<HashMap<String, (Vec<u8>, Duration)>>,
+        puts: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl CacheStore for MapStore {
+        async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+            Ok(self
+                .entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(key)
+                .map(|(value, _)| value.clone()))
+        }
+
+        async fn put(
+            &self,
+            key: &str,
+            value: Vec<u8>,
+            ttl: Duration,
+            _tags: &[String],
+        ) -> Result<(), CacheError> {
+            self.puts.fetch_add(1, Ordering::SeqCst);
+            self.entries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.to_owned(), (value, ttl));
+            Ok(())
+        }
+
+        async fn invalidate(&self, keys: &[String], _tags: &[String]) -> Result<(), CacheError> {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            for key in keys {
+                entries.remove(key);
+            }
+            Ok(())
+        }
+    }
+
+    /// A store that always fails.
+    struct DownStore;
+
+    #[async_trait]
+    impl CacheStore for DownStore {
+        async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+            Err(CacheError::new(std::io::Error::other("connection refused")))
+        }
+        async fn put(
+            &self,
+            _: &str,
+            _: Vec<u8>,
+            _: Duration,
+            _: &[String],
+        ) -> Result<(), CacheError> {
+            Err(CacheError::new(std::io::Error::other("connection refused")))
+        }
+        async fn invalidate(&self, _: &[String], _: &[String]) -> Result<(), CacheError> {
+            Err(CacheError::new(std::io::Error::other("connection refused")))
+        }
+    }
+
+    fn policy() -> CachePolicy {
+        CachePolicy::new("tea:1", Duration::from_secs(100)).tagged("teas")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hundred_concurrent_misses_run_the_loader_once() {
+        let cache = Arc::new(Cache::new(Arc::new(MapStore::default())));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..100)
+            .map(|_| {
+                let cache = Arc::clone(&cache);
+                let loads = Arc::clone(&loads);
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(&policy(), || async {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok::<_, AppError>("sencha".to_owned())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.expect("task ran").expect("loaded"), "sencha");
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_not_found_is_answered_without_loading() {
+        let cache = Cache::new(Arc::new(MapStore::default()));
+        let negative = policy().remember_not_found(Duration::from_secs(10));
+        let first = cache
+            .get_or_load::<String, _, _>(&negative, || async {
+                Err(AppError::not_found("tea", "1"))
+            })
+            .await;
+        assert!(matches!(first, Err(AppError::NotFound { kind: "tea", .. })));
+        let second = cache
+            .get_or_load::<String, _, _>(&negative, || async { panic!("must not load again") })
+            .await;
+        assert!(matches!(second, Err(AppError::NotFound { kind: "tea", ref id }) if id == "1"));
+    }
+
+    #[tokio::test]
+    async fn errors_other_than_not_found_are_never_cached() {
+        let store = Arc::new(MapStore::default());
+        let cache = Cache::new(Arc::clone(&store) as Arc<dyn CacheStore>);
+        let failed = cache
+            .get_or_load::<String, _, _>(&policy(), || async {
+                Err(AppError::internal(std::io::Error::other("db down")))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(store.puts.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn ttls_are_jittered_within_ten_percent() {
+        let store = Arc::new(MapStore::default());
+        let cache = Cache::new(Arc::clone(&store) as Arc<dyn CacheStore>);
+        for n in 0..20 {
+            let policy = CachePolicy::new(format!("k{n}"), Duration::from_secs(100));
+            cache
+                .get_or_load(&policy, || async { Ok::<_, AppError>(n) })
+                .await
+                .expect("loaded");
+        }
+        let ttls: Vec<Duration> = store
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(|(_, ttl)| *ttl)
+            .collect();
+        assert!(
+            ttls.iter().all(|ttl| (90..=110).contains(&ttl.as_secs())),
+            "{ttls:?}"
+        );
+        assert!(
+            ttls.iter().any(|ttl| *ttl != ttls[0]),
+            "not all the same: {ttls:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_cache_still_answers_by_loading() {
+        let cache = Cache::new(Arc::new(DownStore));
+        let value = cache
+            .get_or_load(&policy(), || async { Ok::<_, AppError>(7) })
+            .await
+            .expect("loaded despite the cache");
+        assert_eq!(value, 7);
+        cache.invalidate(&Invalidation::none().key("tea:1")).await;
+    }
+}

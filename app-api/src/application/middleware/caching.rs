@@ -1,0 +1,97 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use strata_domain::UnitOfWork;
+
+use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
+use crate::application::{AppError, Cache};
+
+/// Serves a query's answer from the cache when its [`crate::application::Query::cache_policy`]
+/// says so, loading it through the rest of the chain on a miss (one loader per
+/// key under a stampede).
+#[derive(Debug, Clone)]
+pub struct Caching {
+    cache: Arc<Cache>,
+}
+
+impl Caching {
+    /// Caching in `cache`.
+    #[must_use]
+    pub fn new(cache: Arc<Cache>) -> Self {
+        Self { cache }
+    }
+}
+
+#[async_trait]
+impl Middleware for Caching {
+    fn name(&self) -> &'static str {
+        "caching"
+    }
+
+    async fn handle(
+        &self,
+        mut invocation: Invocation,
+        next: Next<'_>,
+    ) -> Result<UseCaseOutput, AppError> {
+        let (Some(policy), Some(codec)) = (invocation.cache.take(), invocation.codec) else {
+            return next.run(invocation).await;
+        };
+        let bytes = self
+            .cache
+            .load_bytes(&policy, || async move {
+                let output = next.run(invocation).await?;
+                codec.encode(&output)
+            })
+            .await?;
+        codec.decode(&bytes)
+    }
+}
+
+/// Drops what a command made stale from the cache, once its unit of work has
+/// really committed; a command that fails or rolls back invalidates nothing.
+/// Runs inside the unit of work, where it registers an after-commit hook.
+#[derive(Clone)]
+pub struct InvalidateOnCommit {
+    cache: Arc<Cache>,
+    unit_of_work: Arc<dyn UnitOfWork>,
+}
+
+impl std::fmt::Debug for InvalidateOnCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvalidateOnCommit").finish_non_exhaustive()
+    }
+}
+
+impl InvalidateOnCommit {
+    /// Invalidations in `cache`, after commits of `unit_of_work`.
+    #[must_use]
+    pub fn new(cache: Arc<Cache>, unit_of_work: Arc<dyn UnitOfWork>) -> Self {
+        Self {
+            cache,
+            unit_of_work,
+        }
+    }
+}
+
+#[async_trait]
+impl Middleware for InvalidateOnCommit {
+    fn name(&self) -> &'static str {
+        "cache-invalidation"
+    }
+
+    async fn handle(
+        &self,
+        mut invocation: Invocation,
+        next: Next<'_>,
+    ) -> Result<UseCaseOutput, AppError> {
+        let invalidation = std::mem::take(&mut invocation.invalidates);
+        let output = next.run(invocation).await?;
+        if !invalidation.is_empty() {
+            let cache = Arc::clone(&self.cache);
+            self.unit_of_work.after_commit(Box::new(move || {
+                Box::pin(async move { cache.invalidate(&invalidation).await })
+            }))?;
+        }
+        Ok(output)
+    }
+}

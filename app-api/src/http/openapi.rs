@@ -1,0 +1,364 @@
+//! An OpenAPI 3.1 document generated from the routes themselves, served at
+//! `GET /openapi.json`, and (feature `openapi-ui`) a browsable page at `/docs`
+//! whose assets are compiled into the binary.
+//!
+//! Register routes through utoipa-axum's `OpenApiRouter` with `routes!`, so each
+//! route and its description come from the one `#[utoipa::path]` attribute and
+//! cannot drift apart, then hand the router to [`finish`]. `finish` adds what
+//! every Strata API shares, so handlers do not repeat it:
+//!
+//! * the [`Problem`] schema, and problem+json answers on every operation for
+//!   what the standard layers answer anywhere: 429 (rate limit), 500, and 503
+//!   (request timeout); 400, 413 and 422 on operations with a body; 401 and 403
+//!   on operations that need a bearer token;
+//! * the [`BEARER`] security scheme (HTTP bearer, JWT), which protected
+//!   operations name with `security(("bearer" = []))`;
+//! * the document's own routes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Extension;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, OpenApi, RefOr, ResponseBuilder, Responses,
+    path::Operation,
+    schema::{Components, Ref},
+};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{PROBLEM_JSON, Problem};
+
+/// The name of the bearer-token security scheme.
+pub const BEARER: &str = "bearer";
+
+/// The schema of a [`Problem`]; a separate type only so the schema can be
+/// derived, checked against `Problem`'s own serialization by a test.
+#[derive(ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)]
+struct ProblemSchema {
+    /// Always `about:blank`: `code` identifies the problem.
+    #[schema(rename = "type", example = "about:blank")]
+    kind: String,
+    /// The status's reason phrase.
+    #[schema(example = "Not Found")]
+    title: String,
+    /// The HTTP status.
+    #[schema(example = 404)]
+    status: u16,
+    /// A sentence about this occurrence.
+    detail: Option<String>,
+    /// A stable, machine-readable code to switch on.
+    #[schema(example = "not_found")]
+    code: String,
+    /// For `validation_failed`, one entry per invalid field.
+    errors: Option<Vec<FieldViolationSchema>>,
+}
+
+/// One invalid field of a request.
+#[derive(ToSchema)]
+#[schema(as = FieldViolation)]
+#[allow(dead_code)]
+struct FieldViolationSchema {
+    /// The field's path, dotted for nesting: `price.currency`.
+    #[schema(example = "price.currency")]
+    field: String,
+    /// A stable reason: `required`, `type`, `length`, `range`, ...
+    #[schema(example = "required")]
+    code: String,
+    /// A sentence for a person.
+    message: String,
+}
+
+impl PartialSchema for Problem {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        ProblemSchema::schema()
+    }
+}
+
+impl ToSchema for Problem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("Problem")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push(("FieldViolation".to_owned(), FieldViolationSchema::schema()));
+    }
+}
+
+/// The schema of a page of `T`, as `strata_domain::Page<T>` serializes.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PageOf<T: ToSchema> {
+    /// The items on this page, in listing order.
+    items: Vec<T>,
+    /// The 1-based page number.
+    page: u32,
+    /// The page size asked for.
+    per_page: u32,
+    /// How many items the whole listing holds.
+    total: u64,
+}
+
+impl<T: ToSchema> std::fmt::Debug for PageOf<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageOf").finish_non_exhaustive()
+    }
+}
+
+/// The served document, serialized once.
+#[derive(Debug, Clone)]
+struct Served(Arc<str>);
+
+/// This API's OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "documentation",
+    operation_id = "openapi_document",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)),
+)]
+async fn openapi_document(Extension(Served(json)): Extension<Served>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json.to_string(),
+    )
+        .into_response()
+}
+
+/// Adds the document's routes and the shared parts to `router`'s document,
+/// and returns the axum router with the document it serves.
+pub fn finish<S: Clone + Send + Sync + 'static>(router: OpenApiRouter<S>) -> (Router<S>, OpenApi) {
+    let router = router.routes(routes!(openapi_document));
+    #[cfg(feature = "openapi-ui")]
+    let router = router
+        .routes(routes!(docs::docs_page))
+        .routes(routes!(docs::docs_asset));
+    let (router, mut document) = router.split_for_parts();
+    add_shared_parts(&mut document);
+    let json = document.to_json().unwrap_or_else(|error| {
+        tracing::error!(error = %error, "the OpenAPI document could not be serialized");
+        "{}".to_owned()
+    });
+    (router.layer(Extension(Served(json.into()))), document)
+}
+
+/// Applies `layers` (functions from router to router, such as
+/// [`super::with_etags`]) to the routes of `router`, keeping their descriptions.
+pub fn map_routes<S: Clone + Send + Sync + 'static>(
+    router: OpenApiRouter<S>,
+    layers: impl FnOnce(Router<S>) -> Router<S>,
+) -> OpenApiRouter<S> {
+    let (routes, document) = router.split_for_parts();
+    let mut mapped = OpenApiRouter::from(layers(routes));
+    *mapped.get_openapi_mut() = document;
+    mapped
+}
+
+fn add_shared_parts(document: &mut OpenApi) {
+    let components = document.components.get_or_insert_with(Components::new);
+    components
+        .schemas
+        .insert(Problem::name().into_owned(), Problem::schema());
+    let mut nested = Vec::new();
+    <Problem as ToSchema>::schemas(&mut nested);
+    components.schemas.extend(nested);
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "An access token from `POST /api/auth/sign-in`, sent as `Authorization: Bearer <token>`",
+                ))
+                .build(),
+        ),
+    );
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_standard_problems(operation);
+        }
+    }
+}
+
+/// The answers the standard layers may give on `operation`, where it does not
+/// describe them itself.
+fn add_standard_problems(operation: &mut Operation) {
+    let mut standard = vec![
+        (
+            "429",
+            "Too many requests from this client; see `Retry-After`",
+        ),
+        (
+            "500",
+            "The server failed; the cause is in its log, not here",
+        ),
+        ("503", "The request took longer than the server allows"),
+    ];
+    if operation.request_body.is_some() {
+        standard.extend([
+            ("400", "The body is not JSON, or not sent as JSON"),
+            ("413", "The body is larger than the API accepts"),
+            ("422", "A field is missing, of the wrong type, or invalid"),
+        ]);
+    }
+    if operation
+        .security
+        .as_ref()
+        .is_some_and(|all| !all.is_empty())
+    {
+        standard.extend([
+            ("401", "No bearer token, or one that does not hold"),
+            ("403", "The caller may not do this"),
+        ]);
+    }
+    add_problems(&mut operation.responses, &standard);
+}
+
+fn add_problems(responses: &mut Responses, statuses: &[(&str, &str)]) {
+    for (status, description) in statuses {
+        responses
+            .responses
+            .entry((*status).to_owned())
+            .or_insert_with(|| RefOr::T(problem_response(description)));
+    }
+}
+
+/// A problem+json answer described by `description`.
+#[must_use]
+pub fn problem_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+#[cfg(feature = "openapi-ui")]
+mod docs {
+    use std::sync::{Arc, LazyLock};
+
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Redirect, Response};
+    use utoipa_swagger_ui::Config;
+
+    use crate::http::ApiPath;
+
+    static CONFIG: LazyLock<Arc<Config<'static>>> =
+        LazyLock::new(|| Arc::new(Config::new(["/openapi.json"])));
+
+    /// The browsable API documentation.
+    #[utoipa::path(
+        get,
+        path = "/docs",
+        tag = "documentation",
+        operation_id = "docs_page",
+        responses((status = 308, description = "Redirects to the docs page, `/docs/index.html`")),
+    )]
+    pub(super) async fn docs_page() -> Redirect {
+        // The page names its assets relative to itself, so it must be served
+        // from inside `/docs/`.
+        Redirect::permanent("/docs/index.html")
+    }
+
+    /// A file of the docs page (its HTML, scripts, styles and icons).
+    #[utoipa::path(
+        get,
+        path = "/docs/{file}",
+        tag = "documentation",
+        operation_id = "docs_asset",
+        params(("file" = String, Path, description = "The file's name, such as `index.html`")),
+        responses(
+            (status = 200, description = "The file", content_type = "text/html", body = String),
+            (status = 404, description = "No such file", content_type = "application/problem+json", body = super::Problem),
+        ),
+    )]
+    pub(super) async fn docs_asset(ApiPath(file): ApiPath<String>) -> Response {
+        match utoipa_swagger_ui::serve(&file, Arc::clone(&CONFIG)) {
+            Ok(Some(asset)) => {
+                let content_type = HeaderValue::from_str(&asset.content_type)
+                    .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+                (
+                    [(header::CONTENT_TYPE, content_type)],
+                    asset.bytes.into_owned(),
+                )
+                    .into_response()
+            }
+            Ok(None) => super::Problem::new(StatusCode::NOT_FOUND, "not_found")
+                .with_detail("no resource at this path")
+                .into_response(),
+            Err(error) => super::Problem::internal(error.as_ref()).into_response(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::StatusCode;
+    use serde::Serialize;
+    use strata_domain::{FieldViolation, Page, PageRequest};
+
+    use super::*;
+
+    fn properties<T: ToSchema>() -> Vec<String> {
+        let json = serde_json::to_value(T::schema()).expect("serializable");
+        let mut names: Vec<String> = json["properties"]
+            .as_object()
+            .map(|map| map.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    fn field_names<T: Serialize>(value: &T) -> Vec<String> {
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn sorted(mut names: Vec<String>) -> Vec<String> {
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_problem_schema_describes_every_field_a_problem_has() {
+        let problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+            .with_detail("bad")
+            .with_errors(vec![FieldViolation::new("name", "length", "too long")]);
+        assert_eq!(sorted(field_names(&problem)), properties::<Problem>());
+        assert_eq!(
+            sorted(field_names(&FieldViolation::new("a", "b", "c"))),
+            properties::<FieldViolationSchema>()
+        );
+    }
+
+    #[test]
+    fn the_page_schema_describes_every_field_a_page_has() {
+        let page = Page::new(vec![1_u32], PageRequest::first(), 1);
+        assert_eq!(sorted(field_names(&page)), properties::<PageOf<u32>>());
+    }
+}

@@ -1,0 +1,171 @@
+//! What an operator relies on: readiness that follows the database, metrics, and
+//! the docs page.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use shop_tests::{TestApp, TestDatabase, spawn_app, spawn_app_on};
+
+async fn readiness(app: &TestApp) -> (reqwest::StatusCode, Value) {
+    let response = app
+        .client
+        .get(app.api_url("/health/ready"))
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status();
+    (status, response.json().await.expect("a JSON report"))
+}
+
+#[tokio::test]
+async fn readiness_reports_each_dependency_and_liveness_answers() {
+    let app = spawn_app().await;
+    let (status, report) = readiness(&app).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{report}");
+    assert_eq!(report["status"], "ready");
+    assert_eq!(report["checks"]["database"]["status"], "up");
+    for path in ["/health/live", "/health"] {
+        let live = app
+            .client
+            .get(app.api_url(path))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(live.status(), reqwest::StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn readiness_turns_unhealthy_while_the_database_is_unreachable_and_recovers_without_a_restart()
+ {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    let app = spawn_app_on(database).await;
+    assert_eq!(readiness(&app).await.0, reqwest::StatusCode::OK);
+
+    app.database().set_reachable(false).await;
+    let (status, report) = readiness(&app).await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{report}");
+    assert_eq!(report["status"], "unready");
+    assert_eq!(report["checks"]["database"]["status"], "down");
+    let live = app
+        .client
+        .get(app.api_url("/health/live"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(
+        live.status(),
+        reqwest::StatusCode::OK,
+        "an unreachable database is no reason to restart the process"
+    );
+
+    app.database().set_reachable(true).await;
+    let mut recovered = false;
+    for _ in 0..50 {
+        if readiness(&app).await.0 == reqwest::StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered,
+        "readiness did not recover once the database returned"
+    );
+    let products = app
+        .client
+        .get(app.api_url("/api/products"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(products.status(), reqwest::StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_and_status_and_time_use_cases() {
+    let app = spawn_app().await;
+    for path in ["/api/products", "/api/products", "/api/products/nope"] {
+        let _ = app.client.get(app.api_url(path)).send().await;
+    }
+    let response = app
+        .client
+        .get(app.api_url("/metrics"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(
+        response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|value| value.starts_with("text/plain; version=0.0.4"))
+    );
+    let text = response.text().await.expect("text");
+    for expected in [
+        "http_requests_total{method=\"GET\",route=\"/api/products\",status=\"200\"} 2",
+        "http_requests_total{method=\"GET\",route=\"/api/products/{id}\",status=\"404\"} 1",
+        "http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/products\",status=\"200\",le=",
+        "use_case_duration_seconds_count{use_case=\"catalog.list_products\",kind=\"query\",outcome=\"ok\"}",
+        "db_pool_connections{pool=\"database\",state=\"idle\"}",
+        "db_pool_max_connections{pool=\"database\"}",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_is_served_with_its_assets_from_the_binary() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let redirect = client
+        .get(app.api_url("/docs"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(redirect.status(), reqwest::StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(
+        redirect.headers()[reqwest::header::LOCATION],
+        "/docs/index.html"
+    );
+
+    let page = app
+        .client
+        .get(app.api_url("/docs/index.html"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let html = page.text().await.expect("HTML");
+    assert!(html.contains("swagger-ui"), "{html}");
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
+        let response = app
+            .client
+            .get(app.api_url(&format!("/docs/{asset}")))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{asset}");
+        if asset == "swagger-initializer.js" {
+            let script = response.text().await.expect("text");
+            assert!(
+                script.contains("/openapi.json"),
+                "the page loads this API's document"
+            );
+        }
+    }
+    let missing = app
+        .client
+        .get(app.api_url("/docs/nothing.js"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+}
