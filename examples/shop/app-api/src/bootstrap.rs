@@ -17,8 +17,8 @@ use shop_infrastructure::{
 };
 use strata_bff::Upstream;
 use strata_infrastructure::{
-    Database, InMemoryCacheStore, InMemoryRateLimiter, RateLimit, SeaOrmIdempotencyStore,
-    SeaOrmUnitOfWork,
+    Database, InMemoryCacheStore, InMemoryRateLimiter, RateLimit, RedisCacheConfig,
+    SeaOrmIdempotencyStore, SeaOrmUnitOfWork, TwoLevelCacheConfig, TwoLevelCacheStore,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -33,7 +33,7 @@ use strata_app_api::http::health::{Readiness, RedisPing, check_fn};
 use strata_app_api::http::{self, HttpSettings};
 use strata_app_api::metrics::{Metrics, PoolUsage, UseCaseMetrics};
 use strata_domain::UnitOfWork;
-use strata_domain::ports::{Propagation, RateLimiter, SystemClock, in_unit_of_work};
+use strata_domain::ports::{CacheStore, Propagation, RateLimiter, SystemClock, in_unit_of_work};
 
 use crate::api::{AppState, Operations, router};
 use crate::application::catalog::{self, Catalog};
@@ -82,8 +82,13 @@ pub struct Settings {
     pub jwt_secret: Option<Secret>,
     /// An administrator account to make at start-up if it does not exist yet.
     pub admin: AdminSettings,
-    /// A Redis server the shop depends on; when set, readiness checks it.
+    /// A Redis server shared by every instance: when set, cached answers live in a
+    /// two-level cache (in-process in front of Redis, invalidations broadcast to
+    /// all instances) and readiness checks it; otherwise the cache is in-process.
     pub redis_url: Option<ConnectionUrl>,
+    /// The prefix of the shop's keys in Redis, so services (or tests) sharing a
+    /// server do not collide.
+    pub cache_key_prefix: String,
     /// How the API treats requests.
     pub http: HttpConfig,
     /// How readiness checks its dependencies.
@@ -152,6 +157,7 @@ impl Default for Settings {
             jwt_secret: None,
             admin: AdminSettings::default(),
             redis_url: None,
+            cache_key_prefix: "shop".into(),
             http: HttpConfig::default(),
             health: HealthConfig::default(),
         }
@@ -318,6 +324,9 @@ pub enum StartError {
     /// The web page's upstream client could not be built.
     #[error("the web page could not be set up")]
     Web(#[source] strata_bff::UpstreamError),
+    /// The cache could not be set up.
+    #[error("the cache could not be set up")]
+    Cache(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Access tokens, throttles or accounts could not be set up.
     #[error("identity could not be set up")]
     Identity(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -412,9 +421,7 @@ pub async fn start(settings: Settings) -> Result<RunningShop, StartError> {
         products.clone(),
     );
 
-    let cache = Arc::new(Cache::new(Arc::new(InMemoryCacheStore::with_max_bytes(
-        InMemoryCacheStore::DEFAULT_MAX_BYTES,
-    ))));
+    let cache = Arc::new(Cache::new(cache_store(&settings)?));
     let chain = middleware::Standard::new(unit_of_work)
         .with_cache(cache)
         .with_idempotency(Arc::new(SeaOrmIdempotencyStore::new(database)))
@@ -542,6 +549,18 @@ pub async fn seed(settings: &Settings) -> Result<usize, StartError> {
     )
     .await
     .map_err(StartError::Seed)
+}
+
+/// The two-level cache over the configured Redis, or an in-process one.
+fn cache_store(settings: &Settings) -> Result<Arc<dyn CacheStore>, StartError> {
+    let Some(url) = &settings.redis_url else {
+        return Ok(Arc::new(InMemoryCacheStore::default()));
+    };
+    let redis = RedisCacheConfig::new(url.expose(), settings.cache_key_prefix.clone())
+        .map_err(|error| StartError::Cache(Box::new(error)))?;
+    TwoLevelCacheStore::new(TwoLevelCacheConfig::new(redis))
+        .map(|store| Arc::new(store) as Arc<dyn CacheStore>)
+        .map_err(|error| StartError::Cache(Box::new(error)))
 }
 
 /// Access tokens: HS256 with the configured key, or a random one.

@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use shop_app_api::bootstrap::{AdminSettings, RunningShop, Settings, start};
@@ -32,7 +33,7 @@ pub struct TestApp {
     /// A client for both.
     pub client: reqwest::Client,
     shop: Option<RunningShop>,
-    database: TestDatabase,
+    database: Arc<TestDatabase>,
     admin: OnceCell<String>,
 }
 
@@ -162,9 +163,40 @@ pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
     spawn(database, false).await
 }
 
+/// Two instances of the shop on one database and one Redis server (under a key
+/// prefix of their own), as a scaled-out deployment runs; an access token from one
+/// is accepted by the other.
+///
+/// # Panics
+/// When a shop cannot start.
+pub async fn spawn_two_instances_sharing_redis(
+    database: TestDatabase,
+    redis_url: &str,
+) -> (TestApp, TestApp) {
+    let database = Arc::new(database);
+    let prefix = format!("shop-test-{}", uuid::Uuid::now_v7().simple());
+    let secret = format!("a shared signing key for {prefix}");
+    let shared = |settings: &mut Settings| {
+        settings.redis_url = Some(redis_url.into());
+        settings.cache_key_prefix.clone_from(&prefix);
+        settings.jwt_secret = Some(Secret::from(secret.clone()));
+    };
+    let first = spawn_with(Arc::clone(&database), false, shared).await;
+    let second = spawn_with(database, false, shared).await;
+    (first, second)
+}
+
 async fn spawn(database: TestDatabase, seed: bool) -> TestApp {
+    spawn_with(Arc::new(database), seed, |_| {}).await
+}
+
+async fn spawn_with(
+    database: Arc<TestDatabase>,
+    seed: bool,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let shop = start(Settings {
+    let mut settings = Settings {
         database_url: database.url().into(),
         api_addr: any_port,
         web_addr: any_port,
@@ -175,9 +207,9 @@ async fn spawn(database: TestDatabase, seed: bool) -> TestApp {
             password: Some(Secret::from(ADMIN_PASSWORD.to_owned())),
         },
         ..Settings::default()
-    })
-    .await
-    .expect("the shop starts");
+    };
+    customize(&mut settings);
+    let shop = start(settings).await.expect("the shop starts");
     TestApp {
         api: format!("http://{}", shop.api_addr),
         web: format!("http://{}", shop.web_addr),

@@ -6,5 +6,6 @@ mod database;
 
 pub use app::{
     ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, Tokens, spawn_app, spawn_app_on, spawn_seeded_app,
+    spawn_two_instances_sharing_redis,
 };
 pub use database::{Engine, POSTGRES_URL_VARIABLE, TestDatabase};

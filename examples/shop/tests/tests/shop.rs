@@ -4,6 +4,7 @@
 mod shop {
     mod api;
     mod auth;
+    mod caching;
     mod idempotency;
     mod logs;
     mod openapi;
