@@ -106,11 +106,12 @@ async fn list_products(
     path = "/api/products",
     tag = "catalog",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 hours answers with the first result instead of adding another product")),
     request_body = CreateProductBody,
     responses(
-        (status = 201, description = "The product was added", body = ProductView,
+        (status = 201, description = "The product was added (or, for a retried key, the first answer again)", body = ProductView,
             headers(("Location" = String, description = "The new product's URL"))),
-        (status = 409, description = "`sku_taken`: another product has this SKU", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`sku_taken`: another product has this SKU; `idempotency_key_in_use`: a request with this key is still running", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn create_product(

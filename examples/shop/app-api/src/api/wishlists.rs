@@ -57,10 +57,13 @@ struct ListParams {
     path = "/api/wishlists",
     tag = "wishlists",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "Required: the same key and body within 24 hours answers with the first result instead of making another wishlist")),
     request_body = CreateBody,
     responses(
-        (status = 201, description = "The wishlist was made", body = WishlistView,
+        (status = 201, description = "The wishlist was made (or, for a retried key, the first answer again)", body = WishlistView,
             headers(("Location" = String, description = "The new wishlist's URL"))),
+        (status = 400, description = "`idempotency_key_missing`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_key_in_use`: a request with this key is still running", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn create(
