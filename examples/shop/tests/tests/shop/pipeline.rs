@@ -13,13 +13,13 @@ use shop_domain::catalog::{NewProduct, Product, ProductRepository, Sku};
 use shop_infrastructure::SeaOrmProductRepository;
 use shop_tests::{Engine, TestDatabase, spawn_app_on};
 use strata_app_api::application::{
-    Access, AppError, Cache, Command, CommandHandler, Dispatcher, Invalidation, RequestContext,
-    UseCaseContext, middleware,
+    Access, AppError, Command, CommandHandler, Dispatcher, RequestContext, UseCaseContext,
+    middleware,
 };
 use strata_app_api::http::{HttpSettings, with_standard_layers};
 use strata_domain::Repository;
-use strata_domain::ports::{CacheStore, Propagation, UnitOfWork};
-use strata_infrastructure::{Database, InMemoryCacheStore, SeaOrmOutbox, SeaOrmUnitOfWork};
+use strata_domain::ports::{Propagation, UnitOfWork};
+use strata_infrastructure::{Database, SeaOrmOutbox, SeaOrmUnitOfWork};
 use validator::Validate;
 
 macro_rules! on_each_engine {
@@ -43,7 +43,6 @@ macro_rules! on_each_engine {
 }
 
 on_each_engine!(
-    cached_answers_are_invalidated_only_when_the_command_commits,
     a_use_case_that_saves_two_aggregates_then_fails_leaves_neither,
     a_panicking_handler_rolls_back_and_the_next_request_succeeds,
     a_nested_use_case_joins_the_outer_transaction,
@@ -107,36 +106,6 @@ impl Command for SaveIndependently {
     const NAME: &'static str = "test.save_independently";
     const ACCESS: Access = Access::Anyone;
     const PROPAGATION: Propagation = Propagation::RequiresNew;
-}
-
-/// Saves `sku` and declares that it makes the cache key `stale` stale.
-#[derive(Debug, Validate)]
-struct SaveAndInvalidate {
-    sku: &'static str,
-    stale: &'static str,
-    then: Then,
-}
-
-impl Command for SaveAndInvalidate {
-    type Output = ();
-    const NAME: &'static str = "test.save_and_invalidate";
-    const ACCESS: Access = Access::Anyone;
-
-    fn invalidates(&self) -> Invalidation {
-        Invalidation::none().key(self.stale)
-    }
-}
-
-#[async_trait]
-impl CommandHandler<SaveAndInvalidate> for Handlers {
-    async fn handle(
-        &self,
-        _cx: &UseCaseContext,
-        command: SaveAndInvalidate,
-    ) -> Result<(), AppError> {
-        self.products.save(&mut product(command.sku)).await?;
-        end(command.then)
-    }
 }
 
 /// Saves `sku` and registers a hook that records whether, when it runs, the
@@ -254,7 +223,6 @@ impl CommandHandler<SaveWithHook> for Handlers {
 
 struct Fixture {
     dispatcher: Dispatcher,
-    cache: Arc<InMemoryCacheStore>,
     products: Arc<SeaOrmProductRepository>,
     outbox: SeaOrmOutbox,
     hook_saw: Arc<Mutex<Vec<bool>>>,
@@ -273,15 +241,8 @@ async fn fixture(database: TestDatabase) -> Fixture {
         unit_of_work: Arc::clone(&unit_of_work),
         hook_saw: Arc::clone(&hook_saw),
     });
-    let cache = Arc::new(InMemoryCacheStore::with_max_bytes(1 << 20));
-    let chain = middleware::Standard::new(unit_of_work)
-        .with_cache(Arc::new(Cache::new(
-            Arc::clone(&cache) as Arc<dyn CacheStore>
-        )))
-        .build();
     let dispatcher = Dispatcher::builder()
-        .middleware(chain)
-        .command::<SaveAndInvalidate>(handlers.clone())
+        .middleware(middleware::standard(unit_of_work))
         .command::<SaveProducts>(handlers.clone())
         .command::<SaveAndNest>(handlers.clone())
         .command::<SaveIndependently>(handlers.clone())
@@ -289,7 +250,6 @@ async fn fixture(database: TestDatabase) -> Fixture {
         .build();
     Fixture {
         dispatcher,
-        cache,
         products,
         outbox: SeaOrmOutbox::new(pool),
         hook_saw,
@@ -313,38 +273,6 @@ impl Fixture {
             .execute(&RequestContext::background(), command)
             .await
     }
-}
-
-async fn cached_answers_are_invalidated_only_when_the_command_commits(database: TestDatabase) {
-    let f = fixture(database).await;
-    let ttl = std::time::Duration::from_secs(60);
-    f.cache
-        .put("answer", b"old".to_vec(), ttl, &[])
-        .await
-        .expect("cached");
-
-    let failed = f
-        .run(SaveAndInvalidate {
-            sku: "ROLLED-1",
-            stale: "answer",
-            then: Then::Fail,
-        })
-        .await;
-    assert!(failed.is_err());
-    assert_eq!(
-        f.cache.get("answer").await.expect("read"),
-        Some(b"old".to_vec()),
-        "a rolled-back command invalidates nothing"
-    );
-
-    f.run(SaveAndInvalidate {
-        sku: "KEPT-1",
-        stale: "answer",
-        then: Then::Succeed,
-    })
-    .await
-    .expect("committed");
-    assert_eq!(f.cache.get("answer").await.expect("read"), None);
 }
 
 async fn a_use_case_that_saves_two_aggregates_then_fails_leaves_neither(database: TestDatabase) {
