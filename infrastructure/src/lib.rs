@@ -29,6 +29,7 @@ pub mod idempotency;
 pub mod outbox;
 mod rate_limiter;
 mod unit_of_work;
+mod versioned;
 
 pub use cache::InMemoryCacheStore;
 #[cfg(feature = "redis")]
@@ -41,3 +42,4 @@ pub use idempotency::{CreateIdempotencyTable, IDEMPOTENCY_RETENTION, SeaOrmIdemp
 pub use outbox::{CreateOutboxTable, SeaOrmOutbox};
 pub use rate_limiter::{InMemoryRateLimiter, InvalidRateLimit, MonotonicClock, RateLimit};
 pub use unit_of_work::SeaOrmUnitOfWork;
+pub use versioned::{save_versioned, stored_version};

@@ -1,15 +1,12 @@
 use async_trait::async_trait;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use shop_domain::catalog::{Money, Product, ProductId, ProductName, ProductRepository, Sku, Stock};
 use strata_domain::{
-    AggregateRoot, Entity as _, EventEnvelope, Id, Page, PageRequest, Repository, RepositoryError,
-    ValidationFailure, Version,
+    Entity as _, Id, Page, PageRequest, Repository, RepositoryError, ValidationFailure, Version,
 };
-use strata_infrastructure::{Database, missing_or_stale, repository_error};
+use strata_infrastructure::{Database, save_versioned};
 
 use super::product_entity::{ActiveModel, Column, Entity as Products, Model};
 
@@ -62,10 +59,6 @@ fn to_domain(row: Model) -> Result<Product, RepositoryError> {
     ))
 }
 
-fn stored_version(version: Version) -> i64 {
-    i64::try_from(version.value()).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl Repository<Product> for SeaOrmProductRepository {
     async fn find(&self, id: ProductId) -> Result<Option<Product>, RepositoryError> {
@@ -79,60 +72,29 @@ impl Repository<Product> for SeaOrmProductRepository {
     }
 
     async fn save(&self, product: &mut Product) -> Result<(), RepositoryError> {
-        let mut session = self.database.session().await.map_err(storage)?;
-        let loaded = product.version();
-        let next = loaded.next();
-        if loaded.is_new() {
-            ActiveModel {
-                id: Set(product.id().as_uuid()),
-                name: Set(product.name().to_string()),
-                sku: Set(product.sku().to_string()),
-                price_minor: Set(product.price().amount_minor()),
-                currency: Set(product.price().currency().to_string()),
-                stock: Set(i64::from(product.stock().units())),
-                version: Set(stored_version(next)),
-            }
-            .insert(&*session)
-            .await
-            .map_err(|error| repository_error(error, Product::KIND, "sku"))?;
-        } else {
-            // One conditional UPDATE is the whole concurrency check: it changes the row
-            // only if nobody saved it since it was loaded.
-            let updated = Products::update_many()
-                .col_expr(Column::Name, Expr::value(product.name().to_string()))
-                .col_expr(
-                    Column::PriceMinor,
-                    Expr::value(product.price().amount_minor()),
-                )
-                .col_expr(
-                    Column::Currency,
-                    Expr::value(product.price().currency().to_string()),
-                )
-                .col_expr(
-                    Column::Stock,
-                    Expr::value(i64::from(product.stock().units())),
-                )
-                .col_expr(Column::Version, Expr::value(stored_version(next)))
-                .filter(Column::Id.eq(product.id().as_uuid()))
-                .filter(Column::Version.eq(stored_version(loaded)))
-                .exec(&*session)
-                .await
-                .map_err(|error| repository_error(error, Product::KIND, "sku"))?;
-            if updated.rows_affected == 0 {
-                return Err(missing_or_stale::<Products>(
-                    &*session,
-                    product.id().as_uuid(),
-                    Product::KIND,
-                    loaded,
-                )
-                .await);
-            }
-        }
-        let events = EventEnvelope::take_from(product).map_err(RepositoryError::storage)?;
-        session.record(events);
-        session.finish().await.map_err(storage)?;
-        product.mark_saved(next);
-        Ok(())
+        let (id, name, sku) = (
+            product.id().as_uuid(),
+            product.name().to_string(),
+            product.sku().to_string(),
+        );
+        let (price, stock) = (product.price(), i64::from(product.stock().units()));
+        save_versioned(
+            &self.database,
+            product,
+            id,
+            (Column::Id, Column::Version),
+            "sku",
+            move |version| ActiveModel {
+                id: Set(id),
+                name: Set(name),
+                sku: Set(sku),
+                price_minor: Set(price.amount_minor()),
+                currency: Set(price.currency().to_string()),
+                stock: Set(stock),
+                version: Set(version),
+            },
+        )
+        .await
     }
 }
 

@@ -1,12 +1,8 @@
 use async_trait::async_trait;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use shop_domain::identity::{Email, PasswordHash, Role, User, UserId, UserRepository};
-use strata_domain::{
-    AggregateRoot, Entity as _, EventEnvelope, Id, Repository, RepositoryError, ValidationFailure,
-    Version,
-};
-use strata_infrastructure::{Database, missing_or_stale, repository_error};
+use strata_domain::{Entity as _, Id, Repository, RepositoryError, ValidationFailure, Version};
+use strata_infrastructure::{Database, save_versioned};
 
 use super::entities::user::{ActiveModel, Column, Entity as Users, Model};
 
@@ -46,10 +42,6 @@ fn to_domain(row: Model) -> Result<User, RepositoryError> {
     ))
 }
 
-fn stored(version: Version) -> i64 {
-    i64::try_from(version.value()).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl Repository<User> for SeaOrmUserRepository {
     async fn find(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
@@ -67,52 +59,25 @@ impl Repository<User> for SeaOrmUserRepository {
     }
 
     async fn save(&self, user: &mut User) -> Result<(), RepositoryError> {
-        let mut session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
-        let loaded = user.version();
-        let next = loaded.next();
-        if loaded.is_new() {
-            ActiveModel {
-                id: Set(user.id().as_uuid()),
-                email: Set(user.email().to_string()),
-                password_hash: Set(user.password_hash().as_phc().to_owned()),
-                role: Set(user.role().as_str().to_owned()),
-                version: Set(stored(next)),
-            }
-            .insert(&*session)
-            .await
-            .map_err(|error| repository_error(error, User::KIND, "email"))?;
-        } else {
-            let updated = Users::update_many()
-                .col_expr(Column::Email, Expr::value(user.email().to_string()))
-                .col_expr(
-                    Column::PasswordHash,
-                    Expr::value(user.password_hash().as_phc().to_owned()),
-                )
-                .col_expr(Column::Role, Expr::value(user.role().as_str()))
-                .col_expr(Column::Version, Expr::value(stored(next)))
-                .filter(Column::Id.eq(user.id().as_uuid()))
-                .filter(Column::Version.eq(stored(loaded)))
-                .exec(&*session)
-                .await
-                .map_err(|error| repository_error(error, User::KIND, "email"))?;
-            if updated.rows_affected == 0 {
-                return Err(missing_or_stale::<Users>(
-                    &*session,
-                    user.id().as_uuid(),
-                    User::KIND,
-                    loaded,
-                )
-                .await);
-            }
-        }
-        session.record(EventEnvelope::take_from(user).map_err(RepositoryError::storage)?);
-        session.finish().await.map_err(RepositoryError::storage)?;
-        user.mark_saved(next);
-        Ok(())
+        let id = user.id().as_uuid();
+        let email = user.email().to_string();
+        let password_hash = user.password_hash().as_phc().to_owned();
+        let role = user.role().as_str().to_owned();
+        save_versioned(
+            &self.database,
+            user,
+            id,
+            (Column::Id, Column::Version),
+            "email",
+            move |version| ActiveModel {
+                id: Set(id),
+                email: Set(email),
+                password_hash: Set(password_hash),
+                role: Set(role),
+                version: Set(version),
+            },
+        )
+        .await
     }
 }
 

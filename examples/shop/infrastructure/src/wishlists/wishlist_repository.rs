@@ -1,17 +1,12 @@
 use async_trait::async_trait;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use shop_domain::catalog::ProductId;
 use shop_domain::identity::UserId;
 use shop_domain::wishlists::{Wishlist, WishlistId, WishlistName, WishlistRepository};
-use strata_domain::{
-    AggregateRoot, Entity as _, EventEnvelope, Id, Page, PageRequest, Repository, RepositoryError,
-    Version,
-};
-use strata_infrastructure::{Database, missing_or_stale};
+use strata_domain::{Entity as _, Id, Page, PageRequest, Repository, RepositoryError, Version};
+use strata_infrastructure::{Database, save_versioned};
 
 use super::wishlist_entity::{ActiveModel, Column, Entity as Wishlists, Model};
 
@@ -55,10 +50,6 @@ fn products_json(wishlist: &Wishlist) -> String {
     serde_json::Value::from(ids.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string()
 }
 
-fn stored(version: Version) -> i64 {
-    i64::try_from(version.value()).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl Repository<Wishlist> for SeaOrmWishlistRepository {
     async fn find(&self, id: WishlistId) -> Result<Option<Wishlist>, RepositoryError> {
@@ -76,48 +67,25 @@ impl Repository<Wishlist> for SeaOrmWishlistRepository {
     }
 
     async fn save(&self, wishlist: &mut Wishlist) -> Result<(), RepositoryError> {
-        let mut session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
-        let loaded = wishlist.version();
-        let next = loaded.next();
-        if loaded.is_new() {
-            ActiveModel {
-                id: Set(wishlist.id().as_uuid()),
-                owner: Set(wishlist.owner().as_uuid()),
-                name: Set(wishlist.name().to_string()),
-                products: Set(products_json(wishlist)),
-                version: Set(stored(next)),
-            }
-            .insert(&*session)
-            .await
-            .map_err(RepositoryError::storage)?;
-        } else {
-            let updated = Wishlists::update_many()
-                .col_expr(Column::Name, Expr::value(wishlist.name().to_string()))
-                .col_expr(Column::Products, Expr::value(products_json(wishlist)))
-                .col_expr(Column::Version, Expr::value(stored(next)))
-                .filter(Column::Id.eq(wishlist.id().as_uuid()))
-                .filter(Column::Version.eq(stored(loaded)))
-                .exec(&*session)
-                .await
-                .map_err(RepositoryError::storage)?;
-            if updated.rows_affected == 0 {
-                return Err(missing_or_stale::<Wishlists>(
-                    &*session,
-                    wishlist.id().as_uuid(),
-                    Wishlist::KIND,
-                    loaded,
-                )
-                .await);
-            }
-        }
-        session.record(EventEnvelope::take_from(wishlist).map_err(RepositoryError::storage)?);
-        session.finish().await.map_err(RepositoryError::storage)?;
-        wishlist.mark_saved(next);
-        Ok(())
+        let id = wishlist.id().as_uuid();
+        let owner = wishlist.owner().as_uuid();
+        let name = wishlist.name().to_string();
+        let products = products_json(wishlist);
+        save_versioned(
+            &self.database,
+            wishlist,
+            id,
+            (Column::Id, Column::Version),
+            "id",
+            move |version| ActiveModel {
+                id: Set(id),
+                owner: Set(owner),
+                name: Set(name),
+                products: Set(products),
+                version: Set(version),
+            },
+        )
+        .await
     }
 }
 
