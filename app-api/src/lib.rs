@@ -10,7 +10,8 @@
 //!   extractors whose rejections are problem+json too (no client input can make a
 //!   server answer 500), and the standard layers: request id and W3C trace
 //!   context, access log, timeout, CORS, compression and a panic guard.
-//! * `telemetry` (feature `telemetry`, on by default) — log output, pretty or JSON.
+//! * `telemetry` (feature `telemetry`, on by default) — log output, pretty or JSON;
+//!   with feature `otel`, spans exported to an OpenTelemetry collector (OTLP/HTTP).
 //! * `config` (feature `config`, on by default) — typed, layered configuration.
 //! * `metrics` (feature `metrics`, on by default) — Prometheus metrics of use
 //!   cases, the database pool and (with `http`) requests. `http::health` serves

@@ -155,6 +155,19 @@ impl TraceContext {
         &self.trace_id
     }
 
+    /// The 16-hex-digit id of the span this context descends from: the caller's,
+    /// for a trace continued from a `traceparent`.
+    #[must_use]
+    pub fn parent_id(&self) -> &str {
+        &self.parent_id
+    }
+
+    /// Whether the trace is to be recorded (the `sampled` flag).
+    #[must_use]
+    pub fn sampled(&self) -> bool {
+        self.sampled
+    }
+
     /// The `traceparent` header value.
     #[must_use]
     pub fn header_value(&self) -> String {

@@ -171,18 +171,33 @@ fn add_shared_parts(document: &mut OpenApi) {
     let mut nested = Vec::new();
     <Problem as ToSchema>::schemas(&mut nested);
     components.schemas.extend(nested);
-    components.add_security_scheme(
-        BEARER,
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .description(Some(
-                    "An access token from `POST /api/auth/sign-in`, sent as `Authorization: Bearer <token>`",
-                ))
-                .build(),
-        ),
-    );
+    // Only a document whose operations ask for a bearer token describes one.
+    let uses_bearer = document.paths.paths.values().any(|item| {
+        [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+            .into_iter()
+            .flatten()
+            .any(|operation| {
+                operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|all| !all.is_empty())
+            })
+    });
+    let components = document.components.get_or_insert_with(Components::new);
+    if uses_bearer {
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT access token, sent as `Authorization: Bearer <token>`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
     for item in document.paths.paths.values_mut() {
         for operation in [
             &mut item.get,

@@ -98,12 +98,14 @@ async fn request_scope(
         .and_then(|value| value.to_str().ok())
         .filter(|id| is_acceptable_request_id(id))
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
-    let trace = request
+    let incoming = request
         .headers()
         .get(&TRACEPARENT)
         .and_then(|value| value.to_str().ok())
-        .and_then(TraceContext::parse)
-        .map_or_else(TraceContext::start, |incoming| incoming.child());
+        .and_then(TraceContext::parse);
+    let trace = incoming
+        .as_ref()
+        .map_or_else(TraceContext::start, TraceContext::child);
     let mut context = RequestContext::new(request_id.clone(), trace.clone())
         .with_deadline(started + settings.request_timeout);
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
@@ -132,6 +134,10 @@ async fn request_scope(
         request_id = %request_id,
         trace_id = %trace.trace_id(),
     );
+    #[cfg(feature = "otel")]
+    if let Some(caller) = &incoming {
+        crate::telemetry::continue_trace(&span, caller);
+    }
     let mut response = match tokio::time::timeout(
         settings.request_timeout,
         next.run(request).instrument(span.clone()),

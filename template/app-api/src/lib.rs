@@ -3,7 +3,7 @@
 //!
 //! * [`application`] — commands, queries and their handlers; no HTTP, no SQL.
 //! * [`api`] — axum routes that turn HTTP into commands and queries.
-//! * [`settings`] — typed settings, checked at start-up.
+//! * [`settings`] — typed, layered configuration, checked at start-up.
 //! * [`bootstrap`] — the composition root: the one module that names the
 //!   infrastructure and the web page.
 

@@ -1,14 +1,15 @@
 //! The adapters: sea-orm entities, migrations and the repositories that
-//! implement the domain's ports on SQLite or PostgreSQL.
+//! implement the domain's ports on SQLite or PostgreSQL, and the demo data a
+//! fresh database can be seeded with.
 
 pub mod migration;
 pub mod tasks;
 
 pub use migration::Migrator;
-pub use tasks::SeaOrmTaskRepository;
+pub use tasks::{SeaOrmTaskRepository, SeedError, seed_tasks};
 
 use sea_orm::DbErr;
-use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::{MigrationStatus, MigratorTrait};
 use strata_infrastructure::Database;
 
 /// Brings the schema up to date: applies every migration not yet applied.
@@ -17,4 +18,29 @@ use strata_infrastructure::Database;
 /// When a migration fails; the failed migration's changes are not kept.
 pub async fn migrate(database: &Database) -> Result<(), DbErr> {
     Migrator::up(database.connection(), None).await
+}
+
+/// Undoes the last `steps` applied migrations, newest first.
+///
+/// # Errors
+/// When a migration's `down` fails.
+pub async fn rollback(database: &Database, steps: u32) -> Result<(), DbErr> {
+    Migrator::down(database.connection(), Some(steps)).await
+}
+
+/// Every migration, oldest first, with whether it has been applied.
+///
+/// # Errors
+/// When the migration table cannot be read.
+pub async fn migration_status(database: &Database) -> Result<Vec<(String, bool)>, DbErr> {
+    Ok(Migrator::get_migration_with_status(database.connection())
+        .await?
+        .into_iter()
+        .map(|migration| {
+            (
+                migration.name().to_owned(),
+                migration.status() == MigrationStatus::Applied,
+            )
+        })
+        .collect())
 }

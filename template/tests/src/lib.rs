@@ -27,6 +27,17 @@ impl TestApp {
         format!("{}{path}", self.api)
     }
 
+    /// The router the API serves, for tests that inspect its routes.
+    ///
+    /// # Panics
+    /// After [`TestApp::stop`].
+    pub fn api_router(&self) -> &axum::Router {
+        self.service
+            .as_ref()
+            .expect("the service is running")
+            .api_router()
+    }
+
     /// Stops the service, letting requests in flight finish.
     pub async fn stop(mut self) {
         if let Some(service) = self.service.take() {
@@ -43,7 +54,7 @@ pub async fn spawn_app() -> TestApp {
     spawn(true).await
 }
 
-/// The service without its web page, as `APP_WEB_PAGE=false` starts it.
+/// The service without its web page, as `web_page = false` starts it.
 ///
 /// # Panics
 /// When the service cannot start.
@@ -70,10 +81,12 @@ async fn spawn(web_page: bool) -> TestApp {
     let (database_url, data) = fresh_sqlite();
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     let service = start(Settings {
-        database_url,
+        database_url: database_url.into(),
         api_addr: any_port,
         web_page,
         web_addr: any_port,
+        seed: false,
+        ..Settings::default()
     })
     .await
     .expect("the service starts");

@@ -4,6 +4,8 @@
 mod service {
     mod api;
     mod architecture;
+    mod openapi;
+    mod operability;
     mod persistence;
     mod web;
 }

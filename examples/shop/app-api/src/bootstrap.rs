@@ -32,6 +32,8 @@ use strata_app_api::http::auth::{JwtAlgorithm, JwtKey, JwtSettings, Secret, Toke
 use strata_app_api::http::health::{Readiness, RedisPing, check_fn};
 use strata_app_api::http::{self, HttpSettings};
 use strata_app_api::metrics::{Metrics, PoolUsage, UseCaseMetrics};
+#[cfg(feature = "otel")]
+use strata_app_api::telemetry::{OtlpSettings, TelemetryError};
 use strata_domain::UnitOfWork;
 use strata_domain::ports::{CacheStore, Propagation, RateLimiter, SystemClock, in_unit_of_work};
 
@@ -86,6 +88,9 @@ pub struct Settings {
     /// two-level cache (in-process in front of Redis, invalidations broadcast to
     /// all instances) and readiness checks it; otherwise the cache is in-process.
     pub redis_url: Option<ConnectionUrl>,
+    /// An OpenTelemetry collector's OTLP/HTTP address (`http://host:4318`) to
+    /// export spans to. Only a shop built with the `otel` feature can.
+    pub otlp_endpoint: Option<ConnectionUrl>,
     /// The prefix of the shop's keys in Redis, so services (or tests) sharing a
     /// server do not collide.
     pub cache_key_prefix: String,
@@ -157,6 +162,7 @@ impl Default for Settings {
             jwt_secret: None,
             admin: AdminSettings::default(),
             redis_url: None,
+            otlp_endpoint: None,
             cache_key_prefix: "shop".into(),
             http: HttpConfig::default(),
             health: HealthConfig::default(),
@@ -220,6 +226,9 @@ impl Config for Settings {
             RedisPing::new(redis.expose())
                 .map_err(|error| Invalid::new("redis_url", error.to_string()))?;
         }
+        if self.otlp_endpoint.is_some() {
+            self.check_otlp_endpoint()?;
+        }
         if self.http.request_timeout.is_zero() {
             return Err(Invalid::new(
                 "http.request_timeout",
@@ -248,6 +257,38 @@ impl Config for Settings {
 }
 
 impl Settings {
+    /// Where spans are exported to, when `otlp_endpoint` is set.
+    #[cfg(feature = "otel")]
+    #[must_use]
+    pub fn otlp(&self) -> Option<OtlpSettings> {
+        self.otlp_endpoint.as_ref().map(|endpoint| OtlpSettings {
+            endpoint: endpoint.expose().to_owned(),
+            service_name: "shop".into(),
+        })
+    }
+
+    #[cfg(feature = "otel")]
+    fn check_otlp_endpoint(&self) -> Result<(), Invalid> {
+        match self.otlp().map(|otlp| otlp.traces_url()) {
+            Some(Err(TelemetryError::Endpoint(reason))) => {
+                Err(Invalid::new("otlp_endpoint", reason))
+            }
+            Some(Err(error)) => Err(Invalid::new("otlp_endpoint", error.to_string())),
+            Some(Ok(_)) | None => Ok(()),
+        }
+    }
+
+    // Refused rather than ignored: an operator who set it expects traces, and
+    // a silent shop would leave them looking for a fault in the collector.
+    #[cfg(not(feature = "otel"))]
+    fn check_otlp_endpoint(&self) -> Result<(), Invalid> {
+        Err(Invalid::new(
+            "otlp_endpoint",
+            "is set, but the shop was built without the `otel` feature: build it with \
+             `--features otel` to export traces, or unset the key",
+        ))
+    }
+
     fn http_settings(&self) -> HttpSettings {
         HttpSettings {
             request_timeout: self.http.request_timeout,
@@ -737,6 +778,26 @@ mod tests {
                     "a secret is never echoed: {message}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn an_otlp_endpoint_is_used_only_by_a_shop_built_with_otel() {
+        let endpoint = [("SHOP_OTLP_ENDPOINT", "http://collector:4318")];
+        let result = load(Environment::Development, &endpoint);
+        if cfg!(feature = "otel") {
+            let settings = result.expect("valid with the feature");
+            assert!(settings.otlp_endpoint.is_some());
+            let tls = [("SHOP_OTLP_ENDPOINT", "https://collector:4318")];
+            let error = load(Environment::Development, &tls).expect_err("no TLS built");
+            assert!(error.to_string().contains("`otlp_endpoint`"), "{error}");
+        } else {
+            let message = result.expect_err("refused without the feature").to_string();
+            assert!(
+                message.starts_with("configuration key `otlp_endpoint`")
+                    && message.contains("built without the `otel` feature"),
+                "{message}"
+            );
         }
     }
 

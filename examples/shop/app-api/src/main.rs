@@ -124,7 +124,10 @@ async fn run(command: Command, loaded: Loaded<Settings>, environment: Environmen
 }
 
 async fn serve(settings: Settings, environment: Environment) -> ExitCode {
-    telemetry::init(LogFormat::from_env());
+    let telemetry = match Telemetry::start(&settings) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return fail(&error),
+    };
     let shop = match bootstrap::start(settings).await {
         Ok(shop) => shop,
         Err(error) => return fail(&error),
@@ -139,7 +142,44 @@ async fn serve(settings: Settings, environment: Environment) -> ExitCode {
     tracing::info!("shutting down: no new connections; finishing requests in flight");
     shop.shutdown().await;
     tracing::info!("shop stopped");
+    telemetry.stop().await;
     ExitCode::SUCCESS
+}
+
+/// The log set-up, and what it leaves to do at exit: with the `otel` feature and
+/// `otlp_endpoint` set, send the spans of the last moments.
+#[derive(Debug)]
+struct Telemetry {
+    #[cfg(feature = "otel")]
+    export: Option<telemetry::OtlpExport>,
+}
+
+impl Telemetry {
+    #[cfg(feature = "otel")]
+    fn start(settings: &Settings) -> Result<Self, telemetry::TelemetryError> {
+        let export = telemetry::init_with(LogFormat::from_env(), settings.otlp())?;
+        Ok(Self { export })
+    }
+
+    // Without the feature `otlp_endpoint` was refused when the settings were checked.
+    #[cfg(not(feature = "otel"))]
+    fn start(_settings: &Settings) -> Result<Self, std::convert::Infallible> {
+        telemetry::init(LogFormat::from_env());
+        Ok(Self {})
+    }
+
+    async fn stop(self) {
+        #[cfg(feature = "otel")]
+        if let Some(export) = self.export {
+            // Shutting down waits on the collector, which a runtime thread must not.
+            let outcome = tokio::task::spawn_blocking(move || export.shutdown()).await;
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => eprintln!("shop: warning: {}", report(&error)),
+                Err(error) => eprintln!("shop: warning: {}", report(&error)),
+            }
+        }
+    }
 }
 
 fn fail_config(error: &ConfigError) -> ExitCode {

@@ -1,40 +1,70 @@
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use domain::tasks::TaskId;
 use serde::Deserialize;
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery};
+use strata_app_api::http::openapi::{PageOf, map_routes};
+use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, Problem, with_etags};
 use strata_domain::PageRequest;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
-use crate::application::tasks::{CompleteTask, CreateTask, GetTask, ListTasks};
+use crate::application::tasks::{CompleteTask, CreateTask, GetTask, ListTasks, TaskView};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list_tasks).post(create_task))
-        .route("/{id}", get(get_task))
-        .route("/{id}/complete", post(complete_task))
+/// Task reads carry an ETag, so a client holding the current copy gets 304 and
+/// no body. `no-cache` makes clients ask every time: a task changes with a
+/// click, and an answer reused without asking would show it unchanged.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    let routes = OpenApiRouter::new()
+        .routes(routes!(list_tasks, create_task))
+        .routes(routes!(get_task))
+        .routes(routes!(complete_task));
+    map_routes(routes, |routes| with_etags(routes, "no-cache"))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new task.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = NewTask, example = json!({"title": "Water the plants"}))]
 struct CreateTaskBody {
+    /// What the task is about: 1 to 200 characters, trimmed.
     title: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The version of the task the client last saw.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = TaskCompletion)]
 struct CompleteTaskBody {
     version: u64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// The 1-based page number (default 1).
+    #[param(minimum = 1)]
     page: Option<u32>,
+    /// The page size (default 20, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
 
+/// One page of tasks, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/tasks",
+    tag = "tasks",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of tasks", body = PageOf<TaskView>),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current"),
+        (status = 400, description = "A query parameter is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The page or page size is out of range", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn list_tasks(
     State(state): State<AppState>,
     request: RequestContext,
@@ -44,16 +74,29 @@ async fn list_tasks(
         page: params.page.unwrap_or(1),
         per_page: params.per_page.unwrap_or(PageRequest::DEFAULT_PER_PAGE),
     };
-    Ok(Json(state.use_cases.ask(&request, query).await?))
+    Ok(Json(state.dispatcher.ask(&request, query).await?))
 }
 
+/// Writes down a new task.
+#[utoipa::path(
+    post,
+    path = "/api/tasks",
+    tag = "tasks",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 hours answers with the first result instead of adding another task")),
+    request_body = CreateTaskBody,
+    responses(
+        (status = 201, description = "The task was added (or, for a retried key, the first answer again)", body = TaskView,
+            headers(("Location" = String, description = "The new task's URL"))),
+        (status = 409, description = "`idempotency_key_in_use`: a request with this key is still running", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn create_task(
     State(state): State<AppState>,
     request: RequestContext,
     ApiJson(body): ApiJson<CreateTaskBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = CreateTask { title: body.title };
-    let task = state.use_cases.execute(&request, command).await?;
+    let task = state.dispatcher.execute(&request, command).await?;
     let location = format!("/api/tasks/{}", task.id);
     Ok((
         StatusCode::CREATED,
@@ -62,14 +105,40 @@ async fn create_task(
     ))
 }
 
+/// One task.
+#[utoipa::path(
+    get,
+    path = "/api/tasks/{id}",
+    tag = "tasks",
+    params(("id" = uuid::Uuid, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current"),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn get_task(
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<TaskId>,
 ) -> Result<impl IntoResponse, AppError> {
-    Ok(Json(state.use_cases.ask(&request, GetTask { id }).await?))
+    Ok(Json(state.dispatcher.ask(&request, GetTask { id }).await?))
 }
 
+/// Marks a task done, provided nobody changed it since the client read it.
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/complete",
+    tag = "tasks",
+    params(("id" = uuid::Uuid, Path, description = "The task's id")),
+    request_body = CompleteTaskBody,
+    responses(
+        (status = 200, description = "The task, done", body = TaskView),
+        (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`stale_version`: the task changed since `version`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid field, or `already_done`: the task is done already", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn complete_task(
     State(state): State<AppState>,
     request: RequestContext,
@@ -80,5 +149,5 @@ async fn complete_task(
         id,
         expected_version: body.version,
     };
-    Ok(Json(state.use_cases.execute(&request, command).await?))
+    Ok(Json(state.dispatcher.execute(&request, command).await?))
 }

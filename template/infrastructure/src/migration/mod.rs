@@ -2,7 +2,7 @@
 //! one that has run somewhere.
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
-use strata_infrastructure::CreateOutboxTable;
+use strata_infrastructure::{CreateIdempotencyTable, CreateOutboxTable};
 
 mod m20260101_000001_create_tasks;
 
@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(CreateOutboxTable),
+            Box::new(CreateIdempotencyTable),
             Box::new(m20260101_000001_create_tasks::Migration),
         ]
     }

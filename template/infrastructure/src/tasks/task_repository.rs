@@ -1,15 +1,8 @@
 use async_trait::async_trait;
 use domain::tasks::{Task, TaskId, TaskRepository, TaskStatus, TaskTitle};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
-use strata_domain::{
-    AggregateRoot, Entity as _, EventEnvelope, Id, Page, PageRequest, Repository, RepositoryError,
-    Version,
-};
-use strata_infrastructure::{Database, repository_error};
+use sea_orm::{DbErr, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, Set};
+use strata_domain::{Entity as _, Id, Page, PageRequest, Repository, RepositoryError, Version};
+use strata_infrastructure::{Database, save_versioned};
 
 use super::task_entity::{ActiveModel, Column, Entity as Tasks, Model};
 
@@ -60,10 +53,6 @@ fn to_domain(row: Model) -> Result<Task, RepositoryError> {
     ))
 }
 
-fn stored_version(version: Version) -> i64 {
-    i64::try_from(version.value()).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl Repository<Task> for SeaOrmTaskRepository {
     async fn find(&self, id: TaskId) -> Result<Option<Task>, RepositoryError> {
@@ -77,60 +66,23 @@ impl Repository<Task> for SeaOrmTaskRepository {
     }
 
     async fn save(&self, task: &mut Task) -> Result<(), RepositoryError> {
-        let mut session = self.database.session().await.map_err(storage)?;
-        let loaded = task.version();
-        let next = loaded.next();
-        if loaded.is_new() {
-            ActiveModel {
-                id: Set(task.id().as_uuid()),
-                title: Set(task.title().to_string()),
-                status: Set(task.status().as_str().to_owned()),
-                version: Set(stored_version(next)),
-            }
-            .insert(&*session)
-            .await
-            .map_err(|error| repository_error(error, Task::KIND, "id"))?;
-        } else {
-            // One conditional UPDATE is the whole concurrency check: it changes the
-            // row only if nobody saved it since it was loaded.
-            let updated = Tasks::update_many()
-                .col_expr(Column::Title, Expr::value(task.title().to_string()))
-                .col_expr(Column::Status, Expr::value(task.status().as_str()))
-                .col_expr(Column::Version, Expr::value(stored_version(next)))
-                .filter(Column::Id.eq(task.id().as_uuid()))
-                .filter(Column::Version.eq(stored_version(loaded)))
-                .exec(&*session)
-                .await
-                .map_err(storage)?;
-            if updated.rows_affected == 0 {
-                let exists = Tasks::find_by_id(task.id().as_uuid())
-                    .select_only()
-                    .column(Column::Id)
-                    .into_tuple::<uuid::Uuid>()
-                    .one(&*session)
-                    .await
-                    .map_err(storage)?
-                    .is_some();
-                let id = task.id().to_string();
-                return Err(if exists {
-                    RepositoryError::Conflict {
-                        kind: Task::KIND,
-                        id,
-                        expected: loaded,
-                    }
-                } else {
-                    RepositoryError::NotFound {
-                        kind: Task::KIND,
-                        id,
-                    }
-                });
-            }
-        }
-        let events = EventEnvelope::take_from(task).map_err(RepositoryError::storage)?;
-        session.record(events);
-        session.finish().await.map_err(storage)?;
-        task.mark_saved(next);
-        Ok(())
+        let id = task.id().as_uuid();
+        let title = task.title().to_string();
+        let status = task.status().as_str().to_owned();
+        save_versioned(
+            &self.database,
+            task,
+            id,
+            (Column::Id, Column::Version),
+            "id",
+            move |version| ActiveModel {
+                id: Set(id),
+                title: Set(title),
+                status: Set(status),
+                version: Set(version),
+            },
+        )
+        .await
     }
 }
 

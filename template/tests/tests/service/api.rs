@@ -1,13 +1,23 @@
 //! The API over HTTP, as a client sees it.
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, LOCATION};
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION};
 use serde_json::{Value, json};
 use test_kit::{TestApp, spawn_app};
 
 async fn create(app: &TestApp, title: &str) -> reqwest::Response {
     app.client
         .post(app.api_url("/api/tasks"))
+        .json(&json!({ "title": title }))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn create_with_key(app: &TestApp, key: &str, title: &str) -> reqwest::Response {
+    app.client
+        .post(app.api_url("/api/tasks"))
+        .header("idempotency-key", key)
         .json(&json!({ "title": title }))
         .send()
         .await
@@ -30,6 +40,17 @@ async fn complete(app: &TestApp, task: &Value, version: &Value) -> reqwest::Resp
         .expect("request sent")
 }
 
+async fn read(app: &TestApp, path: &str) -> Value {
+    let response = app
+        .client
+        .get(app.api_url(path))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.expect("JSON")
+}
+
 /// Checks `response` is an RFC 9457 problem with `status` and returns its body.
 async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status);
@@ -42,19 +63,6 @@ async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
     let body: Value = response.json().await.expect("a JSON problem");
     assert_eq!(body["status"], status.as_u16());
     body
-}
-
-#[tokio::test]
-async fn health_is_ok() {
-    let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.api_url("/health"))
-        .send()
-        .await
-        .expect("request sent");
-    assert_eq!(response.status(), StatusCode::OK);
-    app.stop().await;
 }
 
 #[tokio::test]
@@ -111,12 +119,19 @@ async fn a_blank_title_is_refused_naming_the_field() {
 async fn completing_uses_optimistic_concurrency_and_happens_once() {
     let app = spawn_app().await;
     let task = created(&app, "Sweep the floor").await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().expect("an id"));
+    // Read first, so the answers below come from a cache the command must
+    // have invalidated.
+    assert_eq!(read(&app, &path).await["status"], "open");
+    assert_eq!(read(&app, "/api/tasks").await["items"][0]["status"], "open");
 
     let done = complete(&app, &task, &task["version"]).await;
     assert_eq!(done.status(), StatusCode::OK);
     let done: Value = done.json().await.expect("JSON");
     assert_eq!(done["status"], "done");
     assert_eq!(done["version"], 2);
+    assert_eq!(read(&app, &path).await, done);
+    assert_eq!(read(&app, "/api/tasks").await["items"][0], done);
 
     let stale = complete(&app, &task, &task["version"]).await;
     assert_eq!(
@@ -179,5 +194,66 @@ async fn unknown_tasks_paths_and_bad_input_are_client_errors() {
         .await
         .expect("request sent");
     problem(nowhere, StatusCode::NOT_FOUND).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_create_retried_with_its_idempotency_key_answers_the_same_and_adds_one_task() {
+    let app = spawn_app().await;
+    let first = create_with_key(&app, "retry-1", "Call the plumber").await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let location = first.headers().get(LOCATION).cloned();
+    let body = first.bytes().await.expect("body");
+
+    let retry = create_with_key(&app, "retry-1", "Call the plumber").await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers().get(LOCATION).cloned(), location);
+    assert_eq!(retry.bytes().await.expect("body"), body);
+
+    let reused = create_with_key(&app, "retry-1", "Call the electrician").await;
+    assert_eq!(
+        problem(reused, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        "idempotency_key_reused"
+    );
+    assert_eq!(read(&app, "/api/tasks").await["total"], 1);
+
+    let without_key = create(&app, "Call the plumber").await;
+    assert_eq!(without_key.status(), StatusCode::CREATED);
+    assert_eq!(read(&app, "/api/tasks").await["total"], 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn task_reads_carry_an_etag_and_answer_304_while_unchanged() {
+    let app = spawn_app().await;
+    let task = created(&app, "Defrost the freezer").await;
+    let path = format!("/api/tasks/{}", task["id"].as_str().expect("an id"));
+    let get = |etag: Option<&str>| {
+        let mut request = app.client.get(app.api_url(&path));
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        request.send()
+    };
+
+    let first = get(None).await.expect("request sent");
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()[CACHE_CONTROL], "no-cache");
+    let etag = first.headers()[ETAG]
+        .to_str()
+        .expect("an ASCII ETag")
+        .to_owned();
+
+    let unchanged = get(Some(&etag)).await.expect("request sent");
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+    assert!(unchanged.bytes().await.expect("body").is_empty());
+
+    assert_eq!(
+        complete(&app, &task, &task["version"]).await.status(),
+        StatusCode::OK
+    );
+    let changed = get(Some(&etag)).await.expect("request sent");
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()[ETAG].to_str().ok(), Some(etag.as_str()));
     app.stop().await;
 }

@@ -31,7 +31,7 @@ async fn with_the_page_turned_off_only_the_api_is_served() {
     assert!(app.web.is_none());
     let health = app
         .client
-        .get(app.api_url("/health"))
+        .get(app.api_url("/health/live"))
         .send()
         .await
         .expect("request sent");

@@ -1,11 +1,13 @@
 use domain::tasks::{TaskId, TaskTitle};
-use strata_app_api::application::{Access, Command};
+use serde::Serialize;
+use strata_app_api::application::{Access, Command, Invalidation};
 use validator::{Validate, ValidationError};
 
-use super::TaskView;
+use super::{TaskView, cache_keys};
 
-/// Write down a new task.
-#[derive(Debug, Clone, PartialEq, Eq, Validate)]
+/// Write down a new task. Serializable so that a retry with the same
+/// `Idempotency-Key` can be told apart from a different request.
+#[derive(Debug, Clone, PartialEq, Eq, Validate, Serialize)]
 pub struct CreateTask {
     /// What the task is about.
     #[validate(custom(function = "title"))]
@@ -16,6 +18,10 @@ impl Command for CreateTask {
     type Output = TaskView;
     const NAME: &'static str = "tasks.create_task";
     const ACCESS: Access = Access::Anyone;
+
+    fn invalidates(&self) -> Invalidation {
+        Invalidation::none().tag(cache_keys::TASK_LISTINGS)
+    }
 }
 
 /// Mark a task done, provided nobody changed it since the client read it at
@@ -32,6 +38,12 @@ impl Command for CompleteTask {
     type Output = TaskView;
     const NAME: &'static str = "tasks.complete_task";
     const ACCESS: Access = Access::Anyone;
+
+    fn invalidates(&self) -> Invalidation {
+        Invalidation::none()
+            .key(cache_keys::task(self.id))
+            .tag(cache_keys::TASK_LISTINGS)
+    }
 }
 
 /// The value object decides what a valid title is; this only asks it.

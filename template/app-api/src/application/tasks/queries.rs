@@ -1,9 +1,9 @@
 use domain::tasks::TaskId;
-use strata_app_api::application::{Access, Query};
+use strata_app_api::application::{Access, CachePolicy, Query};
 use strata_domain::Page;
 use validator::Validate;
 
-use super::TaskView;
+use super::{TaskView, cache_keys};
 
 /// One task by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
@@ -16,6 +16,13 @@ impl Query for GetTask {
     type Output = TaskView;
     const NAME: &'static str = "tasks.get_task";
     const ACCESS: Access = Access::Anyone;
+
+    fn cache_policy(&self) -> Option<CachePolicy> {
+        Some(
+            CachePolicy::new(cache_keys::task(self.id), cache_keys::TASK_TTL)
+                .remember_not_found(cache_keys::NOT_FOUND_TTL),
+        )
+    }
 }
 
 /// One page of tasks, oldest first.
@@ -33,4 +40,9 @@ impl Query for ListTasks {
     type Output = Page<TaskView>;
     const NAME: &'static str = "tasks.list_tasks";
     const ACCESS: Access = Access::Anyone;
+
+    fn cache_policy(&self) -> Option<CachePolicy> {
+        let key = format!("tasks:list:{}:{}", self.page, self.per_page);
+        Some(CachePolicy::new(key, cache_keys::LISTING_TTL).tagged(cache_keys::TASK_LISTINGS))
+    }
 }

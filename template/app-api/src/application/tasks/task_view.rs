@@ -3,9 +3,11 @@ use serde::{Deserialize, Serialize};
 use strata_domain::{AggregateRoot, Entity};
 
 /// A task as clients see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Task)]
 pub struct TaskView {
     /// The task's id.
+    #[schema(value_type = uuid::Uuid)]
     pub id: TaskId,
     /// What it is about.
     pub title: String,
