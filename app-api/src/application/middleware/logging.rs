@@ -6,8 +6,9 @@ use tracing::{Instrument, field};
 use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
 use crate::application::{AppError, error_chain};
 
-/// One span per use case — name, kind, request id, trace id, principal, outcome,
-/// duration — and one log line per failure, with its cause chain, written by the
+/// One span per use case — name, kind, request id, principal, depth, outcome,
+/// duration (the trace id is on the enclosing `http_request` span) — and one log
+/// line per failure, with its cause chain, written by the
 /// outermost use case only so a failure is logged once however deep it arose.
 ///
 /// It never logs a use case's input: inputs carry passwords and personal data.
@@ -30,7 +31,6 @@ impl Middleware for Logging {
             name = invocation.name,
             kind = invocation.kind.as_str(),
             request_id = invocation.request.request_id(),
-            trace_id = invocation.request.trace().trace_id(),
             principal = field::Empty,
             depth = invocation.depth,
             outcome = field::Empty,
@@ -46,22 +46,23 @@ impl Middleware for Logging {
             "duration_us",
             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         );
-        let _entered = span.enter();
+        // Events name their span as parent rather than entering it: entering and
+        // leaving costs on every call, and the success line is usually disabled.
         match &result {
             Ok(_) => {
                 span.record("outcome", "ok");
-                tracing::debug!("use case succeeded");
+                tracing::debug!(parent: &span, "use case succeeded");
             }
             Err(error @ AppError::Internal(_)) => {
                 span.record("outcome", "error");
                 if outermost {
-                    tracing::error!(error = %error_chain(error), "use case failed");
+                    tracing::error!(parent: &span, error = %error_chain(error), "use case failed");
                 }
             }
             Err(error) => {
                 span.record("outcome", "rejected");
                 if outermost {
-                    tracing::info!(code = error.code(), "use case rejected");
+                    tracing::info!(parent: &span, code = error.code(), "use case rejected");
                 }
             }
         }
