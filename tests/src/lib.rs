@@ -26,3 +26,5 @@
 //! switch a rule off unnoticed.
 
 pub mod architecture;
+#[cfg(feature = "openapi")]
+pub mod openapi;

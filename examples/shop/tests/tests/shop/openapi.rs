@@ -6,43 +6,14 @@ use std::collections::BTreeSet;
 use axum::routing::get;
 use serde_json::Value;
 use shop_tests::{TestApp, spawn_app};
-
-/// The JSON Schema of OpenAPI 3.1 documents; see `fixtures/README.md` for where
-/// it comes from.
-const OPENAPI_3_1_SCHEMA: &str = include_str!("../../fixtures/openapi-3.1.schema.json");
-
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
-
-/// The paths an axum router serves, read from its `Debug` output: axum has no
-/// other way to list them, and the document must be checked against what is
-/// served rather than against a list kept by hand. Each route appears there as
-/// `RouteId(n): "/path/{param}"`; if axum ever prints them otherwise, this finds
-/// nothing and the test fails rather than passing vacuously.
-fn served_paths(router: &axum::Router) -> BTreeSet<String> {
-    let text = format!("{router:?}");
-    let main = text.split("fallback_router").next().unwrap_or(&text);
-    main.split("RouteId(")
-        .skip(1)
-        .filter_map(|entry| entry.split_once("): \"").map(|(_, rest)| rest))
-        .filter_map(|rest| rest.split('"').next())
-        .map(str::to_owned)
-        .collect()
-}
+use strata_tests::openapi::{
+    METHODS, concrete_path, documented_operations, openapi_3_1_violations, served_paths,
+};
 
 /// Which methods the app serves at `path`, found by asking: a method the route
 /// does not have is answered 405.
 async fn served_methods(app: &TestApp, path: &str) -> BTreeSet<String> {
-    let concrete: String = path
-        .split('/')
-        .map(|segment| {
-            if segment.starts_with('{') {
-                uuid::Uuid::now_v7().to_string()
-            } else {
-                segment.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/");
+    let concrete = concrete_path(path);
     let mut methods = BTreeSet::new();
     for method in METHODS {
         let response = app
@@ -70,18 +41,6 @@ async fn document(app: &TestApp) -> Value {
         .expect("request sent");
     assert_eq!(response.status(), reqwest::StatusCode::OK);
     response.json().await.expect("a JSON document")
-}
-
-fn documented_operations(document: &Value) -> BTreeSet<(String, String)> {
-    let mut operations = BTreeSet::new();
-    for (path, item) in document["paths"].as_object().expect("paths") {
-        for method in METHODS {
-            if item.get(method).is_some() {
-                operations.insert((method.to_owned(), path.clone()));
-            }
-        }
-    }
-    operations
 }
 
 #[tokio::test]
@@ -126,67 +85,11 @@ async fn a_route_added_without_a_description_is_noticed() {
 async fn the_document_is_valid_openapi_3_1() {
     let app = spawn_app().await;
     let document = document(&app).await;
+    let violations = openapi_3_1_violations(&document);
     assert!(
-        document["openapi"]
-            .as_str()
-            .is_some_and(|version| version.starts_with("3.1.")),
-        "{}",
-        document["openapi"]
+        violations.is_empty(),
+        "not valid OpenAPI 3.1: {violations:#?}"
     );
-
-    let schema: Value = serde_json::from_str(OPENAPI_3_1_SCHEMA).expect("the schema is JSON");
-    let validator = jsonschema::draft202012::new(&schema).expect("the OpenAPI schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&document)
-        .map(|error| format!("{} at {}", error, error.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "not valid OpenAPI 3.1: {errors:#?}");
-    let mut broken = document.clone();
-    broken["paths"]["/api/products"]["get"]["responses"]["200"]["content"] = Value::from("none");
-    assert!(
-        !validator.is_valid(&broken),
-        "the validator must see a malformed response"
-    );
-
-    // The OpenAPI schema leaves Schema Objects open; each must be valid JSON
-    // Schema 2020-12, and every reference must lead somewhere.
-    let components = document["components"]["schemas"]
-        .as_object()
-        .expect("component schemas");
-    for (name, component) in components {
-        assert!(
-            jsonschema::draft202012::meta::is_valid(component),
-            "components.schemas.{name} is not valid JSON Schema"
-        );
-    }
-    let mut references = Vec::new();
-    collect_references(&document, &mut references);
-    assert!(!references.is_empty());
-    for reference in references {
-        let target = reference
-            .strip_prefix('#')
-            .and_then(|pointer| document.pointer(pointer));
-        assert!(target.is_some(), "{reference} leads nowhere");
-    }
-}
-
-fn collect_references(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            if let Some(Value::String(reference)) = map.get("$ref") {
-                out.push(reference.clone());
-            }
-            for child in map.values() {
-                collect_references(child, out);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                collect_references(item, out);
-            }
-        }
-        _ => {}
-    }
 }
 
 #[tokio::test]
