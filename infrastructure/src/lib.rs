@@ -31,7 +31,7 @@ mod rate_limiter;
 mod unit_of_work;
 mod versioned;
 
-pub use cache::InMemoryCacheStore;
+pub use cache::{InMemoryCacheStore, cache_store_for};
 #[cfg(feature = "redis")]
 pub use cache::{
     InvalidRedisUrl, RedisCacheConfig, RedisCacheStore, TwoLevelCacheConfig, TwoLevelCacheStore,

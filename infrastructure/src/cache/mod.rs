@@ -54,3 +54,37 @@ pub use in_memory::InMemoryCacheStore;
 pub use redis_store::{InvalidRedisUrl, RedisCacheConfig, RedisCacheStore};
 #[cfg(feature = "redis")]
 pub use two_level::{TwoLevelCacheConfig, TwoLevelCacheStore};
+
+use std::sync::Arc;
+
+use strata_domain::ports::{CacheError, CacheStore};
+
+/// The cache store a service runs on: with `redis_url`, two-level (in-process in
+/// front of that Redis, keys under `key_prefix`, invalidations broadcast to every
+/// instance); without one, in-process only.
+///
+/// # Errors
+/// When the URL is not a Redis URL, or this build has no `redis` feature.
+pub fn cache_store_for(
+    redis_url: Option<&str>,
+    key_prefix: &str,
+) -> Result<Arc<dyn CacheStore>, CacheError> {
+    let Some(url) = redis_url else {
+        return Ok(Arc::new(InMemoryCacheStore::default()));
+    };
+    two_level(url, key_prefix)
+}
+
+#[cfg(feature = "redis")]
+fn two_level(url: &str, key_prefix: &str) -> Result<Arc<dyn CacheStore>, CacheError> {
+    let redis = RedisCacheConfig::new(url, key_prefix).map_err(CacheError::new)?;
+    TwoLevelCacheStore::new(TwoLevelCacheConfig::new(redis))
+        .map(|store| Arc::new(store) as Arc<dyn CacheStore>)
+}
+
+#[cfg(not(feature = "redis"))]
+fn two_level(_url: &str, _key_prefix: &str) -> Result<Arc<dyn CacheStore>, CacheError> {
+    Err(CacheError::new(std::io::Error::other(
+        "a Redis URL is configured but this build has no `redis` feature",
+    )))
+}

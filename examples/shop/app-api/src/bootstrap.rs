@@ -17,8 +17,8 @@ use shop_infrastructure::{
 };
 use strata_bff::Upstream;
 use strata_infrastructure::{
-    Database, InMemoryCacheStore, InMemoryRateLimiter, RateLimit, RedisCacheConfig,
-    SeaOrmIdempotencyStore, SeaOrmUnitOfWork, TwoLevelCacheConfig, TwoLevelCacheStore,
+    Database, InMemoryRateLimiter, RateLimit, SeaOrmIdempotencyStore, SeaOrmUnitOfWork,
+    cache_store_for,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -594,13 +594,8 @@ pub async fn seed(settings: &Settings) -> Result<usize, StartError> {
 
 /// The two-level cache over the configured Redis, or an in-process one.
 fn cache_store(settings: &Settings) -> Result<Arc<dyn CacheStore>, StartError> {
-    let Some(url) = &settings.redis_url else {
-        return Ok(Arc::new(InMemoryCacheStore::default()));
-    };
-    let redis = RedisCacheConfig::new(url.expose(), settings.cache_key_prefix.clone())
-        .map_err(|error| StartError::Cache(Box::new(error)))?;
-    TwoLevelCacheStore::new(TwoLevelCacheConfig::new(redis))
-        .map(|store| Arc::new(store) as Arc<dyn CacheStore>)
+    let redis_url = settings.redis_url.as_ref().map(|url| url.expose());
+    cache_store_for(redis_url, &settings.cache_key_prefix)
         .map_err(|error| StartError::Cache(Box::new(error)))
 }
 
