@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `http_requests_total` | `method`, `route`, `status` | requests answered |
 //! | `http_request_duration_seconds` | `method`, `route`, `status` | time to answer |
-//! | `use_case_duration_seconds` | `use_case`, `kind`, `outcome` | time per use case; `outcome` is `ok`, `rejected` (a 4xx answer) or `error` |
+//! | `use_case_duration_seconds` | `use_case`, `kind`, `outcome` | time per use case; `outcome` is `ok`, `rejected` (a 4xx answer), `unavailable` (503, retry later) or `error` |
 //! | `db_pool_connections` | `pool`, `state` (`idle`, `in_use`) | open connections |
 //! | `db_pool_max_connections` | `pool` | the pool's limit |
 //!
@@ -98,7 +98,7 @@ impl Metrics {
         );
         registry.register(
             "use_case_duration_seconds",
-            "Time to run a use case, by name, kind and outcome (ok, rejected, error)",
+            "Time to run a use case, by name, kind and outcome (ok, rejected, unavailable, error)",
             use_case_durations.clone(),
         );
         Self {
@@ -177,6 +177,8 @@ pub enum Outcome {
     /// It was refused for the caller's reasons (invalid input, not found,
     /// forbidden, conflict): the client's to fix.
     Rejected,
+    /// It could not run now (overload, storage busy): a retry may succeed.
+    Unavailable,
     /// It failed inside: the service's to fix.
     Error,
 }
@@ -188,6 +190,7 @@ impl Outcome {
         match self {
             Self::Ok => "ok",
             Self::Rejected => "rejected",
+            Self::Unavailable => "unavailable",
             Self::Error => "error",
         }
     }
@@ -198,6 +201,7 @@ impl Outcome {
         match result {
             Ok(_) => Self::Ok,
             Err(AppError::Internal(_)) => Self::Error,
+            Err(AppError::Unavailable { .. }) => Self::Unavailable,
             Err(_) => Self::Rejected,
         }
     }

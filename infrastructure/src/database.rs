@@ -1,56 +1,149 @@
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
-use sea_orm::{ConnectOptions, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use strata_domain::RepositoryError;
 use strata_domain::ports::EventEnvelope;
+use tokio::sync::OwnedMutexGuard;
 
+use crate::db_error::storage_error;
 use crate::outbox;
 use crate::unit_of_work::{Scope, current_scope};
 
-/// A connection pool to SQLite or PostgreSQL, chosen by the URL's scheme.
+/// Every [`Database`] gets its own number, so a unit of work knows which
+/// database it belongs to.
+static NEXT_DATABASE: AtomicU64 = AtomicU64::new(1);
+
+/// How a [`Database`] manages its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseOptions {
+    /// The most connections each pool opens (writes and reads have a pool each).
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before the request is
+    /// answered "busy" (503 with `Retry-After`) instead of hanging.
+    pub acquire_timeout: Duration,
+    /// How long a statement waits for a lock another transaction holds before it
+    /// fails "busy": PostgreSQL's `lock_timeout`, SQLite's busy timeout.
+    pub lock_timeout: Duration,
+    /// How long connecting to the server may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A database: SQLite or PostgreSQL, chosen by the URL's scheme, with one pool
+/// for writes and one, read-only, for reads outside a unit of work.
+///
+/// Cheap to clone; clones are the same database. Connect once per database and
+/// share the clones: a unit of work belongs to the `Database` it was begun on,
+/// and a second `connect` to the same URL is, to Strata, another database.
 #[derive(Debug, Clone)]
 pub struct Database {
-    connection: DatabaseConnection,
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    id: u64,
+    writer: DatabaseConnection,
+    /// Reads outside a unit of work; the writer for an in-memory SQLite
+    /// database, which a second pool could not see.
+    reader: Option<DatabaseConnection>,
 }
 
 impl Database {
-    /// Connects to `url`: `sqlite://path/to/file.db?mode=rwc` (created when
-    /// missing), `sqlite::memory:`, or `postgres://user@host/db`.
-    ///
-    /// SQLite connections use write-ahead logging and wait up to five seconds for
-    /// a lock instead of failing at once, so concurrent requests queue rather than
-    /// error.
+    /// Connects to `url` with [`DatabaseOptions::default`]: see
+    /// [`Database::connect_with`].
     ///
     /// # Errors
     /// When the URL is malformed or the database cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, DbErr> {
-        let mut options = ConnectOptions::new(url);
-        options
-            .sqlx_logging(false)
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(10))
-            .map_sqlx_sqlite_opts(|sqlite| {
-                sqlite
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(5))
-                    .foreign_keys(true)
-            });
-        if url.starts_with("sqlite::memory:") {
-            // Each connection to `:memory:` is its own database; one connection keeps
-            // every caller looking at the same one.
-            options.max_connections(1).min_connections(1);
-        }
-        let connection = sea_orm::Database::connect(options).await?;
-        Ok(Self { connection })
+        Self::connect_with(url, &DatabaseOptions::default()).await
     }
 
-    /// The pool itself, for migrations and start-up tasks. Repositories use
-    /// [`Database::session`] instead.
+    /// Connects to `url`: `sqlite://path/to/file.db?mode=rwc` (created when
+    /// missing), `sqlite::memory:`, or `postgres://user@host/db`.
+    ///
+    /// SQLite files use write-ahead logging, so readers never wait for the
+    /// writer, and a writer waits up to `lock_timeout` for another instead of
+    /// failing at once. On PostgreSQL every connection has `lock_timeout` set, so
+    /// a transaction blocked on another — even one of the same request, as a
+    /// `RequiresNew` unit of work updating a row its caller holds — fails in
+    /// bounded time rather than hanging.
+    ///
+    /// Reads outside a unit of work run on a second pool whose connections
+    /// cannot write (SQLite opened read-only, PostgreSQL with
+    /// `default_transaction_read_only`), so a write can only happen inside a
+    /// unit of work or through [`Database::autonomous`].
+    ///
+    /// # Errors
+    /// When the URL is malformed or the database cannot be reached.
+    pub async fn connect_with(url: &str, options: &DatabaseOptions) -> Result<Self, DbErr> {
+        let memory = url.starts_with("sqlite::memory:");
+        let writer =
+            sea_orm::Database::connect(connect_options(url, options, false, memory)).await?;
+        let reader = if memory {
+            None
+        } else {
+            Some(sea_orm::Database::connect(connect_options(url, options, true, memory)).await?)
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                id: NEXT_DATABASE.fetch_add(1, Ordering::Relaxed),
+                writer,
+                reader,
+            }),
+        })
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The engine behind it.
     #[must_use]
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.connection
+    pub fn backend(&self) -> DbBackend {
+        self.inner.writer.get_database_backend()
+    }
+
+    pub(crate) fn writer_pool(&self) -> &DatabaseConnection {
+        &self.inner.writer
+    }
+
+    fn reader_pool(&self) -> &DatabaseConnection {
+        self.inner.reader.as_ref().unwrap_or(&self.inner.writer)
+    }
+
+    /// The write pool itself, for migrations and start-up work: each statement
+    /// run on it commits on its own.
+    ///
+    /// # Errors
+    /// Refused while a unit of work of this database runs on the calling task:
+    /// a write through the pool would commit behind the unit of work's back (or,
+    /// on SQLite, wait for the lock the unit of work itself holds).
+    pub fn connection(&self) -> Result<&DatabaseConnection, RepositoryError> {
+        if current_scope(self.id()).is_some() {
+            return Err(RepositoryError::storage(MisplacedWork(
+                "the connection pool was asked for inside a unit of work; repositories \
+                 reach the database through `Database::writer` or `Database::reader`",
+            )));
+        }
+        Ok(&self.inner.writer)
     }
 
     /// Runs `SELECT 1`: whether the database answers now, for readiness checks.
@@ -59,46 +152,167 @@ impl Database {
     /// When no connection can be had or the query fails.
     pub async fn ping(&self) -> Result<(), DbErr> {
         use sea_orm::ConnectionTrait;
-        self.connection
+        self.inner
+            .writer
             .execute_unprepared("SELECT 1")
             .await
             .map(drop)
     }
 
-    /// The pool's connections at this moment, for metrics.
+    /// The write pool's connections at this moment, for metrics.
     #[must_use]
     pub fn pool_status(&self) -> PoolStatus {
-        use sea_orm::DbBackend;
-        fn status<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStatus {
-            PoolStatus {
-                open: pool.size(),
-                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-                max: pool.options().get_max_connections(),
-            }
-        }
-        match self.connection.get_database_backend() {
-            DbBackend::Sqlite => status(self.connection.get_sqlite_connection_pool()),
-            DbBackend::Postgres => status(self.connection.get_postgres_connection_pool()),
-            _ => PoolStatus::default(),
-        }
+        pool_status(&self.inner.writer)
     }
 
-    /// Where a repository call should run: the unit of work running on the current
-    /// task when there is one, otherwise a transaction of the call's own that
-    /// [`Session::finish`] commits.
+    /// The read pool's connections at this moment, for metrics.
+    #[must_use]
+    pub fn read_pool_status(&self) -> PoolStatus {
+        pool_status(self.reader_pool())
+    }
+
+    /// Where a repository reads: the unit of work of this database running on the
+    /// current task, so a command sees its own writes; otherwise a read-only
+    /// transaction of the call's own, which [`Session::finish`] ends.
     ///
     /// # Errors
-    /// When a transaction of its own cannot be begun.
-    pub async fn session(&self) -> Result<Session, DbErr> {
-        match current_scope() {
-            Some(scope) => Ok(Session(Kind::Joined(scope))),
-            None => Ok(Session(Kind::Own {
-                transaction: self.connection.begin().await?,
-                events: Vec::new(),
-            })),
+    /// [`RepositoryError::Busy`] when no connection is free in time.
+    pub async fn reader(&self) -> Result<Session, RepositoryError> {
+        if let Some(scope) = current_scope(self.id()) {
+            return Ok(Session(Kind::Joined { scope, _turn: None }));
         }
+        // The read pool refuses writes on every connection; only an in-memory
+        // SQLite database, which has no second pool, reads on the write pool.
+        let transaction = self.reader_pool().begin().await.map_err(storage_error)?;
+        Ok(Session(Kind::Own {
+            transaction,
+            events: Vec::new(),
+        }))
+    }
+
+    /// Where a repository writes: the unit of work of this database running on
+    /// the current task. Writes never run outside one: a task spawned from a
+    /// handler does not inherit its caller's unit of work (task-locals are per
+    /// task) and is refused here rather than left to commit on its own.
+    ///
+    /// While a nested unit of work (a savepoint) is open on this scope, the
+    /// writer waits for it to end, so a sibling's rollback never undoes it.
+    ///
+    /// # Errors
+    /// When no unit of work of this database runs on the current task.
+    pub async fn writer(&self) -> Result<Session, RepositoryError> {
+        let Some(scope) = current_scope(self.id()) else {
+            return Err(RepositoryError::storage(MisplacedWork(
+                "a write ran outside any unit of work of its database; run it in a command, \
+                 or open one with `in_unit_of_work` (a spawned task does not inherit its \
+                 caller's), or use `Database::autonomous` for work that commits on its own",
+            )));
+        };
+        let turn = scope.turn().await;
+        Ok(Session(Kind::Joined {
+            scope,
+            _turn: Some(turn),
+        }))
+    }
+
+    /// A transaction of its own that commits when [`Session::finish`] is called,
+    /// whatever unit of work runs: for work that must outlive or precede the
+    /// caller's unit of work by design, such as claiming an idempotency key or a
+    /// purge job. Events recorded on it are stored in its outbox when it commits.
+    ///
+    /// # Errors
+    /// On SQLite, refused while a unit of work of this database runs on the
+    /// calling task: that unit of work holds the only write lock, so the
+    /// autonomous transaction would wait for its own caller. Busy when no
+    /// connection or lock is had in time.
+    pub async fn autonomous(&self) -> Result<Session, RepositoryError> {
+        let backend = self.backend();
+        if backend == DbBackend::Sqlite && current_scope(self.id()).is_some() {
+            return Err(RepositoryError::storage(MisplacedWork(
+                "SQLite allows one writer at a time and the unit of work running on this \
+                 task holds it: an autonomous transaction here would wait for its own caller",
+            )));
+        }
+        let transaction = self
+            .inner
+            .writer
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: (backend == DbBackend::Sqlite)
+                    .then_some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(storage_error)?;
+        Ok(Session(Kind::Own {
+            transaction,
+            events: Vec::new(),
+        }))
     }
 }
+
+fn connect_options(
+    url: &str,
+    settings: &DatabaseOptions,
+    read_only: bool,
+    memory: bool,
+) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url);
+    let lock_timeout = settings.lock_timeout;
+    let lock_timeout_ms = lock_timeout.as_millis().max(1).to_string();
+    options
+        .sqlx_logging(false)
+        .max_connections(settings.max_connections)
+        .connect_timeout(settings.connect_timeout)
+        .acquire_timeout(settings.acquire_timeout)
+        .map_sqlx_sqlite_opts(move |sqlite| {
+            let sqlite = sqlite
+                .busy_timeout(lock_timeout)
+                .foreign_keys(true)
+                .read_only(read_only);
+            // The journal mode is the file's, set once by a connection that may
+            // write; a read-only one could not change it.
+            if read_only {
+                sqlite
+            } else {
+                sqlite.journal_mode(SqliteJournalMode::Wal)
+            }
+        })
+        .map_sqlx_postgres_opts(move |postgres| {
+            let postgres = postgres.options([("lock_timeout", lock_timeout_ms.as_str())]);
+            if read_only {
+                postgres.options([("default_transaction_read_only", "on")])
+            } else {
+                postgres
+            }
+        });
+    if memory {
+        // Each connection to `:memory:` is its own database; one connection keeps
+        // every caller looking at the same one.
+        options.max_connections(1).min_connections(1);
+    }
+    options
+}
+
+fn pool_status(connection: &DatabaseConnection) -> PoolStatus {
+    fn status<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStatus {
+        PoolStatus {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        }
+    }
+    match connection.get_database_backend() {
+        DbBackend::Sqlite => status(connection.get_sqlite_connection_pool()),
+        DbBackend::Postgres => status(connection.get_postgres_connection_pool()),
+        _ => PoolStatus::default(),
+    }
+}
+
+/// Work asked for where it cannot run: a write outside any unit of work, the
+/// raw pool inside one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MisplacedWork(&'static str);
 
 /// A connection pool's state at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -118,7 +332,12 @@ pub struct Session(Kind);
 
 #[derive(Debug)]
 enum Kind {
-    Joined(Arc<Scope>),
+    Joined {
+        scope: Arc<Scope>,
+        /// Held by a writer while it writes, so no savepoint of a sibling use
+        /// case opens and closes around its statements.
+        _turn: Option<OwnedMutexGuard<()>>,
+    },
     Own {
         transaction: DatabaseTransaction,
         events: Vec<EventEnvelope>,
@@ -127,11 +346,11 @@ enum Kind {
 
 impl Session {
     /// Records events produced by the write this session carries. In a unit of
-    /// work they reach the outbox when it commits; otherwise [`Session::finish`]
-    /// stores them with the write.
+    /// work they reach the outbox when it commits; in an autonomous transaction,
+    /// [`Session::finish`] stores them with the write.
     pub fn record(&mut self, new_events: Vec<EventEnvelope>) {
         match &mut self.0 {
-            Kind::Joined(scope) => scope.record(new_events),
+            Kind::Joined { scope, .. } => scope.record(new_events),
             Kind::Own { events, .. } => events.extend(new_events),
         }
     }
@@ -142,15 +361,17 @@ impl Session {
     ///
     /// # Errors
     /// When the events cannot be stored or the commit fails.
-    pub async fn finish(self) -> Result<(), DbErr> {
+    pub async fn finish(self) -> Result<(), RepositoryError> {
         match self.0 {
-            Kind::Joined(_) => Ok(()),
+            Kind::Joined { .. } => Ok(()),
             Kind::Own {
                 transaction,
                 events,
             } => {
-                outbox::insert(&transaction, events).await?;
-                transaction.commit().await
+                outbox::insert(&transaction, events)
+                    .await
+                    .map_err(storage_error)?;
+                transaction.commit().await.map_err(storage_error)
             }
         }
     }
@@ -161,7 +382,7 @@ impl Deref for Session {
 
     fn deref(&self) -> &DatabaseTransaction {
         match &self.0 {
-            Kind::Joined(scope) => &scope.transaction,
+            Kind::Joined { scope, .. } => &scope.transaction,
             Kind::Own { transaction, .. } => transaction,
         }
     }

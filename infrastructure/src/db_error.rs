@@ -1,7 +1,66 @@
 use std::fmt;
 
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, PrimaryKeyTrait, SqlErr};
+use sea_orm::{
+    ConnAcquireErr, ConnectionTrait, DbErr, EntityTrait, PrimaryKeyTrait, RuntimeErr, SqlErr,
+};
 use strata_domain::{RepositoryError, Version};
+
+/// Maps any sea-orm error: [`RepositoryError::Busy`] when the database could not
+/// answer in time — no free connection, a lock not granted (SQLite busy,
+/// PostgreSQL's lock timeout), a deadlock or serialization failure the engine
+/// broke — so the client is told to retry later (503) rather than that the server
+/// failed; otherwise a storage failure.
+#[must_use]
+pub fn storage_error(error: DbErr) -> RepositoryError {
+    if is_busy(&error) {
+        RepositoryError::Busy(Box::new(error))
+    } else {
+        RepositoryError::storage(error)
+    }
+}
+
+/// Whether `error` means "busy now, may succeed later".
+pub(crate) fn is_busy(error: &DbErr) -> bool {
+    let sqlx = match error {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Exec(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => sqlx,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        sea_orm::sqlx::Error::PoolTimedOut => true,
+        sea_orm::sqlx::Error::Database(database) => {
+            let code = database.code();
+            let code = code.as_deref().unwrap_or_default();
+            match error_backend(database.as_ref()) {
+                // 5 SQLITE_BUSY and 6 SQLITE_LOCKED, whatever their extended code.
+                Backend::Sqlite => code
+                    .parse::<i32>()
+                    .is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
+                // lock_not_available, deadlock_detected, serialization_failure
+                Backend::Postgres => matches!(code, "55P03" | "40P01" | "40001"),
+            }
+        }
+        _ => false,
+    }
+}
+
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn error_backend(error: &dyn sea_orm::sqlx::error::DatabaseError) -> Backend {
+    if error
+        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    }
+}
 
 /// Maps a sea-orm error met while writing a `kind` aggregate: a unique-constraint
 /// violation becomes [`RepositoryError::Duplicate`] on `unique_key`, anything else
@@ -17,7 +76,7 @@ pub fn repository_error(
             kind,
             key: unique_key,
         },
-        _ => RepositoryError::storage(error),
+        _ => storage_error(error),
     }
 }
 
@@ -42,6 +101,6 @@ where
             id: shown,
             expected,
         },
-        Err(error) => RepositoryError::storage(error),
+        Err(error) => storage_error(error),
     }
 }

@@ -9,9 +9,13 @@
 //! instance, and [`TwoLevelCacheStore`], a short-lived local copy in front of Redis
 //! whose invalidations are broadcast to every instance over pub/sub.
 //!
-//! A repository never holds a connection of its own choosing: it asks
-//! [`Database::session`] for one, which joins the unit of work running on the
-//! current task, or else opens a short transaction just for that call.
+//! A repository never holds a connection of its own choosing. It reads through
+//! [`Database::reader`], which joins the unit of work of its database running on
+//! the current task (so a command sees its own writes) or else opens a short
+//! read-only transaction, and writes through [`Database::writer`], which only
+//! ever joins that unit of work: a write outside one is refused, not committed
+//! on its own. [`Database::autonomous`] names the rare work that commits by
+//! itself on purpose. See `docs/decisions/0002-ambient-unit-of-work.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sea_orm::DbErr> {
@@ -26,6 +30,7 @@ pub mod cache;
 mod database;
 mod db_error;
 pub mod idempotency;
+pub mod migration;
 pub mod outbox;
 mod rate_limiter;
 mod unit_of_work;
@@ -36,10 +41,11 @@ pub use cache::{InMemoryCacheStore, cache_store_for};
 pub use cache::{
     InvalidRedisUrl, RedisCacheConfig, RedisCacheStore, TwoLevelCacheConfig, TwoLevelCacheStore,
 };
-pub use database::{Database, PoolStatus, Session};
-pub use db_error::{missing_or_stale, repository_error};
-pub use idempotency::{CreateIdempotencyTable, IDEMPOTENCY_RETENTION, SeaOrmIdempotencyStore};
-pub use outbox::{CreateOutboxTable, SeaOrmOutbox};
+pub use database::{Database, DatabaseOptions, MisplacedWork, PoolStatus, Session};
+pub use db_error::{missing_or_stale, repository_error, storage_error};
+pub use idempotency::{IDEMPOTENCY_RETENTION, SeaOrmIdempotencyStore};
+pub use migration::{migrate_down, migrate_up, migration_status};
+pub use outbox::SeaOrmOutbox;
 pub use rate_limiter::{InMemoryRateLimiter, InvalidRateLimit, MonotonicClock, RateLimit};
 pub use unit_of_work::SeaOrmUnitOfWork;
 pub use versioned::{save_versioned, stored_version};

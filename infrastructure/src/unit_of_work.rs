@@ -1,18 +1,59 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sea_orm::{
-    DatabaseTransaction, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use strata_domain::ports::{
     AfterCommit, BoxFuture, EventEnvelope, Outbox, Outcome, Propagation, UnitOfWork,
     UnitOfWorkError,
 };
+use tokio::sync::OwnedMutexGuard;
 
 use crate::Database;
+use crate::db_error::is_busy;
 use crate::outbox::SeaOrmOutbox;
 
 tokio::task_local! {
-    static AMBIENT: Arc<Scope>;
+    static AMBIENT: Ambient;
+}
+
+/// The units of work running on a task: at most one scope per database, the
+/// innermost. Replaced, never changed, when a scope opens, so an enclosing
+/// scope's view is restored when the inner one ends.
+#[derive(Clone, Default)]
+struct Ambient(Arc<Vec<(u64, Arc<Scope>)>>);
+
+impl Ambient {
+    fn current() -> Self {
+        AMBIENT.try_with(Clone::clone).unwrap_or_default()
+    }
+
+    fn find(&self, database: u64) -> Option<Arc<Scope>> {
+        self.0
+            .iter()
+            .find(|(id, _)| *id == database)
+            .map(|(_, scope)| Arc::clone(scope))
+    }
+
+    fn with(&self, database: u64, scope: Arc<Scope>) -> Self {
+        let mut scopes: Vec<_> = self
+            .0
+            .iter()
+            .filter(|(id, _)| *id != database)
+            .cloned()
+            .collect();
+        scopes.push((database, scope));
+        Self(Arc::new(scopes))
+    }
+}
+
+/// The scope of the unit of work of `database` running on this task, if any.
+pub(crate) fn current_scope(database: u64) -> Option<Arc<Scope>> {
+    AMBIENT
+        .try_with(|ambient| ambient.find(database))
+        .ok()
+        .flatten()
 }
 
 /// One level of a unit of work: the root transaction, or a savepoint inside it,
@@ -22,6 +63,10 @@ pub(crate) struct Scope {
     pub(crate) transaction: DatabaseTransaction,
     events: Mutex<Vec<EventEnvelope>>,
     hooks: Mutex<Vec<HookSlot>>,
+    /// Taken by each nested unit of work for its whole life, and by each writer
+    /// for its statements: savepoints are a stack on one connection, so two
+    /// siblings open at once would undo each other's work on rollback.
+    turns: Arc<tokio::sync::Mutex<()>>,
 }
 
 struct HookSlot(AfterCommit);
@@ -38,11 +83,18 @@ impl Scope {
             transaction,
             events: Mutex::new(Vec::new()),
             hooks: Mutex::new(Vec::new()),
+            turns: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
     pub(crate) fn record(&self, events: Vec<EventEnvelope>) {
         lock(&self.events).extend(events);
+    }
+
+    /// Waits until no nested unit of work is open on this scope, and keeps
+    /// others from opening until the guard is dropped.
+    pub(crate) async fn turn(&self) -> OwnedMutexGuard<()> {
+        Arc::clone(&self.turns).lock_owned().await
     }
 
     fn take_events(&self) -> Vec<EventEnvelope> {
@@ -60,26 +112,35 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The scope of the unit of work running on this task, if any.
-pub(crate) fn current_scope() -> Option<Arc<Scope>> {
-    AMBIENT.try_with(Arc::clone).ok()
-}
-
-/// A unit of work on sea-orm transactions, made ambient for the task that runs the
-/// work: every repository built on [`Database::session`] writes through it.
+/// A unit of work on sea-orm transactions over one [`Database`], made ambient
+/// for the task that runs the work: every repository of that database reading
+/// through [`Database::reader`] or writing through [`Database::writer`] uses it.
 ///
-/// * [`Propagation::Required`] inside a running unit of work opens a savepoint:
-///   if the inner work fails, exactly its writes, events and hooks are undone and
-///   the outer work may go on; if it succeeds, they join the outer unit of work.
+/// * It belongs to its database. A service with several databases has one unit
+///   of work per database, each with its own transaction; a repository of
+///   database B never runs in A's transaction, and nothing is atomic across
+///   databases (the outbox and distributed transactions are for that).
+/// * [`Propagation::Required`] inside a running unit of work of the same
+///   database opens a savepoint: if the inner work fails, exactly its writes,
+///   events and hooks are undone and the outer work may go on; if it succeeds,
+///   they join the outer unit of work. Nested units of work started at once
+///   (`tokio::join!`) take turns: the second opens its savepoint when the first
+///   has finished, so one's rollback never touches the other's writes.
 /// * [`Propagation::RequiresNew`] opens an independent transaction on another
 ///   connection. SQLite allows one writer at a time and a running unit of work
 ///   already holds the write lock, so there it is refused at once with
-///   [`UnitOfWorkError::Begin`] rather than left to wait out the lock.
+///   [`UnitOfWorkError::Begin`] rather than left to wait out the lock. On
+///   PostgreSQL, if it needs a row its caller holds, it fails after the
+///   database's lock timeout ([`UnitOfWorkError::Busy`] or a busy repository
+///   error) instead of waiting for ever.
 /// * At the outermost commit, the recorded events are handed to the [`Outbox`] in
-///   the same transaction; after-commit hooks run once the commit has succeeded.
+///   the same transaction. The commit and then the after-commit hooks run on a
+///   task of their own: a caller that goes away after the work (a client that
+///   disconnected) can stop neither, and a hook that panics is logged without
+///   turning the committed work into a failure.
 /// * A panic in the work drops the transaction, which rolls it back.
 /// * A task spawned from the work does not inherit the unit of work (task-locals
-///   are per task): its writes are its own.
+///   are per task): its writes are refused unless it opens one of its own.
 #[derive(Clone)]
 pub struct SeaOrmUnitOfWork {
     database: Database,
@@ -113,11 +174,11 @@ impl SeaOrmUnitOfWork {
         let transaction = match parent {
             Some(parent) => parent.transaction.begin().await,
             // Taking SQLite's write lock up front makes concurrent writers queue
-            // (within the busy timeout) instead of failing when a read turns into
+            // (within the lock timeout) instead of failing when a read turns into
             // a write; other engines ignore the mode.
             None => {
                 self.database
-                    .connection()
+                    .writer_pool()
                     .begin_with_options(TransactionOptions {
                         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                         ..TransactionOptions::default()
@@ -127,7 +188,19 @@ impl SeaOrmUnitOfWork {
         };
         transaction
             .map(Scope::new)
-            .map_err(|error| UnitOfWorkError::Begin(Box::new(error)))
+            .map_err(|error| failure(UnitOfWorkError::Begin, error))
+    }
+}
+
+/// A database error as the unit of work's: busy when waiting longer might help.
+fn failure(
+    otherwise: fn(Box<dyn std::error::Error + Send + Sync>) -> UnitOfWorkError,
+    error: DbErr,
+) -> UnitOfWorkError {
+    if is_busy(&error) {
+        UnitOfWorkError::Busy(Box::new(error))
+    } else {
+        otherwise(Box::new(error))
     }
 }
 
@@ -138,12 +211,12 @@ impl UnitOfWork for SeaOrmUnitOfWork {
         work: BoxFuture<'a, Outcome>,
     ) -> BoxFuture<'a, Result<Outcome, UnitOfWorkError>> {
         Box::pin(async move {
+            let database = self.database.id();
+            let running = current_scope(database);
             let parent = match propagation {
-                Propagation::Required => current_scope(),
+                Propagation::Required => running,
                 Propagation::RequiresNew => {
-                    if current_scope().is_some()
-                        && self.database.connection().get_database_backend() == DbBackend::Sqlite
-                    {
+                    if running.is_some() && self.database.backend() == DbBackend::Sqlite {
                         return Err(UnitOfWorkError::Begin(
                             "SQLite allows one writer at a time: a unit of work that requires \
                              a new transaction cannot run inside another one"
@@ -153,17 +226,23 @@ impl UnitOfWork for SeaOrmUnitOfWork {
                     None
                 }
             };
+            // Held until this nested scope has committed or rolled back.
+            let turn = match &parent {
+                Some(parent) => Some(parent.turn().await),
+                None => None,
+            };
             let scope = Arc::new(self.begin(parent.as_deref()).await?);
             let is_root = parent.is_none();
             let outbox = Arc::clone(&self.outbox);
-            let ambient = Arc::clone(&scope);
+            let own = Arc::clone(&scope);
+            let ambient = Ambient::current().with(database, Arc::clone(&scope));
             let decided = AMBIENT
-                .scope(Arc::clone(&scope), async move {
+                .scope(ambient, async move {
                     let decision = work.await;
                     if decision == Outcome::Commit && is_root {
                         // Stored inside the transaction: the events exist exactly when
                         // the state change they describe does.
-                        let events = lock(&ambient.events).clone();
+                        let events = lock(&own.events).clone();
                         if !events.is_empty() {
                             outbox
                                 .append(events)
@@ -179,8 +258,11 @@ impl UnitOfWork for SeaOrmUnitOfWork {
                     "the unit of work's transaction is still in use after its work ended".into(),
                 )
             })?;
-            match decided {
-                Ok(Outcome::Commit) => finish_commit(scope, parent.as_deref()).await,
+            let finished = match decided {
+                Ok(Outcome::Commit) => match parent.as_deref() {
+                    Some(parent) => release(scope, parent).await,
+                    None => commit(scope).await,
+                },
                 Ok(Outcome::Rollback) => {
                     roll_back(scope).await;
                     Ok(Outcome::Rollback)
@@ -189,38 +271,55 @@ impl UnitOfWork for SeaOrmUnitOfWork {
                     roll_back(scope).await;
                     Err(error)
                 }
-            }
+            };
+            drop(turn);
+            finished
         })
     }
 
     fn after_commit(&self, hook: AfterCommit) -> Result<(), UnitOfWorkError> {
-        let scope = current_scope().ok_or(UnitOfWorkError::NotRunning)?;
+        let scope = current_scope(self.database.id()).ok_or(UnitOfWorkError::NotRunning)?;
         lock(&scope.hooks).push(HookSlot(hook));
         Ok(())
     }
 }
 
-async fn finish_commit(scope: Scope, parent: Option<&Scope>) -> Result<Outcome, UnitOfWorkError> {
+/// Releases a savepoint: what it recorded now belongs to the outer level.
+async fn release(scope: Scope, parent: &Scope) -> Result<Outcome, UnitOfWorkError> {
     let events = scope.take_events();
     let hooks = scope.take_hooks();
     scope
         .transaction
         .commit()
         .await
-        .map_err(|error| UnitOfWorkError::Commit(Box::new(error)))?;
-    match parent {
-        // A savepoint was released: what it recorded now belongs to the outer level.
-        Some(parent) => {
-            parent.record(events);
-            lock(&parent.hooks).extend(hooks);
-        }
-        None => {
-            for HookSlot(hook) in hooks {
-                hook().await;
+        .map_err(|error| failure(UnitOfWorkError::Commit, error))?;
+    parent.record(events);
+    lock(&parent.hooks).extend(hooks);
+    Ok(Outcome::Commit)
+}
+
+/// Commits the root transaction, then runs its hooks, on a task of its own so a
+/// caller that stops waiting stops neither.
+async fn commit(scope: Scope) -> Result<Outcome, UnitOfWorkError> {
+    let hooks = scope.take_hooks();
+    let finishing = tokio::spawn(async move {
+        scope
+            .transaction
+            .commit()
+            .await
+            .map_err(|error| failure(UnitOfWorkError::Commit, error))?;
+        for HookSlot(hook) in hooks {
+            // Each hook on a task of its own: one that panics is logged, the
+            // commit stands and the hooks after it still run.
+            if let Err(error) = tokio::spawn(async move { hook().await }).await {
+                tracing::error!(error = %error, "an after-commit hook failed; the unit of work it followed stays committed");
             }
         }
-    }
-    Ok(Outcome::Commit)
+        Ok(Outcome::Commit)
+    });
+    finishing
+        .await
+        .unwrap_or_else(|error| Err(UnitOfWorkError::Commit(Box::new(error))))
 }
 
 async fn roll_back(scope: Scope) {

@@ -48,7 +48,7 @@ where
         Clone + fmt::Display + Into<sea_orm::Value>,
 {
     let (id_column, version_column) = columns;
-    let mut session = database.session().await.map_err(RepositoryError::storage)?;
+    let mut session = database.writer().await?;
     let loaded = aggregate.version();
     let next = loaded.next();
     let row = row(stored_version(next));
@@ -69,7 +69,7 @@ where
         }
     }
     session.record(EventEnvelope::take_from(aggregate).map_err(RepositoryError::storage)?);
-    session.finish().await.map_err(RepositoryError::storage)?;
+    session.finish().await?;
     aggregate.mark_saved(next);
     Ok(())
 }

@@ -1,4 +1,9 @@
-//! Architecture rules for Strata workspaces, checked from a test.
+//! Strata's test kit: architecture rules for a workspace (feature
+//! `architecture`, on by default), OpenAPI document checks (`openapi`), a fresh
+//! database per test on SQLite or PostgreSQL (`database`), and the test servers
+//! a suite needs, reported as ignored when they are not configured
+//! ([`servers`], always available, so build scripts can use it without the
+//! rest).
 //!
 //! ```no_run
 //! use strata_tests::architecture::Architecture;
@@ -25,6 +30,10 @@
 //! to apply to is reported as a violation, so a renamed directory cannot
 //! switch a rule off unnoticed.
 
+#[cfg(feature = "architecture")]
 pub mod architecture;
+#[cfg(feature = "database")]
+pub mod database;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod servers;

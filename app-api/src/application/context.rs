@@ -285,6 +285,26 @@ impl RequestContext {
     pub fn client_addr(&self) -> Option<IpAddr> {
         self.inner.client_addr
     }
+
+    /// The client's network, when its address is known: an IPv4 address as it
+    /// is, an IPv6 address as its /64, which one subscriber usually holds whole.
+    /// What per-client limits and anonymous callers' keys are scoped by.
+    #[must_use]
+    pub fn client_network(&self) -> Option<String> {
+        self.inner.client_addr.map(network_of)
+    }
+}
+
+/// The network `address` belongs to, as clients are told apart: an IPv4 address
+/// (or an IPv4-mapped IPv6 one) as it is, an IPv6 address as its /64.
+pub(crate) fn network_of(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use super::pipeline::{
     UseCaseKind, UseCaseOutput,
 };
 use super::{
-    AppError, Command, CommandHandler, Invalidation, Query, QueryHandler, RequestContext,
-    ResourcePolicy, UseCaseContext,
+    AppError, Command, CommandHandler, Invalidation, PrincipalKind, Query, QueryHandler,
+    RequestContext, ResourcePolicy, UseCaseContext,
 };
 
 /// Runs every use case through one ordered chain of middleware, then its handler.
@@ -179,7 +179,7 @@ impl Dispatcher {
         request: &RequestContext,
         command: C,
     ) -> Result<C::Output, AppError> {
-        self.dispatch_command(request, 0, command).await
+        self.dispatch_command(request, 0, false, command).await
     }
 
     /// Runs `query` for `request` through the chain.
@@ -192,13 +192,14 @@ impl Dispatcher {
         request: &RequestContext,
         query: Q,
     ) -> Result<Q::Output, AppError> {
-        self.dispatch_query(request, 0, query).await
+        self.dispatch_query(request, 0, false, query).await
     }
 
     pub(crate) async fn dispatch_command<C: Command>(
         &self,
         request: &RequestContext,
         depth: usize,
+        within_command: bool,
         command: C,
     ) -> Result<C::Output, AppError> {
         let invocation = Invocation {
@@ -208,6 +209,7 @@ impl Dispatcher {
             propagation: Some(C::PROPAGATION),
             request: request.clone(),
             depth,
+            within_command,
             invalidates: command.invalidates(),
             input: Box::new(command),
             cache: None,
@@ -221,6 +223,7 @@ impl Dispatcher {
         &self,
         request: &RequestContext,
         depth: usize,
+        within_command: bool,
         query: Q,
     ) -> Result<Q::Output, AppError> {
         let invocation = Invocation {
@@ -230,6 +233,7 @@ impl Dispatcher {
             propagation: None,
             request: request.clone(),
             depth,
+            within_command,
             cache: query.cache_policy(),
             input: Box::new(query),
             invalidates: Invalidation::none(),
@@ -369,37 +373,66 @@ fn idempotency_plan(
     requirement: KeyRequirement,
     fingerprint: String,
 ) -> Result<Option<IdempotencyPlan>, AppError> {
-    match invocation.request.idempotency_key() {
-        None if requirement == KeyRequirement::Required => Err(AppError::BadRequest {
-            code: "idempotency_key_missing",
-            message: "this request needs an `Idempotency-Key` header".into(),
-        }),
-        None => Ok(None),
-        Some(key)
-            if key.is_empty()
-                || key.len() > MAX_KEY_LENGTH
-                || !key
-                    .bytes()
-                    .all(|byte| byte.is_ascii_graphic() || byte == b' ') =>
-        {
-            Err(AppError::BadRequest {
-                code: "idempotency_key_invalid",
-                message: format!(
-                    "an `Idempotency-Key` is 1 to {MAX_KEY_LENGTH} printable ASCII characters"
-                ),
-            })
-        }
-        Some(key) => {
-            let caller = invocation
-                .request
-                .principal()
-                .map_or("anonymous", |principal| principal.subject());
-            Ok(Some(IdempotencyPlan {
-                key: format!("{}|{caller}|{key}", invocation.name),
-                fingerprint,
-            }))
-        }
+    let request = &invocation.request;
+    let Some(key) = request.idempotency_key() else {
+        return match requirement {
+            KeyRequirement::Required => Err(AppError::BadRequest {
+                code: "idempotency_key_missing",
+                message: "this request needs an `Idempotency-Key` header".into(),
+            }),
+            KeyRequirement::Optional => Ok(None),
+        };
+    };
+    if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::BadRequest {
+            code: "idempotency_key_invalid",
+            message: format!(
+                "an `Idempotency-Key` is 1 to {MAX_KEY_LENGTH} visible ASCII characters \
+                 (no spaces or control characters)"
+            ),
+        });
     }
+    // Whose key it is: a signed-in caller's own, or an anonymous caller's
+    // network's. Anonymous callers never share one namespace, where anyone could
+    // replay or block anyone else's key.
+    let (kind, owner) = match (request.principal(), request.client_network()) {
+        (Some(principal), _) => (
+            match principal.kind() {
+                PrincipalKind::User => "user",
+                PrincipalKind::Service => "service",
+            },
+            principal.subject().to_owned(),
+        ),
+        (None, Some(network)) => ("anonymous", network),
+        (None, None) => {
+            return Err(AppError::BadRequest {
+                code: "idempotency_key_unscoped",
+                message: "an `Idempotency-Key` needs a caller: sign in, or call over a \
+                          connection whose address is known"
+                    .into(),
+            });
+        }
+    };
+    Ok(Some(IdempotencyPlan {
+        key: scoped_key(&[kind, &owner, invocation.name, key]),
+        fingerprint,
+        token: None,
+    }))
+}
+
+/// SHA-256 over each part prefixed by its length: no two different lists of
+/// parts give the same bytes, so no caller's key can pose as another's.
+fn scoped_key(parts: &[&str]) -> String {
+    let mut digest = Sha256::new();
+    for part in parts {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    digest
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn downcast<T: 'static>(input: Box<dyn Any + Send>, name: &str) -> Result<T, AppError> {
@@ -863,7 +896,35 @@ mod tests {
     }
 
     fn with_key(key: &str) -> RequestContext {
-        RequestContext::background().with_idempotency_key(key)
+        caller(None).with_idempotency_key(key)
+    }
+
+    fn token() -> strata_domain::ports::ClaimToken {
+        strata_domain::ports::ClaimToken::new("t-1")
+    }
+
+    /// The key the store is asked to claim for `request` placing an order.
+    async fn stored_key(request: RequestContext) -> Result<String, AppError> {
+        let seen = Arc::new(Mutex::new(None));
+        let mut store = strata_domain::ports::MockIdempotencyStore::new();
+        let into = Arc::clone(&seen);
+        store.expect_claim().returning(move |key, _, _| {
+            *into.lock().expect("not poisoned") = Some(key.to_owned());
+            Ok(strata_domain::ports::Claim::InProgress)
+        });
+        let placed = Arc::new(Mutex::new(0));
+        let error = orders(
+            store,
+            MockUnitOfWork::new(),
+            KeyRequirement::Optional,
+            false,
+            &placed,
+        )
+        .execute(&request, PlaceOrder { units: 1 })
+        .await
+        .expect_err("the key is in use or refused");
+        let key = seen.lock().expect("not poisoned").take();
+        key.ok_or(error)
     }
 
     fn committing() -> MockUnitOfWork {
@@ -898,9 +959,6 @@ mod tests {
         let mut store = strata_domain::ports::MockIdempotencyStore::new();
         store
             .expect_claim()
-            .withf(|key, _, _| {
-                key.ends_with("|anonymous|k-1") && key.starts_with("test.place_order|")
-            })
             .returning(|_, _, _| Ok(strata_domain::ports::Claim::Completed(b"30".to_vec())));
         let answer = orders(
             store,
@@ -951,7 +1009,7 @@ mod tests {
             .expect_claim()
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_, _, _| Ok(strata_domain::ports::Claim::Acquired));
+            .returning(|_, _, _| Ok(strata_domain::ports::Claim::Acquired(token())));
         unit_of_work
             .expect_begin()
             .times(1)
@@ -959,10 +1017,10 @@ mod tests {
             .returning(|_| Ok(()));
         store
             .expect_complete()
-            .withf(|_, result| result == b"20")
+            .withf(|_, token, result| *token == self::token() && result == b"20")
             .times(1)
             .in_sequence(&mut sequence)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(strata_domain::ports::Completion::Stored));
         unit_of_work
             .expect_finish()
             .withf(|decision| *decision == Outcome::Commit)
@@ -989,13 +1047,171 @@ mod tests {
         let mut store = strata_domain::ports::MockIdempotencyStore::new();
         store
             .expect_claim()
-            .returning(|_, _, _| Ok(strata_domain::ports::Claim::Acquired));
+            .returning(|_, _, _| Ok(strata_domain::ports::Claim::Acquired(token())));
         store.expect_complete().never();
-        store.expect_release().times(1).returning(|_| Ok(()));
+        store
+            .expect_release()
+            .withf(|_, token| *token == self::token())
+            .times(1)
+            .returning(|_, _| Ok(()));
         let error = orders(store, committing(), KeyRequirement::Optional, true, &placed)
             .execute(&with_key("k-4"), PlaceOrder { units: 2 })
             .await
             .expect_err("out of stock");
         assert_eq!(error.code(), "out_of_stock");
+    }
+
+    #[tokio::test]
+    async fn a_holder_that_lost_its_lease_rolls_back_and_answers_409() {
+        let placed = Arc::new(Mutex::new(0));
+        let mut store = strata_domain::ports::MockIdempotencyStore::new();
+        store
+            .expect_claim()
+            .returning(|_, _, _| Ok(strata_domain::ports::Claim::Acquired(token())));
+        store
+            .expect_complete()
+            .returning(|_, _, _| Ok(strata_domain::ports::Completion::LeaseLost));
+        store.expect_release().returning(|_, _| Ok(()));
+        let mut unit_of_work = MockUnitOfWork::new();
+        unit_of_work.expect_begin().returning(|_| Ok(()));
+        unit_of_work
+            .expect_finish()
+            .withf(|decision| *decision == Outcome::Rollback)
+            .times(1)
+            .returning(Ok);
+        let error = orders(
+            store,
+            unit_of_work,
+            KeyRequirement::Optional,
+            false,
+            &placed,
+        )
+        .execute(&with_key("k-5"), PlaceOrder { units: 2 })
+        .await
+        .expect_err("the lease was lost");
+        assert_eq!(error.code(), "idempotency_key_lease_lost");
+    }
+
+    #[tokio::test]
+    async fn keys_are_scoped_to_the_caller_and_the_use_case_without_ambiguity() {
+        let user = |subject: &str| {
+            RequestContext::background()
+                .with_principal(crate::application::Principal::new(
+                    subject,
+                    crate::application::PrincipalKind::User,
+                ))
+                .with_idempotency_key("k")
+        };
+        let service = RequestContext::background()
+            .with_principal(crate::application::Principal::new(
+                "u1",
+                crate::application::PrincipalKind::Service,
+            ))
+            .with_idempotency_key("k");
+        let first = stored_key(user("u1")).await.expect("scoped");
+        assert_eq!(first.len(), 64, "a fixed-length digest: {first}");
+        assert_eq!(first, stored_key(user("u1")).await.expect("scoped"));
+        assert_ne!(first, stored_key(user("u2")).await.expect("scoped"));
+        assert_ne!(
+            first,
+            stored_key(service).await.expect("scoped"),
+            "a service named like a user is another caller"
+        );
+        // Separators inside the parts cannot make two callers' keys meet.
+        let tricky = |subject: &str, key: &str| {
+            RequestContext::background()
+                .with_principal(crate::application::Principal::new(
+                    subject,
+                    crate::application::PrincipalKind::User,
+                ))
+                .with_idempotency_key(key)
+        };
+        assert_ne!(
+            stored_key(tricky("a|b", "c")).await.expect("scoped"),
+            stored_key(tricky("a", "b|c")).await.expect("scoped")
+        );
+    }
+
+    #[tokio::test]
+    async fn anonymous_keys_are_scoped_by_network_and_refused_without_one() {
+        let from = |addr: &str| {
+            RequestContext::background()
+                .with_client_addr(addr.parse().expect("an address"))
+                .with_idempotency_key("k")
+        };
+        assert_eq!(
+            stored_key(from("2001:db8:1:2::1")).await.expect("scoped"),
+            stored_key(from("2001:db8:1:2::99")).await.expect("scoped"),
+            "one /64 is one client"
+        );
+        assert_ne!(
+            stored_key(from("203.0.113.1")).await.expect("scoped"),
+            stored_key(from("203.0.113.2")).await.expect("scoped")
+        );
+        let unscoped = stored_key(RequestContext::background().with_idempotency_key("k"))
+            .await
+            .expect_err("no caller, no network");
+        assert_eq!(unscoped.code(), "idempotency_key_unscoped");
+    }
+
+    #[tokio::test]
+    async fn keys_that_are_not_visible_ascii_or_too_long_are_a_bad_request() {
+        for key in [
+            String::new(),
+            "with space".to_owned(),
+            "tab\there".to_owned(),
+            "caf\u{e9}".to_owned(),
+            "k".repeat(256),
+        ] {
+            let error = stored_key(with_key(&key)).await.expect_err("refused");
+            assert_eq!(error.code(), "idempotency_key_invalid", "{key:?}");
+        }
+        stored_key(with_key(&"k".repeat(255)))
+            .await
+            .expect("255 visible characters are a key");
+    }
+
+    #[derive(Debug, Validate)]
+    struct Snoop {
+        units: u32,
+    }
+
+    impl Query for Snoop {
+        type Output = u32;
+        const NAME: &'static str = "test.snoop";
+        const ACCESS: Access = Access::Anyone;
+    }
+
+    struct Snooper;
+
+    #[async_trait]
+    impl QueryHandler<Snoop> for Snooper {
+        async fn ask(&self, cx: &UseCaseContext, query: Snoop) -> Result<u32, AppError> {
+            cx.execute(Restock { units: query.units }).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_query_that_runs_a_command_is_refused_before_the_command_runs() {
+        let ran = Arc::new(Mutex::new(0));
+        let mut unit_of_work = MockUnitOfWork::new();
+        unit_of_work.expect_begin().never();
+        let dispatcher = Dispatcher::builder()
+            .middleware(middleware::standard(Arc::new(unit_of_work)))
+            .command::<Restock>(Arc::new(Stockroom {
+                ran: Arc::clone(&ran),
+            }))
+            .query::<Snoop>(Arc::new(Snooper))
+            .build();
+        let error = dispatcher
+            .ask(&caller(Some("stock.write")), Snoop { units: 1 })
+            .await
+            .expect_err("refused");
+        let chain = crate::application::error_chain(&error);
+        assert!(
+            chain.contains("test.snoop") && chain.contains("test.restock"),
+            "{chain}"
+        );
+        assert_eq!(*ran.lock().expect("not poisoned"), 0);
     }
 }

@@ -56,6 +56,20 @@ pub enum AppError {
         /// A sentence for a person.
         message: String,
     },
+    /// The service is overloaded or a resource it needs is busy (no database
+    /// connection free in time, a lock not granted); nothing was done, and the
+    /// same request may succeed after the given number of seconds. The cause goes
+    /// to the log.
+    #[error("service busy; retry after {retry_after_secs} s")]
+    Unavailable {
+        /// A stable machine-readable code, such as `storage_busy`.
+        code: &'static str,
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+        /// Why, for the log.
+        #[source]
+        cause: Box<dyn StdError + Send + Sync>,
+    },
     /// Something failed that the client cannot fix; the cause goes to the log.
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
@@ -73,7 +87,8 @@ impl AppError {
             Self::NotFound { .. } => "not_found",
             Self::Conflict { code, .. }
             | Self::RuleViolated { code, .. }
-            | Self::BadRequest { code, .. } => code,
+            | Self::BadRequest { code, .. }
+            | Self::Unavailable { code, .. } => code,
             Self::Internal(_) => "internal_error",
         }
     }
@@ -132,6 +147,7 @@ impl From<RepositoryError> for AppError {
                 message: error.to_string(),
             },
             RepositoryError::NotFound { kind, id } => Self::NotFound { kind, id },
+            RepositoryError::Busy(_) => Self::busy(error),
             RepositoryError::Storage(_) => Self::Internal(Box::new(error)),
         }
     }
@@ -139,7 +155,21 @@ impl From<RepositoryError> for AppError {
 
 impl From<UnitOfWorkError> for AppError {
     fn from(error: UnitOfWorkError) -> Self {
-        Self::Internal(Box::new(error))
+        match error {
+            UnitOfWorkError::Busy(_) => Self::busy(error),
+            _ => Self::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl AppError {
+    /// The storage was too busy to answer in time: 503, retry in a second.
+    fn busy(cause: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Unavailable {
+            code: "storage_busy",
+            retry_after_secs: 1,
+            cause: Box::new(cause),
+        }
     }
 }
 
@@ -163,6 +193,28 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn busy_storage_is_a_503_to_retry_never_an_internal_error() {
+        for error in [
+            AppError::from(RepositoryError::Busy(Box::new(std::io::Error::other(
+                "pool timed out",
+            )))),
+            AppError::from(UnitOfWorkError::Busy(Box::new(std::io::Error::other(
+                "database is locked",
+            )))),
+        ] {
+            let AppError::Unavailable {
+                code,
+                retry_after_secs,
+                ..
+            } = &error
+            else {
+                panic!("busy storage must be Unavailable, not {error:?}");
+            };
+            assert_eq!((*code, *retry_after_secs), ("storage_busy", 1));
+        }
     }
 
     #[test]

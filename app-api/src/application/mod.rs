@@ -8,7 +8,7 @@
 
 mod access;
 mod cache;
-mod context;
+pub(crate) mod context;
 mod dispatcher;
 mod error;
 pub mod middleware;

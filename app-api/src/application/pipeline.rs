@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use strata_domain::ValidationFailure;
-use strata_domain::ports::Propagation;
+use strata_domain::ports::{ClaimToken, Propagation};
 use validator::Validate;
 
 use serde::Serialize;
@@ -120,10 +120,15 @@ impl OutputCodec {
 /// request was, to recognise a retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyPlan {
-    /// The key, scoped to the caller and the use case.
+    /// The key as stored: a digest of the caller (principal kind and subject, or
+    /// an anonymous caller's network), the use case and the client's key, so
+    /// no two callers or use cases share one.
     pub key: String,
     /// A digest of the input; the same key with another input is refused.
     pub fingerprint: String,
+    /// Set once the key is claimed: what proves this request still holds it
+    /// when its result is stored.
+    pub token: Option<ClaimToken>,
 }
 
 /// One run of one use case, as the middleware sees it.
@@ -141,6 +146,9 @@ pub struct Invocation {
     pub request: RequestContext,
     /// 0 for a use case the API called, 1 for one that use case called, and so on.
     pub depth: usize,
+    /// Whether a command encloses this use case, so it runs inside that
+    /// command's unit of work and may see writes not committed yet.
+    pub within_command: bool,
     /// The input.
     pub input: Box<dyn UseCaseInput>,
     /// For a cached query, how its answer is cached.
@@ -220,6 +228,8 @@ impl Next<'_> {
                     invocation.request,
                     self.dispatcher.clone(),
                     invocation.depth,
+                    Some((invocation.name, invocation.kind)),
+                    invocation.within_command,
                 );
                 self.endpoint.call(cx, invocation.input.into_any()).await
             }

@@ -2,6 +2,7 @@ use async_trait::async_trait;
 use strata_domain::ports::Propagation;
 use validator::Validate;
 
+use super::pipeline::UseCaseKind;
 use super::{Access, AppError, CachePolicy, Dispatcher, Invalidation, RequestContext};
 
 /// A request to change the system, such as `CreateProduct`.
@@ -64,6 +65,9 @@ pub struct UseCaseContext {
     request: RequestContext,
     dispatcher: Dispatcher,
     depth: usize,
+    /// The use case this context serves, when it runs in the pipeline.
+    serving: Option<(&'static str, UseCaseKind)>,
+    within_command: bool,
 }
 
 impl UseCaseContext {
@@ -71,15 +75,28 @@ impl UseCaseContext {
     /// tests and benchmarks do; nested use cases go through `dispatcher`.
     #[must_use]
     pub fn new(request: RequestContext, dispatcher: Dispatcher) -> Self {
-        Self::nested(request, dispatcher, 0)
+        Self::nested(request, dispatcher, 0, None, false)
     }
 
-    pub(crate) fn nested(request: RequestContext, dispatcher: Dispatcher, depth: usize) -> Self {
+    pub(crate) fn nested(
+        request: RequestContext,
+        dispatcher: Dispatcher,
+        depth: usize,
+        serving: Option<(&'static str, UseCaseKind)>,
+        within_command: bool,
+    ) -> Self {
         Self {
             request,
             dispatcher,
             depth,
+            serving,
+            within_command,
         }
+    }
+
+    /// Whether the use cases this one calls run inside a command's unit of work.
+    fn calls_within_command(&self) -> bool {
+        self.within_command || matches!(self.serving, Some((_, UseCaseKind::Command)))
     }
 
     /// The request this use case serves.
@@ -88,13 +105,32 @@ impl UseCaseContext {
         &self.request
     }
 
-    /// Runs another command as part of this use case.
+    /// Runs another command as part of this use case: it joins this use case's
+    /// unit of work (in a savepoint of its own).
     ///
     /// # Errors
-    /// Whatever the command's pipeline and handler answer.
+    /// Whatever the command's pipeline and handler answer. A query may not run a
+    /// command: queries have no unit of work, so the command would commit on
+    /// its own behind the caller's back; that is refused as an internal error
+    /// naming both use cases.
     pub async fn execute<C: Command>(&self, command: C) -> Result<C::Output, AppError> {
+        if let Some((query, UseCaseKind::Query)) = self.serving {
+            return Err(AppError::Internal(
+                format!(
+                    "query `{query}` ran command `{}`: a query has no unit of work, so the \
+                     command would commit on its own; run it from a command instead",
+                    C::NAME
+                )
+                .into(),
+            ));
+        }
         self.dispatcher
-            .dispatch_command(&self.request, self.depth + 1, command)
+            .dispatch_command(
+                &self.request,
+                self.depth + 1,
+                self.calls_within_command(),
+                command,
+            )
             .await
     }
 
@@ -104,7 +140,12 @@ impl UseCaseContext {
     /// Whatever the query's pipeline and handler answer.
     pub async fn ask<Q: Query>(&self, query: Q) -> Result<Q::Output, AppError> {
         self.dispatcher
-            .dispatch_query(&self.request, self.depth + 1, query)
+            .dispatch_query(
+                &self.request,
+                self.depth + 1,
+                self.calls_within_command(),
+                query,
+            )
             .await
     }
 }

@@ -58,6 +58,7 @@
 
 pub mod duration;
 mod environment;
+mod groups;
 mod loader;
 mod render;
 
@@ -68,6 +69,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use environment::Environment;
+pub use groups::IdempotencySettings;
 pub use loader::Loader;
 
 /// A service's settings: a `serde` struct with a [`Default`] (its defaults layer),
@@ -104,6 +106,18 @@ impl Invalid {
             key: key.into(),
             reason: reason.into(),
         }
+    }
+
+    /// The dotted key at fault.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Why its value breaks the rule.
+    #[must_use]
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 

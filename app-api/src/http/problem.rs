@@ -106,6 +106,7 @@ impl From<&AppError> for Problem {
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => return Self::internal_error(),
         };
         let problem = Self::new(status, error.code());
@@ -127,7 +128,10 @@ impl IntoResponse for AppError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::TooManyRequests { retry_after_secs } => {
+            Self::TooManyRequests { retry_after_secs }
+            | Self::Unavailable {
+                retry_after_secs, ..
+            } => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
@@ -180,6 +184,21 @@ mod tests {
         let json = body(&Problem::from(&error));
         assert_eq!(json["status"], 500);
         assert!(!json.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn a_busy_service_answers_503_with_retry_after_and_hides_the_cause() {
+        let error = AppError::Unavailable {
+            code: "storage_busy",
+            retry_after_secs: 2,
+            cause: Box::new(std::io::Error::other("pool of db-7.internal timed out")),
+        };
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from(2_u64))
+        );
     }
 
     #[test]

@@ -51,12 +51,11 @@ async fn limit_client(
 }
 
 fn client_key(address: Option<IpAddr>) -> String {
-    match address.map(|address| address.to_canonical()) {
-        Some(IpAddr::V4(v4)) => format!("client:{v4}"),
-        Some(IpAddr::V6(v6)) => {
-            let network = u128::from(v6) & !((1u128 << 64) - 1);
-            format!("client:{}/64", std::net::Ipv6Addr::from(network))
-        }
+    match address {
+        Some(address) => format!(
+            "client:{}",
+            crate::application::context::network_of(address)
+        ),
         None => "client:unknown".to_owned(),
     }
 }

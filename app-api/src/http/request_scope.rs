@@ -111,12 +111,10 @@ async fn request_scope(
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
         context = context.with_client_addr(peer.ip());
     }
-    if let Some(key) = request
-        .headers()
-        .get(&IDEMPOTENCY_KEY)
-        .and_then(|value| value.to_str().ok())
-    {
-        context = context.with_idempotency_key(key);
+    // Taken as sent, even when it is not text: a key that is not visible ASCII
+    // is refused (400) by the use case, never silently ignored.
+    if let Some(key) = request.headers().get(&IDEMPOTENCY_KEY) {
+        context = context.with_idempotency_key(String::from_utf8_lossy(key.as_bytes()));
     }
     request.extensions_mut().insert(context);
 

@@ -10,8 +10,8 @@ mod repository;
 mod unit_of_work;
 
 pub use cache::{CacheError, CacheStore};
-pub use clock::{Clock, SystemClock};
-pub use idempotency::{Claim, IdempotencyStore};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use idempotency::{Claim, ClaimToken, Completion, IdempotencyStore};
 pub use outbox::{EventEnvelope, Outbox};
 pub use rate_limiter::{RateLimitError, RateLimiter};
 pub use repository::{Repository, RepositoryError};

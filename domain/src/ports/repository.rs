@@ -34,6 +34,11 @@ pub enum RepositoryError {
         /// The id that was looked up.
         id: String,
     },
+    /// The storage is too busy to answer in time: no connection could be had, or
+    /// a lock was not granted within its timeout. Nothing was written; the same
+    /// request may succeed if retried a little later.
+    #[error("storage is busy")]
+    Busy(#[source] Box<dyn StdError + Send + Sync>),
     /// The storage failed; the cause says how.
     #[error("storage failed")]
     Storage(#[source] Box<dyn StdError + Send + Sync>),
@@ -43,6 +48,17 @@ impl RepositoryError {
     /// A storage failure caused by `error`.
     pub fn storage(error: impl StdError + Send + Sync + 'static) -> Self {
         Self::Storage(Box::new(error))
+    }
+}
+
+/// A unit of work that could not begin or commit, met by repository work run in
+/// it: busy stays busy, anything else is a storage failure.
+impl From<crate::UnitOfWorkError> for RepositoryError {
+    fn from(error: crate::UnitOfWorkError) -> Self {
+        match error {
+            crate::UnitOfWorkError::Busy(_) => Self::Busy(Box::new(error)),
+            _ => Self::storage(error),
+        }
     }
 }
 

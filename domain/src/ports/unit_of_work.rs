@@ -38,6 +38,10 @@ pub enum UnitOfWorkError {
     /// The transaction could not be started.
     #[error("could not begin the unit of work")]
     Begin(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The storage was too busy to begin or finish in time (no connection free, a
+    /// lock not granted); nothing was kept, and a retry later may succeed.
+    #[error("the unit of work's storage is busy")]
+    Busy(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The work succeeded but its changes could not be committed; nothing was kept.
     #[error("could not commit the unit of work")]
     Commit(#[source] Box<dyn std::error::Error + Send + Sync>),

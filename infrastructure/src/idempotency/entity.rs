@@ -13,6 +13,7 @@ pub struct Model {
     pub result: Option<Vec<u8>>,
     pub created_at: i64,
     pub locked_until: i64,
+    pub claim_token: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

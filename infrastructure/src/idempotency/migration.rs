@@ -1,8 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, blob_null, string_len};
 
-/// Creates the `strata_idempotency_keys` table. Add it to your migrator before the
-/// migrations of your own tables.
+/// Creates the `strata_idempotency_keys` table.
 #[derive(Debug)]
 pub struct CreateIdempotencyTable;
 
@@ -38,6 +37,61 @@ impl MigrationTrait for CreateIdempotencyTable {
     }
 }
 
+/// Fences the keys: each claim gets a token that storing a result or freeing the
+/// key must present, and the purge job finds expired keys by their age.
+#[derive(Debug)]
+pub(crate) struct FenceIdempotencyKeys;
+
+impl MigrationName for FenceIdempotencyKeys {
+    fn name(&self) -> &str {
+        "m20261201_000001_fence_strata_idempotency_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for FenceIdempotencyKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Keys::Table)
+                    .add_column(string_len(Keys::ClaimToken, 64).default(""))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(CREATED_AT_INDEX)
+                    .table(Keys::Table)
+                    .col(Keys::CreatedAt)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(CREATED_AT_INDEX)
+                    .table(Keys::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Keys::Table)
+                    .drop_column(Keys::ClaimToken)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+const CREATED_AT_INDEX: &str = "strata_idempotency_keys_created_at";
+
 #[derive(DeriveIden)]
 enum Keys {
     #[sea_orm(iden = "strata_idempotency_keys")]
@@ -48,4 +102,5 @@ enum Keys {
     Result,
     CreatedAt,
     LockedUntil,
+    ClaimToken,
 }

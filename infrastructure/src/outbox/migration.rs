@@ -1,8 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, pk_uuid, string, string_len, text};
 
-/// Creates the `strata_outbox` table. Add it to your migrator before the
-/// migrations of your own tables.
+/// Creates the `strata_outbox` table.
 #[derive(Debug)]
 pub struct CreateOutboxTable;
 

@@ -9,9 +9,10 @@ use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder, QuerySelect, Set}
 use strata_domain::RepositoryError;
 use strata_domain::ports::{EventEnvelope, Outbox};
 
-pub use migration::CreateOutboxTable;
+pub(crate) use migration::CreateOutboxTable;
 
 use crate::Database;
+use crate::db_error::storage_error;
 
 /// The [`Outbox`] on the `strata_outbox` table, joining the running unit of work.
 #[derive(Debug, Clone)]
@@ -31,12 +32,14 @@ impl SeaOrmOutbox {
     /// # Errors
     /// When the table cannot be read or holds a row that is not valid JSON.
     pub async fn oldest(&self, limit: u64) -> Result<Vec<EventEnvelope>, RepositoryError> {
+        let session = self.database.reader().await?;
         let rows = entity::Entity::find()
             .order_by_asc(entity::Column::Id)
             .limit(limit)
-            .all(self.database.connection())
+            .all(&*session)
             .await
-            .map_err(RepositoryError::storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         rows.into_iter()
             .map(|row| {
                 Ok(EventEnvelope {
@@ -56,15 +59,9 @@ impl SeaOrmOutbox {
 #[async_trait]
 impl Outbox for SeaOrmOutbox {
     async fn append(&self, events: Vec<EventEnvelope>) -> Result<(), RepositoryError> {
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
-        insert(&*session, events)
-            .await
-            .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)
+        let session = self.database.writer().await?;
+        insert(&*session, events).await.map_err(storage_error)?;
+        session.finish().await
     }
 }
 

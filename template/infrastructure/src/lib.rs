@@ -9,7 +9,6 @@ pub use migration::Migrator;
 pub use tasks::{SeaOrmTaskRepository, SeedError, seed_tasks};
 
 use sea_orm::DbErr;
-use sea_orm_migration::{MigrationStatus, MigratorTrait};
 use strata_infrastructure::Database;
 
 /// Brings the schema up to date: applies every migration not yet applied.
@@ -17,7 +16,7 @@ use strata_infrastructure::Database;
 /// # Errors
 /// When a migration fails; the failed migration's changes are not kept.
 pub async fn migrate(database: &Database) -> Result<(), DbErr> {
-    Migrator::up(database.connection(), None).await
+    strata_infrastructure::migrate_up::<Migrator>(database).await
 }
 
 /// Undoes the last `steps` applied migrations, newest first.
@@ -25,7 +24,7 @@ pub async fn migrate(database: &Database) -> Result<(), DbErr> {
 /// # Errors
 /// When a migration's `down` fails.
 pub async fn rollback(database: &Database, steps: u32) -> Result<(), DbErr> {
-    Migrator::down(database.connection(), Some(steps)).await
+    strata_infrastructure::migrate_down::<Migrator>(database, steps).await
 }
 
 /// Every migration, oldest first, with whether it has been applied.
@@ -33,14 +32,5 @@ pub async fn rollback(database: &Database, steps: u32) -> Result<(), DbErr> {
 /// # Errors
 /// When the migration table cannot be read.
 pub async fn migration_status(database: &Database) -> Result<Vec<(String, bool)>, DbErr> {
-    Ok(Migrator::get_migration_with_status(database.connection())
-        .await?
-        .into_iter()
-        .map(|migration| {
-            (
-                migration.name().to_owned(),
-                migration.status() == MigrationStatus::Applied,
-            )
-        })
-        .collect())
+    strata_infrastructure::migration_status::<Migrator>(database).await
 }

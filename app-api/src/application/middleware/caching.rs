@@ -9,6 +9,11 @@ use crate::application::{AppError, Cache};
 /// Serves a query's answer from the cache when its [`crate::application::Query::cache_policy`]
 /// says so, loading it through the rest of the chain on a miss (one loader per
 /// key under a stampede).
+///
+/// A query asked inside a command reads through the cache and stores nothing:
+/// it runs in the command's unit of work, so it must see the command's own
+/// writes (which the cache does not hold), and what it reads may yet be rolled
+/// back (which the cache must never hold).
 #[derive(Debug, Clone)]
 pub struct Caching {
     cache: Arc<Cache>,
@@ -36,6 +41,9 @@ impl Middleware for Caching {
         let (Some(policy), Some(codec)) = (invocation.cache.take(), invocation.codec) else {
             return next.run(invocation).await;
         };
+        if invocation.within_command {
+            return next.run(invocation).await;
+        }
         let bytes = self
             .cache
             .load_bytes(&policy, || async move {

@@ -2,14 +2,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use strata_domain::ports::{Claim, IdempotencyStore};
+use strata_domain::ports::{Claim, Completion, IdempotencyStore};
 
 use crate::application::AppError;
 use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
 
-/// How long a claim on a key protects a request that is still running; after it,
-/// a retry takes the key over (the first holder is presumed dead). Longer than
-/// any request may take.
+/// How long a claim on a key protects a request that is still running, unless
+/// set otherwise; after it, a retry takes the key over (the first holder is
+/// presumed dead). It must outlast the longest a request may take: a service
+/// checks that at start-up (see `config::IdempotencySettings`). A holder that
+/// outlives it anyway cannot store its result once a retry has taken over: its
+/// unit of work is rolled back, so the side effect still happens once.
 pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
 
 /// Answers a retried request from the stored result of the first one with the
@@ -21,6 +24,7 @@ pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Idempotency {
     store: Arc<dyn IdempotencyStore>,
+    lease: Duration,
 }
 
 impl std::fmt::Debug for Idempotency {
@@ -30,10 +34,20 @@ impl std::fmt::Debug for Idempotency {
 }
 
 impl Idempotency {
-    /// Keys remembered in `store`.
+    /// Keys remembered in `store`, claimed for [`IDEMPOTENCY_LEASE`].
     #[must_use]
     pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            lease: IDEMPOTENCY_LEASE,
+        }
+    }
+
+    /// The same, claiming keys for `lease`.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 }
 
@@ -45,7 +59,7 @@ impl Middleware for Idempotency {
 
     async fn handle(
         &self,
-        invocation: Invocation,
+        mut invocation: Invocation,
         next: Next<'_>,
     ) -> Result<UseCaseOutput, AppError> {
         let (Some(plan), Some(codec)) = (invocation.idempotency.clone(), invocation.codec) else {
@@ -53,7 +67,7 @@ impl Middleware for Idempotency {
         };
         match self
             .store
-            .claim(&plan.key, &plan.fingerprint, IDEMPOTENCY_LEASE)
+            .claim(&plan.key, &plan.fingerprint, self.lease)
             .await?
         {
             Claim::Completed(stored) => codec.decode(&stored),
@@ -65,11 +79,15 @@ impl Middleware for Idempotency {
                 code: "idempotency_key_reused",
                 message: "this idempotency key was used with a different request".into(),
             }),
-            Claim::Acquired => {
+            Claim::Acquired(token) => {
+                if let Some(plan) = &mut invocation.idempotency {
+                    plan.token = Some(token.clone());
+                }
                 let result = next.run(invocation).await;
                 if result.is_err() {
-                    // Nothing was committed: free the key so a retry runs.
-                    if let Err(error) = self.store.release(&plan.key).await {
+                    // Nothing was committed: free the key so a retry runs (unless
+                    // a retry already took it over).
+                    if let Err(error) = self.store.release(&plan.key, &token).await {
                         tracing::warn!(error = %crate::application::error_chain(&error), "could not free an idempotency key; a retry waits for its lease");
                     }
                 }
@@ -80,7 +98,9 @@ impl Middleware for Idempotency {
 }
 
 /// Stores an idempotent command's result inside its unit of work, so the result
-/// and the side effect commit together or not at all.
+/// and the side effect commit together or not at all. If the request lost its
+/// claim meanwhile (its lease ran out and a retry took the key over), it fails
+/// with 409 `idempotency_key_lease_lost` and its unit of work rolls back.
 #[derive(Clone)]
 pub struct RecordResult {
     store: Arc<dyn IdempotencyStore>,
@@ -114,10 +134,24 @@ impl Middleware for RecordResult {
         let (Some(plan), Some(codec)) = (invocation.idempotency.clone(), invocation.codec) else {
             return next.run(invocation).await;
         };
+        let Some(token) = plan.token else {
+            return Err(AppError::Internal(
+                "an idempotent command reached its unit of work without a claim on its key".into(),
+            ));
+        };
         let output = next.run(invocation).await?;
-        self.store
-            .complete(&plan.key, &codec.encode(&output)?)
-            .await?;
-        Ok(output)
+        match self
+            .store
+            .complete(&plan.key, &token, &codec.encode(&output)?)
+            .await?
+        {
+            Completion::Stored => Ok(output),
+            Completion::LeaseLost => Err(AppError::Conflict {
+                code: "idempotency_key_lease_lost",
+                message: "this request took longer than its idempotency key's lease and a \
+                          retry took the key over; nothing was changed"
+                    .into(),
+            }),
+        }
     }
 }

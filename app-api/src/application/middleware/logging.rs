@@ -59,6 +59,12 @@ impl Middleware for Logging {
                     tracing::error!(parent: &span, error = %error_chain(error), "use case failed");
                 }
             }
+            Err(error @ AppError::Unavailable { .. }) => {
+                span.record("outcome", "unavailable");
+                if outermost {
+                    tracing::warn!(parent: &span, code = error.code(), error = %error_chain(error), "use case could not run now");
+                }
+            }
             Err(error) => {
                 span.record("outcome", "rejected");
                 if outermost {

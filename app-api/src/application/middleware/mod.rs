@@ -9,6 +9,7 @@ mod transaction;
 mod validation;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use authorization::Authorization;
 pub use caching::{Caching, InvalidateOnCommit};
@@ -48,6 +49,7 @@ pub struct Standard {
     unit_of_work: Arc<dyn UnitOfWork>,
     cache: Option<Arc<Cache>>,
     idempotency: Option<Arc<dyn IdempotencyStore>>,
+    lease: Duration,
 }
 
 impl std::fmt::Debug for Standard {
@@ -67,6 +69,7 @@ impl Standard {
             unit_of_work,
             cache: None,
             idempotency: None,
+            lease: IDEMPOTENCY_LEASE,
         }
     }
 
@@ -77,10 +80,18 @@ impl Standard {
         self
     }
 
-    /// Adds idempotency keys remembered in `store`.
+    /// Adds idempotency keys remembered in `store`. The store must keep its keys
+    /// in the unit of work's database, so a result commits with its side effect.
     #[must_use]
     pub fn with_idempotency(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
         self.idempotency = Some(store);
+        self
+    }
+
+    /// Claims idempotency keys for `lease` rather than [`IDEMPOTENCY_LEASE`].
+    #[must_use]
+    pub fn idempotency_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
         self
     }
 
@@ -96,7 +107,9 @@ impl Standard {
             chain.push(Arc::new(Caching::new(Arc::clone(cache))));
         }
         if let Some(store) = &self.idempotency {
-            chain.push(Arc::new(Idempotency::new(Arc::clone(store))));
+            chain.push(Arc::new(
+                Idempotency::new(Arc::clone(store)).with_lease(self.lease),
+            ));
         }
         chain.push(Arc::new(Transactional::new(Arc::clone(&self.unit_of_work))));
         if let Some(store) = self.idempotency {

@@ -22,7 +22,7 @@ fn cached_get(c: &mut Criterion) {
         .expect("a runtime");
     let database = TestDatabase::sqlite();
     let (cached, uncached, id) = runtime.block_on(async {
-        let pool = database.migrated().await;
+        let pool = shop_tests::migrated(&database).await;
         let products = Arc::new(SeaOrmProductRepository::new(pool.clone()));
         let unit_of_work = Arc::new(SeaOrmUnitOfWork::new(pool));
         let store: Arc<dyn CacheStore> = Arc::new(InMemoryCacheStore::with_max_bytes(1 << 20));

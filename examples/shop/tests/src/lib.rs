@@ -8,4 +8,5 @@ pub use app::{
     ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, Tokens, spawn_app, spawn_app_on, spawn_seeded_app,
     spawn_two_instances_sharing_redis,
 };
-pub use database::{Engine, POSTGRES_URL_VARIABLE, TestDatabase};
+pub use database::migrated;
+pub use strata_tests::database::{Engine, TestDatabase};

@@ -10,6 +10,5 @@ mod shop {
     mod openapi;
     mod operability;
     mod persistence;
-    mod pipeline;
     mod web;
 }

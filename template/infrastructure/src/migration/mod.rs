@@ -2,21 +2,17 @@
 //! one that has run somewhere.
 
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
-use strata_infrastructure::{CreateIdempotencyTable, CreateOutboxTable};
 
 mod m20260101_000001_create_tasks;
 
-/// Every migration, oldest first.
+/// Every migration, oldest first. Strata's own tables (the outbox, idempotency
+/// keys) are added by `strata_infrastructure::migrate_up`.
 #[derive(Debug)]
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(CreateOutboxTable),
-            Box::new(CreateIdempotencyTable),
-            Box::new(m20260101_000001_create_tasks::Migration),
-        ]
+        vec![Box::new(m20260101_000001_create_tasks::Migration)]
     }
 }

@@ -1,8 +1,8 @@
 use async_trait::async_trait;
 use domain::tasks::{Task, TaskId, TaskRepository, TaskStatus, TaskTitle};
-use sea_orm::{DbErr, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, Set};
+use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder, QuerySelect, Set};
 use strata_domain::{Entity as _, Id, Page, PageRequest, Repository, RepositoryError, Version};
-use strata_infrastructure::{Database, save_versioned};
+use strata_infrastructure::{Database, save_versioned, storage_error};
 
 use super::task_entity::{ActiveModel, Column, Entity as Tasks, Model};
 
@@ -30,10 +30,6 @@ struct CorruptTask {
     problem: String,
 }
 
-fn storage(error: DbErr) -> RepositoryError {
-    RepositoryError::storage(error)
-}
-
 fn to_domain(row: Model) -> Result<Task, RepositoryError> {
     let corrupt = |problem: String| {
         RepositoryError::storage(CorruptTask {
@@ -56,12 +52,12 @@ fn to_domain(row: Model) -> Result<Task, RepositoryError> {
 #[async_trait]
 impl Repository<Task> for SeaOrmTaskRepository {
     async fn find(&self, id: TaskId) -> Result<Option<Task>, RepositoryError> {
-        let session = self.database.session().await.map_err(storage)?;
+        let session = self.database.reader().await?;
         let row = Tasks::find_by_id(id.as_uuid())
             .one(&*session)
             .await
-            .map_err(storage)?;
-        session.finish().await.map_err(storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         row.map(to_domain).transpose()
     }
 
@@ -89,8 +85,11 @@ impl Repository<Task> for SeaOrmTaskRepository {
 #[async_trait]
 impl TaskRepository for SeaOrmTaskRepository {
     async fn list(&self, page: PageRequest) -> Result<Page<Task>, RepositoryError> {
-        let session = self.database.session().await.map_err(storage)?;
-        let total = Tasks::find().count(&*session).await.map_err(storage)?;
+        let session = self.database.reader().await?;
+        let total = Tasks::find()
+            .count(&*session)
+            .await
+            .map_err(storage_error)?;
         // Ids are UUIDv7, so their order is the order the tasks were created in.
         let rows = Tasks::find()
             .order_by_asc(Column::Id)
@@ -98,8 +97,8 @@ impl TaskRepository for SeaOrmTaskRepository {
             .limit(u64::from(page.per_page()))
             .all(&*session)
             .await
-            .map_err(storage)?;
-        session.finish().await.map_err(storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok(Page::new(items, page, total))
     }

@@ -1,12 +1,12 @@
 use async_trait::async_trait;
 use sea_orm::{
-    ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use shop_domain::catalog::{Money, Product, ProductId, ProductName, ProductRepository, Sku, Stock};
 use strata_domain::{
     Entity as _, Id, Page, PageRequest, Repository, RepositoryError, ValidationFailure, Version,
 };
-use strata_infrastructure::{Database, save_versioned};
+use strata_infrastructure::{Database, save_versioned, storage_error};
 
 use super::product_entity::{ActiveModel, Column, Entity as Products, Model};
 
@@ -31,10 +31,6 @@ impl SeaOrmProductRepository {
 struct CorruptProduct {
     id: uuid::Uuid,
     failure: ValidationFailure,
-}
-
-fn storage(error: DbErr) -> RepositoryError {
-    RepositoryError::storage(error)
 }
 
 fn to_domain(row: Model) -> Result<Product, RepositoryError> {
@@ -62,12 +58,12 @@ fn to_domain(row: Model) -> Result<Product, RepositoryError> {
 #[async_trait]
 impl Repository<Product> for SeaOrmProductRepository {
     async fn find(&self, id: ProductId) -> Result<Option<Product>, RepositoryError> {
-        let session = self.database.session().await.map_err(storage)?;
+        let session = self.database.reader().await?;
         let row = Products::find_by_id(id.as_uuid())
             .one(&*session)
             .await
-            .map_err(storage)?;
-        session.finish().await.map_err(storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         row.map(to_domain).transpose()
     }
 
@@ -101,27 +97,30 @@ impl Repository<Product> for SeaOrmProductRepository {
 #[async_trait]
 impl ProductRepository for SeaOrmProductRepository {
     async fn find_by_sku(&self, sku: &Sku) -> Result<Option<Product>, RepositoryError> {
-        let session = self.database.session().await.map_err(storage)?;
+        let session = self.database.reader().await?;
         let row = Products::find()
             .filter(Column::Sku.eq(sku.as_str()))
             .one(&*session)
             .await
-            .map_err(storage)?;
-        session.finish().await.map_err(storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         row.map(to_domain).transpose()
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<Product>, RepositoryError> {
-        let session = self.database.session().await.map_err(storage)?;
-        let total = Products::find().count(&*session).await.map_err(storage)?;
+        let session = self.database.reader().await?;
+        let total = Products::find()
+            .count(&*session)
+            .await
+            .map_err(storage_error)?;
         let rows = Products::find()
             .order_by_asc(Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
             .all(&*session)
             .await
-            .map_err(storage)?;
-        session.finish().await.map_err(storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok(Page::new(items, page, total))
     }

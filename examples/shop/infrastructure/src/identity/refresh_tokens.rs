@@ -4,7 +4,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 use shop_domain::identity::{RefreshToken, RefreshTokens, TokenFamily, UserId};
 use strata_domain::{Id, RepositoryError};
-use strata_infrastructure::Database;
+use strata_infrastructure::{Database, storage_error};
 
 use super::entities::refresh_token::{ActiveModel, Column, Entity as Tokens};
 
@@ -49,11 +49,7 @@ impl RefreshTokens for SeaOrmRefreshTokens {
         expires_at: u64,
     ) -> Result<String, RepositoryError> {
         let token = new_token();
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
+        let session = self.database.writer().await?;
         ActiveModel {
             token_hash: Set(digest(&token)),
             family: Set(family.as_uuid()),
@@ -64,22 +60,18 @@ impl RefreshTokens for SeaOrmRefreshTokens {
         }
         .insert(&*session)
         .await
-        .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)?;
+        .map_err(storage_error)?;
+        session.finish().await?;
         Ok(token)
     }
 
     async fn find(&self, token: &str) -> Result<Option<RefreshToken>, RepositoryError> {
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
+        let session = self.database.reader().await?;
         let row = Tokens::find_by_id(digest(token))
             .one(&*session)
             .await
-            .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         Ok(row.map(|row| RefreshToken {
             family: Id::from_uuid(row.family),
             user: Id::from_uuid(row.user_id),
@@ -90,35 +82,27 @@ impl RefreshTokens for SeaOrmRefreshTokens {
     }
 
     async fn consume(&self, token: &str) -> Result<bool, RepositoryError> {
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
+        let session = self.database.writer().await?;
         let updated = Tokens::update_many()
             .col_expr(Column::Used, Expr::value(true))
             .filter(Column::TokenHash.eq(digest(token)))
             .filter(Column::Used.eq(false))
             .exec(&*session)
             .await
-            .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         Ok(updated.rows_affected == 1)
     }
 
     async fn revoke_family(&self, family: TokenFamily) -> Result<(), RepositoryError> {
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
+        let session = self.database.writer().await?;
         Tokens::update_many()
             .col_expr(Column::Revoked, Expr::value(true))
             .filter(Column::Family.eq(family.as_uuid()))
             .exec(&*session)
             .await
-            .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)
+            .map_err(storage_error)?;
+        session.finish().await
     }
 }
 

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use shop_domain::identity::{Email, PasswordHash, Role, User, UserId, UserRepository};
 use strata_domain::{Entity as _, Id, Repository, RepositoryError, ValidationFailure, Version};
-use strata_infrastructure::{Database, save_versioned};
+use strata_infrastructure::{Database, save_versioned, storage_error};
 
 use super::entities::user::{ActiveModel, Column, Entity as Users, Model};
 
@@ -45,16 +45,12 @@ fn to_domain(row: Model) -> Result<User, RepositoryError> {
 #[async_trait]
 impl Repository<User> for SeaOrmUserRepository {
     async fn find(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
+        let session = self.database.reader().await?;
         let row = Users::find_by_id(id.as_uuid())
             .one(&*session)
             .await
-            .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         row.map(to_domain).transpose()
     }
 
@@ -84,17 +80,13 @@ impl Repository<User> for SeaOrmUserRepository {
 #[async_trait]
 impl UserRepository for SeaOrmUserRepository {
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepositoryError> {
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
+        let session = self.database.reader().await?;
         let row = Users::find()
             .filter(Column::Email.eq(email.as_str()))
             .one(&*session)
             .await
-            .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         row.map(to_domain).transpose()
     }
 }

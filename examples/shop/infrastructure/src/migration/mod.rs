@@ -5,7 +5,8 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m20261125_000001_create_products;
 mod m20261125_000002_create_identity_and_wishlists;
 
-/// Every migration of the shop, oldest first.
+/// Every migration of the shop, oldest first. Strata's own tables (the outbox,
+/// idempotency keys) are added by `strata_infrastructure::migrate_up`.
 #[derive(Debug)]
 pub struct Migrator;
 
@@ -13,8 +14,6 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(strata_infrastructure::CreateOutboxTable),
-            Box::new(strata_infrastructure::CreateIdempotencyTable),
             Box::new(m20261125_000001_create_products::Migration),
             Box::new(m20261125_000002_create_identity_and_wishlists::Migration),
         ]

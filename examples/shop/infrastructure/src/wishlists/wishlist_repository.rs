@@ -6,7 +6,7 @@ use shop_domain::catalog::ProductId;
 use shop_domain::identity::UserId;
 use shop_domain::wishlists::{Wishlist, WishlistId, WishlistName, WishlistRepository};
 use strata_domain::{Entity as _, Id, Page, PageRequest, Repository, RepositoryError, Version};
-use strata_infrastructure::{Database, save_versioned};
+use strata_infrastructure::{Database, save_versioned, storage_error};
 
 use super::wishlist_entity::{ActiveModel, Column, Entity as Wishlists, Model};
 
@@ -53,16 +53,12 @@ fn products_json(wishlist: &Wishlist) -> String {
 #[async_trait]
 impl Repository<Wishlist> for SeaOrmWishlistRepository {
     async fn find(&self, id: WishlistId) -> Result<Option<Wishlist>, RepositoryError> {
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
+        let session = self.database.reader().await?;
         let row = Wishlists::find_by_id(id.as_uuid())
             .one(&*session)
             .await
-            .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         row.map(to_domain).transpose()
     }
 
@@ -96,25 +92,17 @@ impl WishlistRepository for SeaOrmWishlistRepository {
         owner: UserId,
         page: PageRequest,
     ) -> Result<Page<Wishlist>, RepositoryError> {
-        let session = self
-            .database
-            .session()
-            .await
-            .map_err(RepositoryError::storage)?;
+        let session = self.database.reader().await?;
         let mine = Wishlists::find().filter(Column::Owner.eq(owner.as_uuid()));
-        let total = mine
-            .clone()
-            .count(&*session)
-            .await
-            .map_err(RepositoryError::storage)?;
+        let total = mine.clone().count(&*session).await.map_err(storage_error)?;
         let rows = mine
             .order_by_asc(Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
             .all(&*session)
             .await
-            .map_err(RepositoryError::storage)?;
-        session.finish().await.map_err(RepositoryError::storage)?;
+            .map_err(storage_error)?;
+        session.finish().await?;
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok(Page::new(items, page, total))
     }

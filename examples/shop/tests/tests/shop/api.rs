@@ -484,3 +484,45 @@ async fn a_changed_product_is_never_served_stale_from_the_cache() {
     );
     app.stop().await;
 }
+
+strata_tests::on_each_engine!(two_concurrent_price_changes_of_one_product_give_one_200_and_one_409);
+
+async fn two_concurrent_price_changes_of_one_product_give_one_200_and_one_409(
+    database: shop_tests::TestDatabase,
+) {
+    let app = shop_tests::spawn_app_on(database).await;
+    let created: Value = app
+        .post_as_admin(
+            "/api/products",
+            &json!({
+                "name": "Tea pot",
+                "sku": "TEA-1",
+                "price": { "amount_minor": 1_000, "currency": "EUR" },
+                "stock": 1
+            }),
+        )
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let url = app.api_url(&format!(
+        "/api/products/{}/price",
+        created["id"].as_str().unwrap_or_default()
+    ));
+    let token = app.admin_token().await.to_owned();
+    let change = |amount: i64| {
+        app.client
+            .put(&url)
+            .bearer_auth(&token)
+            .json(&json!({ "price": { "amount_minor": amount, "currency": "EUR" }, "version": 1 }))
+            .send()
+    };
+    let (left, right) = tokio::join!(change(900), change(800));
+    let mut statuses = [
+        left.expect("request sent").status(),
+        right.expect("request sent").status(),
+    ];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT]);
+    app.stop().await;
+}

@@ -1,42 +1,19 @@
-//! Idempotency keys over HTTP and at the store, on SQLite and (when configured)
-//! PostgreSQL, each case on a fresh database.
-
-use std::time::Duration;
+//! Idempotency keys over HTTP on the shop, on SQLite and (when configured)
+//! PostgreSQL, each case on a fresh database. The store's own promises (leases,
+//! fencing, retention, purging) are tested beside it, in `infrastructure/tests`.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop_tests::{Engine, TestApp, TestDatabase, spawn_app_on};
-use strata_domain::ports::{Claim, IdempotencyStore};
-use strata_infrastructure::SeaOrmIdempotencyStore;
+use shop_tests::{TestApp, TestDatabase, spawn_app_on};
 
-macro_rules! on_each_engine {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$case(TestDatabase::sqlite()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(database) = TestDatabase::on(Engine::Postgres).await {
-                    super::$case(database).await;
-                }
-            }
-        }
-    )*};
-}
-
-on_each_engine!(
+strata_tests::on_each_engine!(
     a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte,
-    fifty_concurrent_requests_with_one_key_make_one_product,
+    twenty_concurrent_requests_with_one_key_make_one_wishlist,
     the_same_key_with_another_body_is_422_and_runs_nothing,
     a_request_that_failed_validation_stores_nothing,
     a_route_that_requires_a_key_refuses_a_request_without_one,
-    a_claim_whose_holder_died_is_taken_over_after_its_lease,
-    a_key_older_than_its_retention_is_processed_as_new,
+    another_customer_with_the_same_key_is_never_answered_with_mine,
+    a_key_that_is_not_visible_ascii_is_a_bad_request,
 );
 
 fn product(sku: &str) -> Value {
@@ -73,6 +50,34 @@ async fn product_count(app: &TestApp) -> u64 {
     page["total"].as_u64().expect("a total")
 }
 
+async fn create_wishlist(app: &TestApp, access: &str, key: &[u8], name: &str) -> reqwest::Response {
+    app.client
+        .post(app.api_url("/api/wishlists"))
+        .bearer_auth(access)
+        .header(
+            "idempotency-key",
+            reqwest::header::HeaderValue::from_bytes(key).expect("a header value"),
+        )
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .expect("request sent")
+}
+
+async fn wishlist_count(app: &TestApp, access: &str) -> u64 {
+    let page: Value = app
+        .client
+        .get(app.api_url("/api/wishlists"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("JSON page");
+    page["total"].as_u64().expect("a total")
+}
+
 async fn a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte(database: TestDatabase) {
     let app = spawn_app_on(database).await;
     let first = create(&app, "key-1", &product("SKU-1")).await;
@@ -88,32 +93,45 @@ async fn a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte(databa
     app.stop().await;
 }
 
-async fn fifty_concurrent_requests_with_one_key_make_one_product(database: TestDatabase) {
+/// Wishlists have nothing unique about them, so only the key stands between
+/// twenty requests and twenty wishlists.
+async fn twenty_concurrent_requests_with_one_key_make_one_wishlist(database: TestDatabase) {
     let app = spawn_app_on(database).await;
-    let body = product("SKU-RUSH");
-    let token = app.admin_token().await.to_owned();
+    let customer = app.customer("rush@example.com").await;
     let mut requests = tokio::task::JoinSet::new();
-    for _ in 0..50 {
+    for _ in 0..20 {
         let request = app
             .client
-            .post(app.api_url("/api/products"))
-            .bearer_auth(&token)
+            .post(app.api_url("/api/wishlists"))
+            .bearer_auth(&customer.access)
             .header("idempotency-key", "rush-1")
-            .json(&body);
+            .json(&json!({ "name": "Rush" }));
         requests.spawn(async move { request.send().await });
     }
-    let mut created = 0;
-    let mut in_use = 0;
+    let (mut created, mut in_use) = (Vec::new(), 0);
     while let Some(answer) = requests.join_next().await {
-        match answer.expect("task ran").expect("request sent").status() {
-            StatusCode::CREATED => created += 1,
-            StatusCode::CONFLICT => in_use += 1,
+        let response = answer.expect("task ran").expect("request sent");
+        match response.status() {
+            StatusCode::CREATED => created.push(response.bytes().await.expect("body")),
+            StatusCode::CONFLICT => {
+                let problem: Value = response.json().await.expect("a problem");
+                assert_eq!(problem["code"], "idempotency_key_in_use");
+                in_use += 1;
+            }
             other => panic!("unexpected {other}"),
         }
     }
-    assert!(created >= 1, "the first request or its replays succeed");
-    assert_eq!(created + in_use, 50);
-    assert_eq!(product_count(&app).await, 1, "exactly one side effect");
+    assert!(!created.is_empty(), "the first request succeeds");
+    assert!(
+        created.windows(2).all(|pair| pair[0] == pair[1]),
+        "every 201 is the first one's answer"
+    );
+    assert_eq!(created.len() + in_use, 20);
+    assert_eq!(
+        wishlist_count(&app, &customer.access).await,
+        1,
+        "exactly one side effect"
+    );
     app.stop().await;
 }
 
@@ -158,50 +176,36 @@ async fn a_route_that_requires_a_key_refuses_a_request_without_one(database: Tes
     app.stop().await;
 }
 
-async fn a_claim_whose_holder_died_is_taken_over_after_its_lease(database: TestDatabase) {
-    let store = SeaOrmIdempotencyStore::new(database.migrated().await);
-    let lease = Duration::from_millis(200);
+async fn another_customer_with_the_same_key_is_never_answered_with_mine(database: TestDatabase) {
+    let app = spawn_app_on(database).await;
+    let alice = app.customer("alice@example.com").await;
+    let bob = app.customer("bob@example.com").await;
+    let mine = create_wishlist(&app, &alice.access, b"shared-key", "Alice's").await;
+    assert_eq!(mine.status(), StatusCode::CREATED);
+    let mine: Value = mine.json().await.expect("a wishlist");
+    let theirs = create_wishlist(&app, &bob.access, b"shared-key", "Alice's").await;
     assert_eq!(
-        store.claim("k", "fp", lease).await.expect("claim"),
-        Claim::Acquired
+        theirs.status(),
+        StatusCode::CREATED,
+        "bob's own request runs"
     );
-    // The holder never completes (it died): within the lease a retry is told to wait.
-    assert_eq!(
-        store.claim("k", "fp", lease).await.expect("claim"),
-        Claim::InProgress
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        store.claim("k", "fp", lease).await.expect("claim"),
-        Claim::Acquired
-    );
-    store.complete("k", b"done").await.expect("completed");
-    assert_eq!(
-        store.claim("k", "fp", lease).await.expect("claim"),
-        Claim::Completed(b"done".to_vec())
-    );
-    assert_eq!(
-        store.claim("k", "other", lease).await.expect("claim"),
-        Claim::Mismatch
-    );
+    let theirs: Value = theirs.json().await.expect("a wishlist");
+    assert_ne!(theirs["id"], mine["id"], "bob never sees alice's result");
+    assert_eq!(wishlist_count(&app, &alice.access).await, 1);
+    assert_eq!(wishlist_count(&app, &bob.access).await, 1);
+    app.stop().await;
 }
 
-async fn a_key_older_than_its_retention_is_processed_as_new(database: TestDatabase) {
-    let store = SeaOrmIdempotencyStore::new(database.migrated().await)
-        .with_retention(Duration::from_millis(100));
-    let lease = Duration::from_secs(60);
-    assert_eq!(
-        store.claim("k", "fp", lease).await.expect("claim"),
-        Claim::Acquired
-    );
-    store.complete("k", b"old").await.expect("completed");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        store
-            .claim("k", "another request", lease)
-            .await
-            .expect("claim"),
-        Claim::Acquired,
-        "an expired key is forgotten, whatever it held"
-    );
+async fn a_key_that_is_not_visible_ascii_is_a_bad_request(database: TestDatabase) {
+    let app = spawn_app_on(database).await;
+    let customer = app.customer("keys@example.com").await;
+    let too_long = vec![b'k'; 256];
+    for key in [&b"with space"[..], b"caf\xc3\xa9", b"\xff\xfe", &too_long] {
+        let response = create_wishlist(&app, &customer.access, key, "Gifts").await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{key:?}");
+        let problem: Value = response.json().await.expect("a problem");
+        assert_eq!(problem["code"], "idempotency_key_invalid");
+    }
+    assert_eq!(wishlist_count(&app, &customer.access).await, 0);
+    app.stop().await;
 }

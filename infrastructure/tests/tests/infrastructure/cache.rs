@@ -3,13 +3,16 @@
 //! unreachable Redis fails calls quickly instead of hanging them.
 //!
 //! The in-process store is always tested. Redis and two-level suites run when
-//! `STRATA_TEST_REDIS_URL` names a server (`redis://127.0.0.1:6379`); each test
-//! works under a key prefix of its own, so they run in parallel and leave
-//! nothing that outlives its TTL.
+//! `STRATA_TEST_REDIS_URL` names a server (`redis://127.0.0.1:6379`) at build
+//! time, and are listed as ignored otherwise; each test works under a key prefix
+//! of its own, so they run in parallel and leave nothing that outlives its TTL.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use strata_app_api::application::{AppError, Cache, CachePolicy};
 use strata_domain::ports::CacheStore;
 use strata_infrastructure::InMemoryCacheStore;
 
@@ -179,14 +182,14 @@ mod behaviour {
     }
 }
 
-/// One `#[tokio::test]` per promise for the backend `make` builds; a `None` from
-/// `make` means the backend is not available here and the test passes.
+/// One `#[tokio::test]` per promise for the backend `make` builds, with the
+/// attributes given (an `ignore` when the backend's server is not configured).
 macro_rules! behaviour_suite {
-    ($backend:ident, $make:path) => {
+    ($backend:ident, $make:path $(, #[$attribute:meta])*) => {
         mod $backend {
             use super::*;
 
-            behaviour_suite!(@tests $make;
+            behaviour_suite!(@tests $make; [$(#[$attribute])*];
                 returns_what_was_put,
                 a_missing_key_is_none,
                 putting_again_replaces_the_value,
@@ -198,29 +201,59 @@ macro_rules! behaviour_suite {
             );
         }
     };
-    (@tests $make:path; $($promise:ident),+ $(,)?) => {
+    (@tests $make:path; $attributes:tt; $($promise:ident),+ $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $promise() {
-                if let Some(store) = $make().await {
-                    behaviour::$promise(&store).await;
-                }
-            }
+            behaviour_suite!(@test $make; $attributes; $promise);
         )+
+    };
+    (@test $make:path; [$(#[$attribute:meta])*]; $promise:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attribute])*
+        async fn $promise() {
+            behaviour::$promise(&$make().await).await;
+        }
     };
 }
 
-async fn in_memory_store() -> Option<InMemoryCacheStore> {
-    Some(InMemoryCacheStore::default())
+async fn in_memory_store() -> InMemoryCacheStore {
+    InMemoryCacheStore::default()
+}
+
+/// The query cache in front of a store: a hundred callers missing one key at
+/// once run its loader once, and all get its answer.
+async fn a_hundred_concurrent_misses_run_the_loader_once(store: Arc<dyn CacheStore>) {
+    let cache = Arc::new(Cache::new(store));
+    let loads = Arc::new(AtomicUsize::new(0));
+    let policy = CachePolicy::new("stampede", Duration::from_secs(30));
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let (cache, loads, policy) = (Arc::clone(&cache), Arc::clone(&loads), policy.clone());
+        callers.spawn(async move {
+            cache
+                .get_or_load(&policy, || async {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, AppError>("sencha".to_owned())
+                })
+                .await
+        });
+    }
+    while let Some(answer) = callers.join_next().await {
+        assert_eq!(answer.expect("task ran").expect("loaded"), "sencha");
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1, "one loader");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stampede_on_the_in_process_store_loads_once() {
+    a_hundred_concurrent_misses_run_the_loader_once(Arc::new(in_memory_store().await)).await;
 }
 
 behaviour_suite!(in_memory, in_memory_store);
 
-#[cfg(feature = "redis")]
 mod with_redis {
     use std::collections::HashSet;
-    use std::io::Write;
-    use std::sync::{LazyLock, Once};
+    use std::sync::LazyLock;
 
     use strata_infrastructure::{
         RedisCacheConfig, RedisCacheStore, TwoLevelCacheConfig, TwoLevelCacheStore,
@@ -235,23 +268,7 @@ mod with_redis {
     /// for writing, so no other listener appears meanwhile.
     static LISTENERS: LazyLock<RwLock<()>> = LazyLock::new(|| RwLock::new(()));
 
-    fn redis_url() -> Option<String> {
-        static SKIPPED: Once = Once::new();
-        let url = std::env::var("STRATA_TEST_REDIS_URL").ok();
-        if url.is_none() {
-            SKIPPED.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "STRATA_TEST_REDIS_URL is not set: Redis and two-level cache tests skipped"
-                );
-            });
-        }
-        url
-    }
-
-    fn fresh_prefix() -> String {
-        format!("strata-test:{}", uuid::Uuid::new_v4())
-    }
+    use strata_tests::servers::{fresh_prefix, redis_url};
 
     fn config(url: &str, prefix: &str) -> RedisCacheConfig {
         RedisCacheConfig::new(url, prefix).expect("a valid Redis URL")
@@ -272,17 +289,40 @@ mod with_redis {
         store
     }
 
-    async fn redis_store() -> Option<RedisCacheStore> {
-        Some(redis_store_under(&redis_url()?, &fresh_prefix()))
+    async fn redis_store() -> RedisCacheStore {
+        redis_store_under(&redis_url(), &fresh_prefix("cache"))
     }
 
-    async fn two_level_store() -> Option<TwoLevelCacheStore> {
-        let url = redis_url()?;
-        Some(listening_store(TwoLevelCacheConfig::new(config(&url, &fresh_prefix()))).await)
+    async fn two_level_store() -> TwoLevelCacheStore {
+        listening_store(TwoLevelCacheConfig::new(config(
+            &redis_url(),
+            &fresh_prefix("cache"),
+        )))
+        .await
     }
 
-    behaviour_suite!(redis, redis_store);
-    behaviour_suite!(two_level, two_level_store);
+    behaviour_suite!(
+        redis,
+        redis_store,
+        #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+    );
+    behaviour_suite!(
+        two_level,
+        two_level_store,
+        #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+    async fn a_stampede_on_the_redis_store_loads_once() {
+        a_hundred_concurrent_misses_run_the_loader_once(Arc::new(redis_store().await)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+    async fn a_stampede_on_the_two_level_store_loads_once() {
+        a_hundred_concurrent_misses_run_the_loader_once(Arc::new(two_level_store().await)).await;
+    }
 
     /// Two instances of a service sharing one Redis, and a plain Redis store under
     /// the same prefix to change values behind their backs.
@@ -293,17 +333,17 @@ mod with_redis {
         _listeners_stay_up: RwLockReadGuard<'static, ()>,
     }
 
-    async fn two_instances() -> Option<Instances> {
-        let url = redis_url()?;
+    async fn two_instances() -> Instances {
+        let url = redis_url();
         let guard = LISTENERS.read().await;
-        let prefix = fresh_prefix();
+        let prefix = fresh_prefix("cache");
         let instance = || listening_store(TwoLevelCacheConfig::new(config(&url, &prefix)));
-        Some(Instances {
+        Instances {
             a: instance().await,
             b: instance().await,
             shared: redis_store_under(&url, &prefix),
             _listeners_stay_up: guard,
-        })
+        }
     }
 
     async fn value(store: &dyn CacheStore, key: &str) -> Option<Vec<u8>> {
@@ -311,10 +351,9 @@ mod with_redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
     async fn an_invalidation_on_one_instance_reaches_the_local_copy_on_another() {
-        let Some(Instances { a, b, shared, .. }) = two_instances().await else {
-            return;
-        };
+        let Instances { a, b, shared, .. } = two_instances().await;
         a.put("k", b"v1".to_vec(), LONG, &[]).await.expect("put");
         assert_eq!(value(&a, "k").await, Some(b"v1".to_vec()));
         assert_eq!(value(&b, "k").await, Some(b"v1".to_vec()));
@@ -340,10 +379,9 @@ mod with_redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
     async fn a_tag_invalidation_reaches_copies_an_instance_only_read() {
-        let Some(Instances { a, b, shared, .. }) = two_instances().await else {
-            return;
-        };
+        let Instances { a, b, shared, .. } = two_instances().await;
         let products = names(&["products"]);
         a.put("page-1", b"p1".to_vec(), LONG, &products)
             .await
@@ -370,12 +408,11 @@ mod with_redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
     async fn a_local_copy_lives_no_longer_than_the_local_ttl() {
-        let Some(url) = redis_url() else {
-            return;
-        };
+        let url = redis_url();
         let _listeners_stay_up = LISTENERS.read().await;
-        let prefix = fresh_prefix();
+        let prefix = fresh_prefix("cache");
         let local_ttl = Duration::from_millis(300);
         let store = listening_store(
             TwoLevelCacheConfig::new(config(&url, &prefix)).with_local_ttl(local_ttl),
@@ -421,13 +458,12 @@ mod with_redis {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
     async fn a_listener_whose_connection_drops_empties_the_local_level_and_resubscribes() {
-        let Some(url) = redis_url() else {
-            return;
-        };
+        let url = redis_url();
         let _no_other_listener_appears = LISTENERS.write().await;
         let admin = ::redis::Client::open(url.as_str()).expect("a client");
-        let prefix = fresh_prefix();
+        let prefix = fresh_prefix("cache");
         let before = pubsub_connections(&admin).await;
         let store = listening_store(TwoLevelCacheConfig::new(config(&url, &prefix))).await;
         let listener = pubsub_connections(&admin).await;
@@ -489,7 +525,7 @@ mod with_redis {
 
     /// Nothing listens on port 1; connecting is refused at once.
     fn unreachable() -> RedisCacheConfig {
-        RedisCacheConfig::new("redis://127.0.0.1:1", fresh_prefix())
+        RedisCacheConfig::new("redis://127.0.0.1:1", fresh_prefix("cache"))
             .expect("a valid Redis URL")
             .with_connection_timeout(Duration::from_millis(300))
             .with_response_timeout(Duration::from_millis(300))

@@ -1,0 +1,83 @@
+//! One way to run a service's migrations, with Strata's own tables included.
+//!
+//! A service lists only its own migrations in a sea-orm [`MigratorTrait`];
+//! [`migrate_up`], [`migrate_down`] and [`migration_status`] run them together
+//! with those of Strata's tables (the outbox, idempotency keys and the ones to
+//! come), ordered by name, so a new framework table reaches every service
+//! without a line changed in it.
+
+use std::marker::PhantomData;
+
+use sea_orm::DbErr;
+use sea_orm_migration::{MigrationStatus, MigrationTrait, MigratorTrait};
+
+use crate::Database;
+use crate::idempotency::{CreateIdempotencyTable, FenceIdempotencyKeys};
+use crate::outbox::CreateOutboxTable;
+
+/// Strata's own migrations, oldest first.
+#[must_use]
+pub fn strata_migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![
+        Box::new(CreateOutboxTable),
+        Box::new(CreateIdempotencyTable),
+        Box::new(FenceIdempotencyKeys),
+    ]
+}
+
+/// A service's migrations `M` with Strata's added, ordered by name (migration
+/// names start with their date, so this is the order they were written in).
+#[derive(Debug)]
+pub struct WithStrata<M>(PhantomData<fn() -> M>);
+
+#[async_trait::async_trait]
+impl<M: MigratorTrait> MigratorTrait for WithStrata<M> {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = strata_migrations();
+        all.extend(M::migrations());
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        all
+    }
+
+    fn migration_table_name() -> sea_orm::DynIden {
+        M::migration_table_name()
+    }
+}
+
+/// Applies every migration of `M` and Strata not applied yet.
+///
+/// # Errors
+/// When a migration fails; its changes are not kept.
+pub async fn migrate_up<M: MigratorTrait>(database: &Database) -> Result<(), DbErr> {
+    WithStrata::<M>::up(database.writer_pool(), None).await
+}
+
+/// Undoes the newest `steps` applied migrations, newest first.
+///
+/// # Errors
+/// When a migration's `down` fails.
+pub async fn migrate_down<M: MigratorTrait>(database: &Database, steps: u32) -> Result<(), DbErr> {
+    WithStrata::<M>::down(database.writer_pool(), Some(steps)).await
+}
+
+/// Every migration of `M` and Strata, in the order they apply, with whether it
+/// has been applied.
+///
+/// # Errors
+/// When the migration table cannot be read.
+pub async fn migration_status<M: MigratorTrait>(
+    database: &Database,
+) -> Result<Vec<(String, bool)>, DbErr> {
+    Ok(
+        WithStrata::<M>::get_migration_with_status(database.writer_pool())
+            .await?
+            .into_iter()
+            .map(|migration| {
+                (
+                    migration.name().to_owned(),
+                    migration.status() == MigrationStatus::Applied,
+                )
+            })
+            .collect(),
+    )
+}
