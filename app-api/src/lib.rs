@@ -17,6 +17,8 @@
 //!   cases, the database pool and (with `http`) requests. `http::health` serves
 //!   liveness and readiness; `http::openapi` (feature `openapi`) the OpenAPI
 //!   document and (feature `openapi-ui`) a docs page.
+//! * [`workers`] — background workers, started and stopped with the service,
+//!   restarted with backoff, reported in readiness and metrics.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -75,5 +77,22 @@ pub mod metrics;
 mod secret;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
+pub mod workers;
 
 pub use secret::{REDACTED, Secret};
+
+/// The `validator` whose `Validate` use-case inputs implement. Derive it without
+/// depending on `validator` yourself — and so without pinning its version:
+///
+/// ```
+/// use strata_app_api::validator::Validate;
+///
+/// #[derive(Validate)]
+/// #[validate(crate = "strata_app_api::validator")]
+/// struct Rename {
+///     #[validate(length(min = 1, max = 100))]
+///     name: String,
+/// }
+/// # let _ = Rename { name: "x".into() }.validate();
+/// ```
+pub use validator;

@@ -155,6 +155,14 @@ impl Metrics {
         }
     }
 
+    /// Adds a collector asked for its values on every scrape, for state kept
+    /// elsewhere (background workers, queues).
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        if let Ok(mut registry) = self.registry.write() {
+            registry.register_collector(collector);
+        }
+    }
+
     /// Every metric in the Prometheus text format ([`CONTENT_TYPE`]).
     #[must_use]
     pub fn render(&self) -> String {

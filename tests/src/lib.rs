@@ -1,6 +1,7 @@
 //! Strata's test kit: architecture rules for a workspace (feature
 //! `architecture`, on by default), OpenAPI document checks (`openapi`), a fresh
-//! database per test on SQLite or PostgreSQL (`database`), and the test servers
+//! database per test on SQLite or PostgreSQL (`database`), a service spawned on
+//! random ports with a client and `assert_problem` (`service`), and the test servers
 //! a suite needs, reported as ignored when they are not configured
 //! ([`servers`], always available, so build scripts can use it without the
 //! rest).
@@ -37,3 +38,5 @@ pub mod database;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod servers;
+#[cfg(feature = "service")]
+pub mod service;

@@ -393,6 +393,58 @@ fn a_framework_infrastructure_crate_from_outside_the_workspace_is_still_infrastr
 }
 
 #[test]
+fn only_the_composition_root_may_name_the_service_runtime() {
+    let fixture = Fixture::good();
+    fixture.depend(
+        "app-api",
+        r#"strata-runtime = { path = "../vendor/strata-runtime" }"#,
+    );
+    fixture.write(
+        "app-api/src/main.rs",
+        "mod bootstrap;\n\n\
+         fn main() {\n    let _ = strata_runtime::main;\n    let service = bootstrap::wire();\n    let _ = fixture_app_api::api::handle(&service, 1);\n}\n",
+    );
+    fixture.check(fixture_architecture()).assert_clean();
+
+    fixture.write(
+        "app-api/src/api/mod.rs",
+        &format!("use strata_runtime::Startup as _;\n{API}"),
+    );
+    let report = fixture.check(fixture_architecture());
+    assert_only(
+        &report,
+        Rule::ApiNoInfrastructure,
+        "app-api/src/api/mod.rs",
+        "strata_runtime",
+    );
+}
+
+#[test]
+fn a_domain_crate_depending_on_the_service_runtime_is_reported() {
+    let fixture = Fixture::good();
+    fixture.depend(
+        "domain",
+        r#"strata-runtime = { path = "../vendor/strata-runtime" }"#,
+    );
+    let report = fixture.check(fixture_architecture());
+    assert_only(
+        &report,
+        Rule::LayerDependency,
+        "fixture-domain",
+        "strata-runtime",
+    );
+}
+
+#[test]
+fn a_runtime_crate_depending_on_a_crate_banned_for_it_is_reported() {
+    let fixture = Fixture::good();
+    fixture.add_member("runtime", "fixture-runtime");
+    fixture.depend("runtime", r#"axum = { path = "../vendor/axum" }"#);
+    let report = fixture.check(fixture_architecture().ban(Layer::Runtime, "axum"));
+    assert_only(&report, Rule::RuntimeBannedCrate, "fixture-runtime", "axum");
+}
+
+#[test]
 fn the_composition_root_may_wire_in_a_framework_infrastructure_crate() {
     let fixture = Fixture::good();
     fixture.depend(
@@ -816,6 +868,16 @@ impl Fixture {
             &[r#"sea-orm = { path = "../sea-orm" }"#],
         );
         fixture.write(&at("vendor/strata-infrastructure/src/lib.rs"), "");
+        // Strata's service runtime, likewise: above app-api and infrastructure.
+        fixture.manifest(
+            &at("vendor/strata-runtime"),
+            "strata-runtime",
+            &[r#"fixture-helper = { path = "../helper" }"#],
+        );
+        fixture.write(
+            &at("vendor/strata-runtime/src/lib.rs"),
+            "pub fn main() {}\n",
+        );
         fixture
     }
 

@@ -24,4 +24,4 @@ pub use pipeline::{
     IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next, OutputCodec, UseCaseInput,
     UseCaseKind, UseCaseOutput,
 };
-pub use use_case::{Command, CommandHandler, Query, QueryHandler, UseCaseContext};
+pub use use_case::{Command, CommandHandler, InputRules, Query, QueryHandler, UseCaseContext};

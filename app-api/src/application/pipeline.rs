@@ -4,11 +4,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use strata_domain::ValidationFailure;
 use strata_domain::ports::{ClaimToken, Propagation};
-use validator::Validate;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::use_case::InputRules;
 use super::{
     Access, AppError, CachePolicy, Dispatcher, Invalidation, RequestContext, UseCaseContext,
 };
@@ -49,9 +49,9 @@ pub trait UseCaseInput: Any + Send + Sync {
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 }
 
-impl<T: Validate + Send + Sync + 'static> UseCaseInput for T {
+impl<T: InputRules + Send + Sync + 'static> UseCaseInput for T {
     fn validate_input(&self) -> Result<(), ValidationFailure> {
-        strata_domain::validate(self)
+        self.check_rules()
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -1,15 +1,41 @@
 use async_trait::async_trait;
+use strata_domain::ValidationFailure;
 use strata_domain::ports::Propagation;
-use validator::Validate;
 
 use super::pipeline::UseCaseKind;
 use super::{Access, AppError, CachePolicy, Dispatcher, Invalidation, RequestContext};
+
+/// The rules a use case's input must meet, checked by the validation middleware
+/// before any handler runs. Every type that implements `validator::Validate` —
+/// the `validator` Strata re-exports as [`crate::validator`] — has them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no validation rules Strata can run",
+    label = "this input does not implement Strata's `validator::Validate`",
+    note = "derive it from the validator Strata re-exports: \
+            `#[derive(strata_app_api::validator::Validate)]` with \
+            `#[validate(crate = \"strata_app_api::validator\")]` on the type, \
+            or depend on the same `validator` version as Strata (0.21); \
+            a `Validate` from another version of validator is another trait"
+)]
+pub trait InputRules {
+    /// Checks the rules.
+    ///
+    /// # Errors
+    /// One entry per invalid field.
+    fn check_rules(&self) -> Result<(), ValidationFailure>;
+}
+
+impl<T: validator::Validate> InputRules for T {
+    fn check_rules(&self) -> Result<(), ValidationFailure> {
+        strata_domain::validate(self)
+    }
+}
 
 /// A request to change the system, such as `CreateProduct`.
 ///
 /// Its `validator` rules are checked by the validation middleware before any
 /// handler runs; a command without rules derives `Validate` with none.
-pub trait Command: Validate + Send + Sync + 'static {
+pub trait Command: InputRules + Send + Sync + 'static {
     /// What the command answers when it succeeds.
     type Output: Send + 'static;
     /// A stable name for logs and metrics, such as `catalog.create_product`.
@@ -28,7 +54,7 @@ pub trait Command: Validate + Send + Sync + 'static {
 
 /// A request to read from the system without changing it, such as `GetProduct`.
 /// Queries run without a unit of work.
-pub trait Query: Validate + Send + Sync + 'static {
+pub trait Query: InputRules + Send + Sync + 'static {
     /// What the query answers.
     type Output: Send + 'static;
     /// A stable name for logs and metrics, such as `catalog.get_product`.

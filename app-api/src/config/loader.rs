@@ -72,8 +72,115 @@ impl Loader {
     /// whose value does not fit its type or breaks a rule.
     pub fn load<T: Config>(self) -> Result<Loaded<T>, ConfigError> {
         let defaults = serde_json::to_value(T::default()).unwrap_or(Value::Null);
+        let layers = self.merge(&defaults)?;
+        let value: T = read_typed(layers.merged, &layers.origins, &layers.from_variables)?;
+        check(&value, &layers.origins)?;
+        Ok(Loaded {
+            value,
+            origins: layers.origins,
+            ignored: layers.ignored,
+        })
+    }
+
+    /// Loads two configurations from one set of keys: `S`, starting from
+    /// `service` (the part a framework defines, such as a service runtime's
+    /// groups), and `A` (the service's own keys). Each top-level key belongs to
+    /// the one whose defaults name it; a key neither names is refused. Files and
+    /// variables spell the keys of both alike (`PREFIX_DATABASE_URL`,
+    /// `PREFIX_ADMIN_EMAIL`).
+    ///
+    /// # Errors
+    /// As [`Loader::load`]; and a key both parts define, which is a mistake in
+    /// the service's settings type.
+    pub fn load_pair<S: Config, A: Config>(
+        self,
+        service: S,
+    ) -> Result<Loaded<Pair<S, A>>, ConfigError> {
+        let service_defaults = serde_json::to_value(&service).unwrap_or(Value::Null);
+        let app_defaults = serde_json::to_value(A::default()).unwrap_or(Value::Null);
+        let (Value::Object(service_keys), Value::Object(app_keys)) =
+            (&service_defaults, &app_defaults)
+        else {
+            return Err(ConfigError::Missing {
+                key: String::new(),
+                reason: "both parts of a configuration must be tables of keys".into(),
+            });
+        };
+        let (service_keys, app_keys): (BTreeSet<String>, BTreeSet<String>) = (
+            service_keys.keys().cloned().collect(),
+            app_keys.keys().cloned().collect(),
+        );
+        if let Some(shared) = service_keys.intersection(&app_keys).next() {
+            return Err(ConfigError::Invalid {
+                key: shared.clone(),
+                origin: Origin::Default,
+                reason: "is defined by both the service runtime and the service's own \
+                         settings; rename the service's key"
+                    .into(),
+            });
+        }
+        let mut defaults = service_defaults.clone();
+        if let (Value::Object(all), Value::Object(app)) = (&mut defaults, app_defaults.clone()) {
+            all.extend(app);
+        }
+        let layers = self.merge(&defaults)?;
+        let Value::Object(merged) = layers.merged else {
+            return Err(ConfigError::Missing {
+                key: String::new(),
+                reason: "the configuration is not a table of keys".into(),
+            });
+        };
+        if let Some(unknown) = merged
+            .keys()
+            .find(|key| !service_keys.contains(*key) && !app_keys.contains(*key))
+        {
+            return Err(ConfigError::Invalid {
+                origin: origin_of(&layers.origins, unknown),
+                key: unknown.clone(),
+                reason: "is not a configuration key".into(),
+            });
+        }
+        // The service part starts from the given values, not from `S::default`:
+        // its defaults may depend on the service (a file named after it).
+        let mut service_tree = service_defaults;
+        let mut app_tree = Map::new();
+        for (key, value) in merged {
+            if service_keys.contains(&key) {
+                let mut leaves = Vec::new();
+                leaf_keys(&value, &mut vec![key.clone()], &mut leaves);
+                if leaves.is_empty() {
+                    insert(&mut service_tree, &[key], value);
+                } else {
+                    for leaf in leaves {
+                        if let Some(leaf_value) = lookup(&value, &leaf[1..]) {
+                            insert(&mut service_tree, &leaf, leaf_value.clone());
+                        }
+                    }
+                }
+            } else {
+                app_tree.insert(key, value);
+            }
+        }
+        let service: S = read_typed(service_tree, &layers.origins, &layers.from_variables)?;
+        let app: A = read_typed(
+            Value::Object(app_tree),
+            &layers.origins,
+            &layers.from_variables,
+        )?;
+        check(&service, &layers.origins)?;
+        check(&app, &layers.origins)?;
+        Ok(Loaded {
+            value: Pair { service, app },
+            origins: layers.origins,
+            ignored: layers.ignored,
+        })
+    }
+
+    /// The files and variables merged into one tree of the keys `defaults` has,
+    /// with where each value came from.
+    fn merge(self, defaults: &Value) -> Result<Layers, ConfigError> {
         let mut known = Vec::new();
-        leaf_keys(&defaults, &mut Vec::new(), &mut known);
+        leaf_keys(defaults, &mut Vec::new(), &mut known);
 
         let mut merged = Value::Object(Map::new());
         let mut origins = BTreeMap::new();
@@ -119,19 +226,54 @@ impl Loader {
             }
         }
         ignored.sort();
-
-        let value: T = read_typed(merged, &origins, &from_variables)?;
-        value.validate().map_err(|invalid| ConfigError::Invalid {
-            origin: origin_of(&origins, &invalid.key),
-            key: invalid.key,
-            reason: invalid.reason,
-        })?;
-        Ok(Loaded {
-            value,
+        Ok(Layers {
+            merged,
             origins,
+            from_variables,
             ignored,
         })
     }
+}
+
+/// The layers merged: the tree, and where each key's value came from.
+struct Layers {
+    merged: Value,
+    origins: BTreeMap<String, Origin>,
+    from_variables: BTreeSet<String>,
+    ignored: Vec<String>,
+}
+
+/// Two configurations loaded from one set of keys (see [`Loader::load_pair`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair<S, A> {
+    /// The framework's part.
+    pub service: S,
+    /// The service's own keys.
+    pub app: A,
+}
+
+/// Both parts as one table, as files spell them.
+impl<S: serde::Serialize, A: serde::Serialize> serde::Serialize for Pair<S, A> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        use serde::ser::Error as _;
+        let mut all = match serde_json::to_value(&self.service).map_err(Z::Error::custom)? {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        if let Value::Object(app) = serde_json::to_value(&self.app).map_err(Z::Error::custom)? {
+            all.extend(app);
+        }
+        all.serialize(serializer)
+    }
+}
+
+/// Checks `value`'s rules, naming where the value at fault came from.
+fn check<T: Config>(value: &T, origins: &BTreeMap<String, Origin>) -> Result<(), ConfigError> {
+    value.validate().map_err(|invalid| ConfigError::Invalid {
+        origin: origin_of(origins, &invalid.key),
+        key: invalid.key,
+        reason: invalid.reason,
+    })
 }
 
 /// Reads the merged tree into `T`. A variable's text is a string at first; when
@@ -522,5 +664,109 @@ mod tests {
             key_for("ADMIN__EMAIL", &known, "APP_ADMIN__EMAIL").expect("explicit"),
             Some(vec!["admin".to_owned(), "email".to_owned()])
         );
+    }
+
+    /// The service's own keys beside the framework's `Settings`.
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct Own {
+        greeting: String,
+        limits: Limits,
+    }
+
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(default, deny_unknown_fields)]
+    struct Limits {
+        burst: u32,
+    }
+
+    impl Config for Own {}
+
+    fn named_defaults() -> Settings {
+        Settings {
+            database_url: "sqlite://named.db".into(),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn a_pair_reads_both_parts_from_one_set_of_files_and_variables() {
+        let loaded = Loader::new("APP")
+            .file(
+                "development.toml",
+                "port = 9000\ngreeting = \"hi\"\n[limits]\nburst = 3\n[http]\nrequest_timeout = \"5s\"",
+            )
+            .variables(vars(&[
+                ("APP_LIMITS_BURST", "7"),
+                ("APP_ADMIN_EMAIL", "a@b.c"),
+                ("APP_ADMIN_PASSWORD", "correct horse battery"),
+            ]))
+            .load_pair::<Settings, Own>(named_defaults())
+            .expect("valid");
+        let pair = loaded.value();
+        assert_eq!(pair.service.port, 9000);
+        assert_eq!(
+            pair.service.database_url, "sqlite://named.db",
+            "the given default"
+        );
+        assert_eq!(pair.service.http.request_timeout, Duration::from_secs(5));
+        assert_eq!(pair.service.admin.email.as_deref(), Some("a@b.c"));
+        assert_eq!(pair.app.greeting, "hi");
+        assert_eq!(pair.app.limits.burst, 7);
+        let text = loaded.render();
+        assert!(
+            text.contains("greeting = \"hi\"  # from development.toml"),
+            "{text}"
+        );
+        assert!(
+            text.contains("port = 9000  # from development.toml"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_pair_refuses_a_key_neither_part_has_and_names_bad_values_by_their_key() {
+        let unknown = Loader::new("APP")
+            .file("development.toml", "colour = \"blue\"")
+            .variables(Vec::new())
+            .load_pair::<Settings, Own>(named_defaults())
+            .expect_err("no such key");
+        assert_eq!(
+            unknown.to_string(),
+            "configuration key `colour` (from development.toml) is not valid: is not a configuration key"
+        );
+        let bad = Loader::new("APP")
+            .variables(vars(&[("APP_HTTP__REQUEST_TIMEOUT", "soon")]))
+            .load_pair::<Settings, Own>(named_defaults())
+            .expect_err("not a duration");
+        assert!(
+            bad.to_string()
+                .starts_with("configuration key `http.request_timeout` (from environment variable APP_HTTP__REQUEST_TIMEOUT)"),
+            "{bad}"
+        );
+        let own = Loader::new("APP")
+            .variables(vars(&[("APP_LIMITS_BURST", "many")]))
+            .load_pair::<Settings, Own>(named_defaults())
+            .expect_err("not a number");
+        assert!(
+            own.to_string()
+                .starts_with("configuration key `limits.burst`"),
+            "{own}"
+        );
+    }
+
+    #[test]
+    fn a_key_both_parts_define_is_refused() {
+        #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+        #[serde(default)]
+        struct Clash {
+            port: u16,
+        }
+        impl Config for Clash {}
+        let error = Loader::new("APP")
+            .variables(Vec::new())
+            .load_pair::<Settings, Clash>(named_defaults())
+            .expect_err("both define `port`");
+        assert!(error.to_string().contains("`port`"), "{error}");
     }
 }

@@ -68,9 +68,9 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use environment::Environment;
+pub use environment::{Environment, UnknownEnvironment};
 pub use groups::IdempotencySettings;
-pub use loader::Loader;
+pub use loader::{Loader, Pair};
 
 /// A service's settings: a `serde` struct with a [`Default`] (its defaults layer),
 /// and the rules its values must meet beyond their types.
@@ -209,7 +209,7 @@ pub struct Loaded<T> {
     ignored: Vec<String>,
 }
 
-impl<T: Config> Loaded<T> {
+impl<T: Serialize> Loaded<T> {
     /// The configuration.
     pub fn value(&self) -> &T {
         &self.value

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -74,16 +74,22 @@ where
     }
 }
 
-/// The checks readiness runs, and how long each may take.
+/// The checks readiness runs, and how long each may take. Clones share the
+/// checks: one added later (a background worker's, once it is known) is run by
+/// every clone, the one the routes hold included.
 #[derive(Clone)]
 pub struct Readiness {
-    checks: Vec<Arc<dyn HealthCheck>>,
+    checks: Arc<RwLock<Vec<Arc<dyn HealthCheck>>>>,
     timeout: Duration,
 }
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.checks.iter().map(|check| check.name()).collect();
+        let names: Vec<String> = self
+            .checks()
+            .iter()
+            .map(|check| check.name().to_owned())
+            .collect();
         f.debug_struct("Readiness")
             .field("checks", &names)
             .field("timeout", &self.timeout)
@@ -102,16 +108,31 @@ impl Readiness {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            checks: Vec::new(),
+            checks: Arc::new(RwLock::new(Vec::new())),
             timeout: Duration::from_secs(2),
         }
     }
 
     /// Adds `check`.
     #[must_use]
-    pub fn with(mut self, check: impl HealthCheck) -> Self {
-        self.checks.push(Arc::new(check));
+    pub fn with(self, check: impl HealthCheck) -> Self {
+        self.add(check);
         self
+    }
+
+    /// Adds `check`, for this readiness and every clone of it.
+    pub fn add(&self, check: impl HealthCheck) {
+        self.checks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::new(check));
+    }
+
+    fn checks(&self) -> Vec<Arc<dyn HealthCheck>> {
+        self.checks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Gives each check `timeout` before it counts as down. Keep it below the
@@ -124,8 +145,7 @@ impl Readiness {
 
     /// Runs every check at once and reports each dependency's state.
     pub async fn report(&self) -> ReadinessReport {
-        let runs = self.checks.iter().map(|check| {
-            let check = Arc::clone(check);
+        let runs = self.checks().into_iter().map(|check| {
             let timeout = self.timeout;
             async move {
                 let started = Instant::now();
@@ -315,142 +335,6 @@ pub fn api_routes<S: Clone + Send + Sync + 'static>(
         .layer(Extension(readiness))
 }
 
-/// A Redis readiness check that needs no Redis client: it opens a connection
-/// to the server named by a `redis://[:password@]host[:port][/db]` URL, sends
-/// `AUTH` when the URL has a password, then `PING`, and expects `PONG`.
-#[derive(Clone)]
-pub struct RedisPing {
-    address: String,
-    password: Option<crate::Secret>,
-    username: Option<String>,
-}
-
-impl std::fmt::Debug for RedisPing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisPing")
-            .field("address", &self.address)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RedisPing {
-    /// A check of the server at `url`.
-    ///
-    /// # Errors
-    /// When `url` is not a `redis://` URL with a host.
-    pub fn new(url: &str) -> Result<Self, CheckError> {
-        let rest = url
-            .strip_prefix("redis://")
-            .ok_or("a Redis URL starts with redis://")?;
-        let authority = rest.split('/').next().unwrap_or_default();
-        let (credentials, host) = match authority.rsplit_once('@') {
-            Some((credentials, host)) => (Some(credentials), host),
-            None => (None, authority),
-        };
-        if host.is_empty() {
-            return Err("a Redis URL names a host".into());
-        }
-        let address = if host.contains(':') && !host.ends_with(']') {
-            host.to_owned()
-        } else {
-            format!("{host}:6379")
-        };
-        let (username, password) = match credentials {
-            Some(credentials) => match credentials.split_once(':') {
-                Some((user, password)) => (
-                    (!user.is_empty()).then(|| user.to_owned()),
-                    Some(crate::Secret::from(password)),
-                ),
-                None => (None, Some(crate::Secret::from(credentials))),
-            },
-            None => (None, None),
-        };
-        Ok(Self {
-            address,
-            password,
-            username,
-        })
-    }
-}
-
-#[async_trait]
-impl HealthCheck for RedisPing {
-    fn name(&self) -> &str {
-        "redis"
-    }
-
-    async fn check(&self) -> Result<(), CheckError> {
-        let stream = tokio::net::TcpStream::connect(&self.address).await?;
-        if let Some(password) = &self.password {
-            let mut parts: Vec<&[u8]> = vec![b"AUTH"];
-            if let Some(user) = &self.username {
-                parts.push(user.as_bytes());
-            }
-            parts.push(password.expose());
-            send(&stream, &command(&parts)).await?;
-            let answer = receive_line(&stream).await?;
-            if !answer.starts_with(b"+OK") {
-                return Err("Redis refused the credentials".into());
-            }
-        }
-        send(&stream, &command(&[b"PING"])).await?;
-        let answer = receive_line(&stream).await?;
-        if answer.starts_with(b"+PONG") {
-            Ok(())
-        } else {
-            Err(format!(
-                "Redis answered PING with {:?}",
-                String::from_utf8_lossy(&answer)
-            )
-            .into())
-        }
-    }
-}
-
-/// A command in the Redis protocol's array form.
-fn command(parts: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", parts.len()).into_bytes();
-    for part in parts {
-        out.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
-        out.extend_from_slice(part);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-async fn send(stream: &tokio::net::TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(bytes) {
-            Ok(written) => bytes = &bytes[written..],
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
-}
-
-/// Reads up to the first line end (a simple-string or error reply).
-async fn receive_line(stream: &tokio::net::TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut line = Vec::new();
-    let mut buffer = [0_u8; 256];
-    while !line.ends_with(b"\r\n") && line.len() < 4_096 {
-        stream.readable().await?;
-        match stream.try_read(&mut buffer) {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "Redis closed the connection",
-                ));
-            }
-            Ok(read) => line.extend_from_slice(&buffer[..read]),
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(line)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -542,63 +426,5 @@ mod tests {
                 .expect("infallible");
             assert_eq!(response.status(), StatusCode::OK, "{path}");
         }
-    }
-
-    /// A stand-in Redis that accepts one connection and answers `AUTH` and `PING`
-    /// as a real one would, so the check is tested without a server.
-    async fn fake_redis(password: &'static str) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address").to_string();
-        tokio::spawn(async move {
-            let (stream, _) = listener.accept().await.expect("accept");
-            let mut seen = Vec::new();
-            loop {
-                let line = receive_line(&stream).await.unwrap_or_default();
-                if line.is_empty() {
-                    return;
-                }
-                seen.extend_from_slice(&line);
-                let text = String::from_utf8_lossy(&seen).to_string();
-                if text.contains("PING\r\n") {
-                    let _ = send(&stream, b"+PONG\r\n").await;
-                    return;
-                }
-                if text.contains(&format!("{password}\r\n")) && text.contains("AUTH") {
-                    let _ = send(&stream, b"+OK\r\n").await;
-                    seen.clear();
-                }
-            }
-        });
-        address
-    }
-
-    #[tokio::test]
-    async fn the_redis_check_authenticates_and_pings() {
-        let address = fake_redis("s3cret").await;
-        let check = RedisPing::new(&format!("redis://:s3cret@{address}/0")).expect("a URL");
-        check.check().await.expect("PONG");
-        assert!(!format!("{check:?}").contains("s3cret"));
-    }
-
-    /// Against a real server when `STRATA_TEST_REDIS_URL` names one.
-    #[tokio::test]
-    async fn the_redis_check_pings_a_real_server() {
-        let Ok(url) = std::env::var("STRATA_TEST_REDIS_URL") else {
-            return;
-        };
-        let check = RedisPing::new(&url).expect("a Redis URL");
-        check.check().await.expect("the server answers PONG");
-    }
-
-    #[tokio::test]
-    async fn the_redis_check_fails_when_nothing_listens() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address");
-        drop(listener);
-        let check = RedisPing::new(&format!("redis://{address}")).expect("a URL");
-        assert!(check.check().await.is_err());
-        assert!(RedisPing::new("http://localhost").is_err());
     }
 }

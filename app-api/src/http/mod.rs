@@ -24,3 +24,14 @@ pub use rate_limit::rate_limit_by_client;
 pub use request_scope::{
     HttpSettings, IDEMPOTENCY_KEY, REQUEST_ID, TRACEPARENT, serve, with_standard_layers,
 };
+
+/// What the operational routes report on: the readiness checks behind
+/// `/health/ready`, and the metrics behind `/metrics`.
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone, Default)]
+pub struct Operations {
+    /// The dependencies readiness checks.
+    pub readiness: health::Readiness,
+    /// The registry requests and use cases are recorded in.
+    pub metrics: crate::metrics::Metrics,
+}

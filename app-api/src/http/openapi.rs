@@ -329,6 +329,104 @@ mod docs {
     }
 }
 
+/// A service's whole HTTP API, assembled the same way in every service: its
+/// routes with their descriptions, the operational routes (`/health/*`,
+/// `/metrics`, `/openapi.json`, `/docs`), problem+json for unknown paths and
+/// methods, a body limit, optionally authentication, the per-client request
+/// limit, the standard layers and request metrics — in that order, innermost
+/// first, so the limit also throttles credential guessing and the metrics count
+/// every refusal.
+#[cfg(feature = "metrics")]
+pub struct Api<S> {
+    routes: OpenApiRouter<S>,
+    body_limit: usize,
+    #[cfg(feature = "auth")]
+    authenticator: Option<std::sync::Arc<crate::http::auth::Authenticator>>,
+}
+
+#[cfg(feature = "metrics")]
+impl<S> std::fmt::Debug for Api<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The largest request body an [`Api`] reads unless told otherwise; larger ones
+/// get 413.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+#[cfg(feature = "metrics")]
+impl<S: Clone + Send + Sync + 'static> Api<S> {
+    /// An API described by `description` (title, version, tags), with no routes
+    /// of its own yet.
+    #[must_use]
+    pub fn new(description: OpenApi) -> Self {
+        Self {
+            routes: OpenApiRouter::with_openapi(description),
+            body_limit: DEFAULT_BODY_LIMIT,
+            #[cfg(feature = "auth")]
+            authenticator: None,
+        }
+    }
+
+    /// Adds `routes` (registered with utoipa-axum's `routes!`).
+    #[must_use]
+    pub fn routes(mut self, routes: OpenApiRouter<S>) -> Self {
+        self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// Reads bodies of up to `bytes`.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Finds each request's caller with `authenticator` (bearer tokens, API keys).
+    #[cfg(feature = "auth")]
+    #[must_use]
+    pub fn authenticated_by(
+        mut self,
+        authenticator: std::sync::Arc<crate::http::auth::Authenticator>,
+    ) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// The router to serve, over `state`, and the OpenAPI document it serves.
+    pub fn build(
+        self,
+        state: S,
+        settings: crate::http::HttpSettings,
+        limiter: std::sync::Arc<dyn strata_domain::RateLimiter>,
+        operations: crate::http::Operations,
+    ) -> (Router, OpenApi) {
+        let routes = self
+            .routes
+            .merge(crate::http::health::api_routes(operations.readiness))
+            .merge(crate::http::metrics::api_routes(operations.metrics.clone()))
+            .layer(axum::extract::DefaultBodyLimit::max(self.body_limit));
+        let (routes, document) = finish(routes);
+        let routes = crate::http::with_problem_fallbacks(routes).with_state(state);
+        #[cfg(feature = "auth")]
+        let routes = match self.authenticator {
+            Some(authenticator) => crate::http::auth::with_authentication(routes, authenticator),
+            None => routes,
+        };
+        let router = crate::http::with_standard_layers(
+            crate::http::rate_limit_by_client(routes, limiter),
+            settings,
+        );
+        (
+            crate::http::metrics::with_request_metrics(router, operations.metrics),
+            document,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use axum::http::StatusCode;

@@ -38,4 +38,15 @@ pub trait CacheStore: Send + Sync {
     /// Removes `keys` and every key of `tags`, here and (for shared stores) on
     /// every other instance.
     async fn invalidate(&self, keys: &[String], tags: &[String]) -> Result<(), CacheError>;
+
+    /// Whether the store answers now, for readiness: a store on a server asks it
+    /// (Redis `PING`); one in this process is always there.
+    async fn ping(&self) -> Result<(), CacheError> {
+        Ok(())
+    }
+
+    /// Whether the store lives on a server that readiness should report on.
+    fn is_remote(&self) -> bool {
+        false
+    }
 }

@@ -222,6 +222,15 @@ impl RedisCacheStore {
         Ok(value.map(|value| (value, remaining)))
     }
 
+    /// Asks the server for `PONG`, within the store's timeouts.
+    pub(crate) async fn ping_server(&self) -> Result<(), CacheError> {
+        let mut connection = self.connection.clone();
+        let _: String = self
+            .bounded(redis::cmd("PING").query_async(&mut connection))
+            .await?;
+        Ok(())
+    }
+
     pub(crate) fn client(&self) -> &Client {
         &self.client
     }
@@ -346,6 +355,14 @@ impl CacheStore for RedisCacheStore {
         let mut connection = self.connection.clone();
         self.bounded(invocation.invoke_async::<()>(&mut connection))
             .await
+    }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        self.ping_server().await
+    }
+
+    fn is_remote(&self) -> bool {
+        true
     }
 }
 

@@ -272,6 +272,14 @@ impl CacheStore for TwoLevelCacheStore {
         self.local.drop_entries(keys, tags).await;
         deleted
     }
+
+    async fn ping(&self) -> Result<(), CacheError> {
+        self.redis.ping_server().await
+    }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
 }
 
 /// The listener's task, stopped with the store that started it.

@@ -3,11 +3,13 @@
 //!
 //! * [`application`] — commands, queries and their handlers; no HTTP, no SQL.
 //! * [`api`] — axum routes that turn HTTP into commands and queries.
-//! * [`settings`] — typed, layered configuration, checked at start-up.
-//! * [`bootstrap`] — the composition root: the one module that names the
-//!   infrastructure and the web page.
+//! * [`settings`] — the service's own configuration keys.
+//! * [`bootstrap`] — the composition root: [`App`], the service the runtime
+//!   runs; the one module that names the infrastructure and the web page.
 
 pub mod api;
 pub mod application;
 pub mod bootstrap;
 pub mod settings;
+
+pub use bootstrap::App;

@@ -3,7 +3,13 @@
 
 use std::process::{Command, Output};
 
-use app_api::settings::{env_prefix, project_name};
+use app_api::App;
+use app_api::settings::project_name;
+use strata_runtime::Service as _;
+
+fn env_prefix() -> String {
+    App::env_prefix()
+}
 
 /// The binary, with none of the service's variables from the caller's
 /// environment and the test environment's configuration.

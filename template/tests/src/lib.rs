@@ -1,11 +1,9 @@
 //! Test kit: the whole service spawned on random local ports against a fresh
-//! SQLite database, and an HTTP client to talk to it.
+//! database (through `strata_tests::service`), and an HTTP client to talk to it.
 
-use std::net::SocketAddr;
-
-use app_api::bootstrap::{RunningService, start};
-use app_api::settings::Settings;
-use tempfile::TempDir;
+use app_api::App;
+use strata_tests::database::TestDatabase;
+use strata_tests::service::{ApiClient, TestService};
 
 /// The service — API and web page — running for one test.
 #[derive(Debug)]
@@ -16,8 +14,7 @@ pub struct TestApp {
     pub web: Option<String>,
     /// A client for both.
     pub client: reqwest::Client,
-    service: Option<RunningService>,
-    _data: TempDir,
+    service: TestService<App>,
 }
 
 impl TestApp {
@@ -27,22 +24,26 @@ impl TestApp {
         format!("{}{path}", self.api)
     }
 
+    /// A client of the API (`strata_tests::service::ApiClient`).
+    #[must_use]
+    pub fn api_client(&self) -> &ApiClient {
+        self.service.api()
+    }
+
     /// The router the API serves, for tests that inspect its routes.
     ///
     /// # Panics
     /// After [`TestApp::stop`].
     pub fn api_router(&self) -> &axum::Router {
         self.service
-            .as_ref()
-            .expect("the service is running")
-            .api_router()
+            .running()
+            .router("api")
+            .expect("the service serves its API")
     }
 
     /// Stops the service, letting requests in flight finish.
-    pub async fn stop(mut self) {
-        if let Some(service) = self.service.take() {
-            service.shutdown().await;
-        }
+    pub async fn stop(self) {
+        self.service.stop().await;
     }
 }
 
@@ -51,7 +52,7 @@ impl TestApp {
 /// # Panics
 /// When the service cannot start.
 pub async fn spawn_app() -> TestApp {
-    spawn(true).await
+    spawn(TestDatabase::sqlite(), true).await
 }
 
 /// The service without its web page, as `web_page = false` starts it.
@@ -59,42 +60,31 @@ pub async fn spawn_app() -> TestApp {
 /// # Panics
 /// When the service cannot start.
 pub async fn spawn_api_only() -> TestApp {
-    spawn(false).await
+    spawn(TestDatabase::sqlite(), false).await
 }
 
-/// A fresh, empty SQLite database file that lives as long as the returned
-/// directory: its URL and the directory.
+/// The service with its web page on `database`.
 ///
 /// # Panics
-/// When no temporary directory can be made.
-#[must_use]
-pub fn fresh_sqlite() -> (String, TempDir) {
-    let data = tempfile::tempdir().expect("a temporary directory for the database");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        data.path().join("test.db").display()
-    );
-    (url, data)
+/// When the service cannot start.
+pub async fn spawn_app_on(database: TestDatabase) -> TestApp {
+    spawn(database, true).await
 }
 
-async fn spawn(web_page: bool) -> TestApp {
-    let (database_url, data) = fresh_sqlite();
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let service = start(Settings {
-        database_url: database_url.into(),
-        api_addr: any_port,
-        web_page,
-        web_addr: any_port,
-        seed: false,
-        ..Settings::default()
+async fn spawn(database: TestDatabase, web_page: bool) -> TestApp {
+    let service = TestService::<App>::spawn(database, |settings| {
+        settings.service.seed = false;
+        settings.app.web_page = web_page;
     })
-    .await
-    .expect("the service starts");
+    .await;
+    let web = service
+        .running()
+        .addr("web")
+        .map(|addr| format!("http://{addr}"));
     TestApp {
-        api: format!("http://{}", service.api_addr),
-        web: service.web_addr.map(|addr| format!("http://{addr}")),
+        api: service.base_url("api"),
+        web,
         client: reqwest::Client::new(),
-        service: Some(service),
-        _data: data,
+        service,
     }
 }

@@ -42,7 +42,10 @@ fn layering(workspace: &Workspace<'_>, graph: &Graph<'_>, violations: &mut Vec<V
                 continue;
             };
             let wires_in = member.composition_root_files.is_some()
-                && matches!(target_layer, Layer::Infrastructure | Layer::Bff);
+                && matches!(
+                    target_layer,
+                    Layer::Infrastructure | Layer::Bff | Layer::Runtime
+                );
             if !layer.may_depend_on(target_layer) && !wires_in {
                 violations.push(Violation::new(
                     member.name.clone(),

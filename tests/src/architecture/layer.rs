@@ -17,16 +17,21 @@ pub enum Layer {
     Bff,
     /// Test support and end-to-end tests; crates in a `tests` directory.
     Tests,
+    /// The service runtime (Strata's `strata-runtime`): the framework's own
+    /// composition root, above the application layer and the adapters; crates in
+    /// a `runtime` directory. A service reaches it from its composition root only.
+    Runtime,
 }
 
 impl Layer {
     /// Every layer, in dependency order from the innermost.
-    pub const ALL: [Layer; 5] = [
+    pub const ALL: [Layer; 6] = [
         Layer::Domain,
         Layer::AppApi,
         Layer::Infrastructure,
         Layer::Bff,
         Layer::Tests,
+        Layer::Runtime,
     ];
 
     /// The directory name that places a crate in this layer.
@@ -37,6 +42,7 @@ impl Layer {
             Layer::Infrastructure => "infrastructure",
             Layer::Bff => "frontend-bff",
             Layer::Tests => "tests",
+            Layer::Runtime => "runtime",
         }
     }
 
@@ -57,6 +63,10 @@ impl Layer {
             // The BFF reaches app-api over HTTP, never by linking it.
             Layer::Bff => target == Layer::Bff,
             Layer::Tests => true,
+            Layer::Runtime => matches!(
+                target,
+                Layer::Domain | Layer::AppApi | Layer::Infrastructure | Layer::Runtime
+            ),
         }
     }
 
@@ -75,6 +85,10 @@ impl Layer {
                  it talks to app-api over HTTP"
             }
             Layer::Tests => "the tests layer may depend on any crate",
+            Layer::Runtime => {
+                "the runtime layer may depend only on domain, app-api, infrastructure and \
+                 runtime crates"
+            }
         }
     }
 }

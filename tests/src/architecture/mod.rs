@@ -94,6 +94,7 @@ impl Architecture {
         let framework = [
             ("strata-domain", Layer::Domain),
             ("strata-app-api", Layer::AppApi),
+            ("strata-runtime", Layer::Runtime),
             ("strata-infrastructure", Layer::Infrastructure),
             ("strata-bff", Layer::Bff),
             ("strata-tests", Layer::Tests),

@@ -19,6 +19,8 @@ pub enum Rule {
     BffBannedCrate,
     /// A tests crate's dependency closure holds a crate banned by configuration.
     TestsBannedCrate,
+    /// A runtime crate depends on a crate banned for the runtime layer.
+    RuntimeBannedCrate,
     /// Workspace crates form a dependency cycle, dev-dependencies included.
     NoCycles,
     /// A workspace crate sits in a directory that names no layer.
@@ -48,6 +50,7 @@ impl Rule {
             Rule::InfrastructureBannedCrate => "infrastructure-banned-crate",
             Rule::BffBannedCrate => "bff-banned-crate",
             Rule::TestsBannedCrate => "tests-banned-crate",
+            Rule::RuntimeBannedCrate => "runtime-banned-crate",
             Rule::NoCycles => "no-cycles",
             Rule::UnclassifiedCrate => "unclassified-crate",
             Rule::ApplicationNoHttp => "application-no-http",
@@ -66,6 +69,7 @@ impl Rule {
             Layer::Infrastructure => Rule::InfrastructureBannedCrate,
             Layer::Bff => Rule::BffBannedCrate,
             Layer::Tests => Rule::TestsBannedCrate,
+            Layer::Runtime => Rule::RuntimeBannedCrate,
         }
     }
 
@@ -91,27 +95,31 @@ impl Rule {
                  it reaches data through app-api"
             }
             Rule::TestsBannedCrate => "the tests layer must not depend on a crate banned for it",
+            Rule::RuntimeBannedCrate => {
+                "the runtime layer must not depend on a crate banned for it"
+            }
             Rule::NoCycles => {
                 "workspace crates must not form a dependency cycle, dev-dependencies included"
             }
             Rule::UnclassifiedCrate => {
                 "every workspace crate must live in a directory named domain, app-api, \
-                 infrastructure, frontend-bff or tests, or be classified explicitly"
+                 infrastructure, frontend-bff, tests or runtime, or be classified explicitly"
             }
             Rule::ApplicationNoHttp => {
                 "application code must not use HTTP or web-framework crates; \
                  those belong to the API code"
             }
             Rule::ApplicationNoInfrastructure => {
-                "application code must not use infrastructure, frontend-bff or persistence \
-                 crates; it works through domain ports"
+                "application code must not use infrastructure, runtime, frontend-bff or \
+                 persistence crates; it works through domain ports"
             }
             Rule::ApiNoInfrastructure => {
-                "API code must not use infrastructure or persistence crates; \
+                "API code must not use infrastructure, runtime or persistence crates; \
                  it calls application code"
             }
             Rule::CompositionRootOnly => {
-                "only the composition-root files may use infrastructure or frontend-bff crates"
+                "only the composition-root files may use infrastructure, runtime or \
+                 frontend-bff crates"
             }
             Rule::RuleMatchedNothing => "every configured rule must match something",
             Rule::SourceUnparseable => {

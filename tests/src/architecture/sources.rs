@@ -97,9 +97,11 @@ impl CrateNames {
         names
     }
 
+    /// The service runtime wires infrastructure in, so it counts as such: only
+    /// a composition root names it.
     fn set_for(&mut self, layer: Option<Layer>) -> Option<&mut BTreeSet<String>> {
         match layer {
-            Some(Layer::Infrastructure) => Some(&mut self.infrastructure),
+            Some(Layer::Infrastructure | Layer::Runtime) => Some(&mut self.infrastructure),
             Some(Layer::Bff) => Some(&mut self.bff),
             _ => None,
         }

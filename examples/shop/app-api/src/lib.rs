@@ -3,9 +3,13 @@
 //!
 //! * [`application`] — commands, queries and their handlers; no HTTP, no SQL.
 //! * [`api`] — axum routes that turn HTTP into commands and queries.
-//! * [`bootstrap`] — the composition root: the one module that names the
-//!   infrastructure and the BFF.
+//! * [`settings`] — the shop's own configuration keys.
+//! * [`bootstrap`] — the composition root: [`Shop`], the service the runtime
+//!   runs; the one module that names the infrastructure and the BFF.
 
 pub mod api;
 pub mod application;
 pub mod bootstrap;
+pub mod settings;
+
+pub use bootstrap::Shop;

@@ -137,6 +137,10 @@ fn a_request_in_flight_when_sigterm_arrives_completes_with_200() {
         log.iter().any(|line| line.contains("shop stopped")),
         "the last log line is written before exit: {log:#?}"
     );
+    assert!(
+        !log.iter().any(|line| line.contains("did not stop")),
+        "every background worker stopped within the grace period: {log:#?}"
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use shop_app_api::bootstrap::{AdminSettings, RunningShop, Settings, start};
-use strata_app_api::http::auth::Secret;
+use shop_app_api::Shop;
+use shop_app_api::settings::AdminSettings;
+use strata_app_api::Secret;
+use strata_tests::service::{ApiClient, TestService};
 use tokio::sync::OnceCell;
 
 use crate::TestDatabase;
@@ -23,7 +24,8 @@ pub struct Tokens {
 }
 
 /// The whole shop — API and web page — running on random local ports against a
-/// database of its own, and an HTTP client to talk to it.
+/// database of its own (through `strata_tests::service`), and an HTTP client to
+/// talk to it.
 #[derive(Debug)]
 pub struct TestApp {
     /// The API's base URL, such as `http://127.0.0.1:41234`.
@@ -32,8 +34,7 @@ pub struct TestApp {
     pub web: String,
     /// A client for both.
     pub client: reqwest::Client,
-    shop: Option<RunningShop>,
-    database: Arc<TestDatabase>,
+    service: TestService<Shop>,
     admin: OnceCell<String>,
 }
 
@@ -119,23 +120,27 @@ impl TestApp {
     /// # Panics
     /// After [`TestApp::stop`].
     pub fn api_router(&self) -> &axum::Router {
-        self.shop
-            .as_ref()
-            .expect("the shop is running")
-            .api_router()
+        self.service
+            .running()
+            .router("api")
+            .expect("the shop serves its API")
+    }
+
+    /// A client of the API (`strata_tests::service::ApiClient`).
+    #[must_use]
+    pub fn api_client(&self) -> &ApiClient {
+        self.service.api()
     }
 
     /// The test's database.
     #[must_use]
     pub fn database(&self) -> &TestDatabase {
-        &self.database
+        self.service.database()
     }
 
     /// Stops the shop, letting requests in flight finish.
-    pub async fn stop(mut self) {
-        if let Some(shop) = self.shop.take() {
-            shop.shutdown().await;
-        }
+    pub async fn stop(self) {
+        self.service.stop().await;
     }
 }
 
@@ -176,10 +181,10 @@ pub async fn spawn_two_instances_sharing_redis(
     let database = Arc::new(database);
     let prefix = format!("shop-test-{}", uuid::Uuid::now_v7().simple());
     let secret = format!("a shared signing key for {prefix}");
-    let shared = |settings: &mut Settings| {
-        settings.redis_url = Some(redis_url.into());
-        settings.cache_key_prefix.clone_from(&prefix);
-        settings.jwt_secret = Some(Secret::from(secret.clone()));
+    let shared = |settings: &mut strata_runtime::Settings<Shop>| {
+        settings.service.redis_url = Some(redis_url.into());
+        settings.service.cache_key_prefix.clone_from(&prefix);
+        settings.app.jwt_secret = Some(Secret::from(secret.clone()));
     };
     let first = spawn_with(Arc::clone(&database), false, shared).await;
     let second = spawn_with(database, false, shared).await;
@@ -193,29 +198,22 @@ async fn spawn(database: TestDatabase, seed: bool) -> TestApp {
 async fn spawn_with(
     database: Arc<TestDatabase>,
     seed: bool,
-    customize: impl FnOnce(&mut Settings),
+    customize: impl FnOnce(&mut strata_runtime::Settings<Shop>),
 ) -> TestApp {
-    let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut settings = Settings {
-        database_url: database.url().into(),
-        api_addr: any_port,
-        web_addr: any_port,
-        seed,
-        jwt_secret: None,
-        admin: AdminSettings {
+    let service = TestService::<Shop>::spawn_on(database, |settings| {
+        settings.service.seed = seed;
+        settings.app.admin = AdminSettings {
             email: Some(ADMIN_EMAIL.into()),
             password: Some(Secret::from(ADMIN_PASSWORD.to_owned())),
-        },
-        ..Settings::default()
-    };
-    customize(&mut settings);
-    let shop = start(settings).await.expect("the shop starts");
+        };
+        customize(settings);
+    })
+    .await;
     TestApp {
-        api: format!("http://{}", shop.api_addr),
-        web: format!("http://{}", shop.web_addr),
+        api: service.base_url("api"),
+        web: service.base_url("web"),
         client: reqwest::Client::new(),
-        shop: Some(shop),
-        database,
+        service,
         admin: OnceCell::new(),
     }
 }

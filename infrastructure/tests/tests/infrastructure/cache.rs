@@ -314,6 +314,20 @@ mod with_redis {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+    async fn the_shared_stores_answer_readiness_through_their_own_client() {
+        let redis = redis_store().await;
+        let two_level = two_level_store().await;
+        for store in [&redis as &dyn CacheStore, &two_level] {
+            assert!(store.is_remote());
+            store.ping().await.expect("PONG");
+        }
+        let local = in_memory_store().await;
+        assert!(!local.is_remote());
+        local.ping().await.expect("always there");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
     async fn a_stampede_on_the_redis_store_loads_once() {
         a_hundred_concurrent_misses_run_the_loader_once(Arc::new(redis_store().await)).await;
     }
@@ -550,6 +564,7 @@ mod with_redis {
                     .is_err(),
                 "invalidate, attempt {attempt}"
             );
+            assert!(store.ping().await.is_err(), "ping, attempt {attempt}");
             assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
         }
     }

@@ -10,18 +10,11 @@ mod tasks;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use strata_app_api::application::Dispatcher;
-use strata_app_api::http::health::{self, Readiness};
-use strata_app_api::http::metrics::{self as request_metrics, with_request_metrics};
-use strata_app_api::http::openapi;
-use strata_app_api::http::{
-    HttpSettings, rate_limit_by_client, with_problem_fallbacks, with_standard_layers,
-};
-use strata_app_api::metrics::Metrics;
+use strata_app_api::http::openapi::Api;
+use strata_app_api::http::{HttpSettings, Operations};
 use strata_domain::ports::RateLimiter;
 use utoipa::openapi::{InfoBuilder, OpenApiBuilder, Tag};
-use utoipa_axum::router::OpenApiRouter;
 
 use crate::settings::project_name;
 
@@ -42,35 +35,19 @@ impl AppState {
     }
 }
 
-/// What the operational routes report on: the readiness checks behind
-/// `/health/ready`, and the metrics behind `/metrics`.
-#[derive(Debug, Clone, Default)]
-pub struct Operations {
-    /// The dependencies readiness checks.
-    pub readiness: Readiness,
-    /// The registry requests and use cases are recorded in.
-    pub metrics: Metrics,
-}
-
-/// Every route of the API, behind a per-client request limit, the standard HTTP
-/// layers and request metrics; with the OpenAPI document it serves.
+/// Every route of the API, with the operational routes, behind the per-client
+/// request limit, the standard HTTP layers and request metrics
+/// (`strata_app_api::http::openapi::Api`); with the OpenAPI document it serves.
 pub fn router(
     state: AppState,
     settings: HttpSettings,
     limiter: Arc<dyn RateLimiter>,
     operations: Operations,
 ) -> (Router, utoipa::openapi::OpenApi) {
-    let routes = OpenApiRouter::with_openapi(description())
-        .merge(health::api_routes(operations.readiness))
-        .merge(request_metrics::api_routes(operations.metrics.clone()))
-        .merge(tasks::routes())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    let (routes, document) = openapi::finish(routes);
-    let routes = with_problem_fallbacks(routes).with_state(state);
-    // Metrics sit outside everything, so requests refused by the limit or the
-    // timeout are counted too.
-    let router = with_standard_layers(rate_limit_by_client(routes, limiter), settings);
-    (with_request_metrics(router, operations.metrics), document)
+    Api::new(description())
+        .routes(tasks::routes())
+        .body_limit(MAX_BODY_BYTES)
+        .build(state, settings, limiter, operations)
 }
 
 fn description() -> utoipa::openapi::OpenApi {

@@ -1,29 +1,44 @@
-//! The sea-orm repository and unit of work on a real SQLite database.
+//! The sea-orm task repository on SQLite and (when configured) PostgreSQL, each
+//! case on a fresh database; writes run in a unit of work, as every write must.
 
 use domain::tasks::{Task, TaskRepository};
 use infrastructure::{SeaOrmTaskRepository, migrate};
 use strata_domain::ports::{Propagation, in_unit_of_work};
-use strata_domain::{
-    AggregateRoot, Entity, PageRequest, Repository, RepositoryError, UnitOfWorkError, Version,
-};
+use strata_domain::{AggregateRoot, Entity, PageRequest, Repository, RepositoryError, Version};
 use strata_infrastructure::{Database, SeaOrmUnitOfWork};
-use tempfile::TempDir;
-use test_kit::fresh_sqlite;
+use strata_tests::database::TestDatabase;
+
+strata_tests::on_each_engine!(
+    a_saved_task_reads_back_equal_at_version_one,
+    a_stale_save_is_a_conflict_and_changes_nothing,
+    a_failing_unit_of_work_leaves_none_of_its_writes,
+);
 
 struct Fixture {
     tasks: SeaOrmTaskRepository,
     unit_of_work: SeaOrmUnitOfWork,
-    _data: TempDir,
+    _database: TestDatabase,
 }
 
-async fn fixture() -> Fixture {
-    let (url, data) = fresh_sqlite();
-    let database = Database::connect(&url).await.expect("the database opens");
-    migrate(&database).await.expect("the schema migrates");
-    Fixture {
-        tasks: SeaOrmTaskRepository::new(database.clone()),
-        unit_of_work: SeaOrmUnitOfWork::new(database),
-        _data: data,
+impl Fixture {
+    async fn new(database: TestDatabase) -> Self {
+        let pool = Database::connect(database.url())
+            .await
+            .expect("the database opens");
+        migrate(&pool).await.expect("the schema migrates");
+        Self {
+            tasks: SeaOrmTaskRepository::new(pool.clone()),
+            unit_of_work: SeaOrmUnitOfWork::new(pool),
+            _database: database,
+        }
+    }
+
+    /// Saves `task` in a unit of work of its own.
+    async fn save(&self, task: &mut Task) -> Result<(), RepositoryError> {
+        in_unit_of_work(&self.unit_of_work, Propagation::Required, async {
+            self.tasks.save(task).await
+        })
+        .await
     }
 }
 
@@ -31,32 +46,10 @@ fn task(title: &str) -> Task {
     Task::create(title).expect("a valid title")
 }
 
-#[derive(Debug)]
-enum Failure {
-    Planned,
-    #[allow(dead_code)] // carried for the assertion messages
-    Repository(RepositoryError),
-    #[allow(dead_code)]
-    UnitOfWork(UnitOfWorkError),
-}
-
-impl From<RepositoryError> for Failure {
-    fn from(error: RepositoryError) -> Self {
-        Self::Repository(error)
-    }
-}
-
-impl From<UnitOfWorkError> for Failure {
-    fn from(error: UnitOfWorkError) -> Self {
-        Self::UnitOfWork(error)
-    }
-}
-
-#[tokio::test]
-async fn a_saved_task_reads_back_equal_at_version_one() {
-    let f = fixture().await;
+async fn a_saved_task_reads_back_equal_at_version_one(database: TestDatabase) {
+    let f = Fixture::new(database).await;
     let mut saved = task("Water the plants");
-    f.tasks.save(&mut saved).await.expect("saved");
+    f.save(&mut saved).await.expect("saved");
     assert_eq!(saved.version(), Version::new(1));
     assert!(
         saved.pending_events().is_empty(),
@@ -67,17 +60,16 @@ async fn a_saved_task_reads_back_equal_at_version_one() {
     assert_eq!(found, Some(saved));
 }
 
-#[tokio::test]
-async fn a_stale_save_is_a_conflict_and_changes_nothing() {
-    let f = fixture().await;
+async fn a_stale_save_is_a_conflict_and_changes_nothing(database: TestDatabase) {
+    let f = Fixture::new(database).await;
     let mut current = task("Sweep");
-    f.tasks.save(&mut current).await.expect("saved");
+    f.save(&mut current).await.expect("saved");
     let mut stale = current.clone();
 
     current.complete().expect("open");
-    f.tasks.save(&mut current).await.expect("first update");
+    f.save(&mut current).await.expect("first update");
     stale.complete().expect("open in the stale copy");
-    let error = f.tasks.save(&mut stale).await.expect_err("stale");
+    let error = f.save(&mut stale).await.expect_err("stale");
 
     assert!(
         matches!(error, RepositoryError::Conflict { expected, .. } if expected == Version::new(1)),
@@ -92,19 +84,24 @@ async fn a_stale_save_is_a_conflict_and_changes_nothing() {
     assert_eq!(stored.version(), Version::new(2));
 }
 
-#[tokio::test]
-async fn a_failing_unit_of_work_leaves_none_of_its_writes() {
-    let f = fixture().await;
+async fn a_failing_unit_of_work_leaves_none_of_its_writes(database: TestDatabase) {
+    let f = Fixture::new(database).await;
     let (mut first, mut second) = (task("One"), task("Two"));
-    let result: Result<(), Failure> =
+    let result: Result<(), RepositoryError> =
         in_unit_of_work(&f.unit_of_work, Propagation::Required, async {
             f.tasks.save(&mut first).await?;
             f.tasks.save(&mut second).await?;
-            Err(Failure::Planned)
+            Err(RepositoryError::NotFound {
+                kind: "task",
+                id: "the test's planned failure".into(),
+            })
         })
         .await;
 
-    assert!(matches!(result, Err(Failure::Planned)), "{result:?}");
+    assert!(
+        matches!(result, Err(RepositoryError::NotFound { .. })),
+        "{result:?}"
+    );
     let page = f.tasks.list(PageRequest::first()).await.expect("listed");
     assert_eq!(page.total, 0);
 }

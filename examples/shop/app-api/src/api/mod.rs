@@ -12,19 +12,12 @@ mod wishlists;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use strata_app_api::application::Dispatcher;
-use strata_app_api::http::auth::{Authenticator, TokenService, with_authentication};
-use strata_app_api::http::health::{self, Readiness};
-use strata_app_api::http::metrics::{self as request_metrics, with_request_metrics};
-use strata_app_api::http::openapi;
-use strata_app_api::http::{
-    HttpSettings, rate_limit_by_client, with_problem_fallbacks, with_standard_layers,
-};
-use strata_app_api::metrics::Metrics;
+use strata_app_api::http::auth::{Authenticator, TokenService};
+use strata_app_api::http::openapi::Api;
+use strata_app_api::http::{HttpSettings, Operations};
 use strata_domain::ports::RateLimiter;
 use utoipa::openapi::{InfoBuilder, OpenApiBuilder, Tag};
-use utoipa_axum::router::OpenApiRouter;
 
 /// The largest request body the API reads; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -45,19 +38,10 @@ impl AppState {
     }
 }
 
-/// What the operational routes report on: the readiness checks behind
-/// `/health/ready`, and the metrics behind `/metrics`.
-#[derive(Debug, Clone, Default)]
-pub struct Operations {
-    /// The dependencies readiness checks.
-    pub readiness: Readiness,
-    /// The registry requests and use cases are recorded in.
-    pub metrics: Metrics,
-}
-
-/// Every route of the API, behind a per-client request limit, bearer-token
-/// authentication, the standard HTTP layers and request metrics; with the
-/// OpenAPI document it serves.
+/// Every route of the API, with the operational routes, behind bearer-token
+/// authentication, the per-client request limit, the standard HTTP layers and
+/// request metrics (`strata_app_api::http::openapi::Api`); with the OpenAPI
+/// document it serves.
 pub fn router(
     state: AppState,
     settings: HttpSettings,
@@ -65,22 +49,13 @@ pub fn router(
     operations: Operations,
 ) -> (Router, utoipa::openapi::OpenApi) {
     let authenticator = Arc::new(Authenticator::new().with_tokens(Arc::clone(&state.tokens)));
-    let routes = OpenApiRouter::with_openapi(description())
-        .merge(health::api_routes(operations.readiness))
-        .merge(request_metrics::api_routes(operations.metrics.clone()))
-        .merge(identity::routes())
-        .merge(catalog::routes())
-        .merge(wishlists::routes())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    let (routes, document) = openapi::finish(routes);
-    let routes = with_problem_fallbacks(routes).with_state(state);
-    // The limit sits outside authentication so that guessing credentials is
-    // throttled too; metrics sit outside everything so refusals are counted.
-    let router = with_standard_layers(
-        rate_limit_by_client(with_authentication(routes, authenticator), limiter),
-        settings,
-    );
-    (with_request_metrics(router, operations.metrics), document)
+    Api::new(description())
+        .routes(identity::routes())
+        .routes(catalog::routes())
+        .routes(wishlists::routes())
+        .body_limit(MAX_BODY_BYTES)
+        .authenticated_by(authenticator)
+        .build(state, settings, limiter, operations)
 }
 
 fn description() -> utoipa::openapi::OpenApi {

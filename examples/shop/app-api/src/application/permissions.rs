@@ -8,6 +8,20 @@ use strata_domain::Entity;
 pub const CATALOG_WRITE: &str = "catalog.write";
 /// See any customer's wishlists (support staff).
 pub const WISHLISTS_READ_ANY: &str = "wishlists.read_any";
+/// Make accounts with a role of the service's choosing (the service itself, at
+/// start-up).
+pub const ACCOUNTS_PROVISION: &str = "accounts.provision";
+/// Forget expired sessions (the service itself, on a schedule).
+pub const SESSIONS_PURGE: &str = "sessions.purge";
+
+/// The principal the shop acts as for work no person asked for: start-up
+/// provisioning, background jobs.
+#[must_use]
+pub fn system_principal() -> Principal {
+    Principal::new("shop", PrincipalKind::Service)
+        .with_permission(ACCOUNTS_PROVISION)
+        .with_permission(SESSIONS_PURGE)
+}
 
 /// The principal a signed-in `user` acts as: their id, role and the permissions
 /// the role grants.

@@ -45,4 +45,8 @@ pub trait RefreshTokens: Send + Sync {
 
     /// Revokes every token of `family`.
     async fn revoke_family(&self, family: TokenFamily) -> Result<(), RepositoryError>;
+
+    /// Forgets every token that expired at or before `now` (Unix seconds), used
+    /// or not: none of them can start a session again. Answers how many.
+    async fn purge_expired(&self, now: u64) -> Result<u64, RepositoryError>;
 }

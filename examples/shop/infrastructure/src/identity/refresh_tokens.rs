@@ -104,6 +104,17 @@ impl RefreshTokens for SeaOrmRefreshTokens {
             .map_err(storage_error)?;
         session.finish().await
     }
+
+    async fn purge_expired(&self, now: u64) -> Result<u64, RepositoryError> {
+        let session = self.database.writer().await?;
+        let purged = Tokens::delete_many()
+            .filter(Column::ExpiresAt.lte(i64::try_from(now).unwrap_or(i64::MAX)))
+            .exec(&*session)
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        Ok(purged.rows_affected)
+    }
 }
 
 #[cfg(test)]

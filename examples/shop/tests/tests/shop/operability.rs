@@ -24,6 +24,13 @@ async fn readiness_reports_each_dependency_and_liveness_answers() {
     assert_eq!(status, reqwest::StatusCode::OK, "{report}");
     assert_eq!(report["status"], "ready");
     assert_eq!(report["checks"]["database"]["status"], "up");
+    for worker in ["idempotency_key_purge", "session_purge"] {
+        assert_eq!(
+            report["checks"][format!("worker.{worker}")]["status"],
+            "up",
+            "{report}"
+        );
+    }
     for path in ["/health/live", "/health"] {
         let live = app
             .client
@@ -111,6 +118,9 @@ async fn metrics_count_requests_per_route_and_status_and_time_use_cases() {
         "use_case_duration_seconds_count{use_case=\"catalog.list_products\",kind=\"query\",outcome=\"ok\"}",
         "db_pool_connections{pool=\"database\",state=\"idle\"}",
         "db_pool_max_connections{pool=\"database\"}",
+        "db_pool_max_connections{pool=\"database_reads\"}",
+        "worker_up{worker=\"session_purge\"} 1",
+        "worker_runs_total{worker=\"idempotency_key_purge\"} 1",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }

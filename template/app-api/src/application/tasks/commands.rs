@@ -1,13 +1,14 @@
 use domain::tasks::{TaskId, TaskTitle};
 use serde::Serialize;
 use strata_app_api::application::{Access, Command, Invalidation};
-use validator::{Validate, ValidationError};
+use strata_app_api::validator::{Validate, ValidationError};
 
 use super::{TaskView, cache_keys};
 
 /// Write down a new task. Serializable so that a retry with the same
 /// `Idempotency-Key` can be told apart from a different request.
 #[derive(Debug, Clone, PartialEq, Eq, Validate, Serialize)]
+#[validate(crate = "strata_app_api::validator")]
 pub struct CreateTask {
     /// What the task is about.
     #[validate(custom(function = "title"))]
@@ -27,6 +28,7 @@ impl Command for CreateTask {
 /// Mark a task done, provided nobody changed it since the client read it at
 /// `expected_version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
+#[validate(crate = "strata_app_api::validator")]
 pub struct CompleteTask {
     /// The task.
     pub id: TaskId,

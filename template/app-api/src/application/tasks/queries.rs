@@ -1,12 +1,13 @@
 use domain::tasks::TaskId;
 use strata_app_api::application::{Access, CachePolicy, Query};
+use strata_app_api::validator::Validate;
 use strata_domain::Page;
-use validator::Validate;
 
 use super::{TaskView, cache_keys};
 
 /// One task by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
+#[validate(crate = "strata_app_api::validator")]
 pub struct GetTask {
     /// The task.
     pub id: TaskId,
@@ -27,6 +28,7 @@ impl Query for GetTask {
 
 /// One page of tasks, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
+#[validate(crate = "strata_app_api::validator")]
 pub struct ListTasks {
     /// The 1-based page number.
     #[validate(range(min = 1, message = "must be 1 or more"))]

@@ -4,6 +4,7 @@ use strata_app_api::application::{Access, Command, Invalidation};
 use validator::Validate;
 
 use super::{ProductView, cache_keys, rules};
+use crate::application::permissions;
 
 /// A price as a client sends it: minor units and a currency code.
 #[derive(Debug, Clone, PartialEq, Eq, Validate, Serialize)]
@@ -36,7 +37,7 @@ pub struct CreateProduct {
 impl Command for CreateProduct {
     type Output = ProductView;
     const NAME: &'static str = "catalog.create_product";
-    const ACCESS: Access = Access::Permission("catalog.write");
+    const ACCESS: Access = Access::Permission(permissions::CATALOG_WRITE);
 
     fn invalidates(&self) -> Invalidation {
         Invalidation::none().tag(cache_keys::PRODUCT_LISTINGS)
@@ -59,7 +60,7 @@ pub struct ChangeProductPrice {
 impl Command for ChangeProductPrice {
     type Output = ProductView;
     const NAME: &'static str = "catalog.change_product_price";
-    const ACCESS: Access = Access::Permission("catalog.write");
+    const ACCESS: Access = Access::Permission(permissions::CATALOG_WRITE);
 
     fn invalidates(&self) -> Invalidation {
         Invalidation::none()

@@ -6,6 +6,7 @@ use strata_app_api::application::{Access, Command, Principal};
 use validator::{Validate, ValidationErrors};
 
 use super::rules;
+use crate::application::permissions;
 
 /// A refresh token as the client holds it. It never prints.
 #[derive(Clone, PartialEq, Eq)]
@@ -61,6 +62,56 @@ impl Command for RegisterCustomer {
     type Output = UserView;
     const NAME: &'static str = "identity.register_customer";
     const ACCESS: Access = Access::Anyone;
+}
+
+/// Make the administrator account the configuration names, unless an account
+/// with that email exists already. Run by the service itself at start-up.
+#[derive(Debug, Clone)]
+pub struct EnsureAdministrator {
+    /// The administrator's sign-in address.
+    pub email: String,
+    /// The password to set.
+    pub password: Password,
+}
+
+impl Validate for EnsureAdministrator {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Err(error) = rules::email(&self.email) {
+            errors.add("email", error);
+        }
+        if let Err(error) = rules::new_password(&self.password) {
+            errors.add("password", error);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl Command for EnsureAdministrator {
+    /// Whether the account was made now.
+    type Output = bool;
+    const NAME: &'static str = "identity.ensure_administrator";
+    const ACCESS: Access = Access::Permission(permissions::ACCOUNTS_PROVISION);
+}
+
+/// Forget the refresh tokens that expired: run by the service itself, on a
+/// schedule.
+#[derive(Debug, Clone, Validate)]
+pub struct PurgeExpiredSessions {
+    /// Why it runs, for the log (`schedule`).
+    #[validate(length(min = 1, max = 64))]
+    pub reason: String,
+}
+
+impl Command for PurgeExpiredSessions {
+    /// How many tokens were forgotten.
+    type Output = u64;
+    const NAME: &'static str = "identity.purge_expired_sessions";
+    const ACCESS: Access = Access::Permission(permissions::SESSIONS_PURGE);
 }
 
 /// Start a session with an email and password.

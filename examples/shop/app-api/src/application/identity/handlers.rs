@@ -11,8 +11,8 @@ use strata_domain::ports::{Clock, RateLimitError, RateLimiter};
 use strata_domain::{Entity, RepositoryError};
 
 use super::{
-    RefreshOutcome, RefreshSession, RegisterCustomer, SessionToken, SignIn, SignOut, SignedIn,
-    UserView,
+    EnsureAdministrator, PurgeExpiredSessions, RefreshOutcome, RefreshSession, RegisterCustomer,
+    SessionToken, SignIn, SignOut, SignedIn, UserView,
 };
 use crate::application::permissions::principal_for;
 
@@ -120,12 +120,11 @@ impl Identity {
     }
 }
 
-/// Makes a user with `role`; used for customers here and for the administrator
-/// account at start-up.
+/// Makes a user with `role`.
 ///
 /// # Errors
 /// `email_taken` when the address has an account; storage failures.
-pub(crate) async fn create_user(
+async fn create_user(
     users: &dyn UserRepository,
     hasher: &dyn PasswordHasher,
     email: Email,
@@ -172,6 +171,40 @@ impl CommandHandler<RegisterCustomer> for Identity {
         )
         .await?;
         Ok(view(&user))
+    }
+}
+
+#[async_trait]
+impl CommandHandler<EnsureAdministrator> for Identity {
+    async fn handle(
+        &self,
+        _cx: &UseCaseContext,
+        command: EnsureAdministrator,
+    ) -> Result<bool, AppError> {
+        let email = Email::parse(&command.email)?;
+        if self.users.find_by_email(&email).await?.is_some() {
+            return Ok(false);
+        }
+        create_user(
+            self.users.as_ref(),
+            self.hasher.as_ref(),
+            email,
+            &command.password,
+            Role::Admin,
+        )
+        .await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl CommandHandler<PurgeExpiredSessions> for Identity {
+    async fn handle(
+        &self,
+        _cx: &UseCaseContext,
+        _command: PurgeExpiredSessions,
+    ) -> Result<u64, AppError> {
+        Ok(self.tokens.purge_expired(self.clock.unix_seconds()).await?)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Identity use cases: register, sign in, refresh a session, sign out.
+//! Identity use cases: register, sign in, refresh a session, sign out, and the
+//! administrator account the service makes at start-up.
 
 mod commands;
 mod handlers;
@@ -7,10 +8,9 @@ mod rules;
 use std::sync::Arc;
 
 pub use commands::{
-    RefreshOutcome, RefreshSession, RegisterCustomer, SessionToken, SignIn, SignOut, SignedIn,
-    UserView,
+    EnsureAdministrator, PurgeExpiredSessions, RefreshOutcome, RefreshSession, RegisterCustomer,
+    SessionToken, SignIn, SignOut, SignedIn, UserView,
 };
-pub(crate) use handlers::create_user;
 pub use handlers::{Identity, IdentitySettings, SignInThrottles};
 use strata_app_api::application::DispatcherBuilder;
 
@@ -21,5 +21,7 @@ pub fn register(dispatcher: DispatcherBuilder, identity: Arc<Identity>) -> Dispa
         .command::<RegisterCustomer>(identity.clone())
         .command::<SignIn>(identity.clone())
         .command::<RefreshSession>(identity.clone())
-        .command::<SignOut>(identity)
+        .command::<SignOut>(identity.clone())
+        .command::<EnsureAdministrator>(identity.clone())
+        .command::<PurgeExpiredSessions>(identity)
 }

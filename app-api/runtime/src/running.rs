@@ -1,0 +1,328 @@
+//! Starting a service and stopping it again.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_app_api::application::Cache;
+use strata_app_api::config::Environment;
+use strata_app_api::http::health::{Readiness, check_fn};
+use strata_app_api::metrics::{Metrics, PoolUsage};
+use strata_app_api::workers::{Periodic, RestartPolicy, RunningWorkers, Workers};
+use strata_domain::ports::{CacheStore, IdempotencyStore, in_unit_of_work};
+use strata_infrastructure::{
+    Database, PoolStatus, SeaOrmIdempotencyStore, cache_store_for, migrate_down, migrate_up,
+    migration_status,
+};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::service::{BoxError, Resources, Service, Settings, Startup};
+
+/// The service could not start, or a command could not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("the database could not be prepared")]
+    Database(#[source] BoxError),
+    /// The demo data could not be added.
+    #[error("the demo data could not be added")]
+    Seed(#[source] BoxError),
+    /// The cache could not be set up.
+    #[error("the cache could not be set up")]
+    Cache(#[source] BoxError),
+    /// The service's own start failed (a port in use, a key it could not use).
+    #[error("{0} could not start")]
+    Service(&'static str, #[source] BoxError),
+}
+
+/// What `migrate` does to the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migration {
+    /// Applies every migration not yet applied.
+    Up,
+    /// Undoes the newest `steps` applied migrations.
+    Down {
+        /// How many.
+        steps: u32,
+    },
+    /// Changes nothing.
+    Status,
+}
+
+/// Opens the database the settings name.
+///
+/// # Errors
+/// When the URL is malformed or the database cannot be reached.
+pub async fn open_database<S: Service>(settings: &Settings<S>) -> Result<Database, StartError> {
+    Database::connect_with(
+        settings.service.database_url.expose(),
+        &settings.service.database_options(),
+    )
+    .await
+    .map_err(|error| StartError::Database(Box::new(error)))
+}
+
+/// Runs `migration` on the service's database, then answers every migration,
+/// Strata's included, with whether it is applied.
+///
+/// # Errors
+/// When the database cannot be reached or a migration fails.
+pub async fn migrate<S: Service>(
+    settings: &Settings<S>,
+    migration: Migration,
+) -> Result<Vec<(String, bool)>, StartError> {
+    let database = open_database::<S>(settings).await?;
+    let failed = |error: sea_orm_migration::DbErr| StartError::Database(Box::new(error));
+    match migration {
+        Migration::Up => migrate_up::<S::Migrator>(&database).await.map_err(failed)?,
+        Migration::Down { steps } => migrate_down::<S::Migrator>(&database, steps)
+            .await
+            .map_err(failed)?,
+        Migration::Status => {}
+    }
+    migration_status::<S::Migrator>(&database)
+        .await
+        .map_err(failed)
+}
+
+/// Adds the service's demo data to its database (whose schema must be up to
+/// date); answers how many items were added.
+///
+/// # Errors
+/// When the database cannot be reached or the data cannot be stored.
+pub async fn seed<S: Service>(
+    environment: Environment,
+    settings: Settings<S>,
+) -> Result<usize, StartError> {
+    let database = open_database::<S>(&settings).await?;
+    S::seed(&Resources::<S>::new(environment, settings, database))
+        .await
+        .map_err(StartError::Seed)
+}
+
+/// A started service: where it listens, and how to stop it.
+pub struct Running<S: Service> {
+    addresses: BTreeMap<String, SocketAddr>,
+    routers: BTreeMap<String, axum::Router>,
+    announcements: Vec<String>,
+    stop: watch::Sender<bool>,
+    servers: Vec<(String, JoinHandle<std::io::Result<()>>)>,
+    workers: RunningWorkers,
+    grace: Duration,
+    database: Database,
+    _service: std::marker::PhantomData<S>,
+}
+
+impl<S: Service> std::fmt::Debug for Running<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("service", &S::name())
+            .field("addresses", &self.addresses)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Service> Running<S> {
+    /// Where the router called `name` (`api`, `web`) listens.
+    #[must_use]
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.addresses.get(name).copied()
+    }
+
+    /// The router served as `name`, for tests that inspect its routes.
+    #[must_use]
+    pub fn router(&self, name: &str) -> Option<&axum::Router> {
+        self.routers.get(name)
+    }
+
+    /// The lines the service asked to print once serving.
+    #[must_use]
+    pub fn announcements(&self) -> &[String] {
+        &self.announcements
+    }
+
+    /// The service's database.
+    #[must_use]
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Stops accepting connections, lets requests in flight finish and workers
+    /// stop within the grace period, and waits for all of it.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for (name, server) in self.servers {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(server = %name, error = %error, "a server ended with an error");
+                }
+                Err(error) => {
+                    tracing::error!(server = %name, error = %error, "a server task failed")
+                }
+            }
+        }
+        self.workers.shutdown(self.grace).await;
+    }
+}
+
+/// Opens the database and, as configured, migrates and seeds it; builds the
+/// cache, idempotency store, metrics, readiness and workers; lets the service
+/// wire itself; then serves its routers and starts the workers.
+///
+/// # Errors
+/// When the database cannot be prepared, the cache cannot be set up, or the
+/// service's own start fails.
+pub async fn start<S: Service>(
+    environment: Environment,
+    settings: Settings<S>,
+) -> Result<Running<S>, StartError> {
+    let service = settings.service.clone();
+    let database = open_database::<S>(&settings).await?;
+    if service.migrate_on_start {
+        migrate_up::<S::Migrator>(&database)
+            .await
+            .map_err(|error| StartError::Database(Box::new(error)))?;
+    }
+    let resources = Resources::<S>::new(environment, settings, database.clone());
+    if service.seed {
+        let added = S::seed(&resources).await.map_err(StartError::Seed)?;
+        if added > 0 {
+            tracing::info!(added, "added the demo data to an empty database");
+        }
+    }
+
+    let cache_store = cache_store_for(
+        service.redis_url.as_ref().map(|url| url.expose()),
+        &service.cache_key_prefix,
+    )
+    .map_err(|error| StartError::Cache(Box::new(error)))?;
+    let idempotency = Arc::new(
+        SeaOrmIdempotencyStore::new(database.clone()).with_retention(service.idempotency.retention),
+    );
+    let metrics = Metrics::new();
+    register_pools(&metrics, &database);
+    let readiness = readiness(&database, &cache_store, service.health.check_timeout);
+    let mut workers = Workers::new(RestartPolicy::default());
+    let purged = Arc::clone(&idempotency);
+    workers.add(Periodic::new(
+        "idempotency_key_purge",
+        service.idempotency.purge_interval,
+        move || {
+            let store = Arc::clone(&purged);
+            async move {
+                let purged = store.purge_expired().await?;
+                if purged > 0 {
+                    tracing::info!(purged, "purged idempotency keys past their retention");
+                }
+                Ok(())
+            }
+        },
+    ));
+
+    let mut startup = Startup {
+        resources,
+        cache: Arc::new(Cache::new(Arc::clone(&cache_store))),
+        cache_store,
+        idempotency,
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        workers,
+        served: Vec::new(),
+        announcements: Vec::new(),
+    };
+    S::start(&mut startup)
+        .await
+        .map_err(|error| StartError::Service(S::name(), error))?;
+
+    for check in startup.workers.health_checks() {
+        readiness.add(check);
+    }
+    startup.workers.report_to(&metrics);
+    let workers = startup.workers.start();
+
+    let grace = service.http.shutdown_grace;
+    let (stop, stopped) = watch::channel(false);
+    let mut addresses = BTreeMap::new();
+    let mut routers = BTreeMap::new();
+    let mut servers = Vec::new();
+    for served in startup.served {
+        addresses.insert(served.name.clone(), served.addr);
+        routers.insert(served.name.clone(), served.router.clone());
+        let mut stopped = stopped.clone();
+        let server = tokio::spawn(strata_app_api::http::serve(
+            served.socket,
+            served.router,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+            grace,
+        ));
+        servers.push((served.name, server));
+    }
+    Ok(Running {
+        addresses,
+        routers,
+        announcements: startup.announcements,
+        stop,
+        servers,
+        workers,
+        grace,
+        database,
+        _service: std::marker::PhantomData,
+    })
+}
+
+fn register_pools(metrics: &Metrics, database: &Database) {
+    let usage = |status: PoolStatus| PoolUsage {
+        open: status.open,
+        idle: status.idle,
+        max: status.max,
+    };
+    let writes = database.clone();
+    metrics.register_pool("database", move || usage(writes.pool_status()));
+    let reads = database.clone();
+    metrics.register_pool("database_reads", move || usage(reads.read_pool_status()));
+}
+
+/// The database by `SELECT 1`, the cache's server by its own client when it has
+/// one.
+fn readiness(database: &Database, cache: &Arc<dyn CacheStore>, timeout: Duration) -> Readiness {
+    let pinged = database.clone();
+    let readiness = Readiness::new()
+        .timeout(timeout)
+        .with(check_fn("database", move || {
+            let database = pinged.clone();
+            async move { database.ping().await }
+        }));
+    if cache.is_remote() {
+        let cache = Arc::clone(cache);
+        readiness.add(check_fn("redis", move || {
+            let cache = Arc::clone(&cache);
+            async move { cache.ping().await }
+        }));
+    }
+    readiness
+}
+
+/// Runs `work` in a unit of work of `resources`' database, committed when it
+/// answers `Ok`: for seeding and start-up work outside any request.
+///
+/// # Errors
+/// The work's own error, or the unit of work's.
+pub async fn in_transaction<S, T, E, W>(resources: &Resources<S>, work: W) -> Result<T, E>
+where
+    S: Service,
+    W: std::future::Future<Output = Result<T, E>> + Send,
+    T: Send,
+    E: From<strata_domain::UnitOfWorkError> + Send,
+{
+    in_unit_of_work(
+        resources.unit_of_work().as_ref(),
+        strata_domain::ports::Propagation::Required,
+        work,
+    )
+    .await
+}

@@ -1,0 +1,373 @@
+//! What a service tells the runtime about itself, and what the runtime hands it
+//! while it starts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_orm_migration::MigratorTrait;
+use strata_app_api::application::{Cache, DispatcherBuilder, Middleware, middleware};
+use strata_app_api::config::{Config, ConfigError, Environment, Pair};
+use strata_app_api::http::HttpSettings;
+use strata_app_api::http::health::{HealthCheck, Readiness};
+use strata_app_api::metrics::{Metrics, UseCaseMetrics};
+use strata_app_api::workers::{Worker, Workers};
+use strata_domain::ports::{CacheStore, RateLimiter, UnitOfWork};
+use strata_infrastructure::{
+    Database, InMemoryRateLimiter, RateLimit, SeaOrmIdempotencyStore, SeaOrmUnitOfWork,
+};
+use tokio::net::TcpListener;
+
+use crate::settings::ServiceSettings;
+
+/// Why something the service asked for failed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A service's whole configuration: the runtime's keys and the service's own,
+/// read from the same files and `PREFIX_*` variables.
+pub type Settings<S> = Pair<ServiceSettings, <S as Service>::Settings>;
+
+/// A service, as the runtime runs it: its name, its own settings and
+/// configuration files, its migrations, its demo data, and how it wires itself
+/// when it starts. Everything else — the command line, configuration layers,
+/// exit statuses, telemetry, the database and its pool, the cache, idempotency
+/// keys, readiness and metrics, background workers, servers, signals and
+/// graceful shutdown — is the runtime's.
+///
+/// ```ignore
+/// struct Shop;
+///
+/// #[async_trait]
+/// impl Service for Shop {
+///     type Settings = ShopSettings;
+///     type Migrator = shop_infrastructure::Migrator;
+///     fn name() -> &'static str { "shop" }
+///     fn version() -> &'static str { env!("CARGO_PKG_VERSION") }
+///     fn config_files() -> &'static [(Environment, &'static str)] { &CONFIG_FILES }
+///     async fn start(startup: &mut Startup<Self>) -> Result<(), BoxError> { ... }
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     strata_runtime::main::<Shop>()
+/// }
+/// ```
+#[async_trait]
+pub trait Service: Sized + Send + Sync + 'static {
+    /// The service's own keys, beside the runtime's ([`ServiceSettings`]).
+    type Settings: Config + Clone + Send + Sync + 'static;
+    /// The service's migrations; Strata's own tables are added to them.
+    type Migrator: MigratorTrait;
+
+    /// The command's name (`shop`): in messages, log lines and, upper-cased, the
+    /// prefix of its variables (`SHOP_DATABASE_URL`).
+    fn name() -> &'static str;
+
+    /// The service's version, for `--version`.
+    fn version() -> &'static str;
+
+    /// The configuration file of each environment, compiled in so the service
+    /// runs with no set-up; `--config-dir` reads files from a directory instead.
+    fn config_files() -> &'static [(Environment, &'static str)];
+
+    /// The prefix of the service's variables: its name upper-cased, `-` as `_`.
+    #[must_use]
+    fn env_prefix() -> String {
+        Self::name().replace('-', "_").to_ascii_uppercase()
+    }
+
+    /// The runtime's keys before any file or variable: named after the service.
+    #[must_use]
+    fn defaults() -> ServiceSettings {
+        ServiceSettings::named(Self::name())
+    }
+
+    /// Rules that depend on the environment (production wants a signing key that
+    /// outlives the process, say).
+    ///
+    /// # Errors
+    /// The key at fault and why.
+    fn check(_settings: &Settings<Self>, _environment: Environment) -> Result<(), ConfigError> {
+        Ok(())
+    }
+
+    /// What the demo data is, for `seed`'s report (`demo products`).
+    #[must_use]
+    fn demo_data() -> &'static str {
+        "demo items"
+    }
+
+    /// Adds the demo data to an empty database; answers how many items it added.
+    ///
+    /// # Errors
+    /// When the data cannot be stored.
+    async fn seed(_resources: &Resources<Self>) -> Result<usize, BoxError> {
+        Ok(0)
+    }
+
+    /// Wires the service: builds its use cases on the runtime's middleware,
+    /// binds and serves its routers, and adds its workers and readiness checks.
+    ///
+    /// # Errors
+    /// Why it cannot start.
+    async fn start(startup: &mut Startup<Self>) -> Result<(), BoxError>;
+}
+
+/// What the runtime opens for a service, for its commands and its start: the
+/// settings, the environment, the database and a unit of work over it.
+pub struct Resources<S: Service> {
+    pub(crate) environment: Environment,
+    pub(crate) settings: Settings<S>,
+    pub(crate) database: Database,
+    pub(crate) unit_of_work: Arc<SeaOrmUnitOfWork>,
+}
+
+impl<S: Service> std::fmt::Debug for Resources<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resources")
+            .field("service", &S::name())
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Service> Resources<S> {
+    pub(crate) fn new(environment: Environment, settings: Settings<S>, database: Database) -> Self {
+        let unit_of_work = Arc::new(SeaOrmUnitOfWork::new(database.clone()));
+        Self {
+            environment,
+            settings,
+            database,
+            unit_of_work,
+        }
+    }
+
+    /// The service's own settings.
+    #[must_use]
+    pub fn settings(&self) -> &S::Settings {
+        &self.settings.app
+    }
+
+    /// The runtime's settings.
+    #[must_use]
+    pub fn service_settings(&self) -> &ServiceSettings {
+        &self.settings.service
+    }
+
+    /// The environment the service runs in.
+    #[must_use]
+    pub fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// The service's database.
+    #[must_use]
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// The unit of work over the database, as the concrete adapter.
+    #[must_use]
+    pub fn sea_orm_unit_of_work(&self) -> Arc<SeaOrmUnitOfWork> {
+        Arc::clone(&self.unit_of_work)
+    }
+
+    /// The unit of work over the database.
+    #[must_use]
+    pub fn unit_of_work(&self) -> Arc<dyn UnitOfWork> {
+        Arc::clone(&self.unit_of_work) as Arc<dyn UnitOfWork>
+    }
+}
+
+/// A port the service listens on, bound before it serves so its address is
+/// known (to the web page calling the API, to tests).
+#[derive(Debug)]
+pub struct Listener {
+    name: String,
+    addr: SocketAddr,
+    socket: TcpListener,
+}
+
+impl Listener {
+    /// Where it listens: the configured address, with the port the system chose
+    /// when port 0 was asked for.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// A router on a bound port, ready to serve.
+pub(crate) struct Served {
+    pub(crate) name: String,
+    pub(crate) addr: SocketAddr,
+    pub(crate) socket: TcpListener,
+    pub(crate) router: axum::Router,
+}
+
+/// What a service is handed while it starts: everything of [`Resources`], the
+/// pieces the runtime built (cache, idempotency store, metrics, readiness), and
+/// where to add its routers, workers and checks.
+pub struct Startup<S: Service> {
+    pub(crate) resources: Resources<S>,
+    pub(crate) cache: Arc<Cache>,
+    pub(crate) cache_store: Arc<dyn CacheStore>,
+    pub(crate) idempotency: Arc<SeaOrmIdempotencyStore>,
+    pub(crate) metrics: Metrics,
+    pub(crate) readiness: Readiness,
+    pub(crate) workers: Workers,
+    pub(crate) served: Vec<Served>,
+    pub(crate) announcements: Vec<String>,
+}
+
+impl<S: Service> std::fmt::Debug for Startup<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Startup")
+            .field("service", &S::name())
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Service> std::ops::Deref for Startup<S> {
+    type Target = Resources<S>;
+
+    fn deref(&self) -> &Resources<S> {
+        &self.resources
+    }
+}
+
+impl<S: Service> Startup<S> {
+    /// The middleware every use case runs through, outermost first: metrics,
+    /// then the standard chain — logging, authorization, validation, caching,
+    /// idempotency keys, the unit of work, the idempotency record and cache
+    /// invalidation (see `strata_app_api::application::middleware::standard`).
+    #[must_use]
+    pub fn middleware(&self) -> Vec<Arc<dyn Middleware>> {
+        let idempotency = &self.service_settings().idempotency;
+        let mut chain: Vec<Arc<dyn Middleware>> =
+            vec![Arc::new(UseCaseMetrics::new(self.metrics.clone()))];
+        chain.extend(
+            middleware::Standard::new(self.unit_of_work())
+                .with_cache(Arc::clone(&self.cache))
+                .with_idempotency(Arc::clone(&self.idempotency) as _)
+                .idempotency_lease(idempotency.lease)
+                .build(),
+        );
+        chain
+    }
+
+    /// A dispatcher builder with [`Startup::middleware`] in place: register the
+    /// use cases and build it.
+    #[must_use]
+    pub fn dispatcher(&self) -> DispatcherBuilder {
+        strata_app_api::application::Dispatcher::builder().middleware(self.middleware())
+    }
+
+    /// The query cache (two-level over Redis when `redis_url` is set, otherwise
+    /// in-process).
+    #[must_use]
+    pub fn cache(&self) -> Arc<Cache> {
+        Arc::clone(&self.cache)
+    }
+
+    /// The store behind the query cache.
+    #[must_use]
+    pub fn cache_store(&self) -> Arc<dyn CacheStore> {
+        Arc::clone(&self.cache_store)
+    }
+
+    /// The service's metrics registry, served at `/metrics`.
+    #[must_use]
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// The readiness checks behind `/health/ready`: the database, Redis when
+    /// configured, each background worker, and what the service adds.
+    #[must_use]
+    pub fn readiness(&self) -> Readiness {
+        self.readiness.clone()
+    }
+
+    /// The readiness checks and metrics registry together, for the operational
+    /// routes (`/health/ready`, `/metrics`).
+    #[must_use]
+    pub fn operations(&self) -> strata_app_api::http::Operations {
+        strata_app_api::http::Operations {
+            readiness: self.readiness(),
+            metrics: self.metrics(),
+        }
+    }
+
+    /// Adds a readiness check of the service's own.
+    pub fn add_check(&mut self, check: impl HealthCheck) {
+        self.readiness.add(check);
+    }
+
+    /// What the HTTP layers need: the request timeout and CORS origins.
+    #[must_use]
+    pub fn http_settings(&self) -> HttpSettings {
+        self.service_settings().http_settings()
+    }
+
+    /// A per-client request limiter: 600 requests a minute, bursts of 120.
+    ///
+    /// # Errors
+    /// Never for these numbers; a limiter with none allowed is refused.
+    pub fn client_limiter(&self) -> Result<Arc<dyn RateLimiter>, BoxError> {
+        let limiter = InMemoryRateLimiter::new(
+            RateLimit::per(600, std::time::Duration::from_secs(60)).with_burst(120),
+        )?;
+        Ok(Arc::new(limiter))
+    }
+
+    /// Binds `addr` for the router called `name` (`api`, `web`).
+    ///
+    /// # Errors
+    /// When the address cannot be bound (a port in use).
+    pub async fn bind(&mut self, name: &str, addr: SocketAddr) -> Result<Listener, BoxError> {
+        let socket = TcpListener::bind(addr)
+            .await
+            .map_err(|source| BindError { addr, source })?;
+        let addr = socket
+            .local_addr()
+            .map_err(|source| BindError { addr, source })?;
+        Ok(Listener {
+            name: name.to_owned(),
+            addr,
+            socket,
+        })
+    }
+
+    /// Serves `router` on `listener` once the service has started, until
+    /// shutdown, letting requests in flight finish within the grace period.
+    pub fn serve(&mut self, listener: Listener, router: axum::Router) {
+        self.served.push(Served {
+            name: listener.name,
+            addr: listener.addr,
+            socket: listener.socket,
+            router,
+        });
+    }
+
+    /// Runs `worker` in the background from start to shutdown.
+    pub fn worker(&mut self, worker: impl Worker) {
+        self.workers.add(worker);
+    }
+
+    /// A line to print once the service is serving (where to find it).
+    pub fn announce(&mut self, line: impl Into<String>) {
+        self.announcements.push(line.into());
+    }
+}
+
+/// An address could not be listened on.
+#[derive(Debug, thiserror::Error)]
+#[error("could not listen on {addr}")]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}

@@ -1,0 +1,254 @@
+//! The settings every Strata service has, defined and checked once. A service's
+//! own settings type sits beside them in the same files and variables
+//! ([`crate::Settings`]).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use serde::{Deserialize, Serialize};
+use strata_app_api::config::{Config, ConnectionUrl, IdempotencySettings, Invalid, duration};
+use strata_app_api::http::HttpSettings;
+use strata_infrastructure::{DatabaseOptions, RedisCacheConfig};
+
+/// The keys the runtime reads: where the service listens, its database and
+/// Redis, how it treats requests, checks its dependencies, keeps idempotency
+/// keys and exports traces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceSettings {
+    /// The database: SQLite (`sqlite://file.db?mode=rwc`, created on first run)
+    /// or PostgreSQL (`postgres://user:password@host/db`).
+    pub database_url: ConnectionUrl,
+    /// How the database's connections are managed.
+    pub database: DatabaseConfig,
+    /// Where the API listens.
+    pub api_addr: SocketAddr,
+    /// Whether `serve` brings the schema up to date before serving.
+    pub migrate_on_start: bool,
+    /// Whether `serve` adds the demo data to an empty database.
+    pub seed: bool,
+    /// A Redis server shared by every instance: when set, cached answers live in
+    /// a two-level cache (in-process in front of Redis, invalidations broadcast
+    /// to every instance) and readiness checks it; otherwise the cache is
+    /// in-process.
+    pub redis_url: Option<ConnectionUrl>,
+    /// The prefix of the service's keys in Redis, so services (or tests) sharing
+    /// a server do not collide.
+    pub cache_key_prefix: String,
+    /// An OpenTelemetry collector's OTLP/HTTP address (`http://host:4318`) to
+    /// export spans to; only a build with the `otel` feature can.
+    pub otlp_endpoint: Option<ConnectionUrl>,
+    /// How the API treats requests.
+    pub http: HttpConfig,
+    /// How readiness checks the dependencies.
+    pub health: HealthConfig,
+    /// How idempotency keys are kept.
+    pub idempotency: IdempotencySettings,
+}
+
+/// How the database's connections are managed (`[database]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The most connections each pool (writes, reads) opens.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered
+    /// 503 with `Retry-After`.
+    #[serde(with = "duration")]
+    pub acquire_timeout: Duration,
+    /// How long a statement waits for a lock another transaction holds before
+    /// the request is answered 503 (PostgreSQL's `lock_timeout`, SQLite's busy
+    /// timeout).
+    #[serde(with = "duration")]
+    pub lock_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        let options = DatabaseOptions::default();
+        Self {
+            max_connections: options.max_connections,
+            acquire_timeout: options.acquire_timeout,
+            lock_timeout: options.lock_timeout,
+        }
+    }
+}
+
+/// How the API treats requests (`[http]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// How long a request may take before it is answered 503.
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// How long requests in flight, and background workers, may take to finish
+    /// once shutdown begins.
+    #[serde(with = "duration")]
+    pub shutdown_grace: Duration,
+    /// Origins allowed to call the API from a browser; none means same-origin
+    /// only.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// How readiness checks the dependencies (`[health]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// How long each dependency may take to answer before it counts as down.
+    #[serde(with = "duration")]
+    pub check_timeout: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            check_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl ServiceSettings {
+    /// The defaults for the service called `name`: its SQLite file and Redis
+    /// keys are named after it.
+    #[must_use]
+    pub fn named(name: &str) -> Self {
+        let file_name = name.replace('-', "_");
+        Self {
+            database_url: ConnectionUrl::new(format!("sqlite://{file_name}.db?mode=rwc")),
+            database: DatabaseConfig::default(),
+            api_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            migrate_on_start: true,
+            seed: true,
+            redis_url: None,
+            cache_key_prefix: name.to_owned(),
+            otlp_endpoint: None,
+            http: HttpConfig::default(),
+            health: HealthConfig::default(),
+            idempotency: IdempotencySettings::default(),
+        }
+    }
+
+    /// The database's connection options.
+    #[must_use]
+    pub fn database_options(&self) -> DatabaseOptions {
+        DatabaseOptions {
+            max_connections: self.database.max_connections,
+            acquire_timeout: self.database.acquire_timeout,
+            lock_timeout: self.database.lock_timeout,
+            ..DatabaseOptions::default()
+        }
+    }
+
+    /// What the HTTP layers need.
+    #[must_use]
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings {
+            request_timeout: self.http.request_timeout,
+            // Checked by `validate`, so none is dropped here.
+            cors_allowed_origins: self
+                .http
+                .cors_allowed_origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok())
+                .collect(),
+        }
+    }
+
+    #[cfg(feature = "otel")]
+    fn check_otlp_endpoint(&self) -> Result<(), Invalid> {
+        let Some(endpoint) = &self.otlp_endpoint else {
+            return Ok(());
+        };
+        let settings = strata_app_api::telemetry::OtlpSettings {
+            endpoint: endpoint.expose().to_owned(),
+            service_name: String::new(),
+        };
+        match settings.traces_url() {
+            Ok(_) => Ok(()),
+            Err(strata_app_api::telemetry::TelemetryError::Endpoint(reason)) => {
+                Err(Invalid::new("otlp_endpoint", reason))
+            }
+            Err(error) => Err(Invalid::new("otlp_endpoint", error.to_string())),
+        }
+    }
+
+    // Refused rather than ignored: an operator who set it expects traces, and a
+    // silent service would leave them looking for a fault in the collector.
+    #[cfg(not(feature = "otel"))]
+    fn check_otlp_endpoint(&self) -> Result<(), Invalid> {
+        if self.otlp_endpoint.is_none() {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            "otlp_endpoint",
+            "is set, but the service was built without the `otel` feature: build it with \
+             `--features otel` to export traces, or unset the key",
+        ))
+    }
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        Self::named("service")
+    }
+}
+
+impl Config for ServiceSettings {
+    fn validate(&self) -> Result<(), Invalid> {
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(Invalid::new(
+                "database_url",
+                "must be a sqlite: or postgres:// URL",
+            ));
+        }
+        for (key, value) in [
+            ("database.acquire_timeout", self.database.acquire_timeout),
+            ("database.lock_timeout", self.database.lock_timeout),
+            ("http.request_timeout", self.http.request_timeout),
+            ("health.check_timeout", self.health.check_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Invalid::new(key, "must be more than zero"));
+            }
+        }
+        if self.database.max_connections == 0 {
+            return Err(Invalid::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if let Some(redis) = &self.redis_url {
+            RedisCacheConfig::new(redis.expose(), &self.cache_key_prefix)
+                .map_err(|error| Invalid::new("redis_url", error.to_string()))?;
+        }
+        self.check_otlp_endpoint()?;
+        if let Some(bad) = self
+            .http
+            .cors_allowed_origins
+            .iter()
+            .position(|origin| HeaderValue::from_str(origin).is_err())
+        {
+            return Err(Invalid::new(
+                format!("http.cors_allowed_origins[{bad}]"),
+                "is not a valid origin",
+            ));
+        }
+        self.idempotency
+            .check("idempotency", self.http.request_timeout)
+    }
+}

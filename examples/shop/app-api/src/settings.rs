@@ -1,0 +1,116 @@
+//! The shop's own configuration keys, beside the ones every Strata service has
+//! (`strata_runtime::ServiceSettings`: `database_url`, `api_addr`, `redis_url`,
+//! `[http]`, ...), read from the same files and `SHOP_*` variables.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use shop_domain::identity::{Email, Password};
+use strata_app_api::Secret;
+use strata_app_api::config::{Config, ConfigError, Environment, Invalid};
+
+/// The configuration files, one per environment, compiled into the binary so
+/// `cargo run` needs no set-up; `SHOP_CONFIG_DIR` (or `--config-dir`) names a
+/// directory of files to read instead.
+pub const CONFIG_FILES: [(Environment, &str); 3] = [
+    (
+        Environment::Development,
+        include_str!("../config/development.toml"),
+    ),
+    (Environment::Test, include_str!("../config/test.toml")),
+    (
+        Environment::Production,
+        include_str!("../config/production.toml"),
+    ),
+];
+
+/// The shop's own keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShopSettings {
+    /// Where the web page listens.
+    pub web_addr: SocketAddr,
+    /// The key access tokens are signed with (32 bytes or more). Without one, a
+    /// random key is made at start-up, and tokens die with the process.
+    pub jwt_secret: Option<Secret>,
+    /// An administrator account to make at start-up if it does not exist yet.
+    pub admin: AdminSettings,
+}
+
+/// The administrator account made at start-up: both keys or neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Its sign-in address.
+    pub email: Option<String>,
+    /// Its password (12 characters or more); never printed.
+    pub password: Option<Secret>,
+}
+
+impl Default for ShopSettings {
+    fn default() -> Self {
+        Self {
+            web_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            jwt_secret: None,
+            admin: AdminSettings::default(),
+        }
+    }
+}
+
+impl Config for ShopSettings {
+    fn validate(&self) -> Result<(), Invalid> {
+        if self
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|secret| secret.len() < 32)
+        {
+            return Err(Invalid::new("jwt_secret", "must be at least 32 bytes"));
+        }
+        match (&self.admin.email, &self.admin.password) {
+            (Some(email), Some(password)) => {
+                if Email::parse(email).is_err() {
+                    return Err(Invalid::new("admin.email", "is not an email address"));
+                }
+                let usable = password
+                    .expose_str()
+                    .is_some_and(|text| Password::new(text).is_ok());
+                if !usable {
+                    return Err(Invalid::new(
+                        "admin.password",
+                        format!(
+                            "must be {} to {} characters",
+                            Password::MIN_CHARS,
+                            Password::MAX_CHARS
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            (None, None) => Ok(()),
+            (Some(_), None) => Err(Invalid::new(
+                "admin.password",
+                "must be set with admin.email",
+            )),
+            (None, Some(_)) => Err(Invalid::new(
+                "admin.email",
+                "must be set with admin.password",
+            )),
+        }
+    }
+}
+
+/// Production refuses the random signing key that would sign users out on every
+/// restart.
+///
+/// # Errors
+/// `jwt_secret` missing in production.
+pub fn check_for(environment: Environment, settings: &ShopSettings) -> Result<(), ConfigError> {
+    if environment == Environment::Production && settings.jwt_secret.is_none() {
+        return Err(ConfigError::Missing {
+            key: "jwt_secret".into(),
+            reason: "production needs a signing key that outlives the process (SHOP_JWT_SECRET)"
+                .into(),
+        });
+    }
+    Ok(())
+}

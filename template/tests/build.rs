@@ -1,0 +1,3 @@
+fn main() {
+    strata_tests::servers::declare_test_servers();
+}
