@@ -199,6 +199,8 @@ struct Status {
     runs: AtomicU64,
     failures: AtomicU64,
     state: Mutex<State>,
+    /// The task running the worker now, to stop one that overruns shutdown.
+    running: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +286,7 @@ impl Workers {
             stall_after: worker.stall_after(),
             runs: AtomicU64::new(0),
             failures: AtomicU64::new(0),
+            running: Mutex::new(None),
             state: Mutex::new(State {
                 failures_in_a_row: 0,
                 last_progress: Instant::now(),
@@ -332,14 +335,13 @@ impl Workers {
             .workers
             .into_iter()
             .map(|(worker, status)| {
-                let name = status.name.clone();
                 let handle = tokio::spawn(supervise(
                     worker,
                     Arc::clone(&status),
                     self.policy,
                     stopped.clone(),
                 ));
-                (name, handle)
+                (status, handle)
             })
             .collect();
         RunningWorkers { stop, handles }
@@ -365,7 +367,12 @@ async fn supervise(
         };
         let running = Arc::clone(&worker);
         // On a task of its own, so a panic is caught and counted like an error.
-        let outcome = tokio::spawn(async move { running.run(context).await }).await;
+        let task = tokio::spawn(async move { running.run(context).await });
+        *status
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
+        let outcome = task.await;
         let reason = match outcome {
             Ok(Ok(())) if *stop.borrow() => break,
             Ok(Ok(())) => "it returned before the service stopped".to_owned(),
@@ -400,7 +407,7 @@ async fn supervise(
 #[derive(Debug)]
 pub struct RunningWorkers {
     stop: watch::Sender<bool>,
-    handles: Vec<(String, JoinHandle<()>)>,
+    handles: Vec<(Arc<Status>, JoinHandle<()>)>,
 }
 
 impl RunningWorkers {
@@ -410,14 +417,27 @@ impl RunningWorkers {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + grace;
         let mut overran = Vec::new();
-        for (name, mut handle) in self.handles {
+        for (status, mut handle) in self.handles {
             if tokio::time::timeout_at(deadline, &mut handle)
                 .await
                 .is_err()
             {
-                tracing::warn!(worker = %name, grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX), "a worker did not stop within the grace period; abandoned");
+                tracing::warn!(
+                    worker = %status.name,
+                    grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                    "a worker did not stop within the grace period; stopped"
+                );
                 handle.abort();
-                overran.push(name);
+                let task = status
+                    .running
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some(task) = task {
+                    task.abort();
+                }
+                status.state().ended = true;
+                overran.push(status.name.clone());
             }
         }
         overran
@@ -621,12 +641,16 @@ mod tests {
             Ok(())
         }));
         workers.add(Deaf);
+        let checks = workers.health_checks();
         let running = workers.start();
         settle().await;
-        let started = Instant::now();
         let overran = running.shutdown(Duration::from_secs(2)).await;
         assert_eq!(overran, ["deaf"]);
-        assert!(started.elapsed() <= Duration::from_secs(2));
+        let stopped = checks[1]
+            .check()
+            .await
+            .expect_err("the deaf worker was stopped");
+        assert!(stopped.to_string().contains("stopped"), "{stopped}");
     }
 
     #[tokio::test(start_paused = true)]

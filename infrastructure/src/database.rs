@@ -1,3 +1,4 @@
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,11 +11,12 @@ use sea_orm::{
 };
 use strata_domain::RepositoryError;
 use strata_domain::ports::EventEnvelope;
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::OwnedRwLockReadGuard;
+use tokio_util::task::TaskTracker;
 
 use crate::db_error::storage_error;
 use crate::outbox;
-use crate::unit_of_work::{Scope, current_scope};
+use crate::unit_of_work::{AggregateChange, Scope, current_scope};
 
 /// Every [`Database`] gets its own number, so a unit of work knows which
 /// database it belongs to.
@@ -64,6 +66,9 @@ struct Inner {
     /// Reads outside a unit of work; the writer for an in-memory SQLite
     /// database, which a second pool could not see.
     reader: Option<DatabaseConnection>,
+    /// Commits (and their after-commit hooks) finishing on tasks of their own,
+    /// so shutdown can wait for them.
+    commits: TaskTracker,
 }
 
 impl Database {
@@ -107,6 +112,7 @@ impl Database {
                 id: NEXT_DATABASE.fetch_add(1, Ordering::Relaxed),
                 writer,
                 reader,
+                commits: TaskTracker::new(),
             }),
         })
     }
@@ -125,17 +131,32 @@ impl Database {
         &self.inner.writer
     }
 
+    pub(crate) fn commits(&self) -> &TaskTracker {
+        &self.inner.commits
+    }
+
+    /// Waits until every commit already under way, and the after-commit hooks
+    /// after it, has finished: the last step of a graceful shutdown, so work
+    /// whose caller went away is neither half-committed nor missing its hooks.
+    pub async fn settle(&self) {
+        self.inner.commits.close();
+        self.inner.commits.wait().await;
+        self.inner.commits.reopen();
+    }
+
     fn reader_pool(&self) -> &DatabaseConnection {
         self.inner.reader.as_ref().unwrap_or(&self.inner.writer)
     }
 
-    /// The write pool itself, for migrations and start-up work: each statement
-    /// run on it commits on its own.
+    /// The write pool itself, for start-up and maintenance work outside any unit
+    /// of work: each statement run on it commits on its own. Repositories never
+    /// use it.
     ///
     /// # Errors
     /// Refused while a unit of work of this database runs on the calling task:
     /// a write through the pool would commit behind the unit of work's back (or,
-    /// on SQLite, wait for the lock the unit of work itself holds).
+    /// on SQLite, wait for the lock the unit of work itself holds). A clone of the
+    /// pool taken earlier escapes this check; do not keep one.
     pub fn connection(&self) -> Result<&DatabaseConnection, RepositoryError> {
         if current_scope(self.id()).is_some() {
             return Err(RepositoryError::storage(MisplacedWork(
@@ -172,21 +193,31 @@ impl Database {
     }
 
     /// Where a repository reads: the unit of work of this database running on the
-    /// current task, so a command sees its own writes; otherwise a read-only
-    /// transaction of the call's own, which [`Session::finish`] ends.
+    /// current task, so a command sees its own writes (waiting, like a writer,
+    /// while a nested use case's savepoint is open, so it never reads what that
+    /// one may yet undo); otherwise a read-only transaction of the call's own,
+    /// which [`Session::finish`] ends.
     ///
     /// # Errors
     /// [`RepositoryError::Busy`] when no connection is free in time.
-    pub async fn reader(&self) -> Result<Session, RepositoryError> {
+    pub async fn reader(&self) -> Result<Session<'_>, RepositoryError> {
         if let Some(scope) = current_scope(self.id()) {
-            return Ok(Session(Kind::Joined { scope, _turn: None }));
+            let turn = scope.shared_turn().await;
+            return Ok(Session::new(Kind::Joined { scope, _turn: turn }));
         }
-        // The read pool refuses writes on every connection; only an in-memory
-        // SQLite database, which has no second pool, reads on the write pool.
+        // The read pool refuses writes on every connection. An in-memory SQLite
+        // database has no second pool: there the session counts the database's
+        // changes, and one that wrote is refused when it finishes.
         let transaction = self.reader_pool().begin().await.map_err(storage_error)?;
-        Ok(Session(Kind::Own {
+        let changes_before = if self.inner.reader.is_none() {
+            Some(total_changes(&transaction).await?)
+        } else {
+            None
+        };
+        Ok(Session::new(Kind::Own {
             transaction,
             events: Vec::new(),
+            changes_before,
         }))
     }
 
@@ -197,10 +228,12 @@ impl Database {
     ///
     /// While a nested unit of work (a savepoint) is open on this scope, the
     /// writer waits for it to end, so a sibling's rollback never undoes it.
+    /// Writers do not wait for each other: a repository may write through
+    /// another while it holds a session.
     ///
     /// # Errors
     /// When no unit of work of this database runs on the current task.
-    pub async fn writer(&self) -> Result<Session, RepositoryError> {
+    pub async fn writer(&self) -> Result<Session<'_>, RepositoryError> {
         let Some(scope) = current_scope(self.id()) else {
             return Err(RepositoryError::storage(MisplacedWork(
                 "a write ran outside any unit of work of its database; run it in a command, \
@@ -208,11 +241,8 @@ impl Database {
                  caller's), or use `Database::autonomous` for work that commits on its own",
             )));
         };
-        let turn = scope.turn().await;
-        Ok(Session(Kind::Joined {
-            scope,
-            _turn: Some(turn),
-        }))
+        let turn = scope.shared_turn().await;
+        Ok(Session::new(Kind::Joined { scope, _turn: turn }))
     }
 
     /// A transaction of its own that commits when [`Session::finish`] is called,
@@ -225,7 +255,7 @@ impl Database {
     /// calling task: that unit of work holds the only write lock, so the
     /// autonomous transaction would wait for its own caller. Busy when no
     /// connection or lock is had in time.
-    pub async fn autonomous(&self) -> Result<Session, RepositoryError> {
+    pub async fn autonomous(&self) -> Result<Session<'_>, RepositoryError> {
         let backend = self.backend();
         if backend == DbBackend::Sqlite && current_scope(self.id()).is_some() {
             return Err(RepositoryError::storage(MisplacedWork(
@@ -243,11 +273,27 @@ impl Database {
             })
             .await
             .map_err(storage_error)?;
-        Ok(Session(Kind::Own {
+        Ok(Session::new(Kind::Own {
             transaction,
             events: Vec::new(),
+            changes_before: None,
         }))
     }
+}
+
+/// SQLite's count of rows changed through this connection so far.
+async fn total_changes(transaction: &DatabaseTransaction) -> Result<i64, RepositoryError> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = transaction
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT total_changes() AS changes",
+        ))
+        .await
+        .map_err(storage_error)?;
+    row.map_or(Ok(0), |row| {
+        row.try_get::<i64>("", "changes").map_err(storage_error)
+    })
 }
 
 fn connect_options(
@@ -327,31 +373,56 @@ pub struct PoolStatus {
 
 /// A transaction a repository call runs in; dereferences to sea-orm's
 /// [`DatabaseTransaction`], which implements `ConnectionTrait`.
+///
+/// It borrows its [`Database`], so it lives within the repository call that
+/// asked for it and cannot be moved to a spawned task: a unit of work is never
+/// left with a session still open after its work ended.
 #[derive(Debug)]
-pub struct Session(Kind);
+pub struct Session<'a> {
+    kind: Kind,
+    _database: PhantomData<&'a Database>,
+}
 
 #[derive(Debug)]
 enum Kind {
     Joined {
         scope: Arc<Scope>,
-        /// Held by a writer while it writes, so no savepoint of a sibling use
-        /// case opens and closes around its statements.
-        _turn: Option<OwnedMutexGuard<()>>,
+        /// Held while the session lives, so no savepoint of a nested use case
+        /// opens and closes around its statements.
+        _turn: OwnedRwLockReadGuard<()>,
     },
     Own {
         transaction: DatabaseTransaction,
         events: Vec<EventEnvelope>,
+        /// For a read session on a database with no read-only pool: the changes
+        /// counted when it began.
+        changes_before: Option<i64>,
     },
 }
 
-impl Session {
+impl Session<'_> {
+    fn new(kind: Kind) -> Self {
+        Self {
+            kind,
+            _database: PhantomData,
+        }
+    }
+
     /// Records events produced by the write this session carries. In a unit of
     /// work they reach the outbox when it commits; in an autonomous transaction,
     /// [`Session::finish`] stores them with the write.
     pub fn record(&mut self, new_events: Vec<EventEnvelope>) {
-        match &mut self.0 {
+        match &mut self.kind {
             Kind::Joined { scope, .. } => scope.record(new_events),
             Kind::Own { events, .. } => events.extend(new_events),
+        }
+    }
+
+    /// Records that the write this session carries changed an aggregate, for the
+    /// audit trail.
+    pub fn record_change(&mut self, change: AggregateChange) {
+        if let Kind::Joined { scope, .. } = &self.kind {
+            scope.record_change(change);
         }
     }
 
@@ -360,14 +431,25 @@ impl Session {
     /// Dropping a session without finishing rolls its own transaction back.
     ///
     /// # Errors
-    /// When the events cannot be stored or the commit fails.
+    /// When the events cannot be stored, the commit fails, or a read session
+    /// wrote.
     pub async fn finish(self) -> Result<(), RepositoryError> {
-        match self.0 {
+        match self.kind {
             Kind::Joined { .. } => Ok(()),
             Kind::Own {
                 transaction,
                 events,
+                changes_before,
             } => {
+                if let Some(before) = changes_before
+                    && total_changes(&transaction).await? != before
+                {
+                    transaction.rollback().await.map_err(storage_error)?;
+                    return Err(RepositoryError::storage(MisplacedWork(
+                        "a read session wrote; writes run through `Database::writer` in a \
+                         unit of work",
+                    )));
+                }
                 outbox::insert(&transaction, events)
                     .await
                     .map_err(storage_error)?;
@@ -377,11 +459,11 @@ impl Session {
     }
 }
 
-impl Deref for Session {
+impl Deref for Session<'_> {
     type Target = DatabaseTransaction;
 
     fn deref(&self) -> &DatabaseTransaction {
-        match &self.0 {
+        match &self.kind {
             Kind::Joined { scope, .. } => &scope.transaction,
             Kind::Own { transaction, .. } => transaction,
         }

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 pub mod cache;
 mod database;
 mod db_error;
@@ -36,6 +37,7 @@ mod rate_limiter;
 mod unit_of_work;
 mod versioned;
 
+pub use audit::SeaOrmAuditTrail;
 pub use cache::{InMemoryCacheStore, cache_store_for};
 #[cfg(feature = "redis")]
 pub use cache::{

@@ -2,8 +2,8 @@
 //!
 //! A service lists only its own migrations in a sea-orm [`MigratorTrait`];
 //! [`migrate_up`], [`migrate_down`] and [`migration_status`] run them together
-//! with those of Strata's tables (the outbox, idempotency keys and the ones to
-//! come), ordered by name, so a new framework table reaches every service
+//! with those of Strata's tables (the outbox, idempotency keys, the audit trail
+//! and the ones to come), ordered by name, so a new framework table reaches every service
 //! without a line changed in it.
 
 use std::marker::PhantomData;
@@ -12,6 +12,7 @@ use sea_orm::DbErr;
 use sea_orm_migration::{MigrationStatus, MigrationTrait, MigratorTrait};
 
 use crate::Database;
+use crate::audit::CreateAuditTables;
 use crate::idempotency::{CreateIdempotencyTable, FenceIdempotencyKeys};
 use crate::outbox::CreateOutboxTable;
 
@@ -22,6 +23,7 @@ pub fn strata_migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateOutboxTable),
         Box::new(CreateIdempotencyTable),
         Box::new(FenceIdempotencyKeys),
+        Box::new(CreateAuditTables),
     ]
 }
 

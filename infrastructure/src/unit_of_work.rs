@@ -4,11 +4,14 @@ use sea_orm::{
     DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode, TransactionOptions,
     TransactionTrait,
 };
+use strata_domain::RepositoryError;
 use strata_domain::ports::{
     AfterCommit, BoxFuture, EventEnvelope, Outbox, Outcome, Propagation, UnitOfWork,
     UnitOfWorkError,
 };
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+pub use strata_domain::ports::AggregateChange;
 
 use crate::Database;
 use crate::db_error::is_busy;
@@ -48,6 +51,12 @@ impl Ambient {
     }
 }
 
+/// The aggregates changed so far by the unit of work of `database` running on
+/// this task (empty when none runs), for the audit trail.
+pub(crate) fn current_changes(database: u64) -> Vec<AggregateChange> {
+    current_scope(database).map_or_else(Vec::new, |scope| scope.changes())
+}
+
 /// The scope of the unit of work of `database` running on this task, if any.
 pub(crate) fn current_scope(database: u64) -> Option<Arc<Scope>> {
     AMBIENT
@@ -62,11 +71,13 @@ pub(crate) fn current_scope(database: u64) -> Option<Arc<Scope>> {
 pub(crate) struct Scope {
     pub(crate) transaction: DatabaseTransaction,
     events: Mutex<Vec<EventEnvelope>>,
+    changes: Mutex<Vec<AggregateChange>>,
     hooks: Mutex<Vec<HookSlot>>,
-    /// Taken by each nested unit of work for its whole life, and by each writer
-    /// for its statements: savepoints are a stack on one connection, so two
-    /// siblings open at once would undo each other's work on rollback.
-    turns: Arc<tokio::sync::Mutex<()>>,
+    /// Taken exclusively by each nested unit of work for its whole life, and
+    /// shared by each session of this scope for its statements: savepoints are a
+    /// stack on one connection, so two siblings open at once, or a write of the
+    /// parent while a child is open, would be undone by the other's rollback.
+    turns: Arc<RwLock<()>>,
 }
 
 struct HookSlot(AfterCommit);
@@ -82,8 +93,9 @@ impl Scope {
         Self {
             transaction,
             events: Mutex::new(Vec::new()),
+            changes: Mutex::new(Vec::new()),
             hooks: Mutex::new(Vec::new()),
-            turns: Arc::new(tokio::sync::Mutex::new(())),
+            turns: Arc::new(RwLock::new(())),
         }
     }
 
@@ -91,14 +103,33 @@ impl Scope {
         lock(&self.events).extend(events);
     }
 
-    /// Waits until no nested unit of work is open on this scope, and keeps
-    /// others from opening until the guard is dropped.
-    pub(crate) async fn turn(&self) -> OwnedMutexGuard<()> {
-        Arc::clone(&self.turns).lock_owned().await
+    pub(crate) fn record_change(&self, change: AggregateChange) {
+        lock(&self.changes).push(change);
+    }
+
+    /// The aggregates this scope (and the nested ones it kept) changed so far.
+    pub(crate) fn changes(&self) -> Vec<AggregateChange> {
+        lock(&self.changes).clone()
+    }
+
+    /// Waits until no nested unit of work is open on this scope, and keeps one
+    /// from opening until the guard is dropped; sessions share it.
+    pub(crate) async fn shared_turn(&self) -> OwnedRwLockReadGuard<()> {
+        Arc::clone(&self.turns).read_owned().await
+    }
+
+    /// Waits until no session of this scope and no other nested unit of work is
+    /// open, and keeps them out until the guard is dropped.
+    async fn exclusive_turn(&self) -> OwnedRwLockWriteGuard<()> {
+        Arc::clone(&self.turns).write_owned().await
     }
 
     fn take_events(&self) -> Vec<EventEnvelope> {
         std::mem::take(&mut *lock(&self.events))
+    }
+
+    fn take_changes(&self) -> Vec<AggregateChange> {
+        std::mem::take(&mut *lock(&self.changes))
     }
 
     fn take_hooks(&self) -> Vec<HookSlot> {
@@ -228,7 +259,7 @@ impl UnitOfWork for SeaOrmUnitOfWork {
             };
             // Held until this nested scope has committed or rolled back.
             let turn = match &parent {
-                Some(parent) => Some(parent.turn().await),
+                Some(parent) => Some(parent.exclusive_turn().await),
                 None => None,
             };
             let scope = Arc::new(self.begin(parent.as_deref()).await?);
@@ -244,10 +275,10 @@ impl UnitOfWork for SeaOrmUnitOfWork {
                         // the state change they describe does.
                         let events = lock(&own.events).clone();
                         if !events.is_empty() {
-                            outbox
-                                .append(events)
-                                .await
-                                .map_err(|error| UnitOfWorkError::Commit(Box::new(error)))?;
+                            outbox.append(events).await.map_err(|error| match error {
+                                RepositoryError::Busy(_) => UnitOfWorkError::Busy(Box::new(error)),
+                                _ => UnitOfWorkError::Commit(Box::new(error)),
+                            })?;
                         }
                     }
                     Ok::<_, UnitOfWorkError>(decision)
@@ -261,7 +292,7 @@ impl UnitOfWork for SeaOrmUnitOfWork {
             let finished = match decided {
                 Ok(Outcome::Commit) => match parent.as_deref() {
                     Some(parent) => release(scope, parent).await,
-                    None => commit(scope).await,
+                    None => commit(scope, &self.database).await,
                 },
                 Ok(Outcome::Rollback) => {
                     roll_back(scope).await;
@@ -282,11 +313,16 @@ impl UnitOfWork for SeaOrmUnitOfWork {
         lock(&scope.hooks).push(HookSlot(hook));
         Ok(())
     }
+
+    fn is_active(&self) -> bool {
+        current_scope(self.database.id()).is_some()
+    }
 }
 
 /// Releases a savepoint: what it recorded now belongs to the outer level.
 async fn release(scope: Scope, parent: &Scope) -> Result<Outcome, UnitOfWorkError> {
     let events = scope.take_events();
+    let changes = scope.take_changes();
     let hooks = scope.take_hooks();
     scope
         .transaction
@@ -294,15 +330,17 @@ async fn release(scope: Scope, parent: &Scope) -> Result<Outcome, UnitOfWorkErro
         .await
         .map_err(|error| failure(UnitOfWorkError::Commit, error))?;
     parent.record(events);
+    lock(&parent.changes).extend(changes);
     lock(&parent.hooks).extend(hooks);
     Ok(Outcome::Commit)
 }
 
 /// Commits the root transaction, then runs its hooks, on a task of its own so a
-/// caller that stops waiting stops neither.
-async fn commit(scope: Scope) -> Result<Outcome, UnitOfWorkError> {
+/// caller that stops waiting stops neither; the database tracks the task, so
+/// shutdown waits for it ([`Database::settle`]).
+async fn commit(scope: Scope, database: &Database) -> Result<Outcome, UnitOfWorkError> {
     let hooks = scope.take_hooks();
-    let finishing = tokio::spawn(async move {
+    let finishing = database.commits().spawn(async move {
         scope
             .transaction
             .commit()

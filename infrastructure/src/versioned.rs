@@ -5,6 +5,7 @@ use sea_orm::{
     PrimaryKeyTrait, QueryFilter,
 };
 use serde::Serialize;
+use strata_domain::ports::AggregateChange;
 use strata_domain::{AggregateRoot, EventEnvelope, RepositoryError, Version};
 
 use crate::{Database, missing_or_stale, repository_error};
@@ -69,6 +70,12 @@ where
         }
     }
     session.record(EventEnvelope::take_from(aggregate).map_err(RepositoryError::storage)?);
+    session.record_change(AggregateChange {
+        kind: A::KIND.to_owned(),
+        id: aggregate.id().to_string(),
+        version_before: loaded.value(),
+        version_after: next.value(),
+    });
     session.finish().await?;
     aggregate.mark_saved(next);
     Ok(())

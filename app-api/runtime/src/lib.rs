@@ -44,4 +44,4 @@ pub use running::{
     Migration, Running, StartError, in_transaction, migrate, open_database, seed, start,
 };
 pub use service::{BindError, BoxError, Listener, Resources, Service, Settings, Startup};
-pub use settings::{DatabaseConfig, HealthConfig, HttpConfig, ServiceSettings};
+pub use settings::{AuditConfig, DatabaseConfig, HealthConfig, HttpConfig, ServiceSettings};

@@ -3,17 +3,17 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use strata_app_api::application::Cache;
 use strata_app_api::config::Environment;
 use strata_app_api::http::health::{Readiness, check_fn};
 use strata_app_api::metrics::{Metrics, PoolUsage};
 use strata_app_api::workers::{Periodic, RestartPolicy, RunningWorkers, Workers};
-use strata_domain::ports::{CacheStore, IdempotencyStore, in_unit_of_work};
+use strata_domain::ports::{AuditTrail, CacheStore, IdempotencyStore, in_unit_of_work};
 use strata_infrastructure::{
-    Database, PoolStatus, SeaOrmIdempotencyStore, cache_store_for, migrate_down, migrate_up,
-    migration_status,
+    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, cache_store_for, migrate_down,
+    migrate_up, migration_status,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -56,12 +56,14 @@ pub enum Migration {
 /// # Errors
 /// When the URL is malformed or the database cannot be reached.
 pub async fn open_database<S: Service>(settings: &Settings<S>) -> Result<Database, StartError> {
-    Database::connect_with(
-        settings.service.database_url.expose(),
-        &settings.service.database_options(),
-    )
-    .await
-    .map_err(|error| StartError::Database(Box::new(error)))
+    let url = &settings.service.database_url;
+    Database::connect_with(url.expose(), &settings.service.database_options())
+        .await
+        .map_err(|error| {
+            // The driver may quote the URL it could not use, password and all.
+            let text = error.to_string().replace(url.expose(), &url.masked());
+            StartError::Database(text.into())
+        })
 }
 
 /// Runs `migration` on the service's database, then answers every migration,
@@ -149,22 +151,26 @@ impl<S: Service> Running<S> {
         &self.database
     }
 
-    /// Stops accepting connections, lets requests in flight finish and workers
-    /// stop within the grace period, and waits for all of it.
+    /// Stops accepting connections and tells the workers to stop, at once; lets
+    /// requests in flight finish and workers stop within one grace period; then
+    /// waits for the commits already under way (and their after-commit hooks).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for (name, server) in self.servers {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::error!(server = %name, error = %error, "a server ended with an error");
-                }
-                Err(error) => {
-                    tracing::error!(server = %name, error = %error, "a server task failed")
+        let servers = async {
+            for (name, server) in self.servers {
+                match server.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        tracing::error!(server = %name, error = %error, "a server ended with an error");
+                    }
+                    Err(error) => {
+                        tracing::error!(server = %name, error = %error, "a server task failed");
+                    }
                 }
             }
-        }
-        self.workers.shutdown(self.grace).await;
+        };
+        let ((), _overran) = tokio::join!(servers, self.workers.shutdown(self.grace));
+        self.database.settle().await;
     }
 }
 
@@ -202,6 +208,7 @@ pub async fn start<S: Service>(
     let idempotency = Arc::new(
         SeaOrmIdempotencyStore::new(database.clone()).with_retention(service.idempotency.retention),
     );
+    let audit = Arc::new(SeaOrmAuditTrail::new(database.clone()));
     let metrics = Metrics::new();
     register_pools(&metrics, &database);
     let readiness = readiness(&database, &cache_store, service.health.check_timeout);
@@ -222,11 +229,32 @@ pub async fn start<S: Service>(
         },
     ));
 
+    let trail = Arc::clone(&audit);
+    let retention = service.audit.retention;
+    workers.add(Periodic::new(
+        "audit_purge",
+        service.audit.purge_interval,
+        move || {
+            let trail = Arc::clone(&trail);
+            async move {
+                let cutoff = SystemTime::now()
+                    .checked_sub(retention)
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                let purged = trail.purge_before(cutoff).await?;
+                if purged > 0 {
+                    tracing::info!(purged, "purged audit entries past their retention");
+                }
+                Ok(())
+            }
+        },
+    ));
+
     let mut startup = Startup {
         resources,
         cache: Arc::new(Cache::new(Arc::clone(&cache_store))),
         cache_store,
         idempotency,
+        audit,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         workers,

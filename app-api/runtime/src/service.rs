@@ -12,7 +12,7 @@ use strata_app_api::http::HttpSettings;
 use strata_app_api::http::health::{HealthCheck, Readiness};
 use strata_app_api::metrics::{Metrics, UseCaseMetrics};
 use strata_app_api::workers::{Worker, Workers};
-use strata_domain::ports::{CacheStore, RateLimiter, UnitOfWork};
+use strata_domain::ports::{AuditTrail, CacheStore, RateLimiter, SystemClock, UnitOfWork};
 use strata_infrastructure::{
     Database, InMemoryRateLimiter, RateLimit, SeaOrmIdempotencyStore, SeaOrmUnitOfWork,
 };
@@ -212,6 +212,7 @@ pub struct Startup<S: Service> {
     pub(crate) cache: Arc<Cache>,
     pub(crate) cache_store: Arc<dyn CacheStore>,
     pub(crate) idempotency: Arc<SeaOrmIdempotencyStore>,
+    pub(crate) audit: Arc<dyn AuditTrail>,
     pub(crate) metrics: Metrics,
     pub(crate) readiness: Readiness,
     pub(crate) workers: Workers,
@@ -238,9 +239,10 @@ impl<S: Service> std::ops::Deref for Startup<S> {
 
 impl<S: Service> Startup<S> {
     /// The middleware every use case runs through, outermost first: metrics,
-    /// then the standard chain — logging, authorization, validation, caching,
-    /// idempotency keys, the unit of work, the idempotency record and cache
-    /// invalidation (see `strata_app_api::application::middleware::standard`).
+    /// then the standard chain — logging, the audit trail, authorization,
+    /// validation, caching, idempotency keys, the unit of work, the idempotency
+    /// record, the audit record and cache invalidation (see
+    /// `strata_app_api::application::middleware::Standard`).
     #[must_use]
     pub fn middleware(&self) -> Vec<Arc<dyn Middleware>> {
         let idempotency = &self.service_settings().idempotency;
@@ -251,6 +253,7 @@ impl<S: Service> Startup<S> {
                 .with_cache(Arc::clone(&self.cache))
                 .with_idempotency(Arc::clone(&self.idempotency) as _)
                 .idempotency_lease(idempotency.lease)
+                .with_audit(Arc::clone(&self.audit), Arc::new(SystemClock))
                 .build(),
         );
         chain
@@ -261,6 +264,13 @@ impl<S: Service> Startup<S> {
     #[must_use]
     pub fn dispatcher(&self) -> DispatcherBuilder {
         strata_app_api::application::Dispatcher::builder().middleware(self.middleware())
+    }
+
+    /// The audit trail every command is recorded in, for the query that reads it
+    /// (`strata_app_api::application::audit`).
+    #[must_use]
+    pub fn audit_trail(&self) -> Arc<dyn AuditTrail> {
+        Arc::clone(&self.audit)
     }
 
     /// The query cache (two-level over Redis when `redis_url` is set, otherwise

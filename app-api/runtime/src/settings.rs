@@ -45,6 +45,29 @@ pub struct ServiceSettings {
     pub health: HealthConfig,
     /// How idempotency keys are kept.
     pub idempotency: IdempotencySettings,
+    /// How long the audit trail is kept.
+    pub audit: AuditConfig,
+}
+
+/// How long the audit trail is kept (`[audit]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Entries older than this are purged.
+    #[serde(with = "duration")]
+    pub retention: Duration,
+    /// How often entries past their retention are purged.
+    #[serde(with = "duration")]
+    pub purge_interval: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(90 * 24 * 60 * 60),
+            purge_interval: Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 /// How the database's connections are managed (`[database]`).
@@ -136,6 +159,7 @@ impl ServiceSettings {
             http: HttpConfig::default(),
             health: HealthConfig::default(),
             idempotency: IdempotencySettings::default(),
+            audit: AuditConfig::default(),
         }
     }
 
@@ -221,6 +245,8 @@ impl Config for ServiceSettings {
             ("database.lock_timeout", self.database.lock_timeout),
             ("http.request_timeout", self.http.request_timeout),
             ("health.check_timeout", self.health.check_timeout),
+            ("audit.retention", self.audit.retention),
+            ("audit.purge_interval", self.audit.purge_interval),
         ] {
             if value.is_zero() {
                 return Err(Invalid::new(key, "must be more than zero"));

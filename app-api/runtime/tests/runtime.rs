@@ -186,12 +186,33 @@ async fn a_worker_that_keeps_panicking_is_restarted_and_reported_in_readiness_an
 #[tokio::test]
 async fn shutdown_ends_within_the_grace_period_even_with_a_worker_that_will_not_stop() {
     let running = probe(|settings| settings.stubborn_worker = true).await;
+    let (status, ready) = get(&running, "/health/ready").await;
+    assert_eq!(status, 200, "the stubborn worker is running: {ready}");
     let started = tokio::time::Instant::now();
-    // Grace of 1 s for the servers, then 1 s for the workers.
-    tokio::time::timeout(Duration::from_secs(10), running.shutdown())
+    // One grace period of 1 s for the servers and the workers together.
+    running.shutdown().await;
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "the stubborn worker was given its grace: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "nothing waited past the grace period: {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_url_the_driver_cannot_use_is_reported_without_its_password() {
+    let mut settings = load_settings::<Probe>(Environment::Test, None, Some(Vec::new()))
+        .expect("the test configuration loads")
+        .into_value();
+    settings.service.database_url = "postgres://shop:hunter2@127.0.0.1:notaport/shop".into();
+    let error = strata_runtime::open_database::<Probe>(&settings)
         .await
-        .expect("shutdown is bounded");
-    assert!(started.elapsed() < Duration::from_secs(10));
+        .expect_err("no such port");
+    let text = strata_app_api::application::error_chain(&error);
+    assert!(!text.contains("hunter2"), "{text}");
 }
 
 fn run(args: &[&str]) -> ExitCode {

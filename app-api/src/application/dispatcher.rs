@@ -215,6 +215,8 @@ impl Dispatcher {
             cache: None,
             idempotency: None,
             codec: None,
+            audited: C::AUDITED,
+            audit: None,
         };
         self.run::<C, C::Output>(invocation).await
     }
@@ -239,6 +241,8 @@ impl Dispatcher {
             invalidates: Invalidation::none(),
             idempotency: None,
             codec: None,
+            audited: false,
+            audit: None,
         };
         self.run::<Q, Q::Output>(invocation).await
     }

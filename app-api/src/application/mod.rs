@@ -7,6 +7,7 @@
 //! business step alone.
 
 mod access;
+pub mod audit;
 mod cache;
 pub(crate) mod context;
 mod dispatcher;

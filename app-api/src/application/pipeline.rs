@@ -159,6 +159,10 @@ pub struct Invocation {
     pub idempotency: Option<IdempotencyPlan>,
     /// How the output turns into bytes, when its type allows.
     pub codec: Option<OutputCodec>,
+    /// Whether the audit trail records it (commands only).
+    pub audited: bool,
+    /// Set by the audit middleware for the command it records.
+    pub audit: Option<super::middleware::AuditDraft>,
 }
 
 impl std::fmt::Debug for Invocation {

@@ -45,6 +45,9 @@ pub trait Command: InputRules + Send + Sync + 'static {
     /// How its unit of work relates to one already running (nested use cases join
     /// by default).
     const PROPAGATION: Propagation = Propagation::Required;
+    /// Whether the audit trail records it; a job that runs on a schedule and
+    /// changes nothing anyone asked for may opt out.
+    const AUDITED: bool = true;
 
     /// What cached answers this command makes stale; dropped after it commits.
     fn invalidates(&self) -> Invalidation {

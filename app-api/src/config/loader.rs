@@ -119,6 +119,21 @@ impl Loader {
                     .into(),
             });
         }
+        // Secrets serialize masked, so a default could not be read back: refuse it
+        // rather than let the service start with "[redacted]" as a password.
+        let mut leaves = Vec::new();
+        leaf_keys(&service_defaults, &mut Vec::new(), &mut leaves);
+        if let Some(secret) = leaves.iter().find(|key| {
+            lookup(&service_defaults, key)
+                .and_then(Value::as_str)
+                .is_some_and(|text| text.contains(crate::REDACTED))
+        }) {
+            return Err(ConfigError::Invalid {
+                key: secret.join("."),
+                origin: Origin::Default,
+                reason: "a default may not hold a secret; set it in a file or variable".into(),
+            });
+        }
         let mut defaults = service_defaults.clone();
         if let (Value::Object(all), Value::Object(app)) = (&mut defaults, app_defaults.clone()) {
             all.extend(app);
@@ -768,5 +783,21 @@ mod tests {
             .load_pair::<Settings, Clash>(named_defaults())
             .expect_err("both define `port`");
         assert!(error.to_string().contains("`port`"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_in_the_service_defaults_is_refused_not_masked_into_the_value() {
+        let defaults = Settings {
+            admin: Admin {
+                email: None,
+                password: Some(Secret::from("built in".to_owned())),
+            },
+            ..named_defaults()
+        };
+        let error = Loader::new("APP")
+            .variables(Vec::new())
+            .load_pair::<Settings, Own>(defaults)
+            .expect_err("a secret default");
+        assert!(error.to_string().contains("`admin.password`"), "{error}");
     }
 }

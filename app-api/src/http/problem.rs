@@ -193,6 +193,9 @@ mod tests {
             retry_after_secs: 2,
             cause: Box::new(std::io::Error::other("pool of db-7.internal timed out")),
         };
+        let problem = body(&Problem::from(&error));
+        assert_eq!(problem["code"], "storage_busy");
+        assert!(!problem.to_string().contains("db-7"), "{problem}");
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(

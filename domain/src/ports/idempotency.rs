@@ -54,9 +54,10 @@ pub enum Completion {
 /// Remembers requests by their idempotency key, so a retried request is answered
 /// with the first one's result instead of running twice.
 ///
-/// `claim` runs in a transaction of its own before the request's unit of work and
-/// never waits for a running holder: a concurrent duplicate is told
-/// [`Claim::InProgress`] at once. `complete` runs inside that unit of work, so the
+/// `claim` runs in a transaction of its own before the request's unit of work. A
+/// duplicate of a request still running is told [`Claim::InProgress`] without
+/// waiting for that request; recording a new claim may wait briefly for the
+/// storage's write lock. `complete` runs inside that unit of work, so the
 /// stored result and the side effect commit together, fenced by the claim's
 /// token; `release` frees the key of a request that failed.
 #[cfg_attr(feature = "mock", mockall::automock)]

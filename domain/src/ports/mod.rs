@@ -1,6 +1,7 @@
 //! Ports: the traits the domain needs from the outside, implemented by adapters in
 //! infrastructure. No ORM, driver or web type appears in any signature.
 
+mod audit;
 mod cache;
 mod clock;
 mod idempotency;
@@ -9,6 +10,7 @@ mod rate_limiter;
 mod repository;
 mod unit_of_work;
 
+pub use audit::{AggregateChange, AuditEntry, AuditFilter, AuditTrail};
 pub use cache::{CacheError, CacheStore};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::{Claim, ClaimToken, Completion, IdempotencyStore};
@@ -19,6 +21,8 @@ pub use unit_of_work::{
     AfterCommit, BoxFuture, Outcome, Propagation, UnitOfWork, UnitOfWorkError, in_unit_of_work,
 };
 
+#[cfg(feature = "mock")]
+pub use audit::MockAuditTrail;
 #[cfg(feature = "mock")]
 pub use cache::MockCacheStore;
 #[cfg(feature = "mock")]

@@ -71,6 +71,12 @@ pub trait UnitOfWork: Send + Sync {
     /// # Errors
     /// [`UnitOfWorkError::NotRunning`] when called outside a unit of work.
     fn after_commit(&self, hook: AfterCommit) -> Result<(), UnitOfWorkError>;
+
+    /// Whether a unit of work of this kind runs on the calling task: reads made
+    /// now may see writes that are not committed yet.
+    fn is_active(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(feature = "mock")]

@@ -105,35 +105,16 @@ impl SeaOrmIdempotencyStore {
     }
 }
 
-enum Verdict {
-    Answer(Claim),
-    Insert,
-    Replace,
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-async fn find(
-    connection: &impl ConnectionTrait,
-    key: &str,
-) -> Result<Option<Model>, RepositoryError> {
-    Keys::find_by_id(key.to_owned())
-        .one(connection)
-        .await
-        .map_err(storage_error)
-}
-
-#[async_trait]
-impl IdempotencyStore for SeaOrmIdempotencyStore {
-    async fn claim(
+impl SeaOrmIdempotencyStore {
+    /// One attempt at a claim: the answer, or `None` when the row changed under
+    /// the attempt in a way that leaves the key free (worth one more try).
+    async fn try_claim(
         &self,
         key: &str,
         fingerprint: &str,
         lease: Duration,
-    ) -> Result<Claim, RepositoryError> {
-        let now = self.now_millis();
+        now: i64,
+    ) -> Result<Option<Claim>, RepositoryError> {
         let seen = {
             let session = self.database.reader().await?;
             let row = find(&*session, key).await?;
@@ -142,7 +123,7 @@ impl IdempotencyStore for SeaOrmIdempotencyStore {
         };
         let verdict = self.judge(seen.as_ref(), fingerprint, now);
         if let Verdict::Answer(claim) = verdict {
-            return Ok(claim);
+            return Ok(Some(claim));
         }
         let token = ClaimToken::new(uuid::Uuid::new_v4().simple().to_string());
         let fresh = ActiveModel {
@@ -177,16 +158,57 @@ impl IdempotencyStore for SeaOrmIdempotencyStore {
                 .map_err(storage_error)?,
         };
         let claim = if written == 1 {
-            Claim::Acquired(token)
+            Some(Claim::Acquired(token))
         } else {
             // Another request wrote the key first: answer from what it wrote.
             match self.judge(find(&*session, key).await?.as_ref(), fingerprint, now) {
-                Verdict::Answer(claim) => claim,
-                Verdict::Insert | Verdict::Replace => Claim::InProgress,
+                Verdict::Answer(claim) => Some(claim),
+                Verdict::Insert => None,
+                Verdict::Replace => Some(Claim::InProgress),
             }
         };
         session.finish().await?;
         Ok(claim)
+    }
+}
+
+enum Verdict {
+    Answer(Claim),
+    Insert,
+    Replace,
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+async fn find(
+    connection: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<Model>, RepositoryError> {
+    Keys::find_by_id(key.to_owned())
+        .one(connection)
+        .await
+        .map_err(storage_error)
+}
+
+#[async_trait]
+impl IdempotencyStore for SeaOrmIdempotencyStore {
+    async fn claim(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        lease: Duration,
+    ) -> Result<Claim, RepositoryError> {
+        let now = self.now_millis();
+        // Twice at most: a row seen on the first read may be gone by the write
+        // (freed by its holder, purged), and the key is then free to claim.
+        for _ in 0..2 {
+            if let Some(answer) = self.try_claim(key, fingerprint, lease, now).await? {
+                return Ok(answer);
+            }
+        }
+        Ok(Claim::InProgress)
     }
 
     async fn complete(

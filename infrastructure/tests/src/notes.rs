@@ -205,6 +205,30 @@ impl SeaOrmNotes {
         Ok(count)
     }
 
+    /// Writes `first` through a write session and, while holding it, saves
+    /// `second` through the repository: as a repository does that writes
+    /// through another one.
+    ///
+    /// # Errors
+    /// What the database answers.
+    pub async fn write_while_writing(
+        &self,
+        first: &str,
+        second: &mut Note,
+    ) -> Result<(), RepositoryError> {
+        let session = self.database.writer().await?;
+        row::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            text: Set(first.to_owned()),
+            version: Set(1),
+        }
+        .insert(&*session)
+        .await
+        .map_err(storage_error)?;
+        self.save(second).await?;
+        session.finish().await
+    }
+
     /// Writes a note saying `text` through a session it should not write on:
     /// for the tests that show such a write cannot be kept.
     ///

@@ -17,8 +17,8 @@ use strata_domain::ports::{
 };
 use strata_domain::{Id, Repository, RepositoryError};
 use strata_infrastructure::{
-    Database, DatabaseOptions, InMemoryCacheStore, SeaOrmIdempotencyStore, SeaOrmOutbox,
-    SeaOrmUnitOfWork,
+    Database, DatabaseOptions, InMemoryCacheStore, SeaOrmAuditTrail, SeaOrmIdempotencyStore,
+    SeaOrmOutbox, SeaOrmUnitOfWork,
 };
 use tokio::sync::{Notify, Semaphore};
 use validator::Validate;
@@ -905,6 +905,8 @@ pub struct Fixture {
     pub idempotency: Arc<SeaOrmIdempotencyStore>,
     /// The clock the idempotency store tells time by.
     pub clock: ManualClock,
+    /// The audit trail.
+    pub audit: Arc<SeaOrmAuditTrail>,
     /// What happened inside.
     pub probes: Arc<Probes>,
 }
@@ -957,11 +959,13 @@ impl Fixture {
             }),
             probes: Arc::clone(&probes),
         });
+        let audit = Arc::new(SeaOrmAuditTrail::new(database.clone()));
         let chain = middleware::Standard::new(unit_of_work)
             .with_cache(Arc::new(Cache::new(
                 Arc::clone(&cache) as Arc<dyn CacheStore>
             )))
             .with_idempotency(Arc::clone(&idempotency) as _)
+            .with_audit(Arc::clone(&audit) as _, Arc::new(clock.clone()))
             .build();
         let dispatcher = Dispatcher::builder()
             .middleware(chain)
@@ -994,6 +998,7 @@ impl Fixture {
             cache,
             idempotency,
             clock,
+            audit,
             probes,
         }
     }

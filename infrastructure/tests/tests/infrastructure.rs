@@ -1,6 +1,7 @@
 //! The promises of `strata-infrastructure`, in one test binary so it links once.
 
 mod infrastructure {
+    mod audit;
     mod cache;
     mod idempotency;
     mod unit_of_work;

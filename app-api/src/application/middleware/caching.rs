@@ -10,20 +10,31 @@ use crate::application::{AppError, Cache};
 /// says so, loading it through the rest of the chain on a miss (one loader per
 /// key under a stampede).
 ///
-/// A query asked inside a command reads through the cache and stores nothing:
-/// it runs in the command's unit of work, so it must see the command's own
-/// writes (which the cache does not hold), and what it reads may yet be rolled
-/// back (which the cache must never hold).
-#[derive(Debug, Clone)]
+/// A query asked inside a command — through its context, or on a task where a
+/// unit of work runs — reads through the cache and stores nothing: it must see
+/// the command's own writes (which the cache does not hold), and what it reads
+/// may yet be rolled back (which the cache must never hold).
+#[derive(Clone)]
 pub struct Caching {
     cache: Arc<Cache>,
+    unit_of_work: Arc<dyn UnitOfWork>,
+}
+
+impl std::fmt::Debug for Caching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caching").finish_non_exhaustive()
+    }
 }
 
 impl Caching {
-    /// Caching in `cache`.
+    /// Caching in `cache`, reading through it while a unit of work of
+    /// `unit_of_work`'s kind runs.
     #[must_use]
-    pub fn new(cache: Arc<Cache>) -> Self {
-        Self { cache }
+    pub fn new(cache: Arc<Cache>, unit_of_work: Arc<dyn UnitOfWork>) -> Self {
+        Self {
+            cache,
+            unit_of_work,
+        }
     }
 }
 
@@ -41,7 +52,7 @@ impl Middleware for Caching {
         let (Some(policy), Some(codec)) = (invocation.cache.take(), invocation.codec) else {
             return next.run(invocation).await;
         };
-        if invocation.within_command {
+        if invocation.within_command || self.unit_of_work.is_active() {
             return next.run(invocation).await;
         }
         let bytes = self

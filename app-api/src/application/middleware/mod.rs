@@ -1,6 +1,7 @@
 //! The middleware every use case runs through, and the one place their order is
 //! declared: [`standard`].
 
+mod audit;
 mod authorization;
 mod caching;
 mod idempotency;
@@ -11,12 +12,13 @@ mod validation;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use audit::{Audit, AuditDraft, AuditRecord};
 pub use authorization::Authorization;
 pub use caching::{Caching, InvalidateOnCommit};
 pub use idempotency::{IDEMPOTENCY_LEASE, Idempotency, RecordResult};
 pub use logging::Logging;
 use strata_domain::UnitOfWork;
-use strata_domain::ports::IdempotencyStore;
+use strata_domain::ports::{AuditTrail, Clock, IdempotencyStore};
 pub use transaction::Transactional;
 pub use validation::Validation;
 
@@ -32,12 +34,14 @@ use super::{Cache, Middleware};
 /// 4. [`Transactional`] — innermost, so the unit of work spans exactly the
 ///    handler's business step.
 ///
-/// With a cache and an idempotency store ([`Standard`]), the full chain is:
-/// logging, authorization, validation, caching (queries; an answer is cached only
-/// for callers who passed authorization and validation), idempotency (claims the
-/// key before the unit of work), transaction, idempotency-record (stores the
-/// result inside the unit of work), cache-invalidation (registers an after-commit
-/// hook inside the unit of work).
+/// With an audit trail, a cache and an idempotency store ([`Standard`]), the full
+/// chain is: logging, audit (records a command that failed, refusals included),
+/// authorization, validation, caching (queries; an answer is cached only for
+/// callers who passed authorization and validation), idempotency (claims the key
+/// before the unit of work), transaction, idempotency-record (stores the result
+/// inside the unit of work), audit-record (records a command that succeeded,
+/// inside its unit of work), cache-invalidation (registers an after-commit hook
+/// inside the unit of work).
 #[must_use]
 pub fn standard(unit_of_work: Arc<dyn UnitOfWork>) -> Vec<Arc<dyn Middleware>> {
     Standard::new(unit_of_work).build()
@@ -50,6 +54,7 @@ pub struct Standard {
     cache: Option<Arc<Cache>>,
     idempotency: Option<Arc<dyn IdempotencyStore>>,
     lease: Duration,
+    audit: Option<(Arc<dyn AuditTrail>, Arc<dyn Clock>)>,
 }
 
 impl std::fmt::Debug for Standard {
@@ -70,7 +75,16 @@ impl Standard {
             cache: None,
             idempotency: None,
             lease: IDEMPOTENCY_LEASE,
+            audit: None,
         }
+    }
+
+    /// Adds the audit trail, kept in `trail` (in the unit of work's database)
+    /// and timed by `clock`.
+    #[must_use]
+    pub fn with_audit(mut self, trail: Arc<dyn AuditTrail>, clock: Arc<dyn Clock>) -> Self {
+        self.audit = Some((trail, clock));
+        self
     }
 
     /// Adds query caching and after-commit invalidation in `cache`.
@@ -98,13 +112,17 @@ impl Standard {
     /// The chain, outermost first.
     #[must_use]
     pub fn build(self) -> Vec<Arc<dyn Middleware>> {
-        let mut chain: Vec<Arc<dyn Middleware>> = vec![
-            Arc::new(Logging),
-            Arc::new(Authorization),
-            Arc::new(Validation),
-        ];
+        let mut chain: Vec<Arc<dyn Middleware>> = vec![Arc::new(Logging)];
+        if let Some((trail, clock)) = &self.audit {
+            chain.push(Arc::new(Audit::new(Arc::clone(trail), Arc::clone(clock))));
+        }
+        chain.push(Arc::new(Authorization));
+        chain.push(Arc::new(Validation));
         if let Some(cache) = &self.cache {
-            chain.push(Arc::new(Caching::new(Arc::clone(cache))));
+            chain.push(Arc::new(Caching::new(
+                Arc::clone(cache),
+                Arc::clone(&self.unit_of_work),
+            )));
         }
         if let Some(store) = &self.idempotency {
             chain.push(Arc::new(
@@ -114,6 +132,9 @@ impl Standard {
         chain.push(Arc::new(Transactional::new(Arc::clone(&self.unit_of_work))));
         if let Some(store) = self.idempotency {
             chain.push(Arc::new(RecordResult::new(store)));
+        }
+        if let Some((trail, _)) = self.audit {
+            chain.push(Arc::new(AuditRecord::new(trail)));
         }
         if let Some(cache) = self.cache {
             chain.push(Arc::new(InvalidateOnCommit::new(cache, self.unit_of_work)));

@@ -13,6 +13,7 @@ use shop_infrastructure::{
     SeaOrmUserRepository, SeaOrmWishlistRepository, seed_catalog,
 };
 use strata_app_api::Secret;
+use strata_app_api::application::audit::{AuditTrailReader, ReadAuditTrail};
 use strata_app_api::application::{Dispatcher, RequestContext};
 use strata_app_api::config::{ConfigError, Environment};
 use strata_app_api::http::auth::{JwtAlgorithm, JwtKey, JwtSettings, TokenService};
@@ -87,7 +88,9 @@ impl Service for Shop {
         );
         let dispatcher = catalog::register(startup.dispatcher(), Arc::new(Catalog::new(products)));
         let dispatcher = identity::register(dispatcher, Arc::new(identity));
-        let dispatcher = wishlists::register(dispatcher, Arc::new(wishlists)).build();
+        let dispatcher = wishlists::register(dispatcher, Arc::new(wishlists))
+            .query::<ReadAuditTrail>(Arc::new(AuditTrailReader::new(startup.audit_trail())))
+            .build();
 
         ensure_administrator(&dispatcher, &settings.admin).await?;
         startup.worker(session_purge(dispatcher.clone()));

@@ -3,6 +3,7 @@
 
 mod shop {
     mod api;
+    mod audit;
     mod auth;
     mod caching;
     mod idempotency;

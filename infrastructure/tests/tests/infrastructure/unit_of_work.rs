@@ -5,14 +5,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use strata_app_api::application::AppError;
-use strata_domain::Id;
-use strata_domain::ports::CacheStore;
-use strata_infrastructure::DatabaseOptions;
+use strata_domain::ports::{CacheStore, Propagation, in_unit_of_work};
+use strata_domain::{Id, Repository};
+use strata_infrastructure::{DatabaseOptions, SeaOrmUnitOfWork};
+use strata_infrastructure_tests::notes::Note;
 use strata_infrastructure_tests::pipeline::{
     COUNT_KEY, CountNotes, EditNote, EditTwice, Fixture, FixtureOptions, HoldUnitOfWork, HookKind,
     Inner, ReadNote, Sibling, Then, UsePoolInside, WriteAndNest, WriteFromSpawnedTask,
     WriteNoteOnce, WriteNotes, WriteOnOtherDatabaseAlone, WriteOnTwoDatabases, WriteSiblings,
-    WriteThenCount, WriteWithHooks, note_key, user_request,
+    WriteThenCount, WriteWithHooks, note_key, planned_failure, user_request,
 };
 use strata_tests::database::{Engine, TestDatabase};
 
@@ -39,6 +40,8 @@ strata_tests::on_each_engine!(
     a_cache_entry_is_dropped_after_the_commit_not_before,
     after_commit_hooks_run_even_when_the_caller_goes_away,
     a_panicking_hook_leaves_the_commit_standing,
+    a_repository_may_write_through_another_while_it_holds_a_session,
+    a_query_asked_on_a_task_running_a_unit_of_work_caches_nothing,
 );
 
 fn texts(items: &[&str]) -> Vec<String> {
@@ -639,4 +642,49 @@ async fn a_panicking_hook_leaves_the_commit_standing(database: TestDatabase) {
         1,
         "the hook after the panicking one still ran"
     );
+}
+
+async fn a_repository_may_write_through_another_while_it_holds_a_session(database: TestDatabase) {
+    let f = start(&database).await;
+    let unit_of_work = SeaOrmUnitOfWork::new(f.database.clone());
+    let mut second = Note::write("second");
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        in_unit_of_work(&unit_of_work, Propagation::Required, async {
+            f.notes.write_while_writing("first", &mut second).await
+        }),
+    )
+    .await
+    .expect("writers never wait for each other")
+    .expect("both written");
+    assert!(f.exists("first").await && f.exists("second").await);
+}
+
+async fn a_query_asked_on_a_task_running_a_unit_of_work_caches_nothing(database: TestDatabase) {
+    let f = start(&database).await;
+    let unit_of_work = SeaOrmUnitOfWork::new(f.database.clone());
+    let seen: Result<u64, AppError> =
+        in_unit_of_work(&unit_of_work, Propagation::Required, async {
+            f.notes.save(&mut Note::write("uncommitted")).await?;
+            // Straight to the dispatcher, not through a command's context.
+            let count = f
+                .ask(CountNotes {
+                    reason: "inside".into(),
+                })
+                .await?;
+            assert_eq!(count, 1, "the unit of work's own write is seen");
+            Err(planned_failure())
+        })
+        .await;
+    assert!(is_planned_failure(&seen));
+    assert_eq!(f.cache.get(COUNT_KEY).await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn a_read_session_on_an_in_memory_database_cannot_keep_a_write() {
+    let f = Fixture::start("sqlite::memory:", FixtureOptions::default()).await;
+    let refused = f.notes.insert_while_reading("sneaked in").await;
+    let reason = strata_app_api::application::error_chain(&refused.expect_err("refused"));
+    assert!(reason.contains("a read session wrote"), "{reason}");
+    assert!(!f.exists("sneaked in").await);
 }

@@ -5,6 +5,7 @@
 //! `routes!`), so the document served at `/openapi.json` and browsable at
 //! `/docs` is generated from the same attributes the routes are.
 
+mod admin;
 mod catalog;
 mod identity;
 mod wishlists;
@@ -53,6 +54,7 @@ pub fn router(
         .routes(identity::routes())
         .routes(catalog::routes())
         .routes(wishlists::routes())
+        .routes(admin::routes())
         .body_limit(MAX_BODY_BYTES)
         .authenticated_by(authenticator)
         .build(state, settings, limiter, operations)

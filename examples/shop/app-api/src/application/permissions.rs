@@ -11,6 +11,8 @@ pub const WISHLISTS_READ_ANY: &str = "wishlists.read_any";
 /// Make accounts with a role of the service's choosing (the service itself, at
 /// start-up).
 pub const ACCOUNTS_PROVISION: &str = "accounts.provision";
+/// Read the audit trail.
+pub use strata_app_api::application::audit::AUDIT_READ;
 /// Forget expired sessions (the service itself, on a schedule).
 pub const SESSIONS_PURGE: &str = "sessions.purge";
 
@@ -33,6 +35,7 @@ pub fn principal_for(user: &User) -> Principal {
         Role::Customer => principal,
         Role::Admin => principal
             .with_permission(CATALOG_WRITE)
-            .with_permission(WISHLISTS_READ_ANY),
+            .with_permission(WISHLISTS_READ_ANY)
+            .with_permission(AUDIT_READ),
     }
 }

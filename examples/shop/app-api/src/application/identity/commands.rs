@@ -112,6 +112,7 @@ impl Command for PurgeExpiredSessions {
     type Output = u64;
     const NAME: &'static str = "identity.purge_expired_sessions";
     const ACCESS: Access = Access::Permission(permissions::SESSIONS_PURGE);
+    const AUDITED: bool = false;
 }
 
 /// Start a session with an email and password.

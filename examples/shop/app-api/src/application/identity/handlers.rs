@@ -185,15 +185,24 @@ impl CommandHandler<EnsureAdministrator> for Identity {
         if self.users.find_by_email(&email).await?.is_some() {
             return Ok(false);
         }
-        create_user(
+        // Two instances starting together may both get here; the second finds
+        // the account the first made, which is what it wanted.
+        match create_user(
             self.users.as_ref(),
             self.hasher.as_ref(),
             email,
             &command.password,
             Role::Admin,
         )
-        .await?;
-        Ok(true)
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(AppError::Conflict {
+                code: "email_taken",
+                ..
+            }) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 }
 
