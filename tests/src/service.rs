@@ -231,3 +231,137 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
     assert_eq!(problem["status"], status, "{problem}");
     problem
 }
+
+/// Who a probe of [`assert_callers_are_asked_first`] calls as.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// No credentials.
+    Anonymous,
+    /// A bearer token granting `permissions`.
+    Holding {
+        /// The access token.
+        token: &'a str,
+        /// The permissions it grants.
+        permissions: &'a [&'a str],
+    },
+}
+
+/// Checks that `document`'s operations decide who may call before they read
+/// anything the caller sent, and that the document says so truthfully.
+///
+/// Every operation is called as `caller` with a request wrong in every way it
+/// can be: a body that is not JSON, query values and path ids that do not
+/// parse, an `Idempotency-Key` that is not one. An operation that declares
+/// `security` answers 401 to an anonymous caller and 403 to one lacking a
+/// permission its requirements name (OpenAPI 3.1 lets a bearer requirement
+/// list the permissions it needs); one that does not declare it never answers
+/// 401 or 403 to such a request. One line per operation that does otherwise.
+///
+/// # Panics
+/// When an operation does otherwise, or a request cannot be sent.
+pub async fn assert_callers_are_asked_first(api: &ApiClient, document: &Value, caller: Caller<'_>) {
+    let client = match caller {
+        Caller::Anonymous => ApiClient::new(api.base.clone()),
+        Caller::Holding { token, .. } => api.with_bearer(token),
+    };
+    let mut failures = Vec::new();
+    let paths = document["paths"].as_object().cloned().unwrap_or_default();
+    for (path, item) in &paths {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let Ok(verb) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+                continue;
+            };
+            if !matches!(
+                verb,
+                Method::GET | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+            ) {
+                continue;
+            }
+            let expected = expected_refusal(operation, caller);
+            let url = garbled_url(path, operation);
+            let response = send(
+                client
+                    .request(verb.clone(), &url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header("idempotency-key", "not a key")
+                    .body("{\"not json"),
+            )
+            .await;
+            let status = response.status().as_u16();
+            let wrong = match expected {
+                Some(refusal) => status != refusal,
+                None => status == 401 || status == 403,
+            };
+            if wrong {
+                failures.push(format!(
+                    "{verb} {path}: answered {status} to a garbled request, expected {}",
+                    expected.map_or_else(
+                        || "anything but 401/403 (the document declares no security)".to_owned(),
+                        |refusal| format!("{refusal} before the request is read"),
+                    )
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// 401 or 403 when `operation` requires what `caller` does not have; `None`
+/// when it lets `caller` through to read the request.
+fn expected_refusal(operation: &Value, caller: Caller<'_>) -> Option<u16> {
+    let requirements = operation["security"].as_array()?;
+    if requirements.is_empty()
+        || requirements.iter().any(|requirement| {
+            requirement
+                .as_object()
+                .is_some_and(serde_json::Map::is_empty)
+        })
+    {
+        return None;
+    }
+    let Caller::Holding { permissions, .. } = caller else {
+        return Some(401);
+    };
+    let satisfied = requirements.iter().any(|requirement| {
+        requirement
+            .as_object()
+            .into_iter()
+            .flatten()
+            .all(|(_, scopes)| {
+                scopes.as_array().into_iter().flatten().all(|scope| {
+                    scope
+                        .as_str()
+                        .is_some_and(|scope| permissions.contains(&scope))
+                })
+            })
+    });
+    (!satisfied).then_some(403)
+}
+
+/// `path` with every path parameter and query parameter given a value that
+/// does not parse as anything but text.
+fn garbled_url(path: &str, operation: &Value) -> String {
+    let mut url = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        url.push_str(&rest[..open]);
+        url.push_str("not-an-id%20%25");
+        rest = rest[open..]
+            .find('}')
+            .map_or("", |close| &rest[open + close + 1..]);
+    }
+    url.push_str(rest);
+    let query: Vec<String> = operation["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|parameter| parameter["in"] == "query")
+        .filter_map(|parameter| parameter["name"].as_str())
+        .map(|name| format!("{name}=%25garbled%00"))
+        .collect();
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query.join("&"));
+    }
+    url
+}

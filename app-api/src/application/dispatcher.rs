@@ -195,6 +195,91 @@ impl Dispatcher {
         self.dispatch_query(request, 0, false, query).await
     }
 
+    /// Whether the caller of `request` may execute `C`, asked before its input is
+    /// read: the chain runs up to and including authorization, so a refusal is
+    /// logged and audited as any other, and nothing after it (validation, the
+    /// unit of work, the handler) runs. The HTTP kit's `MayExecute` asks this
+    /// before a body is parsed, so a caller who may not run a use case never
+    /// learns what its input looks like.
+    ///
+    /// # Errors
+    /// 401 or 403 ([`AppError::Unauthenticated`], [`AppError::Forbidden`]) as
+    /// the authorization middleware answers; an internal error when no handler
+    /// is registered for `C`.
+    pub async fn may_execute<C: Command>(&self, request: &RequestContext) -> Result<(), AppError> {
+        self.preflight::<C>(Invocation {
+            name: C::NAME,
+            kind: UseCaseKind::Command,
+            access: C::ACCESS,
+            propagation: Some(C::PROPAGATION),
+            request: request.clone(),
+            depth: 0,
+            within_command: false,
+            input: Box::new(NotRead),
+            cache: None,
+            invalidates: Invalidation::none(),
+            idempotency: None,
+            codec: None,
+            audited: C::AUDITED,
+            audit: None,
+            preflight: true,
+        })
+        .await
+    }
+
+    /// Whether the caller of `request` may ask `Q`, before its input is read
+    /// (see [`Dispatcher::may_execute`]).
+    ///
+    /// # Errors
+    /// As [`Dispatcher::may_execute`].
+    pub async fn may_ask<Q: Query>(&self, request: &RequestContext) -> Result<(), AppError> {
+        self.preflight::<Q>(Invocation {
+            name: Q::NAME,
+            kind: UseCaseKind::Query,
+            access: Q::ACCESS,
+            propagation: None,
+            request: request.clone(),
+            depth: 0,
+            within_command: false,
+            input: Box::new(NotRead),
+            cache: None,
+            invalidates: Invalidation::none(),
+            idempotency: None,
+            codec: None,
+            audited: false,
+            audit: None,
+            preflight: true,
+        })
+        .await
+    }
+
+    async fn preflight<I: 'static>(&self, invocation: Invocation) -> Result<(), AppError> {
+        let name = invocation.name;
+        if !self.inner.endpoints.contains_key(&TypeId::of::<I>()) {
+            return Err(AppError::Internal(
+                format!("no handler is registered for `{name}`").into(),
+            ));
+        }
+        // Nobody is refused a use case anyone may run.
+        if invocation.access == super::Access::Anyone {
+            return Ok(());
+        }
+        let middleware = &self.inner.middleware;
+        // A chain without authorization still honours the declared access.
+        let Some(last) = middleware
+            .iter()
+            .position(|middleware| middleware.name() == AUTHORIZATION)
+        else {
+            return invocation.access.check(invocation.request.principal());
+        };
+        let next = Next {
+            middleware: &middleware[..=last],
+            endpoint: &Allowed,
+            dispatcher: self,
+        };
+        next.run(invocation).await.map(drop)
+    }
+
     pub(crate) async fn dispatch_command<C: Command>(
         &self,
         request: &RequestContext,
@@ -217,6 +302,7 @@ impl Dispatcher {
             codec: None,
             audited: C::AUDITED,
             audit: None,
+            preflight: false,
         };
         self.run::<C, C::Output>(invocation).await
     }
@@ -243,6 +329,7 @@ impl Dispatcher {
             codec: None,
             audited: false,
             audit: None,
+            preflight: false,
         };
         self.run::<Q, Q::Output>(invocation).await
     }
@@ -258,8 +345,13 @@ impl Dispatcher {
             })?;
         invocation.codec = endpoint.codec();
         // Idempotency belongs to the request: only the use case it called directly
-        // is remembered, not the ones that use case calls.
+        // is remembered, not the ones that use case calls. A caller who may not
+        // run the use case hears that from authorization, not about its key.
         if invocation.depth == 0
+            && invocation
+                .access
+                .check(invocation.request.principal())
+                .is_ok()
             && let Some((requirement, fingerprint)) =
                 endpoint.idempotency(invocation.input.as_any())
         {
@@ -276,6 +368,44 @@ impl Dispatcher {
         output.downcast::<O>().map(|output| *output).map_err(|_| {
             AppError::Internal(format!("a middleware replaced the output of `{name}`").into())
         })
+    }
+}
+
+/// The name the authorization middleware goes by, where a preflight stops.
+pub(crate) const AUTHORIZATION: &str = "authorization";
+
+/// The input of a preflight, which reads none.
+struct NotRead;
+
+impl validator::Validate for NotRead {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        Ok(())
+    }
+}
+
+/// Where a preflight ends once authorization let it through.
+struct Allowed;
+
+#[async_trait]
+impl Endpoint for Allowed {
+    async fn call(
+        &self,
+        _cx: UseCaseContext,
+        _input: Box<dyn Any + Send>,
+    ) -> Result<UseCaseOutput, AppError> {
+        Ok(Box::new(()))
+    }
+
+    fn codec(&self) -> Option<OutputCodec> {
+        None
+    }
+
+    fn idempotency(&self, _input: &dyn Any) -> Option<(KeyRequirement, String)> {
+        None
+    }
+
+    fn check(&self, _request: &RequestContext, _output: &UseCaseOutput) -> Result<(), AppError> {
+        Ok(())
     }
 }
 
@@ -574,6 +704,110 @@ mod tests {
             .command::<GreetTwice>(greeter.clone())
             .query::<Count>(greeter)
             .build()
+    }
+
+    #[derive(Debug, Validate, Serialize)]
+    struct Launch {
+        #[validate(length(min = 1))]
+        target: String,
+    }
+
+    impl Command for Launch {
+        type Output = ();
+        const NAME: &'static str = "test.launch";
+        const ACCESS: Access = Access::Permission("rockets.launch");
+    }
+
+    #[async_trait]
+    impl CommandHandler<Launch> for Greeter {
+        async fn handle(&self, _cx: &UseCaseContext, _command: Launch) -> Result<(), AppError> {
+            self.seen
+                .lock()
+                .expect("not poisoned")
+                .push("launched".into());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_preflight_runs_the_chain_up_to_authorization_and_never_the_handler() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let tracer = |name| -> Arc<dyn Middleware> {
+            Arc::new(Tracer {
+                name,
+                seen: Arc::clone(&seen),
+            })
+        };
+        let dispatcher = Dispatcher::builder()
+            .middleware([
+                tracer("before"),
+                Arc::new(middleware::Authorization),
+                tracer("after"),
+            ])
+            .command::<Launch>(Arc::new(Greeter {
+                seen: Arc::clone(&seen),
+            }))
+            .build();
+        let anonymous = RequestContext::new("req-1", crate::application::TraceContext::start());
+        let customer = anonymous
+            .clone()
+            .with_principal(crate::application::Principal::new("c", PrincipalKind::User));
+        let pilot = anonymous.clone().with_principal(
+            crate::application::Principal::new("p", PrincipalKind::User)
+                .with_permission("rockets.launch"),
+        );
+
+        assert!(matches!(
+            dispatcher.may_execute::<Launch>(&anonymous).await,
+            Err(AppError::Unauthenticated)
+        ));
+        assert!(matches!(
+            dispatcher.may_execute::<Launch>(&customer).await,
+            Err(AppError::Forbidden(_))
+        ));
+        dispatcher
+            .may_execute::<Launch>(&pilot)
+            .await
+            .expect("the pilot may launch");
+        assert_eq!(
+            *seen.lock().expect("not poisoned"),
+            vec![
+                "before > test.launch @0",
+                "before > test.launch @0",
+                "before > test.launch @0"
+            ],
+            "the chain stops at authorization, allowed or not"
+        );
+        // An unregistered use case is a wiring fault, not a refusal.
+        assert!(matches!(
+            dispatcher.may_execute::<Greet>(&pilot).await,
+            Err(AppError::Internal(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_caller_refused_a_use_case_hears_nothing_about_its_idempotency_key() {
+        let dispatcher = Dispatcher::builder()
+            .middleware([Arc::new(middleware::Authorization) as Arc<dyn Middleware>])
+            .idempotent_command::<Launch>(
+                Arc::new(Greeter {
+                    seen: Arc::new(Mutex::new(Vec::new())),
+                }),
+                KeyRequirement::Required,
+            )
+            .build();
+        let anonymous = RequestContext::new("req-2", crate::application::TraceContext::start());
+        let refused = dispatcher
+            .execute(
+                &anonymous.clone().with_idempotency_key("not a key"),
+                Launch { target: "moon".into() },
+            )
+            .await;
+        assert!(matches!(refused, Err(AppError::Unauthenticated)), "{refused:?}");
+        let refused = dispatcher
+            .execute(&anonymous, Launch { target: "moon".into() })
+            .await;
+        assert!(matches!(refused, Err(AppError::Unauthenticated)), "{refused:?}");
     }
 
     #[tokio::test]

@@ -163,6 +163,10 @@ pub struct Invocation {
     pub audited: bool,
     /// Set by the audit middleware for the command it records.
     pub audit: Option<super::middleware::AuditDraft>,
+    /// Whether this run only asks if the caller may run the use case, before
+    /// its input is read ([`super::Dispatcher::may_execute`]): the input is a
+    /// placeholder, and the chain stops after authorization.
+    pub preflight: bool,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -172,6 +176,7 @@ impl std::fmt::Debug for Invocation {
             .field("name", &self.name)
             .field("kind", &self.kind)
             .field("depth", &self.depth)
+            .field("preflight", &self.preflight)
             .field("request_id", &self.request.request_id())
             .finish_non_exhaustive()
     }

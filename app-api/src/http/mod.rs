@@ -4,6 +4,7 @@
 //! (feature `metrics`) request metrics and `/metrics`, and (feature `openapi`)
 //! the OpenAPI document and docs page.
 
+mod access;
 #[cfg(feature = "auth")]
 pub mod auth;
 mod conditional;
@@ -17,6 +18,7 @@ mod problem;
 mod rate_limit;
 mod request_scope;
 
+pub use access::{MayAsk, MayExecute};
 pub use conditional::with_etags;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use problem::{PROBLEM_JSON, Problem, with_problem_fallbacks};

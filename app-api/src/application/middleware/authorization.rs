@@ -12,7 +12,7 @@ pub struct Authorization;
 #[async_trait]
 impl Middleware for Authorization {
     fn name(&self) -> &'static str {
-        "authorization"
+        crate::application::dispatcher::AUTHORIZATION
     }
 
     async fn handle(

@@ -40,6 +40,7 @@ impl Middleware for Logging {
             span.record("principal", principal.subject());
         }
         let outermost = invocation.depth == 0;
+        let preflight = invocation.preflight;
         let started = Instant::now();
         let result = next.run(invocation).instrument(span.clone()).await;
         span.record(
@@ -49,6 +50,10 @@ impl Middleware for Logging {
         // Events name their span as parent rather than entering it: entering and
         // leaving costs on every call, and the success line is usually disabled.
         match &result {
+            Ok(_) if preflight => {
+                span.record("outcome", "allowed");
+                tracing::debug!(parent: &span, "the caller may run the use case");
+            }
             Ok(_) => {
                 span.record("outcome", "ok");
                 tracing::debug!(parent: &span, "use case succeeded");

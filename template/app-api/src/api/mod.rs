@@ -27,6 +27,12 @@ pub struct AppState {
     dispatcher: Dispatcher,
 }
 
+impl axum::extract::FromRef<AppState> for Dispatcher {
+    fn from_ref(state: &AppState) -> Self {
+        state.dispatcher.clone()
+    }
+}
+
 impl AppState {
     /// State over the application's use cases.
     #[must_use]

@@ -6,7 +6,7 @@ use domain::tasks::TaskId;
 use serde::Deserialize;
 use strata_app_api::application::{AppError, RequestContext};
 use strata_app_api::http::openapi::{PageOf, map_routes};
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, Problem, with_etags};
+use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, MayAsk, MayExecute, Problem, with_etags};
 use strata_domain::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -66,6 +66,7 @@ struct ListParams {
     ),
 )]
 async fn list_tasks(
+    _: MayAsk<ListTasks>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -91,6 +92,7 @@ async fn list_tasks(
     ),
 )]
 async fn create_task(
+    _: MayExecute<CreateTask>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiJson(body): ApiJson<CreateTaskBody>,
@@ -118,6 +120,7 @@ async fn create_task(
     ),
 )]
 async fn get_task(
+    _: MayAsk<GetTask>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<TaskId>,
@@ -140,6 +143,7 @@ async fn get_task(
     ),
 )]
 async fn complete_task(
+    _: MayExecute<CompleteTask>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<TaskId>,

@@ -122,3 +122,13 @@ async fn task_operations_describe_their_answers_and_errors_are_problems() {
     assert!(operation("post", "/api/tasks/{id}/complete")["responses"]["409"].is_object());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn callers_are_refused_before_anything_they_sent_is_read() {
+    use strata_tests::service::{Caller, assert_callers_are_asked_first};
+
+    let app = spawn_api_only().await;
+    let document = document(&app).await;
+    assert_callers_are_asked_first(app.api_client(), &document, Caller::Anonymous).await;
+    app.stop().await;
+}

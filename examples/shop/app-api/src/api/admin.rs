@@ -5,7 +5,7 @@ use serde::Deserialize;
 use strata_app_api::application::audit::{AuditEntryView, ReadAuditTrail};
 use strata_app_api::application::{AppError, RequestContext};
 use strata_app_api::http::openapi::PageOf;
-use strata_app_api::http::{ApiQuery, Problem};
+use strata_app_api::http::{ApiQuery, MayAsk, Problem};
 use strata_domain::PageRequest;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -49,7 +49,7 @@ struct AuditParams {
     get,
     path = "/api/admin/audit",
     tag = "operations",
-    security(("bearer" = [])),
+    security(("bearer" = ["audit.read"])),
     params(AuditParams),
     responses(
         (status = 200, description = "One page of audit entries", body = PageOf<AuditEntryView>),
@@ -57,6 +57,7 @@ struct AuditParams {
     ),
 )]
 async fn read_audit_trail(
+    _: MayAsk<ReadAuditTrail>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiQuery(params): ApiQuery<AuditParams>,

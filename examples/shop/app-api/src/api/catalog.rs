@@ -6,7 +6,7 @@ use serde::Deserialize;
 use shop_domain::catalog::ProductId;
 use strata_app_api::application::{AppError, RequestContext};
 use strata_app_api::http::openapi::{PageOf, map_routes};
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, Problem, with_etags};
+use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, MayAsk, MayExecute, Problem, with_etags};
 use strata_domain::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -89,6 +89,7 @@ struct ListParams {
     ),
 )]
 async fn list_products(
+    _: MayAsk<ListProducts>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -105,7 +106,7 @@ async fn list_products(
     post,
     path = "/api/products",
     tag = "catalog",
-    security(("bearer" = [])),
+    security(("bearer" = ["catalog.write"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 hours answers with the first result instead of adding another product")),
     request_body = CreateProductBody,
     responses(
@@ -115,6 +116,7 @@ async fn list_products(
     ),
 )]
 async fn create_product(
+    _: MayExecute<CreateProduct>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiJson(body): ApiJson<CreateProductBody>,
@@ -147,6 +149,7 @@ async fn create_product(
     ),
 )]
 async fn get_product(
+    _: MayAsk<GetProduct>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<ProductId>,
@@ -162,7 +165,7 @@ async fn get_product(
     put,
     path = "/api/products/{id}/price",
     tag = "catalog",
-    security(("bearer" = [])),
+    security(("bearer" = ["catalog.write"])),
     params(("id" = uuid::Uuid, Path, description = "The product's id")),
     request_body = ChangePriceBody,
     responses(
@@ -173,6 +176,7 @@ async fn get_product(
     ),
 )]
 async fn change_price(
+    _: MayExecute<ChangeProductPrice>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<ProductId>,

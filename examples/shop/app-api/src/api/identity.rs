@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shop_domain::identity::Password;
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::{ApiJson, Problem};
+use strata_app_api::http::{ApiJson, MayExecute, Problem};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -71,6 +71,7 @@ struct TokenResponse {
     ),
 )]
 async fn register(
+    _: MayExecute<RegisterCustomer>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiJson(body): ApiJson<CredentialsBody>,
@@ -96,6 +97,7 @@ async fn register(
     ),
 )]
 async fn sign_in(
+    _: MayExecute<SignIn>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiJson(body): ApiJson<CredentialsBody>,
@@ -120,6 +122,7 @@ async fn sign_in(
     ),
 )]
 async fn refresh(
+    _: MayExecute<RefreshSession>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiJson(body): ApiJson<RefreshBody>,
@@ -142,6 +145,7 @@ async fn refresh(
     responses((status = 204, description = "Signed out")),
 )]
 async fn sign_out(
+    _: MayExecute<SignOut>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiJson(body): ApiJson<RefreshBody>,

@@ -31,6 +31,12 @@ pub struct AppState {
     tokens: Arc<TokenService>,
 }
 
+impl axum::extract::FromRef<AppState> for Dispatcher {
+    fn from_ref(state: &AppState) -> Self {
+        state.dispatcher.clone()
+    }
+}
+
 impl AppState {
     /// State over `dispatcher`, issuing access tokens with `tokens`.
     #[must_use]

@@ -7,7 +7,7 @@ use shop_domain::catalog::ProductId;
 use shop_domain::wishlists::WishlistId;
 use strata_app_api::application::{AppError, RequestContext};
 use strata_app_api::http::openapi::PageOf;
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, Problem};
+use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, MayAsk, MayExecute, Problem};
 use strata_domain::PageRequest;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -67,6 +67,7 @@ struct ListParams {
     ),
 )]
 async fn create(
+    _: MayExecute<CreateWishlist>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiJson(body): ApiJson<CreateBody>,
@@ -97,6 +98,7 @@ async fn create(
     ),
 )]
 async fn list_mine(
+    _: MayAsk<ListMyWishlists>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiQuery(params): ApiQuery<ListParams>,
@@ -121,6 +123,7 @@ async fn list_mine(
     ),
 )]
 async fn get_one(
+    _: MayAsk<GetWishlist>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<WishlistId>,
@@ -145,6 +148,7 @@ async fn get_one(
     ),
 )]
 async fn add_product(
+    _: MayExecute<AddToWishlist>,
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<WishlistId>,

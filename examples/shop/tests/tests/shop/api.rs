@@ -198,10 +198,12 @@ async fn a_value_of_the_wrong_type_or_a_missing_field_is_422_naming_it() {
 #[tokio::test]
 async fn malformed_json_is_400() {
     let app = spawn_app().await;
+    let admin = app.admin_token().await.to_owned();
     for body in ["{\"name\": ", "not json", "{\"name\": \"x\"} trailing", ""] {
         let response = app
             .client
             .post(app.api_url("/api/products"))
+            .bearer_auth(&admin)
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -217,6 +219,7 @@ async fn malformed_json_is_400() {
 async fn a_body_that_is_not_declared_json_is_400() {
     let app = spawn_app().await;
     let payload = tea_pot().to_string();
+    let admin = app.admin_token().await.to_owned();
     for content_type in [
         None,
         Some("text/plain"),
@@ -225,6 +228,7 @@ async fn a_body_that_is_not_declared_json_is_400() {
         let mut request = app
             .client
             .post(app.api_url("/api/products"))
+            .bearer_auth(&admin)
             .body(payload.clone());
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);

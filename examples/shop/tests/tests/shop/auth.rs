@@ -348,3 +348,74 @@ async fn a_wishlist_is_shown_only_to_its_owner_and_staff() {
     assert_eq!(theirs_listed["total"], 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn callers_are_refused_before_anything_they_sent_is_read() {
+    use strata_tests::service::{Caller, assert_callers_are_asked_first};
+
+    let app = spawn_app().await;
+    let document: Value = app
+        .client
+        .get(app.api_url("/openapi.json"))
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("the document is JSON");
+    let api = app.api_client();
+
+    assert_callers_are_asked_first(api, &document, Caller::Anonymous).await;
+    let customer = app.customer("probe@example.com").await;
+    assert_callers_are_asked_first(
+        api,
+        &document,
+        Caller::Holding {
+            token: &customer.access,
+            permissions: &[],
+        },
+    )
+    .await;
+    let admin = app.admin_token().await.to_owned();
+    assert_callers_are_asked_first(
+        api,
+        &document,
+        Caller::Holding {
+            token: &admin,
+            permissions: &["catalog.write", "wishlists.read_any", "audit.read"],
+        },
+    )
+    .await;
+
+    // The one request three ways: who is asked first, then what.
+    let malformed = |token: Option<&str>| {
+        let request = app
+            .client
+            .post(app.api_url("/api/products"))
+            .header("content-type", "application/json")
+            .body(r#"{"name": 7, "price": "#);
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
+    let anonymous = malformed(None).send().await.expect("request sent");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let forbidden = malformed(Some(&customer.access))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let wrong_field = app
+        .client
+        .post(app.api_url("/api/products"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": 7, "sku": "S", "price": {"amount_minor": 1, "currency": "EUR"}, "stock": 1}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(wrong_field.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let broken = malformed(Some(&admin)).send().await.expect("request sent");
+    assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
