@@ -139,8 +139,20 @@ impl InMemoryRateLimiter {
         self.lock().next_free.len()
     }
 
+    /// Whether `key` may make an attempt at `now`, without recording one.
+    fn peek(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let state = self.lock();
+        let next_free = state.next_free.get(key).copied().unwrap_or(now).max(now) + self.interval;
+        let ahead = next_free - now;
+        if ahead > self.tolerance {
+            Err(ahead - self.tolerance)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Whether `key` may make an attempt at `now`; records it when so.
-    fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+    fn admit(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let mut state = self.lock();
         if now.saturating_duration_since(state.last_sweep) >= self.period {
             state.forget_idle(now);
@@ -191,7 +203,12 @@ impl State {
 #[async_trait]
 impl RateLimiter for InMemoryRateLimiter {
     async fn acquire(&self, key: &str) -> Result<(), RateLimitError> {
-        self.check(key, (self.clock)())
+        self.admit(key, (self.clock)())
+            .map_err(|retry_after| RateLimitError::Limited { retry_after })
+    }
+
+    async fn check(&self, key: &str) -> Result<(), RateLimitError> {
+        self.peek(key, (self.clock)())
             .map_err(|retry_after| RateLimitError::Limited { retry_after })
     }
 }
@@ -249,6 +266,24 @@ mod tests {
             retry_after(limiter.acquire("client:a").await),
             Duration::from_secs(5)
         );
+    }
+
+    #[tokio::test]
+    async fn a_check_tells_without_spending_an_attempt() {
+        let clock = HandClock::new();
+        let limiter = limiter(RateLimit::per(2, Duration::from_secs(10)), &clock);
+        for _ in 0..5 {
+            limiter.check("k").await.expect("checking spends nothing");
+        }
+        assert_eq!(limiter.tracked_keys(), 0, "nor remembers the key");
+        limiter.acquire("k").await.expect("first");
+        limiter.acquire("k").await.expect("second");
+        assert_eq!(
+            retry_after(limiter.check("k").await),
+            Duration::from_secs(5)
+        );
+        clock.advance(Duration::from_secs(5));
+        limiter.check("k").await.expect("refilled by one");
     }
 
     #[tokio::test]

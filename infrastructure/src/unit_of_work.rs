@@ -21,48 +21,86 @@ tokio::task_local! {
     static AMBIENT: Ambient;
 }
 
-/// The units of work running on a task: at most one scope per database, the
+/// The units of work running on a task: at most one level per database, the
 /// innermost. Replaced, never changed, when a scope opens, so an enclosing
 /// scope's view is restored when the inner one ends.
 #[derive(Clone, Default)]
-struct Ambient(Arc<Vec<(u64, Arc<Scope>)>>);
+struct Ambient(Arc<Vec<(u64, Level)>>);
+
+/// What runs on a task for one database.
+#[derive(Clone)]
+enum Level {
+    /// A unit of work: its writes go to this scope.
+    Running(Arc<Scope>),
+    /// Work that runs outside any unit of work ([`Propagation::NotSupported`]).
+    Suspended(Arc<Suspended>),
+}
+
+/// Work running outside a unit of work: what the units of work it began
+/// committed, for the audit trail, and whether it suspended one that still
+/// holds its transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Suspended {
+    changes: Mutex<Vec<AggregateChange>>,
+    over_running: bool,
+}
+
+impl Suspended {
+    /// The aggregates changed by the units of work this work committed.
+    pub(crate) fn changes(&self) -> Vec<AggregateChange> {
+        lock(&self.changes).clone()
+    }
+}
 
 impl Ambient {
     fn current() -> Self {
         AMBIENT.try_with(Clone::clone).unwrap_or_default()
     }
 
-    fn find(&self, database: u64) -> Option<Arc<Scope>> {
+    fn find(&self, database: u64) -> Option<&Level> {
         self.0
             .iter()
             .find(|(id, _)| *id == database)
-            .map(|(_, scope)| Arc::clone(scope))
+            .map(|(_, level)| level)
     }
 
-    fn with(&self, database: u64, scope: Arc<Scope>) -> Self {
-        let mut scopes: Vec<_> = self
+    fn with(&self, database: u64, level: Level) -> Self {
+        let mut levels: Vec<_> = self
             .0
             .iter()
             .filter(|(id, _)| *id != database)
             .cloned()
             .collect();
-        scopes.push((database, scope));
-        Self(Arc::new(scopes))
+        levels.push((database, level));
+        Self(Arc::new(levels))
     }
 }
 
 /// The aggregates changed so far by the unit of work of `database` running on
-/// this task (empty when none runs), for the audit trail.
+/// this task — or, for work running outside one, by the units of work it
+/// committed — for the audit trail.
 pub(crate) fn current_changes(database: u64) -> Vec<AggregateChange> {
-    current_scope(database).map_or_else(Vec::new, |scope| scope.changes())
+    match AMBIENT.try_with(|ambient| ambient.find(database).cloned()) {
+        Ok(Some(Level::Running(scope))) => scope.changes(),
+        Ok(Some(Level::Suspended(suspended))) => suspended.changes(),
+        _ => Vec::new(),
+    }
 }
 
 /// The scope of the unit of work of `database` running on this task, if any.
 pub(crate) fn current_scope(database: u64) -> Option<Arc<Scope>> {
-    AMBIENT
-        .try_with(|ambient| ambient.find(database))
-        .ok()
-        .flatten()
+    match AMBIENT.try_with(|ambient| ambient.find(database).cloned()) {
+        Ok(Some(Level::Running(scope))) => Some(scope),
+        _ => None,
+    }
+}
+
+/// The work running outside a unit of work of `database` on this task, if any.
+pub(crate) fn current_suspension(database: u64) -> Option<Arc<Suspended>> {
+    match AMBIENT.try_with(|ambient| ambient.find(database).cloned()) {
+        Ok(Some(Level::Suspended(suspended))) => Some(suspended),
+        _ => None,
+    }
 }
 
 /// One level of a unit of work: the root transaction, or a savepoint inside it,
@@ -244,19 +282,31 @@ impl UnitOfWork for SeaOrmUnitOfWork {
         Box::pin(async move {
             let database = self.database.id();
             let running = current_scope(database);
+            let suspension = current_suspension(database);
+            // SQLite's one writer is the suspended unit of work's until it ends.
+            let writer_held = running.is_some()
+                || suspension
+                    .as_ref()
+                    .is_some_and(|suspended| suspended.over_running);
             let parent = match propagation {
-                Propagation::Required => running,
-                Propagation::RequiresNew => {
-                    if running.is_some() && self.database.backend() == DbBackend::Sqlite {
-                        return Err(UnitOfWorkError::Begin(
-                            "SQLite allows one writer at a time: a unit of work that requires \
-                             a new transaction cannot run inside another one"
-                                .into(),
-                        ));
-                    }
-                    None
+                Propagation::NotSupported => {
+                    let suspended = Arc::new(Suspended {
+                        changes: Mutex::new(Vec::new()),
+                        over_running: writer_held,
+                    });
+                    let ambient = Ambient::current().with(database, Level::Suspended(suspended));
+                    return Ok(AMBIENT.scope(ambient, work).await);
                 }
+                Propagation::Required => running,
+                Propagation::RequiresNew => None,
             };
+            if parent.is_none() && writer_held && self.database.backend() == DbBackend::Sqlite {
+                return Err(UnitOfWorkError::Begin(
+                    "SQLite allows one writer at a time: a unit of work cannot begin while \
+                     another one on this task holds the database"
+                        .into(),
+                ));
+            }
             // Held until this nested scope has committed or rolled back.
             let turn = match &parent {
                 Some(parent) => Some(parent.exclusive_turn().await),
@@ -266,7 +316,7 @@ impl UnitOfWork for SeaOrmUnitOfWork {
             let is_root = parent.is_none();
             let outbox = Arc::clone(&self.outbox);
             let own = Arc::clone(&scope);
-            let ambient = Ambient::current().with(database, Arc::clone(&scope));
+            let ambient = Ambient::current().with(database, Level::Running(Arc::clone(&scope)));
             let decided = AMBIENT
                 .scope(ambient, async move {
                     let decision = work.await;
@@ -292,7 +342,18 @@ impl UnitOfWork for SeaOrmUnitOfWork {
             let finished = match decided {
                 Ok(Outcome::Commit) => match parent.as_deref() {
                     Some(parent) => release(scope, parent).await,
-                    None => commit(scope, &self.database).await,
+                    None => {
+                        let changes = scope.changes();
+                        let committed = commit(scope, &self.database).await;
+                        // Work outside a unit of work answers for what the ones
+                        // it began committed.
+                        if committed.is_ok()
+                            && let Some(suspended) = &suspension
+                        {
+                            lock(&suspended.changes).extend(changes);
+                        }
+                        committed
+                    }
                 },
                 Ok(Outcome::Rollback) => {
                     roll_back(scope).await;

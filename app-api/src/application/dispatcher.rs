@@ -79,7 +79,9 @@ impl DispatcherBuilder {
     /// Registers the handler of command `C` as idempotent: called with an
     /// idempotency key, a retry with the same key and input is answered with the
     /// first call's stored result instead of running again (see the idempotency
-    /// middleware).
+    /// middleware). The result is stored in the command's unit of work, so a
+    /// command that runs without one (`Propagation::NotSupported`) does not
+    /// compile here.
     #[must_use]
     pub fn idempotent_command<C>(
         mut self,
@@ -90,6 +92,16 @@ impl DispatcherBuilder {
         C: Command + Serialize,
         C::Output: Serialize + DeserializeOwned,
     {
+        const {
+            assert!(
+                !matches!(
+                    C::PROPAGATION,
+                    strata_domain::ports::Propagation::NotSupported
+                ),
+                "an idempotent command stores its result in its unit of work: it cannot be \
+                 `Propagation::NotSupported`"
+            );
+        }
         self.endpoints.insert(
             TypeId::of::<C>(),
             Arc::new(CommandEndpoint {
@@ -800,14 +812,27 @@ mod tests {
         let refused = dispatcher
             .execute(
                 &anonymous.clone().with_idempotency_key("not a key"),
-                Launch { target: "moon".into() },
+                Launch {
+                    target: "moon".into(),
+                },
             )
             .await;
-        assert!(matches!(refused, Err(AppError::Unauthenticated)), "{refused:?}");
+        assert!(
+            matches!(refused, Err(AppError::Unauthenticated)),
+            "{refused:?}"
+        );
         let refused = dispatcher
-            .execute(&anonymous, Launch { target: "moon".into() })
+            .execute(
+                &anonymous,
+                Launch {
+                    target: "moon".into(),
+                },
+            )
             .await;
-        assert!(matches!(refused, Err(AppError::Unauthenticated)), "{refused:?}");
+        assert!(
+            matches!(refused, Err(AppError::Unauthenticated)),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]

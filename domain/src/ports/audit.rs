@@ -79,7 +79,9 @@ pub struct AuditFilter {
 pub trait AuditTrail: Send + Sync {
     /// Records `entry` in the unit of work running on the calling task, adding
     /// the aggregates that unit of work changed: it commits with the command, or
-    /// not at all.
+    /// not at all. For a command that ran outside a unit of work
+    /// ([`super::Propagation::NotSupported`]) the entry is written on its own,
+    /// with the aggregates the units of work it began committed.
     async fn record(&self, entry: AuditEntry) -> Result<(), RepositoryError>;
 
     /// Records `entry` of a command that failed, on its own: the command's unit

@@ -32,4 +32,12 @@ pub trait RateLimiter: Send + Sync {
     /// [`RateLimitError::Limited`] when the key has no allowance left;
     /// [`RateLimitError::Unavailable`] when the limiter cannot tell.
     async fn acquire(&self, key: &str) -> Result<(), RateLimitError>;
+
+    /// Whether an attempt for `key` would be let through now, without recording
+    /// one. For limits that count only failures: checked before the attempt,
+    /// and [`RateLimiter::acquire`]d only once it failed.
+    ///
+    /// # Errors
+    /// As [`RateLimiter::acquire`].
+    async fn check(&self, key: &str) -> Result<(), RateLimitError>;
 }

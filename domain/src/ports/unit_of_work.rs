@@ -30,6 +30,12 @@ pub enum Propagation {
     /// Begin an independent unit of work that commits or rolls back on its own,
     /// whatever the running one does later.
     RequiresNew,
+    /// Run outside any unit of work: a running one is suspended for the work,
+    /// which reads outside its transaction and may not write; units of work the
+    /// work begins are independent ones. For use cases whose slow part — a
+    /// password hash, a call to another service — must not hold a transaction
+    /// (and SQLite's one writer) while it runs.
+    NotSupported,
 }
 
 /// The unit of work itself failed (not the work inside it).

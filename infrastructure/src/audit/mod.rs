@@ -19,11 +19,13 @@ pub(crate) use migration::CreateAuditTables;
 use self::entity::{change, entry};
 use crate::Database;
 use crate::db_error::storage_error;
-use crate::unit_of_work::current_changes;
+use crate::unit_of_work::{current_changes, current_suspension};
 
 /// The [`AuditTrail`] in the service's database: an entry commits with the
 /// command it describes, together with the aggregates its unit of work changed;
-/// the entry of a failed command is written on its own, in the background.
+/// the entry of a command that ran outside a unit of work is written on its own
+/// with what the units of work it began committed; the entry of a failed
+/// command is written on its own, in the background.
 #[derive(Debug, Clone)]
 pub struct SeaOrmAuditTrail {
     database: Database,
@@ -84,8 +86,13 @@ fn stored_u64(value: i64) -> u64 {
 #[async_trait]
 impl AuditTrail for SeaOrmAuditTrail {
     async fn record(&self, mut entry: AuditEntry) -> Result<(), RepositoryError> {
-        let session = self.database.writer().await?;
         entry.changes.extend(current_changes(self.database.id()));
+        if current_suspension(self.database.id()).is_some() {
+            let session = self.database.autonomous().await?;
+            insert(&*session, &entry).await?;
+            return session.finish().await;
+        }
+        let session = self.database.writer().await?;
         insert(&*session, &entry).await?;
         session.finish().await
     }

@@ -1,7 +1,7 @@
 //! Use cases over [`Note`]s, run through Strata's standard middleware chain on
 //! the real unit of work, with probes that let a test see what happened when.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -374,6 +374,22 @@ impl Command for HoldUnitOfWork {
     const ACCESS: Access = Access::Anyone;
 }
 
+/// Its slow part outside any unit of work: tries to write there (refused),
+/// waits at [`Probes::gate`], then writes its note through a nested command,
+/// which begins a unit of work of its own.
+#[derive(Debug, Validate)]
+pub struct PrepareOutside {
+    /// The note's text.
+    pub text: String,
+}
+
+impl Command for PrepareOutside {
+    type Output = ();
+    const NAME: &'static str = "notes.prepare_outside";
+    const ACCESS: Access = Access::Anyone;
+    const PROPAGATION: Propagation = Propagation::NotSupported;
+}
+
 /// How many notes there are; cached under [`COUNT_KEY`].
 #[derive(Debug, Validate)]
 pub struct CountNotes {
@@ -445,6 +461,8 @@ pub struct Probes {
     pub cached_at_commit: Mutex<Vec<bool>>,
     /// The cache key the outbox watches.
     pub watched_key: Mutex<Option<String>>,
+    /// Whether [`PrepareOutside`]'s write outside a unit of work was refused.
+    pub outside_write_refused: AtomicBool,
 }
 
 impl Default for Probes {
@@ -458,6 +476,7 @@ impl Default for Probes {
             counts_seen: Mutex::default(),
             cached_at_commit: Mutex::default(),
             watched_key: Mutex::default(),
+            outside_write_refused: AtomicBool::new(false),
         }
     }
 }
@@ -853,6 +872,29 @@ impl CommandHandler<HoldUnitOfWork> for Handlers {
 }
 
 #[async_trait]
+impl CommandHandler<PrepareOutside> for Handlers {
+    async fn handle(&self, cx: &UseCaseContext, command: PrepareOutside) -> Result<(), AppError> {
+        let refused = self.write("outside").await.is_err();
+        self.probes
+            .outside_write_refused
+            .store(refused, Ordering::SeqCst);
+        self.probes.entered.notify_one();
+        let permit = self
+            .probes
+            .gate
+            .acquire()
+            .await
+            .map_err(AppError::internal)?;
+        permit.forget();
+        cx.execute(WriteNotes {
+            texts: vec![command.text],
+            then: Then::Succeed,
+        })
+        .await
+    }
+}
+
+#[async_trait]
 impl QueryHandler<CountNotes> for Handlers {
     async fn ask(&self, _cx: &UseCaseContext, _query: CountNotes) -> Result<u64, AppError> {
         Ok(self.notes.count().await?)
@@ -984,6 +1026,7 @@ impl Fixture {
             .command::<WriteOnTwoDatabases>(handlers.clone())
             .command::<WriteOnOtherDatabaseAlone>(handlers.clone())
             .command::<HoldUnitOfWork>(handlers.clone())
+            .command::<PrepareOutside>(handlers.clone())
             .idempotent_command::<WriteNoteOnce>(handlers.clone(), KeyRequirement::Optional)
             .idempotent_command::<WriteNoteWithKey>(handlers.clone(), KeyRequirement::Required)
             .query::<CountNotes>(handlers.clone())

@@ -26,7 +26,8 @@ use strata_runtime::{BoxError, Resources, Service, Settings, Startup, in_transac
 use crate::api::{AppState, router};
 use crate::application::catalog::{self, Catalog};
 use crate::application::identity::{
-    self, EnsureAdministrator, Identity, IdentitySettings, PurgeExpiredSessions, SignInThrottles,
+    self, EnsureAdministrator, Identity, IdentityPorts, IdentitySettings, PurgeExpiredSessions,
+    Throttles,
 };
 use crate::application::permissions::system_principal;
 use crate::application::wishlists::{self, Wishlists};
@@ -71,13 +72,23 @@ impl Service for Shop {
         let database = startup.database().clone();
         let products = Arc::new(SeaOrmProductRepository::new(database.clone()));
         let identity = Identity::new(
-            Arc::new(SeaOrmUserRepository::new(database.clone())),
-            Arc::new(Argon2PasswordHasher),
-            Arc::new(SeaOrmRefreshTokens::new(database.clone())),
-            Arc::new(SystemClock),
-            SignInThrottles {
-                per_account: throttle(RateLimit::per(5, Duration::from_secs(60)))?,
-                per_client: throttle(RateLimit::per(30, Duration::from_secs(60)))?,
+            IdentityPorts {
+                users: Arc::new(SeaOrmUserRepository::new(database.clone())),
+                hasher: Arc::new(Argon2PasswordHasher::default()),
+                tokens: Arc::new(SeaOrmRefreshTokens::new(database.clone())),
+                clock: Arc::new(SystemClock),
+                unit_of_work: startup.unit_of_work(),
+            },
+            Throttles {
+                failed_sign_ins_per_account_and_client: throttle(RateLimit::per(
+                    5,
+                    Duration::from_secs(60),
+                ))?,
+                failed_sign_ins_per_client: throttle(RateLimit::per(30, Duration::from_secs(60)))?,
+                registrations_per_client: throttle(RateLimit::per(
+                    30,
+                    Duration::from_secs(60 * 60),
+                ))?,
             },
             IdentitySettings::default(),
         )

@@ -5,15 +5,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use strata_app_api::application::AppError;
-use strata_domain::ports::{CacheStore, Propagation, in_unit_of_work};
+use strata_domain::ports::{AuditTrail, CacheStore, Propagation, in_unit_of_work};
 use strata_domain::{Id, Repository};
 use strata_infrastructure::{DatabaseOptions, SeaOrmUnitOfWork};
 use strata_infrastructure_tests::notes::Note;
 use strata_infrastructure_tests::pipeline::{
     COUNT_KEY, CountNotes, EditNote, EditTwice, Fixture, FixtureOptions, HoldUnitOfWork, HookKind,
-    Inner, ReadNote, Sibling, Then, UsePoolInside, WriteAndNest, WriteFromSpawnedTask,
-    WriteNoteOnce, WriteNotes, WriteOnOtherDatabaseAlone, WriteOnTwoDatabases, WriteSiblings,
-    WriteThenCount, WriteWithHooks, note_key, planned_failure, user_request,
+    Inner, PrepareOutside, ReadNote, Sibling, Then, UsePoolInside, WriteAndNest,
+    WriteFromSpawnedTask, WriteNoteOnce, WriteNotes, WriteOnOtherDatabaseAlone,
+    WriteOnTwoDatabases, WriteSiblings, WriteThenCount, WriteWithHooks, note_key, planned_failure,
+    user_request,
 };
 use strata_tests::database::{Engine, TestDatabase};
 
@@ -42,6 +43,8 @@ strata_tests::on_each_engine!(
     a_panicking_hook_leaves_the_commit_standing,
     a_repository_may_write_through_another_while_it_holds_a_session,
     a_query_asked_on_a_task_running_a_unit_of_work_caches_nothing,
+    work_outside_a_unit_of_work_holds_no_transaction_and_its_nested_writes_are_audited,
+    a_suspended_unit_of_work_keeps_its_writes_apart_from_the_work_outside_it,
 );
 
 fn texts(items: &[&str]) -> Vec<String> {
@@ -687,4 +690,106 @@ async fn a_read_session_on_an_in_memory_database_cannot_keep_a_write() {
     let reason = strata_app_api::application::error_chain(&refused.expect_err("refused"));
     assert!(reason.contains("a read session wrote"), "{reason}");
     assert!(!f.exists("sneaked in").await);
+}
+
+async fn work_outside_a_unit_of_work_holds_no_transaction_and_its_nested_writes_are_audited(
+    database: TestDatabase,
+) {
+    let f = std::sync::Arc::new(start(&database).await);
+    let preparer = std::sync::Arc::clone(&f);
+    let entered = f.probes.entered.notified();
+    let preparing = tokio::spawn(async move {
+        preparer
+            .run(PrepareOutside {
+                text: "prepared".into(),
+            })
+            .await
+    });
+    entered.await;
+    // While it waits, nothing of it holds the database: another command writes.
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        f.run(WriteNotes {
+            texts: texts(&["meanwhile"]),
+            then: Then::Succeed,
+        }),
+    )
+    .await
+    .expect("the writer is free while the work outside waits")
+    .expect("committed");
+    f.probes.open_gate();
+    preparing.await.expect("ran").expect("prepared");
+    assert!(
+        f.probes.outside_write_refused.load(Ordering::SeqCst),
+        "a write outside any unit of work is refused"
+    );
+    assert!(f.exists("prepared").await && f.exists("meanwhile").await);
+    assert!(!f.exists("outside").await);
+
+    let entries = f
+        .audit
+        .search(
+            &strata_domain::ports::AuditFilter {
+                use_case: Some("notes.prepare_outside".into()),
+                ..Default::default()
+            },
+            strata_domain::PageRequest::first(),
+        )
+        .await
+        .expect("searched");
+    assert_eq!(entries.items.len(), 1, "{entries:?}");
+    let entry = &entries.items[0];
+    assert_eq!(entry.outcome, "ok");
+    assert_eq!(entry.changes.len(), 1, "the nested unit of work's note");
+    assert_eq!(entry.changes[0].kind, "note");
+    assert_eq!(
+        (
+            entry.changes[0].version_before,
+            entry.changes[0].version_after
+        ),
+        (0, 1)
+    );
+}
+
+async fn a_suspended_unit_of_work_keeps_its_writes_apart_from_the_work_outside_it(
+    database: TestDatabase,
+) {
+    let f = start(&database).await;
+    let engine = database.engine();
+    let unit_of_work = SeaOrmUnitOfWork::new(f.database.clone());
+    let uow = &unit_of_work;
+    let notes = &f.notes;
+    let outer: Result<(), AppError> = in_unit_of_work(uow, Propagation::Required, async move {
+        notes.save(&mut Note::write("outer")).await?;
+        let inner: Result<(), AppError> =
+            in_unit_of_work(uow, Propagation::NotSupported, async move {
+                assert_eq!(
+                    notes.count_saying("outer").await?,
+                    0,
+                    "work outside the unit of work reads outside its transaction"
+                );
+                assert!(
+                    notes.save(&mut Note::write("outside")).await.is_err(),
+                    "and may not write"
+                );
+                in_unit_of_work(uow, Propagation::Required, async move {
+                    notes.save(&mut Note::write("independent")).await?;
+                    Ok::<_, AppError>(())
+                })
+                .await
+            })
+            .await;
+        match engine {
+            Engine::Postgres => inner.expect("an independent unit of work commits on its own"),
+            Engine::Sqlite => assert!(
+                inner.is_err(),
+                "SQLite's writer is the suspended unit of work's: refused at once"
+            ),
+        }
+        Err(planned_failure())
+    })
+    .await;
+    assert!(outer.is_err());
+    assert!(!f.exists("outer").await && !f.exists("outside").await);
+    assert_eq!(f.exists("independent").await, engine == Engine::Postgres);
 }

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
-use shop_tests::{ADMIN_EMAIL, TestApp, spawn_app};
+use shop_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app};
 
 fn tea_pot() -> Value {
     json!({
@@ -226,7 +226,7 @@ async fn signing_out_ends_the_session() {
 }
 
 #[tokio::test]
-async fn repeated_failed_sign_ins_are_throttled_per_account() {
+async fn a_client_failing_to_sign_in_to_an_account_is_throttled() {
     let app = spawn_app().await;
     let attempt = |password: &'static str| {
         app.client
@@ -235,8 +235,8 @@ async fn repeated_failed_sign_ins_are_throttled_per_account() {
             .send()
     };
     app.customer("gus@example.com").await;
-    // Registration's own sign-in used one attempt.
-    for _ in 0..4 {
+    // Successful sign-ins (registration's own) count for nothing.
+    for _ in 0..5 {
         let response = attempt("wrong password!").await.expect("request sent");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
@@ -251,6 +251,87 @@ async fn repeated_failed_sign_ins_are_throttled_per_account() {
         .and_then(|value| value.parse().ok())
         .expect("a Retry-After in seconds");
     assert!(retry_after >= 1);
+    app.stop().await;
+}
+
+/// A client calling from `address` (any of 127.0.0.0/8 reaches the test shop).
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(address.parse().expect("an address")))
+        .build()
+        .expect("a client")
+}
+
+#[tokio::test]
+async fn strangers_guessing_the_admins_password_do_not_lock_the_admin_out() {
+    let app = spawn_app().await;
+    let url = app.api_url("/api/auth/sign-in");
+    let mut refused = 0;
+    for stranger in 0..50 {
+        let client = client_from(&format!("127.0.0.{}", 2 + stranger % 5));
+        let response = client
+            .post(&url)
+            .json(&json!({ "email": ADMIN_EMAIL, "password": format!("guess number {stranger}") }))
+            .send()
+            .await
+            .expect("request sent");
+        assert!(
+            matches!(
+                response.status(),
+                StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+            ),
+            "{}",
+            response.status()
+        );
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "each guessing client is stopped after a few");
+
+    let admin = client_from("127.0.0.1")
+        .post(&url)
+        .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(
+        admin.status(),
+        StatusCode::OK,
+        "the admin signs in from its own address"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registration_is_throttled_per_client() {
+    let app = spawn_app().await;
+    let client = client_from("127.0.0.20");
+    let mut answers = Vec::new();
+    for n in 0..31 {
+        let response = client
+            .post(app.api_url("/api/auth/register"))
+            .json(&json!({ "email": format!("flood{n}@example.com"), "password": "a long enough password" }))
+            .send()
+            .await
+            .expect("request sent");
+        answers.push(response.status());
+    }
+    assert!(
+        answers[..30]
+            .iter()
+            .all(|status| *status == StatusCode::CREATED),
+        "{answers:?}"
+    );
+    assert_eq!(answers[30], StatusCode::TOO_MANY_REQUESTS);
+    // Another client registers as usual.
+    let other = client_from("127.0.0.21")
+        .post(app.api_url("/api/auth/register"))
+        .json(&json!({ "email": "calm@example.com", "password": "a long enough password" }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(other.status(), StatusCode::CREATED);
     app.stop().await;
 }
 
@@ -417,5 +498,57 @@ async fn callers_are_refused_before_anything_they_sent_is_read() {
     assert_eq!(wrong_field.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let broken = malformed(Some(&admin)).send().await.expect("request sent");
     assert_eq!(broken.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_ups_do_not_stall_other_writes() {
+    let app = spawn_app().await;
+    let product: Value = app
+        .post_as_admin("/api/products", &tea_pot())
+        .await
+        .json()
+        .await
+        .expect("JSON product");
+    let id = product["id"].as_str().expect("an id").to_owned();
+    let admin = app.admin_token().await.to_owned();
+
+    let registrations: Vec<_> = (0..30)
+        .map(|n| {
+            let url = app.api_url("/api/auth/register");
+            tokio::spawn(async move {
+                client_from(&format!("127.0.1.{}", n + 1))
+                    .post(url)
+                    .json(&json!({ "email": format!("rush{n}@example.com"), "password": "a long enough password" }))
+                    .send()
+                    .await
+                    .expect("request sent")
+                    .status()
+            })
+        })
+        .collect();
+    let mut slowest = std::time::Duration::ZERO;
+    let mut version = product["version"].as_u64().expect("a version");
+    for step in 1..=10 {
+        let started = std::time::Instant::now();
+        let response = app
+            .client
+            .put(app.api_url(&format!("/api/products/{id}/price")))
+            .bearer_auth(&admin)
+            .json(&json!({ "price": { "amount_minor": 2_450 + step, "currency": "EUR" }, "version": version }))
+            .send()
+            .await
+            .expect("request sent");
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(response.status(), StatusCode::OK, "price change {step}");
+        version = response.json::<Value>().await.expect("JSON")["version"]
+            .as_u64()
+            .expect("a version");
+    }
+    for registration in registrations {
+        let status = registration.await.expect("ran");
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    eprintln!("slowest price change during 30 sign-ups: {slowest:?}");
     app.stop().await;
 }

@@ -3,6 +3,7 @@ use std::fmt;
 use serde::Serialize;
 use shop_domain::identity::Password;
 use strata_app_api::application::{Access, Command, Principal};
+use strata_domain::ports::Propagation;
 use validator::{Validate, ValidationErrors};
 
 use super::rules;
@@ -62,6 +63,9 @@ impl Command for RegisterCustomer {
     type Output = UserView;
     const NAME: &'static str = "identity.register_customer";
     const ACCESS: Access = Access::Anyone;
+    // The password is hashed outside any unit of work; the account is stored
+    // in one of its own.
+    const PROPAGATION: Propagation = Propagation::NotSupported;
 }
 
 /// Make the administrator account the configuration names, unless an account
@@ -96,6 +100,7 @@ impl Command for EnsureAdministrator {
     type Output = bool;
     const NAME: &'static str = "identity.ensure_administrator";
     const ACCESS: Access = Access::Permission(permissions::ACCOUNTS_PROVISION);
+    const PROPAGATION: Propagation = Propagation::NotSupported;
 }
 
 /// Forget the refresh tokens that expired: run by the service itself, on a
@@ -149,6 +154,9 @@ impl Command for SignIn {
     type Output = SignedIn;
     const NAME: &'static str = "identity.sign_in";
     const ACCESS: Access = Access::Anyone;
+    // The password is checked outside any unit of work; the session is stored
+    // in one of its own.
+    const PROPAGATION: Propagation = Propagation::NotSupported;
 }
 
 /// Exchange a refresh token for a new one (and a new access token). Each refresh

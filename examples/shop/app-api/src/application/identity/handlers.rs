@@ -2,12 +2,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use shop_domain::identity::{
     Email, Password, PasswordHash, PasswordHasher, RefreshTokens, Role, TokenFamily, User,
     UserRepository,
 };
-use strata_app_api::application::{AppError, CommandHandler, UseCaseContext};
-use strata_domain::ports::{Clock, RateLimitError, RateLimiter};
+use strata_app_api::application::{AppError, CommandHandler, RequestContext, UseCaseContext};
+use strata_domain::ports::{
+    Clock, Propagation, RateLimitError, RateLimiter, UnitOfWork, in_unit_of_work,
+};
 use strata_domain::{Entity, RepositoryError};
 
 use super::{
@@ -31,30 +34,114 @@ impl Default for IdentitySettings {
     }
 }
 
-/// Limits on sign-in attempts, against password guessing: one per account (so a
-/// targeted account cannot be guessed fast from many addresses) and one per
-/// client address (so one client cannot try many accounts).
+/// Limits against password guessing and sign-up floods.
+///
+/// Only *failed* sign-ins count, per account and client together and per
+/// client: a client guessing one account's password is stopped, as is one
+/// trying many accounts, while the account's owner signing in from a client
+/// that has not been failing is never refused because strangers guessed wrong
+/// (a limit per account alone would let anyone lock anyone out). Accounts are
+/// keyed by a digest of the normalised email, so the keys have one length
+/// whatever an attacker sends.
 #[derive(Clone)]
-pub struct SignInThrottles {
-    /// Keyed by account email.
-    pub per_account: Arc<dyn RateLimiter>,
-    /// Keyed by client address.
-    pub per_client: Arc<dyn RateLimiter>,
+pub struct Throttles {
+    /// Failed sign-ins per (account, client network).
+    pub failed_sign_ins_per_account_and_client: Arc<dyn RateLimiter>,
+    /// Failed sign-ins per client network, whatever the account.
+    pub failed_sign_ins_per_client: Arc<dyn RateLimiter>,
+    /// Registrations per client network.
+    pub registrations_per_client: Arc<dyn RateLimiter>,
 }
 
-impl std::fmt::Debug for SignInThrottles {
+impl std::fmt::Debug for Throttles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignInThrottles").finish_non_exhaustive()
+        f.debug_struct("Throttles").finish_non_exhaustive()
+    }
+}
+
+/// The limiter keys of one sign-in attempt.
+struct SignInKeys {
+    account_and_client: String,
+    client: String,
+}
+
+impl SignInKeys {
+    fn of(account: &str, request: &RequestContext) -> Self {
+        let client = client_of(request);
+        let digest = Sha256::digest(account.as_bytes());
+        let account: String = digest[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        Self {
+            account_and_client: format!("{account}@{client}"),
+            client,
+        }
+    }
+}
+
+/// Whom per-client limits count: the caller's network, or one shared key for
+/// callers whose address is unknown (the service's own jobs).
+fn client_of(request: &RequestContext) -> String {
+    request
+        .client_network()
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+impl Throttles {
+    /// Refuses a sign-in from a client that has failed too often, before any
+    /// account is looked up or password checked.
+    async fn admit_sign_in(&self, keys: &SignInKeys) -> Result<(), AppError> {
+        refused_when_limited(
+            self.failed_sign_ins_per_account_and_client
+                .check(&keys.account_and_client)
+                .await,
+        )?;
+        refused_when_limited(self.failed_sign_ins_per_client.check(&keys.client).await)
+    }
+
+    /// Counts a failed sign-in against its client.
+    async fn count_failure(&self, keys: &SignInKeys) {
+        for (limiter, key) in [
+            (
+                &self.failed_sign_ins_per_account_and_client,
+                &keys.account_and_client,
+            ),
+            (&self.failed_sign_ins_per_client, &keys.client),
+        ] {
+            if let Err(RateLimitError::Unavailable(error)) = limiter.acquire(key).await {
+                tracing::warn!(error = %error, "a failed sign-in could not be counted");
+            }
+        }
+    }
+}
+
+fn refused_when_limited(result: Result<(), RateLimitError>) -> Result<(), AppError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(RateLimitError::Limited { retry_after }) => Err(AppError::TooManyRequests {
+            retry_after_secs: retry_after.as_secs().max(1),
+        }),
+        // Failing closed: an unavailable limiter must not open the door to
+        // unlimited password guessing.
+        Err(error @ RateLimitError::Unavailable(_)) => Err(AppError::internal(error)),
     }
 }
 
 /// The identity use-case handlers, over the ports they need.
+///
+/// Registering and signing in hash or check a password — tens of milliseconds
+/// of a core — so they run outside any unit of work
+/// (`Propagation::NotSupported`): the password is hashed or checked first, and
+/// only the short write that follows opens one. No transaction, and on SQLite
+/// not the one writer, is held while a password is hashed.
 pub struct Identity {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn RefreshTokens>,
     clock: Arc<dyn Clock>,
-    throttles: SignInThrottles,
+    unit_of_work: Arc<dyn UnitOfWork>,
+    throttles: Throttles,
     settings: IdentitySettings,
     // A real hash of a password no one knows: checked when the email has no
     // account, so a wrong email takes as long to refuse as a wrong password and
@@ -70,43 +157,51 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// The ports [`Identity`] works with.
+#[derive(Clone)]
+pub struct IdentityPorts {
+    /// The accounts.
+    pub users: Arc<dyn UserRepository>,
+    /// Hashes and checks passwords.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// The refresh tokens.
+    pub tokens: Arc<dyn RefreshTokens>,
+    /// Tells the time.
+    pub clock: Arc<dyn Clock>,
+    /// Begins the units of work the handlers that run outside one need.
+    pub unit_of_work: Arc<dyn UnitOfWork>,
+}
+
+impl std::fmt::Debug for IdentityPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityPorts").finish_non_exhaustive()
+    }
+}
+
 impl Identity {
     /// Handlers over the identity ports.
     ///
     /// # Errors
     /// When the decoy hash cannot be made.
     pub async fn new(
-        users: Arc<dyn UserRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn RefreshTokens>,
-        clock: Arc<dyn Clock>,
-        throttles: SignInThrottles,
+        ports: IdentityPorts,
+        throttles: Throttles,
         settings: IdentitySettings,
     ) -> Result<Self, RepositoryError> {
-        let decoy = hasher
+        let decoy = ports
+            .hasher
             .hash(&Password::offered(&uuid::Uuid::new_v4().to_string()))
             .await?;
         Ok(Self {
-            users,
-            hasher,
-            tokens,
-            clock,
+            users: ports.users,
+            hasher: ports.hasher,
+            tokens: ports.tokens,
+            clock: ports.clock,
+            unit_of_work: ports.unit_of_work,
             throttles,
             settings,
             decoy,
         })
-    }
-
-    async fn throttle(limiter: &dyn RateLimiter, key: &str) -> Result<(), AppError> {
-        match limiter.acquire(key).await {
-            Ok(()) => Ok(()),
-            Err(RateLimitError::Limited { retry_after }) => Err(AppError::TooManyRequests {
-                retry_after_secs: retry_after.as_secs().max(1),
-            }),
-            // Failing closed: an unavailable limiter must not open the door to
-            // unlimited password guessing.
-            Err(error @ RateLimitError::Unavailable(_)) => Err(AppError::internal(error)),
-        }
     }
 
     async fn start_session(&self, user: &User, family: TokenFamily) -> Result<SignedIn, AppError> {
@@ -118,32 +213,41 @@ impl Identity {
             refresh_expires_at: expires_at,
         })
     }
-}
 
-/// Makes a user with `role`.
-///
-/// # Errors
-/// `email_taken` when the address has an account; storage failures.
-async fn create_user(
-    users: &dyn UserRepository,
-    hasher: &dyn PasswordHasher,
-    email: Email,
-    password: &Password,
-    role: Role,
-) -> Result<User, AppError> {
-    let taken = || AppError::Conflict {
-        code: "email_taken",
-        message: "an account with this email already exists".into(),
-    };
-    if users.find_by_email(&email).await?.is_some() {
-        return Err(taken());
+    /// Makes a user with `role`: the password is hashed outside any unit of
+    /// work, then the account is stored in one of its own.
+    ///
+    /// # Errors
+    /// `email_taken` when the address has an account; storage failures.
+    async fn create_user(
+        &self,
+        email: Email,
+        password: &Password,
+        role: Role,
+    ) -> Result<User, AppError> {
+        let taken = || AppError::Conflict {
+            code: "email_taken",
+            message: "an account with this email already exists".into(),
+        };
+        if self.users.find_by_email(&email).await?.is_some() {
+            return Err(taken());
+        }
+        let hash = self.hasher.hash(password).await?;
+        in_unit_of_work(self.unit_of_work.as_ref(), Propagation::Required, async {
+            let mut user = User::register(email, hash, role);
+            // Two registrations of one address racing past the check above
+            // meet the unique index here.
+            self.users
+                .save(&mut user)
+                .await
+                .map_err(|error| match error {
+                    RepositoryError::Duplicate { .. } => taken(),
+                    other => other.into(),
+                })?;
+            Ok(user)
+        })
+        .await
     }
-    let mut user = User::register(email, hasher.hash(password).await?, role);
-    users.save(&mut user).await.map_err(|error| match error {
-        RepositoryError::Duplicate { .. } => taken(),
-        other => other.into(),
-    })?;
-    Ok(user)
 }
 
 fn view(user: &User) -> UserView {
@@ -158,18 +262,19 @@ fn view(user: &User) -> UserView {
 impl CommandHandler<RegisterCustomer> for Identity {
     async fn handle(
         &self,
-        _cx: &UseCaseContext,
+        cx: &UseCaseContext,
         command: RegisterCustomer,
     ) -> Result<UserView, AppError> {
+        refused_when_limited(
+            self.throttles
+                .registrations_per_client
+                .acquire(&client_of(cx.request()))
+                .await,
+        )?;
         let email = Email::parse(&command.email)?;
-        let user = create_user(
-            self.users.as_ref(),
-            self.hasher.as_ref(),
-            email,
-            &command.password,
-            Role::Customer,
-        )
-        .await?;
+        let user = self
+            .create_user(email, &command.password, Role::Customer)
+            .await?;
         Ok(view(&user))
     }
 }
@@ -187,14 +292,9 @@ impl CommandHandler<EnsureAdministrator> for Identity {
         }
         // Two instances starting together may both get here; the second finds
         // the account the first made, which is what it wanted.
-        match create_user(
-            self.users.as_ref(),
-            self.hasher.as_ref(),
-            email,
-            &command.password,
-            Role::Admin,
-        )
-        .await
+        match self
+            .create_user(email, &command.password, Role::Admin)
+            .await
         {
             Ok(_) => Ok(true),
             Err(AppError::Conflict {
@@ -221,26 +321,24 @@ impl CommandHandler<PurgeExpiredSessions> for Identity {
 impl CommandHandler<SignIn> for Identity {
     async fn handle(&self, cx: &UseCaseContext, command: SignIn) -> Result<SignedIn, AppError> {
         let account = command.email.trim().to_lowercase();
-        Self::throttle(self.throttles.per_account.as_ref(), &account).await?;
-        if let Some(client) = cx.request().client_addr() {
-            Self::throttle(self.throttles.per_client.as_ref(), &client.to_string()).await?;
-        }
+        let keys = SignInKeys::of(&account, cx.request());
+        self.throttles.admit_sign_in(&keys).await?;
         let user = match Email::parse(&account) {
             Ok(email) => self.users.find_by_email(&email).await?,
             Err(_) => None,
         };
-        let Some(user) = user else {
-            self.hasher.verify(&command.password, &self.decoy).await;
+        let hash = user.as_ref().map_or(&self.decoy, User::password_hash);
+        let matches = self.hasher.verify(&command.password, hash).await;
+        let Some(user) = user.filter(|_| matches) else {
+            self.throttles.count_failure(&keys).await;
             return Err(AppError::Unauthenticated);
         };
-        if !self
-            .hasher
-            .verify(&command.password, user.password_hash())
-            .await
-        {
-            return Err(AppError::Unauthenticated);
-        }
-        self.start_session(&user, TokenFamily::generate()).await
+        in_unit_of_work(
+            self.unit_of_work.as_ref(),
+            Propagation::Required,
+            self.start_session(&user, TokenFamily::generate()),
+        )
+        .await
     }
 }
 
@@ -295,7 +393,8 @@ mod tests {
         MockPasswordHasher, MockRefreshTokens, MockUserRepository, RefreshToken, UserId,
     };
     use strata_app_api::application::{Dispatcher, RequestContext, middleware};
-    use strata_domain::ports::{MockClock, MockRateLimiter, MockUnitOfWork};
+    use strata_domain::ports::MockRateLimiter;
+    use strata_domain::ports::{MockClock, MockUnitOfWork};
 
     use super::*;
     use crate::application::identity::register;
@@ -306,7 +405,15 @@ mod tests {
         users: MockUserRepository,
         hasher: MockPasswordHasher,
         tokens: MockRefreshTokens,
-        per_account: MockRateLimiter,
+        per_account_and_client: MockRateLimiter,
+        per_client: MockRateLimiter,
+    }
+
+    fn open_limiter() -> MockRateLimiter {
+        let mut limiter = MockRateLimiter::new();
+        limiter.expect_check().returning(|_| Ok(()));
+        limiter.expect_acquire().returning(|_| Ok(()));
+        limiter
     }
 
     impl Ports {
@@ -317,13 +424,12 @@ mod tests {
                 .expect_hash()
                 .times(1)
                 .returning(|_| Ok(PasswordHash::from_phc("$argon2id$decoy")));
-            let mut per_account = MockRateLimiter::new();
-            per_account.expect_acquire().returning(|_| Ok(()));
             Self {
                 users: MockUserRepository::new(),
                 hasher,
                 tokens: MockRefreshTokens::new(),
-                per_account,
+                per_account_and_client: open_limiter(),
+                per_client: open_limiter(),
             }
         }
 
@@ -332,26 +438,31 @@ mod tests {
             clock
                 .expect_now()
                 .returning(|| UNIX_EPOCH + Duration::from_secs(NOW));
-            let mut unit_of_work = MockUnitOfWork::new();
-            unit_of_work.expect_begin().returning(|_| Ok(()));
-            unit_of_work.expect_finish().returning(Ok);
-            let mut per_client = MockRateLimiter::new();
-            per_client.expect_acquire().returning(|_| Ok(()));
+            let unit_of_work = || {
+                let mut unit_of_work = MockUnitOfWork::new();
+                unit_of_work.expect_begin().returning(|_| Ok(()));
+                unit_of_work.expect_finish().returning(Ok);
+                Arc::new(unit_of_work)
+            };
             let identity = Identity::new(
-                Arc::new(self.users),
-                Arc::new(self.hasher),
-                Arc::new(self.tokens),
-                Arc::new(clock),
-                SignInThrottles {
-                    per_account: Arc::new(self.per_account),
-                    per_client: Arc::new(per_client),
+                IdentityPorts {
+                    users: Arc::new(self.users),
+                    hasher: Arc::new(self.hasher),
+                    tokens: Arc::new(self.tokens),
+                    clock: Arc::new(clock),
+                    unit_of_work: unit_of_work(),
+                },
+                Throttles {
+                    failed_sign_ins_per_account_and_client: Arc::new(self.per_account_and_client),
+                    failed_sign_ins_per_client: Arc::new(self.per_client),
+                    registrations_per_client: Arc::new(open_limiter()),
                 },
                 IdentitySettings::default(),
             )
             .await
             .expect("identity");
             register(
-                Dispatcher::builder().middleware(middleware::standard(Arc::new(unit_of_work))),
+                Dispatcher::builder().middleware(middleware::standard(unit_of_work())),
                 Arc::new(identity),
             )
             .build()
@@ -482,28 +593,42 @@ mod tests {
         assert!(matches!(error, AppError::Unauthenticated));
     }
 
+    fn ada() -> User {
+        User::register(
+            Email::parse("ada@example.com").expect("an email"),
+            PasswordHash::from_phc("$argon2id$ada"),
+            Role::Customer,
+        )
+    }
+
+    fn sign_in(password: &str) -> SignIn {
+        SignIn {
+            email: "  Ada@Example.com ".into(),
+            password: Password::offered(password),
+        }
+    }
+
+    fn from_client() -> RequestContext {
+        RequestContext::background().with_client_addr("203.0.113.9".parse().expect("an address"))
+    }
+
     #[tokio::test]
-    async fn a_throttled_account_is_refused_before_any_password_is_checked() {
+    async fn a_client_that_failed_too_often_is_refused_before_any_password_is_checked() {
         let mut ports = Ports::new();
-        ports.per_account = MockRateLimiter::new();
-        ports.per_account.expect_acquire().returning(|_| {
+        ports.per_account_and_client = MockRateLimiter::new();
+        ports.per_account_and_client.expect_check().returning(|_| {
             Err(RateLimitError::Limited {
                 retry_after: Duration::from_secs(42),
             })
         });
+        ports.per_account_and_client.expect_acquire().never();
         ports.users.expect_find_by_email().never();
         ports.hasher.expect_verify().never();
 
         let error = ports
             .dispatcher()
             .await
-            .execute(
-                &RequestContext::background(),
-                SignIn {
-                    email: "ada@example.com".into(),
-                    password: Password::offered("a guess"),
-                },
-            )
+            .execute(&from_client(), sign_in("a guess"))
             .await
             .expect_err("throttled");
 
@@ -513,5 +638,57 @@ mod tests {
                 retry_after_secs: 42
             }
         ));
+    }
+
+    #[tokio::test]
+    async fn only_failed_sign_ins_count_keyed_by_a_digest_of_the_account_and_the_client() {
+        let user = ada();
+        let mut ports = Ports::new();
+        ports
+            .users
+            .expect_find_by_email()
+            .returning(move |_| Ok(Some(user.clone())));
+        ports
+            .hasher
+            .expect_verify()
+            .returning(|password, _| password.expose() == "the right one");
+        ports
+            .tokens
+            .expect_issue()
+            .times(1)
+            .returning(|_, _, _| Ok("refresh".into()));
+        ports.per_account_and_client = MockRateLimiter::new();
+        ports
+            .per_account_and_client
+            .expect_check()
+            .returning(|_| Ok(()));
+        let account = Sha256::digest(b"ada@example.com")[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>();
+        ports
+            .per_account_and_client
+            .expect_acquire()
+            .withf(move |key| key == format!("{account}@203.0.113.9"))
+            .times(1)
+            .returning(|_| Ok(()));
+        ports.per_client = MockRateLimiter::new();
+        ports.per_client.expect_check().returning(|_| Ok(()));
+        ports
+            .per_client
+            .expect_acquire()
+            .withf(|key| key == "203.0.113.9")
+            .times(1)
+            .returning(|_| Ok(()));
+        let dispatcher = ports.dispatcher().await;
+
+        let refused = dispatcher
+            .execute(&from_client(), sign_in("a wrong one"))
+            .await;
+        assert!(matches!(refused, Err(AppError::Unauthenticated)));
+        dispatcher
+            .execute(&from_client(), sign_in("the right one"))
+            .await
+            .expect("signed in, and nothing counted");
     }
 }

@@ -11,7 +11,7 @@ pub use commands::{
     EnsureAdministrator, PurgeExpiredSessions, RefreshOutcome, RefreshSession, RegisterCustomer,
     SessionToken, SignIn, SignOut, SignedIn, UserView,
 };
-pub use handlers::{Identity, IdentitySettings, SignInThrottles};
+pub use handlers::{Identity, IdentityPorts, IdentitySettings, Throttles};
 use strata_app_api::application::DispatcherBuilder;
 
 /// Registers every identity use case with `identity` as its handler.
