@@ -86,7 +86,11 @@ fn log_lines<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
-    let lines = tracing_subscriber::fmt::layer();
+    // Colour codes only for a person at a terminal: a pipe, a file or a log
+    // collector gets plain text, and `NO_COLOR` turns them off anywhere.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let lines = tracing_subscriber::fmt::layer().with_ansi(colour);
     match format {
         LogFormat::Pretty => lines.boxed(),
         LogFormat::Json => lines

@@ -320,15 +320,22 @@ impl<S: Service> Startup<S> {
         self.service_settings().http_settings()
     }
 
-    /// A per-client request limiter: 600 requests a minute, bursts of 120.
+    /// The per-client request limiter `[http.client_limit]` configures (600
+    /// requests a minute, bursts of 120, unless set otherwise), or none when it
+    /// is switched off.
     ///
     /// # Errors
-    /// Never for these numbers; a limiter with none allowed is refused.
-    pub fn client_limiter(&self) -> Result<Arc<dyn RateLimiter>, BoxError> {
+    /// A limit that allows nothing (refused at start-up by the settings' check
+    /// already).
+    pub fn client_limiter(&self) -> Result<Option<Arc<dyn RateLimiter>>, BoxError> {
+        let limit = &self.service_settings().http.client_limit;
+        if !limit.enabled {
+            return Ok(None);
+        }
         let limiter = InMemoryRateLimiter::new(
-            RateLimit::per(600, std::time::Duration::from_secs(60)).with_burst(120),
+            RateLimit::per(limit.requests, limit.period).with_burst(limit.burst),
         )?;
-        Ok(Arc::new(limiter))
+        Ok(Some(Arc::new(limiter)))
     }
 
     /// Binds `addr` for the router called `name` (`api`, `web`).

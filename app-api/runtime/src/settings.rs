@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use strata_app_api::config::{Config, ConnectionUrl, IdempotencySettings, Invalid, duration};
 use strata_app_api::http::HttpSettings;
@@ -109,9 +110,18 @@ pub struct HttpConfig {
     /// once shutdown begins.
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
-    /// Origins allowed to call the API from a browser; none means same-origin
-    /// only.
+    /// Origins allowed to call the API from a browser (`https://shop.example`);
+    /// none means same-origin only. `"*"` is refused: an API that takes bearer
+    /// tokens names the sites it trusts.
     pub cors_allowed_origins: Vec<String>,
+    /// The reverse proxies (addresses or networks, `10.0.0.0/8`, `::1/128`)
+    /// whose `Forwarded` / `X-Forwarded-For` headers say who the client is.
+    /// Requests from anywhere else are keyed by their own address, whatever
+    /// those headers claim.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// How many requests each client (an IPv4 address, an IPv6 /64) may make.
+    pub client_limit: ClientLimitConfig,
 }
 
 impl Default for HttpConfig {
@@ -120,6 +130,37 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            client_limit: ClientLimitConfig::default(),
+        }
+    }
+}
+
+/// The per-client request limit (`[http.client_limit]`): `requests` per
+/// `period` on average, `burst` of them back to back; over it, 429 with
+/// `Retry-After`. Each instance counts on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientLimitConfig {
+    /// Whether requests are limited at all (off for load tests, or where a
+    /// gateway in front limits them).
+    pub enabled: bool,
+    /// Requests allowed per period.
+    pub requests: u32,
+    /// The period.
+    #[serde(with = "duration")]
+    pub period: Duration,
+    /// Requests allowed back to back by a client that has been quiet.
+    pub burst: u32,
+}
+
+impl Default for ClientLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            requests: 600,
+            period: Duration::from_secs(60),
+            burst: 120,
         }
     }
 }
@@ -186,6 +227,7 @@ impl ServiceSettings {
                 .iter()
                 .filter_map(|origin| HeaderValue::from_str(origin).ok())
                 .collect(),
+            trusted_proxies: self.http.trusted_proxies.clone(),
         }
     }
 
@@ -220,6 +262,49 @@ impl ServiceSettings {
              `--features otel` to export traces, or unset the key",
         ))
     }
+}
+
+/// Networks (`10.0.0.0/8`) or single addresses (`10.0.0.7`, taken as a /32 or
+/// /128).
+fn networks<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    let written = Vec::<String>::deserialize(deserializer)?;
+    written
+        .iter()
+        .map(|text| {
+            text.parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "`{text}` is neither an address nor a network (`10.0.0.0/8`, \
+                         `fd00::/8`, `10.0.0.7`)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Whether `origin` is one a browser sends: `scheme://host[:port]`, nothing
+/// else.
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    if origin == "*" {
+        return Err(
+            "may not be `*`: name each site allowed to call the API with its \
+                    credentials (`https://shop.example`)",
+        );
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err("is not an origin: `scheme://host[:port]`, such as `https://shop.example`");
+    };
+    let host_and_port_only = !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', '*'])
+        && !rest.chars().any(char::is_whitespace);
+    if !matches!(scheme, "http" | "https")
+        || !host_and_port_only
+        || HeaderValue::from_str(origin).is_err()
+    {
+        return Err("is not an origin: `scheme://host[:port]`, such as `https://shop.example`");
+    }
+    Ok(())
 }
 
 impl Default for ServiceSettings {
@@ -263,15 +348,25 @@ impl Config for ServiceSettings {
                 .map_err(|error| Invalid::new("redis_url", error.to_string()))?;
         }
         self.check_otlp_endpoint()?;
-        if let Some(bad) = self
-            .http
-            .cors_allowed_origins
-            .iter()
-            .position(|origin| HeaderValue::from_str(origin).is_err())
+        for (index, origin) in self.http.cors_allowed_origins.iter().enumerate() {
+            if let Err(reason) = check_origin(origin) {
+                return Err(Invalid::new(
+                    format!("http.cors_allowed_origins[{index}]"),
+                    reason,
+                ));
+            }
+        }
+        let limit = &self.http.client_limit;
+        if limit.enabled
+            && (limit.requests == 0
+                || limit.burst == 0
+                || limit.period.is_zero()
+                || (limit.period / limit.requests).is_zero())
         {
             return Err(Invalid::new(
-                format!("http.cors_allowed_origins[{bad}]"),
-                "is not a valid origin",
+                "http.client_limit",
+                "needs at least one request per period, a period longer than a nanosecond per \
+                 request and a burst of at least one; set `enabled = false` to switch it off",
             ));
         }
         self.idempotency

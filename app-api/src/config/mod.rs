@@ -276,7 +276,9 @@ impl ConnectionUrl {
         &self.0
     }
 
-    /// The URL with its password replaced by `[redacted]`.
+    /// The URL with its password replaced by `[redacted]`: the one in its
+    /// user information, and any query parameter that carries a secret
+    /// (`?password=`, `sslpassword`, `token`, ...).
     #[must_use]
     pub fn masked(&self) -> String {
         let Some((scheme, rest)) = self.0.split_once("://") else {
@@ -284,21 +286,68 @@ impl ConnectionUrl {
         };
         let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(authority_end);
-        match authority.rsplit_once('@') {
+        let authority = match authority.rsplit_once('@') {
             Some((credentials, host)) => {
                 let user = credentials
                     .split_once(':')
                     .map_or(credentials, |(user, _)| user);
-                let hidden = if credentials.contains(':') {
-                    format!("{user}:{}", crate::REDACTED)
+                if credentials.contains(':') {
+                    format!("{user}:{}@{host}", crate::REDACTED)
                 } else {
-                    user.to_owned()
-                };
-                format!("{scheme}://{hidden}@{host}{tail}")
+                    format!("{user}@{host}")
+                }
             }
-            None => self.0.clone(),
-        }
+            None => authority.to_owned(),
+        };
+        format!("{scheme}://{authority}{}", masked_query(tail))
     }
+}
+
+/// Names of query parameters that carry a secret, compared without case.
+const SECRET_PARAMETERS: [&str; 9] = [
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "sslpassword",
+    "secret",
+    "token",
+    "access_token",
+    "api_key",
+];
+
+/// `tail` (path, query, fragment) with the values of secret query parameters
+/// replaced by `[redacted]`; everything else as written.
+fn masked_query(tail: &str) -> String {
+    let Some((path, rest)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let (query, fragment) = match rest.split_once('#') {
+        Some((query, fragment)) => (query, Some(fragment)),
+        None => (rest, None),
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let secret = form_urlencoded::parse(pair.as_bytes())
+                .next()
+                .is_some_and(|(name, _)| {
+                    SECRET_PARAMETERS
+                        .iter()
+                        .any(|secret| name.eq_ignore_ascii_case(secret))
+                });
+            match pair.split_once('=') {
+                Some((name, _)) if secret => format!("{name}={}", crate::REDACTED),
+                _ => pair.to_owned(),
+            }
+        })
+        .collect();
+    let mut masked = format!("{path}?{}", pairs.join("&"));
+    if let Some(fragment) = fragment {
+        masked.push('#');
+        masked.push_str(fragment);
+    }
+    masked
 }
 
 impl fmt::Debug for ConnectionUrl {
@@ -349,6 +398,21 @@ mod tests {
         assert_eq!(
             ConnectionUrl::new("redis://:pw@cache").masked(),
             "redis://:[redacted]@cache"
+        );
+    }
+
+    #[test]
+    fn a_password_in_the_query_string_is_hidden_too() {
+        assert_eq!(
+            ConnectionUrl::new(
+                "postgres://db/shop?user=shop&Password=hunter2&sslmode=require&p%61ssword=x#f"
+            )
+            .masked(),
+            "postgres://db/shop?user=shop&Password=[redacted]&sslmode=require&p%61ssword=[redacted]#f"
+        );
+        assert_eq!(
+            ConnectionUrl::new("redis://cache/0?token=abc").masked(),
+            "redis://cache/0?token=[redacted]"
         );
     }
 }

@@ -7,6 +7,7 @@
 mod access;
 #[cfg(feature = "auth")]
 pub mod auth;
+mod client_address;
 mod conditional;
 mod extract;
 pub mod health;
@@ -19,6 +20,7 @@ mod rate_limit;
 mod request_scope;
 
 pub use access::{MayAsk, MayExecute};
+pub use client_address::client_address;
 pub use conditional::with_etags;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use problem::{PROBLEM_JSON, Problem, with_problem_fallbacks};

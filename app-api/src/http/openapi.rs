@@ -396,12 +396,13 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
         self
     }
 
-    /// The router to serve, over `state`, and the OpenAPI document it serves.
+    /// The router to serve, over `state`, and the OpenAPI document it serves;
+    /// each client's requests limited by `limiter`, when there is one.
     pub fn build(
         self,
         state: S,
         settings: crate::http::HttpSettings,
-        limiter: std::sync::Arc<dyn strata_domain::RateLimiter>,
+        limiter: Option<std::sync::Arc<dyn strata_domain::RateLimiter>>,
         operations: crate::http::Operations,
     ) -> (Router, OpenApi) {
         let routes = self
@@ -416,10 +417,11 @@ impl<S: Clone + Send + Sync + 'static> Api<S> {
             Some(authenticator) => crate::http::auth::with_authentication(routes, authenticator),
             None => routes,
         };
-        let router = crate::http::with_standard_layers(
-            crate::http::rate_limit_by_client(routes, limiter),
-            settings,
-        );
+        let routes = match limiter {
+            Some(limiter) => crate::http::rate_limit_by_client(routes, limiter),
+            None => routes,
+        };
+        let router = crate::http::with_standard_layers(routes, settings);
         (
             crate::http::metrics::with_request_metrics(router, operations.metrics),
             document,

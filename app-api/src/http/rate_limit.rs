@@ -19,8 +19,8 @@ use crate::application::{AppError, RequestContext, error_chain};
 /// `with_standard_layers(rate_limit_by_client(with_authentication(routes, auth), limiter), settings)`.
 /// An IPv6 client is keyed by its /64 network, which one subscriber usually
 /// holds whole. Requests whose address is unknown share one key. Behind a
-/// reverse proxy every request comes from the proxy's address, so limit there or
-/// key by something else.
+/// reverse proxy, name it in `HttpSettings::trusted_proxies` so the client is
+/// the address it forwarded (see [`super::client_address`]), not the proxy.
 ///
 /// When the limiter cannot decide, the request goes through and a warning is
 /// logged: an unreachable limiter store should not take the API down with it.

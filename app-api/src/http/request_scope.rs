@@ -31,6 +31,9 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser; empty means same-origin only.
     pub cors_allowed_origins: Vec<HeaderValue>,
+    /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` say who the
+    /// client is (see [`super::client_address`]); empty means none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpSettings {
@@ -38,6 +41,7 @@ impl Default for HttpSettings {
         Self {
             request_timeout: Duration::from_secs(30),
             cors_allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -109,7 +113,11 @@ async fn request_scope(
     let mut context = RequestContext::new(request_id.clone(), trace.clone())
         .with_deadline(started + settings.request_timeout);
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        context = context.with_client_addr(peer.ip());
+        context = context.with_client_addr(super::client_address(
+            peer.ip(),
+            request.headers(),
+            &settings.trusted_proxies,
+        ));
     }
     // Taken as sent, even when it is not text: a key that is not visible ASCII
     // is refused (400) by the use case, never silently ignored.

@@ -241,3 +241,69 @@ fn migrate_reports_each_migration_and_seed_fills_an_empty_catalog() {
     assert!(last.starts_with("pending"), "{rolled_back}");
     let _ = std::fs::remove_dir_all(&directory);
 }
+
+#[test]
+fn log_lines_carry_no_colour_codes_when_stdout_is_not_a_terminal() {
+    let mut child = shop()
+        .env("SHOP_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SHOP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the shop binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let announced = line.starts_with("Shop API:");
+        seen.push(line);
+        if announced {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|line| line.contains("INFO")),
+        "some log lines were written: {seen:#?}"
+    );
+    assert!(
+        seen.iter().all(|line| !line.contains('\u{1b}')),
+        "{seen:#?}"
+    );
+}
+
+#[test]
+fn a_wildcard_cors_origin_is_a_configuration_error_not_a_panic() {
+    let output = shop()
+        .env("SHOP_HTTP__CORS_ALLOWED_ORIGINS", r#"["*"]"#)
+        .output()
+        .expect("the shop binary runs");
+    assert_eq!(output.status.code(), Some(78), "EX_CONFIG");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`http.cors_allowed_origins[0]`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn config_masks_a_password_in_a_urls_query_string() {
+    let output = shop()
+        .args(["config"])
+        .env(
+            "SHOP_DATABASE_URL",
+            "postgres://db.internal/shop?user=shop&password=hunter2&sslmode=require",
+        )
+        .env(
+            "SHOP_REDIS_URL",
+            "redis://cache.internal:6379/0?password=swordfish",
+        )
+        .output()
+        .expect("the shop binary runs");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    assert!(!stdout.contains("swordfish"), "{stdout}");
+    assert!(stdout.contains("sslmode=require"), "{stdout}");
+}

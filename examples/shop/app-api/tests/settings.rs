@@ -89,6 +89,21 @@ mod settings {
             ("SHOP_ADMIN_EMAIL", "root@shop.test", "admin.password"),
             ("SHOP_HTTP_SHUTDOWN_GRACE", "soon", "http.shutdown_grace"),
             ("SHOP_IDEMPOTENCY_LEASE", "5s", "idempotency.lease"),
+            (
+                "SHOP_HTTP__CLIENT_LIMIT__REQUESTS",
+                "0",
+                "http.client_limit",
+            ),
+            (
+                "SHOP_HTTP__TRUSTED_PROXIES",
+                r#"["10.0.0.7", "10.0.0.0/33"]"#,
+                "http.trusted_proxies",
+            ),
+            (
+                "SHOP_HTTP__CORS_ALLOWED_ORIGINS",
+                r#"["https://shop.example/path"]"#,
+                "http.cors_allowed_origins[0]",
+            ),
         ] {
             let error = load(Environment::Development, &[(variable, value)]).expect_err(variable);
             let message = error.to_string();

@@ -160,6 +160,15 @@ pub async fn spawn_seeded_app() -> TestApp {
     spawn(TestDatabase::sqlite(), true).await
 }
 
+/// The shop with an empty catalog on a fresh SQLite database, after
+/// `customize` changed its settings.
+///
+/// # Panics
+/// When the shop cannot start.
+pub async fn spawn_app_with(customize: impl Fn(&mut strata_runtime::Settings<Shop>)) -> TestApp {
+    spawn_with(Arc::new(TestDatabase::sqlite()), false, customize).await
+}
+
 /// The shop with an empty catalog on `database`.
 ///
 /// # Panics

@@ -47,7 +47,7 @@ impl AppState {
 pub fn router(
     state: AppState,
     settings: HttpSettings,
-    limiter: Arc<dyn RateLimiter>,
+    limiter: Option<Arc<dyn RateLimiter>>,
     operations: Operations,
 ) -> (Router, utoipa::openapi::OpenApi) {
     Api::new(description())

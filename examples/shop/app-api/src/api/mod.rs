@@ -52,7 +52,7 @@ impl AppState {
 pub fn router(
     state: AppState,
     settings: HttpSettings,
-    limiter: Arc<dyn RateLimiter>,
+    limiter: Option<Arc<dyn RateLimiter>>,
     operations: Operations,
 ) -> (Router, utoipa::openapi::OpenApi) {
     let authenticator = Arc::new(Authenticator::new().with_tokens(Arc::clone(&state.tokens)));

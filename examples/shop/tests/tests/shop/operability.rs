@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use shop_tests::{TestApp, TestDatabase, spawn_app, spawn_app_on};
+use shop_tests::{TestApp, TestDatabase, spawn_app, spawn_app_on, spawn_app_with};
 
 async fn readiness(app: &TestApp) -> (reqwest::StatusCode, Value) {
     let response = app
@@ -180,4 +180,88 @@ async fn the_docs_page_is_served_with_its_assets_from_the_binary() {
         .await
         .expect("request sent");
     assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
+/// A client calling from `address` (any of 127.0.0.0/8 reaches the test shop).
+fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(address.parse().expect("an address")))
+        .build()
+        .expect("a client")
+}
+
+async fn statuses(
+    app: &TestApp,
+    client: &reqwest::Client,
+    forwarded_for: Option<&str>,
+    count: usize,
+) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..count {
+        let mut request = client.get(app.api_url("/api/products"));
+        if let Some(address) = forwarded_for {
+            request = request.header("x-forwarded-for", address);
+        }
+        statuses.push(
+            request
+                .send()
+                .await
+                .expect("request sent")
+                .status()
+                .as_u16(),
+        );
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn the_request_limit_is_configuration_and_honours_only_trusted_proxies() {
+    let app = spawn_app_with(|settings| {
+        let limit = &mut settings.service.http.client_limit;
+        limit.requests = 2;
+        limit.burst = 2;
+        limit.period = Duration::from_secs(3_600);
+        settings.service.http.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a network")];
+    })
+    .await;
+    let proxy = client_from("127.0.0.1");
+    assert_eq!(
+        statuses(&app, &proxy, Some("198.51.100.1"), 3).await,
+        [200, 200, 429]
+    );
+    assert_eq!(
+        statuses(&app, &proxy, Some("203.0.113.5, 198.51.100.2"), 2).await,
+        [200, 200],
+        "a client behind the proxy is its forwarded address, not what it claims"
+    );
+    assert_eq!(statuses(&app, &proxy, Some("198.51.100.2"), 1).await, [429]);
+    // IPv6 clients behind the proxy share their /64.
+    assert_eq!(
+        statuses(&app, &proxy, Some("2001:db8:1:2::a"), 2).await,
+        [200, 200]
+    );
+    assert_eq!(
+        statuses(&app, &proxy, Some("2001:db8:1:2::b"), 1).await,
+        [429]
+    );
+
+    // Anyone else's forwarding headers are ignored.
+    let stranger = client_from("127.0.0.2");
+    assert_eq!(
+        statuses(&app, &stranger, Some("198.51.100.10"), 1).await,
+        [200]
+    );
+    assert_eq!(
+        statuses(&app, &stranger, Some("198.51.100.11"), 2).await,
+        [200, 429]
+    );
+    app.stop().await;
+
+    let unlimited = spawn_app_with(|settings| {
+        settings.service.http.client_limit.enabled = false;
+    })
+    .await;
+    let statuses = statuses(&unlimited, &client_from("127.0.0.3"), None, 300).await;
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    unlimited.stop().await;
 }
