@@ -272,6 +272,7 @@ pub async fn start<S: Service>(
     let workers = startup.workers.start();
 
     let grace = service.http.shutdown_grace;
+    let limits = service.connection_limits();
     let (stop, stopped) = watch::channel(false);
     let mut addresses = BTreeMap::new();
     let mut routers = BTreeMap::new();
@@ -287,6 +288,7 @@ pub async fn start<S: Service>(
                 let _ = stopped.wait_for(|stop| *stop).await;
             },
             grace,
+            limits,
         ));
         servers.push((served.name, server));
     }

@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use strata_app_api::config::{Config, ConnectionUrl, IdempotencySettings, Invalid, duration};
-use strata_app_api::http::HttpSettings;
+use strata_app_api::http::{ConnectionLimits, HttpSettings};
 use strata_infrastructure::{DatabaseOptions, RedisCacheConfig};
 
 /// The keys the runtime reads: where the service listens, its database and
@@ -122,6 +122,13 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// How many requests each client (an IPv4 address, an IPv6 /64) may make.
     pub client_limit: ClientLimitConfig,
+    /// How long a client may take to send a request's headers (or, on a kept
+    /// alive connection, to begin the next request) before it is cut off.
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    /// How many connections each listener serves at once; one more is answered
+    /// 503 with `Retry-After`.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -132,6 +139,8 @@ impl Default for HttpConfig {
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             client_limit: ClientLimitConfig::default(),
+            header_read_timeout: ConnectionLimits::default().header_read_timeout,
+            max_connections: ConnectionLimits::default().max_connections,
         }
     }
 }
@@ -212,6 +221,16 @@ impl ServiceSettings {
             acquire_timeout: self.database.acquire_timeout,
             lock_timeout: self.database.lock_timeout,
             ..DatabaseOptions::default()
+        }
+    }
+
+    /// How many connections each listener holds, and for how long a client
+    /// may send its headers.
+    #[must_use]
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: self.http.header_read_timeout,
+            max_connections: self.http.max_connections,
         }
     }
 
@@ -329,6 +348,7 @@ impl Config for ServiceSettings {
             ("database.acquire_timeout", self.database.acquire_timeout),
             ("database.lock_timeout", self.database.lock_timeout),
             ("http.request_timeout", self.http.request_timeout),
+            ("http.header_read_timeout", self.http.header_read_timeout),
             ("health.check_timeout", self.health.check_timeout),
             ("audit.retention", self.audit.retention),
             ("audit.purge_interval", self.audit.purge_interval),
@@ -336,6 +356,9 @@ impl Config for ServiceSettings {
             if value.is_zero() {
                 return Err(Invalid::new(key, "must be more than zero"));
             }
+        }
+        if self.http.max_connections == 0 {
+            return Err(Invalid::new("http.max_connections", "must be at least 1"));
         }
         if self.database.max_connections == 0 {
             return Err(Invalid::new(

@@ -18,6 +18,7 @@ pub mod openapi;
 mod problem;
 mod rate_limit;
 mod request_scope;
+mod server;
 
 pub use access::{MayAsk, MayExecute};
 pub use client_address::client_address;
@@ -26,8 +27,9 @@ pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use problem::{PROBLEM_JSON, Problem, with_problem_fallbacks};
 pub use rate_limit::rate_limit_by_client;
 pub use request_scope::{
-    HttpSettings, IDEMPOTENCY_KEY, REQUEST_ID, TRACEPARENT, serve, with_standard_layers,
+    HttpSettings, IDEMPOTENCY_KEY, REQUEST_ID, TRACEPARENT, with_standard_layers,
 };
+pub use server::{ConnectionLimits, serve};
 
 /// What the operational routes report on: the readiness checks behind
 /// `/health/ready`, and the metrics behind `/metrics`.

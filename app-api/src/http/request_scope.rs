@@ -151,9 +151,16 @@ async fn request_scope(
     .await
     {
         Ok(response) => response,
-        Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "request_timeout")
-            .with_detail("the request took longer than the server allows")
-            .into_response(),
+        Err(_) => {
+            let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "request_timeout")
+                .with_detail("the request took longer than the server allows")
+                .into_response();
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from_static("1"),
+            );
+            response
+        }
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -187,42 +194,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             .get::<Self>()
             .cloned()
             .unwrap_or_else(Self::background))
-    }
-}
-
-/// Serves `router` on `listener` (recording each client's address in its request
-/// context) until `shutdown` completes; then stops accepting
-/// connections and lets requests in flight finish, for at most `grace`, after
-/// which they are abandoned.
-///
-/// # Errors
-/// When accepting connections fails.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = signalled.send(());
-    });
-    let grace_over = async move {
-        if on_signal.await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        biased;
-        served = server => served,
-        () = grace_over => {
-            tracing::warn!(grace_ms = grace.as_millis(), "requests still in flight after the grace period were abandoned");
-            Ok(())
-        }
     }
 }
 
@@ -387,6 +358,10 @@ mod tests {
         )
         .await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            header_of(&response, &header::RETRY_AFTER).as_deref(),
+            Some("1")
+        );
         let body = to_bytes(response.into_body(), 1_024).await.expect("body");
         assert!(String::from_utf8_lossy(&body).contains("request_timeout"));
     }
@@ -412,44 +387,5 @@ mod tests {
         )
         .await;
         assert_eq!(next.status(), StatusCode::OK);
-    }
-
-    #[tokio::test]
-    async fn shutdown_lets_a_request_in_flight_finish() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(
-            listener,
-            app(HttpSettings::default()),
-            async move {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(5),
-        ));
-
-        let mut client = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        client
-            .write_all(b"GET /slow HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
-            .await
-            .expect("request written");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let _ = stop.send(());
-
-        let mut answer = String::new();
-        client
-            .read_to_string(&mut answer)
-            .await
-            .expect("answer read");
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(answer.ends_with("done"));
-        server
-            .await
-            .expect("server task")
-            .expect("the server stopped cleanly");
     }
 }

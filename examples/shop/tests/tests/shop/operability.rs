@@ -265,3 +265,43 @@ async fn the_request_limit_is_configuration_and_honours_only_trusted_proxies() {
     assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
     unlimited.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_sending_headers_one_byte_a_second_is_cut_off_and_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app_with(|settings| {
+        settings.service.http.header_read_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let address = app.api.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let mut sent = 0;
+    let mut cut_off = false;
+    for byte in b"GET /api/products HTTP/1.1\r\nhost: shop\r\n\r\n" {
+        if slow.write_all(&[*byte]).await.is_err() {
+            cut_off = true;
+            break;
+        }
+        sent += 1;
+        let mut buffer = [0_u8; 256];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_secs(1), slow.read(&mut buffer)).await
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    assert!(cut_off, "the slow client kept its connection");
+    assert!(sent < 10, "cut off only after {sent} bytes");
+    let response = app
+        .client
+        .get(app.api_url("/api/products"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    app.stop().await;
+}
