@@ -63,21 +63,72 @@ fn error_backend(error: &dyn sea_orm::sqlx::error::DatabaseError) -> Backend {
 }
 
 /// Maps a sea-orm error met while writing a `kind` aggregate: a unique-constraint
-/// violation becomes [`RepositoryError::Duplicate`] on `unique_key`, anything else
-/// a storage failure.
+/// violation becomes [`RepositoryError::Duplicate`] naming the field it was
+/// about, anything else a storage failure.
+///
+/// `unique` lists the table's unique columns with the field each one is to its
+/// clients, `("sku", "sku")`, `("email_lower", "email")`. The violated column is
+/// read from the engine's error (SQLite names `table.column`, PostgreSQL's detail
+/// `Key (column)=...`); a table with one unique column needs no reading.
 #[must_use]
 pub fn repository_error(
     error: DbErr,
     kind: &'static str,
-    unique_key: &'static str,
+    unique: &[(&'static str, &'static str)],
 ) -> RepositoryError {
     match error.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => RepositoryError::Duplicate {
-            kind,
-            key: unique_key,
-        },
+        Some(SqlErr::UniqueConstraintViolation(message)) => {
+            let columns = violated_columns(&error, &message);
+            let key = unique
+                .iter()
+                .find(|(column, _)| columns.iter().any(|violated| violated == column))
+                .or_else(|| unique.first().filter(|_| unique.len() == 1))
+                .map_or("unknown", |(_, field)| field);
+            RepositoryError::Duplicate { kind, key }
+        }
         _ => storage_error(error),
     }
+}
+
+/// The columns a unique-constraint violation was about, as the engine reported.
+fn violated_columns(error: &DbErr, message: &str) -> Vec<String> {
+    // SQLite: "UNIQUE constraint failed: products.sku[, products.other]".
+    if let Some((_, list)) = message.split_once("constraint failed: ") {
+        return list
+            .split(',')
+            .map(|qualified| {
+                let qualified = qualified.trim();
+                qualified
+                    .rsplit_once('.')
+                    .map_or(qualified, |(_, column)| column)
+                    .to_owned()
+            })
+            .collect();
+    }
+    // PostgreSQL: the detail "Key (sku)=(...) already exists."; the value is
+    // the client's and is never kept.
+    let detail = match error {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+            match sqlx.as_ref() {
+                sea_orm::sqlx::Error::Database(database) => database
+                    .try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()
+                    .and_then(|postgres| postgres.detail().map(str::to_owned)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    detail
+        .as_deref()
+        .and_then(|detail| detail.strip_prefix("Key ("))
+        .and_then(|rest| rest.split_once(")="))
+        .map(|(columns, _)| {
+            columns
+                .split(',')
+                .map(|column| column.trim().trim_matches('"').to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Why a conditional update of a `kind` aggregate changed no row: it was saved by

@@ -24,8 +24,9 @@ pub fn stored_version(version: Version) -> i64 {
 /// aggregate's recorded events go to the outbox with the write, and the aggregate
 /// is marked saved at the next version.
 ///
-/// `row` builds the complete row for a given stored version; `unique_key` names
-/// the unique attribute a duplicate would clash on (for the error).
+/// `row` builds the complete row for a given stored version; `unique` lists the
+/// table's unique columns and the field each is to clients, so a duplicate names
+/// the one it clashed on (see [`crate::repository_error`]).
 ///
 /// # Errors
 /// Conflict, not found, duplicate, or storage failure.
@@ -37,7 +38,7 @@ pub async fn save_versioned<A, M>(
         <M::Entity as EntityTrait>::Column,
         <M::Entity as EntityTrait>::Column,
     ),
-    unique_key: &'static str,
+    unique: &[(&'static str, &'static str)],
     row: impl FnOnce(i64) -> M + Send,
 ) -> Result<(), RepositoryError>
 where
@@ -56,7 +57,7 @@ where
     if loaded.is_new() {
         row.insert(&*session)
             .await
-            .map_err(|error| repository_error(error, A::KIND, unique_key))?;
+            .map_err(|error| repository_error(error, A::KIND, unique))?;
     } else {
         let updated = <M::Entity as EntityTrait>::update_many()
             .set(row)
@@ -64,7 +65,7 @@ where
             .filter(version_column.eq(stored_version(loaded)))
             .exec(&*session)
             .await
-            .map_err(|error| repository_error(error, A::KIND, unique_key))?;
+            .map_err(|error| repository_error(error, A::KIND, unique))?;
         if updated.rows_affected == 0 {
             return Err(missing_or_stale::<M::Entity>(&*session, id, A::KIND, loaded).await);
         }

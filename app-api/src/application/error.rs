@@ -48,6 +48,17 @@ pub enum AppError {
         /// A sentence for a person.
         message: String,
     },
+    /// A value that must be unique is held by another resource: a conflict
+    /// naming the field, so a client can point at it.
+    #[error("{message}")]
+    Taken {
+        /// A stable machine-readable code, such as `sku_taken`.
+        code: &'static str,
+        /// The field whose value is taken, such as `sku`.
+        field: String,
+        /// A sentence for a person.
+        message: String,
+    },
     /// A business rule refused the request.
     #[error("{message}")]
     RuleViolated {
@@ -86,6 +97,7 @@ impl AppError {
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotFound { .. } => "not_found",
             Self::Conflict { code, .. }
+            | Self::Taken { code, .. }
             | Self::RuleViolated { code, .. }
             | Self::BadRequest { code, .. }
             | Self::Unavailable { code, .. } => code,
@@ -142,8 +154,9 @@ impl From<RepositoryError> for AppError {
                 code: "stale_version",
                 message: error.to_string(),
             },
-            RepositoryError::Duplicate { .. } => Self::Conflict {
+            RepositoryError::Duplicate { key, .. } => Self::Taken {
                 code: "duplicate",
+                field: key.to_owned(),
                 message: error.to_string(),
             },
             RepositoryError::NotFound { kind, id } => Self::NotFound { kind, id },

@@ -105,7 +105,7 @@ impl From<&AppError> for Problem {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::Conflict { .. } | AppError::Taken { .. } => StatusCode::CONFLICT,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => return Self::internal_error(),
         };
@@ -114,6 +114,13 @@ impl From<&AppError> for Problem {
             AppError::Invalid(failure) => problem
                 .with_detail("the request has invalid fields")
                 .with_errors(failure.violations().to_vec()),
+            AppError::Taken { field, message, .. } => problem
+                .with_detail(message.clone())
+                .with_errors(vec![FieldViolation::new(
+                    field.clone(),
+                    "taken",
+                    message.clone(),
+                )]),
             _ => problem.with_detail(error.to_string()),
         }
     }

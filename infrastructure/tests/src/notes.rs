@@ -271,7 +271,7 @@ impl Repository<Note> for SeaOrmNotes {
             note,
             id,
             (row::Column::Id, row::Column::Version),
-            "text",
+            &[("id", "id")],
             move |version| row::ActiveModel {
                 id: Set(id),
                 text: Set(text),

@@ -70,7 +70,7 @@ impl Repository<Task> for SeaOrmTaskRepository {
             task,
             id,
             (Column::Id, Column::Version),
-            "id",
+            &[("id", "id")],
             move |version| ActiveModel {
                 id: Set(id),
                 title: Set(title),

@@ -79,7 +79,7 @@ impl Repository<Product> for SeaOrmProductRepository {
             product,
             id,
             (Column::Id, Column::Version),
-            "sku",
+            &[("sku", "sku"), ("id", "id")],
             move |version| ActiveModel {
                 id: Set(id),
                 name: Set(name),

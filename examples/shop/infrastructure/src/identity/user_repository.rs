@@ -64,7 +64,7 @@ impl Repository<User> for SeaOrmUserRepository {
             user,
             id,
             (Column::Id, Column::Version),
-            "email",
+            &[("email", "email"), ("id", "id")],
             move |version| ActiveModel {
                 id: Set(id),
                 email: Set(email),

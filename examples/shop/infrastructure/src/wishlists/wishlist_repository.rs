@@ -72,7 +72,7 @@ impl Repository<Wishlist> for SeaOrmWishlistRepository {
             wishlist,
             id,
             (Column::Id, Column::Version),
-            "id",
+            &[("id", "id")],
             move |version| ActiveModel {
                 id: Set(id),
                 owner: Set(owner),

@@ -298,6 +298,8 @@ async fn a_second_product_with_the_same_sku_is_409() {
     again["sku"] = json!("tea-pot-9");
     let problem = problem(create(&app, &again).await, StatusCode::CONFLICT).await;
     assert_eq!(problem["code"], "sku_taken");
+    assert_eq!(fields(&problem), ["sku"], "the problem names the field");
+    assert_eq!(problem["errors"][0]["code"], "taken");
     app.stop().await;
 }
 

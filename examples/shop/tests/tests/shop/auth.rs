@@ -141,6 +141,7 @@ async fn registration_checks_its_input_and_never_echoes_the_password() {
     let (status, body) = status_and_body(again).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["code"], "email_taken");
+    assert_eq!(body["errors"][0]["field"], "email", "{body}");
     app.stop().await;
 }
 

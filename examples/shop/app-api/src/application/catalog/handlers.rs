@@ -29,8 +29,9 @@ impl Catalog {
 }
 
 fn sku_taken(sku: &str) -> AppError {
-    AppError::Conflict {
+    AppError::Taken {
         code: "sku_taken",
+        field: "sku".into(),
         message: format!("a product with SKU {sku} already exists"),
     }
 }
@@ -254,7 +255,7 @@ mod tests {
 
         assert!(matches!(
             error,
-            AppError::Conflict {
+            AppError::Taken {
                 code: "sku_taken",
                 ..
             }
@@ -313,7 +314,7 @@ mod tests {
 
         assert!(matches!(
             error,
-            AppError::Conflict {
+            AppError::Taken {
                 code: "sku_taken",
                 ..
             }

@@ -225,8 +225,9 @@ impl Identity {
         password: &Password,
         role: Role,
     ) -> Result<User, AppError> {
-        let taken = || AppError::Conflict {
+        let taken = || AppError::Taken {
             code: "email_taken",
+            field: "email".into(),
             message: "an account with this email already exists".into(),
         };
         if self.users.find_by_email(&email).await?.is_some() {
@@ -297,7 +298,7 @@ impl CommandHandler<EnsureAdministrator> for Identity {
             .await
         {
             Ok(_) => Ok(true),
-            Err(AppError::Conflict {
+            Err(AppError::Taken {
                 code: "email_taken",
                 ..
             }) => Ok(false),
