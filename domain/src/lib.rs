@@ -56,6 +56,7 @@ mod event;
 mod id;
 mod paging;
 pub mod ports;
+pub mod text;
 mod validation;
 
 pub use aggregate::{AggregateRoot, AggregateState, Version};

@@ -19,13 +19,13 @@ pub const AUDIT_READ: &str = "audit.read";
 #[derive(Debug, Clone, Validate)]
 pub struct ReadAuditTrail {
     /// Run by this principal (user id or service name).
-    #[validate(length(min = 1, max = 255))]
+    #[validate(length(min = 1, max = ReadAuditTrail::MAX_PRINCIPAL_CHARS))]
     pub principal: Option<String>,
     /// Of this use case.
-    #[validate(length(min = 1, max = 128))]
+    #[validate(length(min = 1, max = ReadAuditTrail::MAX_USE_CASE_CHARS))]
     pub use_case: Option<String>,
     /// That changed the aggregate with this id.
-    #[validate(length(min = 1, max = 255))]
+    #[validate(length(min = 1, max = ReadAuditTrail::MAX_AGGREGATE_CHARS))]
     pub aggregate: Option<String>,
     /// Started at or after this time (milliseconds since the Unix epoch).
     #[validate(range(min = 0))]
@@ -37,8 +37,17 @@ pub struct ReadAuditTrail {
     #[validate(range(min = 1))]
     pub page: u32,
     /// Entries per page.
-    #[validate(range(min = 1, max = 100))]
+    #[validate(range(min = 1, max = PageRequest::MAX_PER_PAGE))]
     pub per_page: u32,
+}
+
+impl ReadAuditTrail {
+    /// The longest principal filter, in characters.
+    pub const MAX_PRINCIPAL_CHARS: u64 = 255;
+    /// The longest use-case filter, in characters.
+    pub const MAX_USE_CASE_CHARS: u64 = 128;
+    /// The longest aggregate-id filter, in characters.
+    pub const MAX_AGGREGATE_CHARS: u64 = 255;
 }
 
 impl Query for ReadAuditTrail {

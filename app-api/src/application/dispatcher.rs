@@ -511,8 +511,9 @@ fn fingerprint<C: Command + Serialize>(input: &dyn Any) -> Option<String> {
     )
 }
 
-/// The longest idempotency key accepted.
-const MAX_KEY_LENGTH: usize = 255;
+/// The longest idempotency key accepted; a key is 1 to this many visible ASCII
+/// characters.
+pub const MAX_IDEMPOTENCY_KEY_LENGTH: usize = 255;
 
 fn idempotency_plan(
     invocation: &Invocation,
@@ -529,11 +530,14 @@ fn idempotency_plan(
             KeyRequirement::Optional => Ok(None),
         };
     };
-    if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_LENGTH
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(AppError::BadRequest {
             code: "idempotency_key_invalid",
             message: format!(
-                "an `Idempotency-Key` is 1 to {MAX_KEY_LENGTH} visible ASCII characters \
+                "an `Idempotency-Key` is 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters \
                  (no spaces or control characters)"
             ),
         });

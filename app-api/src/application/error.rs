@@ -59,7 +59,10 @@ pub enum AppError {
         /// A sentence for a person.
         message: String,
     },
-    /// A business rule refused the request.
+    /// A business rule refused the request because of what is stored now (a
+    /// wishlist that is full, a price in another currency than the product's):
+    /// 409, like every refusal that depends on state rather than on the input
+    /// alone.
     #[error("{message}")]
     RuleViolated {
         /// A stable machine-readable code, such as `currency_mismatch`.

@@ -19,7 +19,7 @@ mod use_case;
 pub use access::{Access, Owned, OwnerOr, ResourcePolicy};
 pub use cache::{Cache, CachePolicy, Cached, Invalidation};
 pub use context::{Principal, PrincipalKind, RequestContext, TraceContext};
-pub use dispatcher::{Dispatcher, DispatcherBuilder};
+pub use dispatcher::{Dispatcher, DispatcherBuilder, MAX_IDEMPOTENCY_KEY_LENGTH};
 pub use error::{AppError, error_chain};
 pub use pipeline::{
     IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next, OutputCodec, UseCaseInput,

@@ -91,7 +91,7 @@ fn malformed(error: &serde_json::Error) -> Problem {
     ))
 }
 
-fn field_problem(path: &str, error: &serde_json::Error) -> Problem {
+pub(super) fn field_problem(path: &str, error: &serde_json::Error) -> Problem {
     // serde quotes the offending value ("invalid type: string \"hunter2\", expected
     // i64"); answer with what was expected only, so a secret sent in the wrong
     // field is never echoed back.

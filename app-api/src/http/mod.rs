@@ -9,6 +9,8 @@ mod access;
 pub mod auth;
 mod client_address;
 mod conditional;
+#[cfg(feature = "openapi")]
+mod documented;
 mod extract;
 pub mod health;
 #[cfg(feature = "metrics")]
@@ -23,6 +25,8 @@ mod server;
 pub use access::{MayAsk, MayExecute};
 pub use client_address::client_address;
 pub use conditional::with_etags;
+#[cfg(feature = "openapi")]
+pub use documented::DocumentedJson;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use problem::{PROBLEM_JSON, Problem, with_problem_fallbacks};
 pub use rate_limit::rate_limit_by_client;

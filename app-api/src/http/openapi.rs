@@ -21,6 +21,7 @@ use axum::Router;
 use axum::extract::Extension;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, OpenApi, RefOr, ResponseBuilder, Responses,
@@ -475,5 +476,256 @@ mod tests {
     fn the_page_schema_describes_every_field_a_page_has() {
         let page = Page::new(vec![1_u32], PageRequest::first(), 1);
         assert_eq!(sorted(field_names(&page)), properties::<PageOf<u32>>());
+    }
+}
+
+/// Schemas for rules stated once: the functions a field's
+/// `#[schema(schema_with = ...)]` or a parameter's `#[param(schema_with = ...)]`
+/// names, built from the same constants the validation uses, so the document
+/// and the checks cannot drift apart.
+pub mod rules {
+    use utoipa::openapi::schema::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
+
+    use crate::application::MAX_IDEMPOTENCY_KEY_LENGTH;
+
+    /// Text of `min_chars` to `max_chars` characters, matching `pattern` when
+    /// there is one.
+    #[must_use]
+    pub fn text(min_chars: u64, max_chars: u64, pattern: Option<&str>) -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(usize::try_from(min_chars).ok())
+            .max_length(usize::try_from(max_chars).ok())
+            .pattern(pattern)
+            .build()
+    }
+
+    /// A whole number from `minimum` to `maximum`.
+    #[must_use]
+    pub fn integer(minimum: i64, maximum: i64) -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(minimum))
+            .maximum(Some(maximum))
+            .build()
+    }
+
+    /// A 1-based page number.
+    #[must_use]
+    pub fn page_number() -> Object {
+        integer(1, i64::from(u32::MAX))
+    }
+
+    /// A page size: 1 to `PageRequest::MAX_PER_PAGE`.
+    #[must_use]
+    pub fn page_size() -> Object {
+        integer(1, i64::from(strata_domain::PageRequest::MAX_PER_PAGE))
+    }
+
+    /// An `Idempotency-Key`: 1 to [`MAX_IDEMPOTENCY_KEY_LENGTH`] visible ASCII
+    /// characters.
+    #[must_use]
+    pub fn idempotency_key() -> Object {
+        text(
+            1,
+            MAX_IDEMPOTENCY_KEY_LENGTH as u64,
+            Some("^[\\x21-\\x7e]+$"),
+        )
+    }
+}
+
+/// The paging parameters every list takes, `?page=&per_page=`, described and
+/// read the same way everywhere.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+pub struct Paging {
+    /// The 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// The page size (default 20, at most 100).
+    pub per_page: Option<u32>,
+}
+
+impl Paging {
+    /// The page asked for, with the defaults filled in (not yet checked against
+    /// the limits: the use case's validation does that).
+    #[must_use]
+    pub fn page_and_size(self) -> (u32, u32) {
+        (
+            self.page.unwrap_or(1),
+            self.per_page
+                .unwrap_or(strata_domain::PageRequest::DEFAULT_PER_PAGE),
+        )
+    }
+}
+
+impl utoipa::IntoParams for Paging {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        paging_parameters()
+    }
+}
+
+fn paging_parameters() -> Vec<utoipa::openapi::path::Parameter> {
+    vec![
+        parameter(
+            "page",
+            ParameterIn::Query,
+            "The 1-based page number (default 1).",
+            false,
+            rules::page_number(),
+        ),
+        parameter(
+            "per_page",
+            ParameterIn::Query,
+            &format!(
+                "The page size (default {}, at most {}).",
+                strata_domain::PageRequest::DEFAULT_PER_PAGE,
+                strata_domain::PageRequest::MAX_PER_PAGE
+            ),
+            false,
+            rules::page_size(),
+        ),
+    ]
+}
+
+/// A parameter described by `description`, its values held to `schema`.
+#[must_use]
+pub fn parameter(
+    name: &str,
+    location: ParameterIn,
+    description: &str,
+    required: bool,
+    schema: utoipa::openapi::schema::Object,
+) -> utoipa::openapi::path::Parameter {
+    utoipa::openapi::path::ParameterBuilder::new()
+        .name(name)
+        .parameter_in(location)
+        .description(Some(description))
+        .required(if required {
+            utoipa::openapi::Required::True
+        } else {
+            utoipa::openapi::Required::False
+        })
+        .schema(Some(schema))
+        .build()
+}
+
+/// An optional `Idempotency-Key` header: a retry with the same key and body
+/// answers the first result again instead of doing the work twice.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyKey;
+
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![parameter(
+            "Idempotency-Key",
+            ParameterIn::Header,
+            "Makes a retry safe: the same key and body answer with the first result instead \
+             of doing the work again; the same key with another body is refused (409 \
+             `idempotency_key_reused`). 1 to 255 visible ASCII characters.",
+            false,
+            rules::idempotency_key(),
+        )]
+    }
+}
+
+/// A required `Idempotency-Key` header (see [`IdempotencyKey`]); without it the
+/// request is refused (400 `idempotency_key_missing`).
+#[derive(Debug, Clone, Copy)]
+pub struct RequiredIdempotencyKey;
+
+impl utoipa::IntoParams for RequiredIdempotencyKey {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![parameter(
+            "Idempotency-Key",
+            ParameterIn::Header,
+            "Required: the same key and body answer with the first result instead of doing \
+             the work again; the same key with another body is refused (409 \
+             `idempotency_key_reused`). 1 to 255 visible ASCII characters.",
+            true,
+            rules::idempotency_key(),
+        )]
+    }
+}
+
+/// The audit trail's filters and paging, `?principal=&use_case=&aggregate=&from=&to=&page=&per_page=`,
+/// for an administrator's route that asks [`crate::application::audit::ReadAuditTrail`].
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuditTrailParams {
+    /// Run by this principal (user id or service name).
+    pub principal: Option<String>,
+    /// Of this use case, such as `catalog.change_product_price`.
+    pub use_case: Option<String>,
+    /// That changed the aggregate with this id.
+    pub aggregate: Option<String>,
+    /// Started at or after this time, in milliseconds since the Unix epoch.
+    pub from: Option<i64>,
+    /// Started before this time, in milliseconds since the Unix epoch.
+    pub to: Option<i64>,
+    /// The 1-based page number (default 1).
+    pub page: Option<u32>,
+    /// The page size (default 20, at most 100).
+    pub per_page: Option<u32>,
+}
+
+impl utoipa::IntoParams for AuditTrailParams {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
+        use crate::application::audit::ReadAuditTrail;
+        let mut parameters = vec![
+            parameter(
+                "principal",
+                ParameterIn::Query,
+                "Run by this principal (user id or service name).",
+                false,
+                rules::text(1, ReadAuditTrail::MAX_PRINCIPAL_CHARS, None),
+            ),
+            parameter(
+                "use_case",
+                ParameterIn::Query,
+                "Of this use case, such as `catalog.change_product_price`.",
+                false,
+                rules::text(1, ReadAuditTrail::MAX_USE_CASE_CHARS, None),
+            ),
+            parameter(
+                "aggregate",
+                ParameterIn::Query,
+                "That changed the aggregate with this id.",
+                false,
+                rules::text(1, ReadAuditTrail::MAX_AGGREGATE_CHARS, None),
+            ),
+            parameter(
+                "from",
+                ParameterIn::Query,
+                "Started at or after this time, in milliseconds since the Unix epoch.",
+                false,
+                rules::integer(0, i64::MAX),
+            ),
+            parameter(
+                "to",
+                ParameterIn::Query,
+                "Started before this time, in milliseconds since the Unix epoch.",
+                false,
+                rules::integer(0, i64::MAX),
+            ),
+        ];
+        parameters.extend(paging_parameters());
+        parameters
+    }
+}
+
+impl From<AuditTrailParams> for crate::application::audit::ReadAuditTrail {
+    fn from(params: AuditTrailParams) -> Self {
+        Self {
+            principal: params.principal,
+            use_case: params.use_case,
+            aggregate: params.aggregate,
+            from_ms: params.from,
+            to_ms: params.to,
+            page: params.page.unwrap_or(1),
+            per_page: params
+                .per_page
+                .unwrap_or(strata_domain::PageRequest::DEFAULT_PER_PAGE),
+        }
     }
 }

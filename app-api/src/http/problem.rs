@@ -97,15 +97,15 @@ impl IntoResponse for Problem {
 impl From<&AppError> for Problem {
     fn from(error: &AppError) -> Self {
         let status = match error {
-            AppError::Invalid(_) | AppError::RuleViolated { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-            AppError::Conflict { .. } | AppError::Taken { .. } => StatusCode::CONFLICT,
+            AppError::Conflict { .. } | AppError::Taken { .. } | AppError::RuleViolated { .. } => {
+                StatusCode::CONFLICT
+            }
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => return Self::internal_error(),
         };

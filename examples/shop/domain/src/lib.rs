@@ -4,4 +4,6 @@
 
 pub mod catalog;
 pub mod identity;
+#[cfg(test)]
+mod text;
 pub mod wishlists;

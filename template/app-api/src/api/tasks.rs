@@ -2,13 +2,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use domain::tasks::TaskId;
+use domain::tasks::{TaskId, TaskTitle};
 use serde::Deserialize;
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::openapi::{PageOf, map_routes};
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, MayAsk, MayExecute, Problem, with_etags};
-use strata_domain::PageRequest;
-use utoipa::{IntoParams, ToSchema};
+use strata_app_api::http::openapi::{IdempotencyKey, PageOf, Paging, map_routes, rules};
+use strata_app_api::http::{
+    ApiPath, ApiQuery, DocumentedJson, MayAsk, MayExecute, Problem, with_etags,
+};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Object;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -28,28 +30,30 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// A new task.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = NewTask, example = json!({"title": "Water the plants"}))]
 struct CreateTaskBody {
-    /// What the task is about: 1 to 200 characters, trimmed.
+    /// What the task is about.
+    #[schema(schema_with = title)]
     title: String,
+}
+
+fn title() -> Object {
+    rules::text(1, TaskTitle::MAX_CHARS, Some(TaskTitle::PATTERN))
+}
+
+fn version() -> Object {
+    rules::integer(0, i64::MAX)
 }
 
 /// The version of the task the client last saw.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = TaskCompletion)]
 struct CompleteTaskBody {
+    /// The task's version the client read.
+    #[schema(schema_with = version)]
     version: u64,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// The 1-based page number (default 1).
-    #[param(minimum = 1)]
-    page: Option<u32>,
-    /// The page size (default 20, at most 100).
-    #[param(minimum = 1, maximum = 100)]
-    per_page: Option<u32>,
 }
 
 /// One page of tasks, oldest first.
@@ -57,7 +61,7 @@ struct ListParams {
     get,
     path = "/api/tasks",
     tag = "tasks",
-    params(ListParams),
+    params(Paging),
     responses(
         (status = 200, description = "One page of tasks", body = PageOf<TaskView>),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
@@ -69,12 +73,10 @@ async fn list_tasks(
     _: MayAsk<ListTasks>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<impl IntoResponse, AppError> {
-    let query = ListTasks {
-        page: params.page.unwrap_or(1),
-        per_page: params.per_page.unwrap_or(PageRequest::DEFAULT_PER_PAGE),
-    };
+    let (page, per_page) = paging.page_and_size();
+    let query = ListTasks { page, per_page };
     Ok(Json(state.dispatcher.ask(&request, query).await?))
 }
 
@@ -83,19 +85,19 @@ async fn list_tasks(
     post,
     path = "/api/tasks",
     tag = "tasks",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 hours answers with the first result instead of adding another task")),
+    params(IdempotencyKey),
     request_body = CreateTaskBody,
     responses(
         (status = 201, description = "The task was added (or, for a retried key, the first answer again)", body = TaskView,
             headers(("Location" = String, description = "The new task's URL"))),
-        (status = 409, description = "`idempotency_key_in_use`: a request with this key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_key_in_use`: a request with this key is still running; `idempotency_key_reused`: the key came with another body", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn create_task(
     _: MayExecute<CreateTask>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiJson(body): ApiJson<CreateTaskBody>,
+    DocumentedJson(body): DocumentedJson<CreateTaskBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = CreateTask { title: body.title };
     let task = state.dispatcher.execute(&request, command).await?;
@@ -138,8 +140,7 @@ async fn get_task(
     responses(
         (status = 200, description = "The task, done", body = TaskView),
         (status = 404, description = "No such task", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`stale_version`: the task changed since `version`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An invalid field, or `already_done`: the task is done already", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`stale_version`: the task changed since `version`; `already_done`: the task is done already", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn complete_task(
@@ -147,7 +148,7 @@ async fn complete_task(
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<TaskId>,
-    ApiJson(body): ApiJson<CompleteTaskBody>,
+    DocumentedJson(body): DocumentedJson<CompleteTaskBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = CompleteTask {
         id,

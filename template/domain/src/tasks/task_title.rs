@@ -12,6 +12,9 @@ pub struct TaskTitle(String);
 impl TaskTitle {
     /// The longest title accepted, in characters.
     pub const MAX_CHARS: u64 = 200;
+    /// What a title looks like: printable, not only white space. The API's
+    /// document states this pattern; every title it matches is accepted.
+    pub const PATTERN: &str = strata_domain::text::PRINTABLE;
 
     /// Parses a title, trimming surrounding white space.
     ///
@@ -26,7 +29,7 @@ impl TaskTitle {
                 format!("must be 1 to {} characters", Self::MAX_CHARS),
             ));
         }
-        if title.chars().any(char::is_control) {
+        if !strata_domain::text::is_printable(title) {
             return Err(ValidationFailure::single(
                 "",
                 "characters",
@@ -54,6 +57,19 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    proptest! {
+        #[test]
+        fn every_title_the_document_allows_is_accepted(
+            raw in proptest::string::string_regex(
+                TaskTitle::PATTERN.trim_start_matches('^').trim_end_matches('$'),
+            )
+            .expect("a pattern proptest can generate from")
+            .prop_filter("at most the longest title", |raw| raw.chars().count() <= 200)
+        ) {
+            prop_assert!(TaskTitle::parse(&raw).is_ok());
+        }
+    }
 
     #[test]
     fn trims_surrounding_space() {

@@ -141,7 +141,7 @@ async fn completing_uses_optimistic_concurrency_and_happens_once() {
 
     let again = complete(&app, &task, &done["version"]).await;
     assert_eq!(
-        problem(again, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        problem(again, StatusCode::CONFLICT).await["code"],
         "already_done"
     );
     app.stop().await;
@@ -212,7 +212,7 @@ async fn a_create_retried_with_its_idempotency_key_answers_the_same_and_adds_one
 
     let reused = create_with_key(&app, "retry-1", "Call the electrician").await;
     assert_eq!(
-        problem(reused, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        problem(reused, StatusCode::CONFLICT).await["code"],
         "idempotency_key_reused"
     );
     assert_eq!(read(&app, "/api/tasks").await["total"], 1);

@@ -3,12 +3,14 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use shop_domain::catalog::ProductId;
+use shop_domain::catalog::{Currency, Money, ProductId, ProductName, Sku, Stock};
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::openapi::{PageOf, map_routes};
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, MayAsk, MayExecute, Problem, with_etags};
-use strata_domain::PageRequest;
-use utoipa::{IntoParams, ToSchema};
+use strata_app_api::http::openapi::{IdempotencyKey, PageOf, Paging, map_routes, rules};
+use strata_app_api::http::{
+    ApiPath, ApiQuery, DocumentedJson, MayAsk, MayExecute, Problem, with_etags,
+};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Object;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,10 +33,39 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// A price: minor units of an ISO 4217 currency.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = PriceInput, example = json!({"amount_minor": 4900, "currency": "EUR"}))]
 struct PriceBody {
+    /// The amount in the currency's minor unit (cents for EUR).
+    #[schema(schema_with = amount_minor)]
     amount_minor: i64,
+    /// The ISO 4217 code, upper case.
+    #[schema(schema_with = currency)]
     currency: String,
+}
+
+fn amount_minor() -> Object {
+    rules::integer(0, Money::MAX_MINOR)
+}
+
+fn currency() -> Object {
+    rules::text(3, 3, Some(Currency::PATTERN))
+}
+
+fn product_name() -> Object {
+    rules::text(1, ProductName::MAX_CHARS, Some(ProductName::PATTERN))
+}
+
+fn sku() -> Object {
+    rules::text(Sku::MIN_CHARS, Sku::MAX_CHARS, Some(Sku::PATTERN))
+}
+
+fn stock() -> Object {
+    rules::integer(0, i64::from(Stock::MAX))
+}
+
+fn version() -> Object {
+    rules::integer(0, i64::MAX)
 }
 
 impl From<PriceBody> for PriceInput {
@@ -48,31 +79,30 @@ impl From<PriceBody> for PriceInput {
 
 /// A new product.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = NewProduct)]
 struct CreateProductBody {
+    /// The display name.
+    #[schema(schema_with = product_name)]
     name: String,
+    /// The stock-keeping unit, unique in the catalog.
+    #[schema(schema_with = sku)]
     sku: String,
     price: PriceBody,
+    /// Units in stock.
+    #[schema(schema_with = stock)]
     stock: i64,
 }
 
 /// A new price, and the version of the product the client last saw.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = PriceChange)]
 struct ChangePriceBody {
     price: PriceBody,
+    /// The product's version the client read.
+    #[schema(schema_with = version)]
     version: u64,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// The 1-based page number (default 1).
-    #[param(minimum = 1)]
-    page: Option<u32>,
-    /// The page size (default 20, at most 100).
-    #[param(minimum = 1, maximum = 100)]
-    per_page: Option<u32>,
 }
 
 /// One page of the catalog, oldest product first.
@@ -80,7 +110,7 @@ struct ListParams {
     get,
     path = "/api/products",
     tag = "catalog",
-    params(ListParams),
+    params(Paging),
     responses(
         (status = 200, description = "One page of products", body = PageOf<ProductView>),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
@@ -92,12 +122,10 @@ async fn list_products(
     _: MayAsk<ListProducts>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<impl IntoResponse, AppError> {
-    let query = ListProducts {
-        page: params.page.unwrap_or(1),
-        per_page: params.per_page.unwrap_or(PageRequest::DEFAULT_PER_PAGE),
-    };
+    let (page, per_page) = paging.page_and_size();
+    let query = ListProducts { page, per_page };
     Ok(Json(state.dispatcher.ask(&request, query).await?))
 }
 
@@ -107,19 +135,19 @@ async fn list_products(
     path = "/api/products",
     tag = "catalog",
     security(("bearer" = ["catalog.write"])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 hours answers with the first result instead of adding another product")),
+    params(IdempotencyKey),
     request_body = CreateProductBody,
     responses(
         (status = 201, description = "The product was added (or, for a retried key, the first answer again)", body = ProductView,
             headers(("Location" = String, description = "The new product's URL"))),
-        (status = 409, description = "`sku_taken`: another product has this SKU; `idempotency_key_in_use`: a request with this key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`sku_taken`: another product has this SKU (the field is named in `errors`); `idempotency_key_in_use`: a request with this key is still running; `idempotency_key_reused`: the key came with another body", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn create_product(
     _: MayExecute<CreateProduct>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiJson(body): ApiJson<CreateProductBody>,
+    DocumentedJson(body): DocumentedJson<CreateProductBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = CreateProduct {
         name: body.name,
@@ -171,8 +199,7 @@ async fn get_product(
     responses(
         (status = 200, description = "The product with its new price", body = ProductView),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`stale_version`: the product changed since `version`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An invalid field, or `currency_mismatch`: the price is in another currency", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`stale_version`: the product changed since `version`; `currency_mismatch`: the price is in another currency than the product's", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn change_price(
@@ -180,7 +207,7 @@ async fn change_price(
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<ProductId>,
-    ApiJson(body): ApiJson<ChangePriceBody>,
+    DocumentedJson(body): DocumentedJson<ChangePriceBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = ChangeProductPrice {
         id,

@@ -3,10 +3,12 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shop_domain::identity::Password;
+use shop_domain::identity::{Email, Password};
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::{ApiJson, MayExecute, Problem};
+use strata_app_api::http::openapi::rules;
+use strata_app_api::http::{DocumentedJson, MayExecute, Problem};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{KnownFormat, Object, SchemaFormat};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -25,21 +27,60 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 // No `Debug`: these bodies hold a password or a token.
+/// A new account's sign-in address and password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewAccount)]
+struct NewAccountBody {
+    /// The sign-in address.
+    #[schema(schema_with = email, example = "ada@example.com")]
+    email: String,
+    /// The password to set.
+    #[schema(schema_with = new_password)]
+    password: String,
+}
+
 /// An account's sign-in address and password.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = Credentials)]
 struct CredentialsBody {
-    #[schema(example = "ada@example.com")]
+    /// The sign-in address.
+    #[schema(schema_with = email, example = "ada@example.com")]
     email: String,
-    #[schema(format = Password)]
+    /// The password.
+    #[schema(schema_with = password)]
     password: String,
 }
 
 /// A refresh token.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = RefreshToken)]
 struct RefreshBody {
+    /// The refresh token a sign-in or refresh answered with.
+    #[schema(schema_with = refresh_token)]
     refresh_token: String,
+}
+
+fn email() -> Object {
+    rules::text(3, Email::MAX_CHARS, Some(Email::PATTERN))
+}
+
+fn new_password() -> Object {
+    let mut schema = rules::text(Password::MIN_CHARS as u64, Password::MAX_CHARS as u64, None);
+    schema.format = Some(SchemaFormat::KnownFormat(KnownFormat::Password));
+    schema
+}
+
+fn password() -> Object {
+    let mut schema = rules::text(1, Password::MAX_CHARS as u64, None);
+    schema.format = Some(SchemaFormat::KnownFormat(KnownFormat::Password));
+    schema
+}
+
+fn refresh_token() -> Object {
+    rules::text(1, 512, None)
 }
 
 /// A session's tokens.
@@ -64,17 +105,19 @@ struct TokenResponse {
     post,
     path = "/api/auth/register",
     tag = "identity",
-    request_body = CredentialsBody,
+    security(()),
+    request_body = NewAccountBody,
     responses(
         (status = 201, description = "The account was opened", body = UserView),
-        (status = 409, description = "`email_taken`: an account has this address", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`: an account has this address (the field is named in `errors`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many registrations from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn register(
     _: MayExecute<RegisterCustomer>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiJson(body): ApiJson<CredentialsBody>,
+    DocumentedJson(body): DocumentedJson<NewAccountBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = RegisterCustomer {
         email: body.email,
@@ -89,18 +132,19 @@ async fn register(
     post,
     path = "/api/auth/sign-in",
     tag = "identity",
+    security(()),
     request_body = CredentialsBody,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Unknown account or wrong password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts for this account or client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts from this client; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn sign_in(
     _: MayExecute<SignIn>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiJson(body): ApiJson<CredentialsBody>,
+    DocumentedJson(body): DocumentedJson<CredentialsBody>,
 ) -> Result<Response, AppError> {
     let command = SignIn {
         email: body.email,
@@ -115,6 +159,7 @@ async fn sign_in(
     post,
     path = "/api/auth/refresh",
     tag = "identity",
+    security(()),
     request_body = RefreshBody,
     responses(
         (status = 200, description = "New tokens", body = TokenResponse),
@@ -125,7 +170,7 @@ async fn refresh(
     _: MayExecute<RefreshSession>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiJson(body): ApiJson<RefreshBody>,
+    DocumentedJson(body): DocumentedJson<RefreshBody>,
 ) -> Result<Response, AppError> {
     let command = RefreshSession {
         refresh_token: SessionToken(body.refresh_token),
@@ -141,6 +186,7 @@ async fn refresh(
     post,
     path = "/api/auth/sign-out",
     tag = "identity",
+    security(()),
     request_body = RefreshBody,
     responses((status = 204, description = "Signed out")),
 )]
@@ -148,7 +194,7 @@ async fn sign_out(
     _: MayExecute<SignOut>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiJson(body): ApiJson<RefreshBody>,
+    DocumentedJson(body): DocumentedJson<RefreshBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = SignOut {
         refresh_token: SessionToken(body.refresh_token),

@@ -4,12 +4,12 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use shop_domain::catalog::ProductId;
-use shop_domain::wishlists::WishlistId;
+use shop_domain::wishlists::{WishlistId, WishlistName};
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::http::openapi::PageOf;
-use strata_app_api::http::{ApiJson, ApiPath, ApiQuery, MayAsk, MayExecute, Problem};
-use strata_domain::PageRequest;
-use utoipa::{IntoParams, ToSchema};
+use strata_app_api::http::openapi::{PageOf, Paging, RequiredIdempotencyKey, rules};
+use strata_app_api::http::{ApiPath, ApiQuery, DocumentedJson, MayAsk, MayExecute, Problem};
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Object;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,28 +27,26 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// A new wishlist.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = NewWishlist)]
 struct CreateBody {
+    /// The wishlist's name.
+    #[schema(schema_with = wishlist_name)]
     name: String,
+}
+
+fn wishlist_name() -> Object {
+    rules::text(1, WishlistName::MAX_CHARS, Some(WishlistName::PATTERN))
 }
 
 /// The product to add.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = WishlistItem)]
 struct AddProductBody {
+    /// The product's id.
     #[schema(value_type = uuid::Uuid)]
     product_id: ProductId,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-struct ListParams {
-    /// The 1-based page number (default 1).
-    #[param(minimum = 1)]
-    page: Option<u32>,
-    /// The page size (default 20, at most 100).
-    #[param(minimum = 1, maximum = 100)]
-    per_page: Option<u32>,
 }
 
 /// Starts a wishlist of the caller's own.
@@ -57,20 +55,20 @@ struct ListParams {
     path = "/api/wishlists",
     tag = "wishlists",
     security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "Required: the same key and body within 24 hours answers with the first result instead of making another wishlist")),
+    params(RequiredIdempotencyKey),
     request_body = CreateBody,
     responses(
         (status = 201, description = "The wishlist was made (or, for a retried key, the first answer again)", body = WishlistView,
             headers(("Location" = String, description = "The new wishlist's URL"))),
         (status = 400, description = "`idempotency_key_missing`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`idempotency_key_in_use`: a request with this key is still running", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_key_in_use`: a request with this key is still running; `idempotency_key_reused`: the key came with another body", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn create(
     _: MayExecute<CreateWishlist>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiJson(body): ApiJson<CreateBody>,
+    DocumentedJson(body): DocumentedJson<CreateBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let wishlist = state
         .dispatcher
@@ -90,7 +88,7 @@ async fn create(
     path = "/api/wishlists",
     tag = "wishlists",
     security(("bearer" = [])),
-    params(ListParams),
+    params(Paging),
     responses(
         (status = 200, description = "One page of the caller's wishlists", body = PageOf<WishlistView>),
         (status = 400, description = "A query parameter is not a number", body = Problem, content_type = "application/problem+json"),
@@ -101,12 +99,10 @@ async fn list_mine(
     _: MayAsk<ListMyWishlists>,
     State(state): State<AppState>,
     request: RequestContext,
-    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<impl IntoResponse, AppError> {
-    let query = ListMyWishlists {
-        page: params.page.unwrap_or(1),
-        per_page: params.per_page.unwrap_or(PageRequest::DEFAULT_PER_PAGE),
-    };
+    let (page, per_page) = paging.page_and_size();
+    let query = ListMyWishlists { page, per_page };
     Ok(Json(state.dispatcher.ask(&request, query).await?))
 }
 
@@ -144,7 +140,7 @@ async fn get_one(
     responses(
         (status = 200, description = "The wishlist with the product added", body = WishlistView),
         (status = 404, description = "No such wishlist, or someone else's", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown_product` or `wishlist_full`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`unknown_product`: no such product in the catalog; `wishlist_full`: the wishlist holds as many products as it may", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn add_product(
@@ -152,7 +148,7 @@ async fn add_product(
     State(state): State<AppState>,
     request: RequestContext,
     ApiPath(id): ApiPath<WishlistId>,
-    ApiJson(body): ApiJson<AddProductBody>,
+    DocumentedJson(body): DocumentedJson<AddProductBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = AddToWishlist {
         wishlist: id,

@@ -9,6 +9,9 @@ use strata_domain::validator::ValidateRange;
 pub struct Currency([u8; 3]);
 
 impl Currency {
+    /// What a currency code looks like as a client sends it.
+    pub const PATTERN: &str = "^[A-Z]{3}$";
+
     /// Parses a currency code; lower case is accepted and normalised.
     ///
     /// # Errors
@@ -120,6 +123,15 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    proptest! {
+        #[test]
+        fn every_code_the_document_allows_is_accepted(
+            raw in crate::text::tests::matching(Currency::PATTERN, 3, 3)
+        ) {
+            prop_assert!(Currency::parse(&raw).is_ok());
+        }
+    }
 
     fn fields(failure: &ValidationFailure) -> Vec<&str> {
         failure

@@ -12,6 +12,8 @@ pub struct ProductName(String);
 impl ProductName {
     /// The longest name accepted, in characters.
     pub const MAX_CHARS: u64 = 120;
+    /// What a name looks like: printable, not only white space.
+    pub const PATTERN: &str = strata_domain::text::PRINTABLE;
 
     /// Parses a name, trimming surrounding white space.
     ///
@@ -26,7 +28,7 @@ impl ProductName {
                 format!("must be 1 to {} characters", Self::MAX_CHARS),
             ));
         }
-        if name.chars().any(char::is_control) {
+        if !strata_domain::text::is_printable(name) {
             return Err(ValidationFailure::single(
                 "",
                 "characters",
@@ -52,6 +54,15 @@ impl fmt::Display for ProductName {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_name_the_document_allows_is_accepted(
+            raw in crate::text::tests::matching(super::ProductName::PATTERN, 1, 120)
+        ) {
+            prop_assert!(super::ProductName::parse(&raw).is_ok());
+        }
+    }
 
     use super::*;
 

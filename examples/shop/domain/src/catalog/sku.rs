@@ -11,13 +11,21 @@ use strata_domain::validator::ValidateLength;
 pub struct Sku(String);
 
 impl Sku {
+    /// The fewest characters a SKU has.
+    pub const MIN_CHARS: u64 = 3;
+    /// The most characters a SKU has.
+    pub const MAX_CHARS: u64 = 32;
+    /// What a SKU looks like as a client sends it: upper-case letters, digits
+    /// and inner dashes.
+    pub const PATTERN: &str = "^[A-Z0-9][A-Z0-9-]*[A-Z0-9]$";
+
     /// Parses a SKU, trimming space and upper-casing letters.
     ///
     /// # Errors
     /// When the SKU has the wrong length or characters, or starts or ends with a dash.
     pub fn parse(raw: &str) -> Result<Self, ValidationFailure> {
         let sku = raw.trim().to_ascii_uppercase();
-        if !sku.validate_length(Some(3), Some(32), None) {
+        if !sku.validate_length(Some(Self::MIN_CHARS), Some(Self::MAX_CHARS), None) {
             return Err(ValidationFailure::single(
                 "",
                 "length",
@@ -69,6 +77,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn every_sku_the_document_allows_is_accepted(
+            raw in crate::text::tests::matching(Sku::PATTERN, 3, 32)
+        ) {
+            prop_assert!(Sku::parse(&raw).is_ok());
+        }
+
         #[test]
         fn accepts_well_formed_skus(sku in "[A-Z0-9][A-Z0-9-]{1,30}[A-Z0-9]") {
             let parsed = Sku::parse(&sku).expect("well formed");

@@ -10,13 +10,20 @@ use strata_domain::validator::ValidateEmail;
 pub struct Email(String);
 
 impl Email {
+    /// The longest address accepted, in characters.
+    pub const MAX_CHARS: u64 = 254;
+    /// What an address looks like as a client sends it: a local part of
+    /// letters, digits and `._%+-`, an `@`, and a domain of dotted labels.
+    /// Every address it matches is one [`Email::parse`] accepts.
+    pub const PATTERN: &str = r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+
     /// Parses an address.
     ///
     /// # Errors
     /// When it is not a valid address of at most 254 characters.
     pub fn parse(raw: &str) -> Result<Self, ValidationFailure> {
         let email = raw.trim().to_lowercase();
-        if email.len() > 254 || !email.validate_email() {
+        if email.chars().count() > Self::MAX_CHARS as usize || !email.validate_email() {
             return Err(ValidationFailure::single(
                 "",
                 "email",
@@ -44,6 +51,15 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    proptest! {
+        #[test]
+        fn every_address_the_document_allows_is_accepted(
+            raw in crate::text::tests::matching(Email::PATTERN, 3, 254)
+        ) {
+            prop_assert!(Email::parse(&raw).is_ok(), "{raw}");
+        }
+    }
 
     #[test]
     fn normalises_case_and_space() {

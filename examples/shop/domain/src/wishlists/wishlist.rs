@@ -20,13 +20,20 @@ pub type WishlistId = Id<Wishlist>;
 pub struct WishlistName(String);
 
 impl WishlistName {
+    /// The longest name accepted, in characters.
+    pub const MAX_CHARS: u64 = 80;
+    /// What a name looks like: printable, not only white space.
+    pub const PATTERN: &str = strata_domain::text::PRINTABLE;
+
     /// Parses a name.
     ///
     /// # Errors
     /// When it is empty or longer than 80 characters, or holds control characters.
     pub fn parse(raw: &str) -> Result<Self, ValidationFailure> {
         let name = raw.trim();
-        if !name.validate_length(Some(1), Some(80), None) || name.chars().any(char::is_control) {
+        if !name.validate_length(Some(1), Some(Self::MAX_CHARS), None)
+            || !strata_domain::text::is_printable(name)
+        {
             return Err(ValidationFailure::single(
                 "",
                 "length",
@@ -217,7 +224,18 @@ mockall::mock! {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn every_name_the_document_allows_is_accepted(
+            raw in crate::text::tests::matching(WishlistName::PATTERN, 1, 80)
+        ) {
+            prop_assert!(WishlistName::parse(&raw).is_ok());
+        }
+    }
 
     fn wishlist() -> Wishlist {
         Wishlist::create(

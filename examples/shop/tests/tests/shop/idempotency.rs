@@ -9,7 +9,7 @@ use shop_tests::{TestApp, TestDatabase, spawn_app_on};
 strata_tests::on_each_engine!(
     a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte,
     twenty_concurrent_requests_with_one_key_make_one_wishlist,
-    the_same_key_with_another_body_is_422_and_runs_nothing,
+    the_same_key_with_another_body_is_409_and_runs_nothing,
     a_request_that_failed_validation_stores_nothing,
     a_route_that_requires_a_key_refuses_a_request_without_one,
     another_customer_with_the_same_key_is_never_answered_with_mine,
@@ -135,14 +135,14 @@ async fn twenty_concurrent_requests_with_one_key_make_one_wishlist(database: Tes
     app.stop().await;
 }
 
-async fn the_same_key_with_another_body_is_422_and_runs_nothing(database: TestDatabase) {
+async fn the_same_key_with_another_body_is_409_and_runs_nothing(database: TestDatabase) {
     let app = spawn_app_on(database).await;
     assert_eq!(
         create(&app, "key-2", &product("SKU-A")).await.status(),
         StatusCode::CREATED
     );
     let other = create(&app, "key-2", &product("SKU-B")).await;
-    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(other.status(), StatusCode::CONFLICT);
     let problem: Value = other.json().await.expect("a problem");
     assert_eq!(problem["code"], "idempotency_key_reused");
     assert_eq!(product_count(&app).await, 1);

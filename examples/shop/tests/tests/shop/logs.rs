@@ -74,8 +74,7 @@ async fn bearer_tokens_and_passwords_never_reach_the_log() {
             "name": "Tea pot",
             "sku": "TEA-LOG-1",
             "price": { "amount_minor": 1_000, "currency": "EUR" },
-            "stock": 1,
-            "password": password
+            "stock": 1
         }))
         .send()
         .await
