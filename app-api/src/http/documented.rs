@@ -38,7 +38,7 @@ where
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ApiJson(value) = ApiJson::<Value>::from_request(request, state).await?;
+        let ApiJson(mut value) = ApiJson::<Value>::from_request(request, state).await?;
         let schema = schema_of::<T>();
         let validator = schema.as_ref().as_ref().map_err(|reason| {
             tracing::error!(body = std::any::type_name::<T>(), reason = %reason, "a body's schema does not compile");
@@ -53,12 +53,42 @@ where
                     .with_errors(violations),
             );
         }
+        // JSON Schema counts 37.0 as an integer; so does the reading that follows.
+        integral_as_integers(&mut value);
         serde_path_to_error::deserialize(value)
             .map(Self)
             .map_err(|error| {
                 let path = error.path().to_string();
                 field_problem(&path, &error.into_inner())
             })
+    }
+}
+
+/// Numbers written with a fraction of zero (`37.0`) as the integers they are,
+/// as JSON Schema's `integer` takes them; a field typed as a float reads an
+/// integer just as well.
+fn integral_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+            {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+                let integral = if float >= 0.0 && float <= u64::MAX as f64 {
+                    Some(serde_json::Number::from(float as u64))
+                } else if float < 0.0 && float >= i64::MIN as f64 {
+                    Some(serde_json::Number::from(float as i64))
+                } else {
+                    None
+                };
+                if let Some(integral) = integral {
+                    *number = integral;
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_as_integers),
+        _ => {}
     }
 }
 
@@ -229,22 +259,22 @@ mod tests {
     /// A price.
     #[derive(Debug, Deserialize, ToSchema)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Price {
         #[schema(minimum = 0, maximum = 1000)]
         amount_minor: i64,
         #[schema(pattern = "^[A-Z]{3}$")]
+        #[allow(dead_code)]
         currency: String,
     }
 
     /// A product.
     #[derive(Debug, Deserialize, ToSchema)]
     #[serde(deny_unknown_fields)]
-    #[allow(dead_code)]
     struct Product {
         #[schema(min_length = 1, max_length = 5)]
         name: String,
         price: Price,
+        #[allow(dead_code)]
         tags: Option<Vec<String>>,
     }
 
@@ -325,6 +355,21 @@ mod tests {
                 ("price.currency".to_owned(), "required".to_owned()),
                 ("tags.0".to_owned(), "type".to_owned()),
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_whole_number_written_with_a_fraction_of_zero_is_an_integer() {
+        let product = extract(r#"{"name":"Tea","price":{"amount_minor":37.0,"currency":"EUR"}}"#)
+            .await
+            .expect("37.0 is the integer 37");
+        assert_eq!(product.price.amount_minor, 37);
+        let problem = extract(r#"{"name":"Tea","price":{"amount_minor":37.5,"currency":"EUR"}}"#)
+            .await
+            .expect_err("37.5 is not");
+        assert_eq!(
+            errors(&problem),
+            [("price.amount_minor".to_owned(), "type".to_owned())]
         );
     }
 

@@ -236,6 +236,21 @@ fn add_standard_problems(operation: &mut Operation) {
             ("422", "A field is missing, of the wrong type, or invalid"),
         ]);
     }
+    let takes = |location: &str| {
+        operation.parameters.iter().flatten().any(|parameter| {
+            serde_json::to_value(parameter).is_ok_and(|value| value["in"] == location)
+        })
+    };
+    if takes("query") || takes("header") {
+        standard.extend([
+            (
+                "400",
+                "A query parameter is not of its type, or a header (such as \
+                 `Idempotency-Key`) is malformed",
+            ),
+            ("422", "A query parameter is out of its range"),
+        ]);
+    }
     if operation
         .security
         .as_ref()
