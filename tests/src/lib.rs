@@ -1,5 +1,6 @@
 //! Strata's test kit: architecture rules for a workspace (feature
-//! `architecture`, on by default), OpenAPI document checks (`openapi`), a fresh
+//! `architecture`, on by default), OpenAPI document checks and interface
+//! conventions (`openapi`), a fresh
 //! database per test on SQLite or PostgreSQL (`database`), a service spawned on
 //! random ports with a client and `assert_problem` (`service`), and the test servers
 //! a suite needs, reported as ignored when they are not configured
@@ -33,6 +34,8 @@
 
 #[cfg(feature = "architecture")]
 pub mod architecture;
+#[cfg(feature = "openapi")]
+pub mod conventions;
 #[cfg(feature = "database")]
 pub mod database;
 #[cfg(feature = "openapi")]

@@ -151,8 +151,10 @@ async fn a_worker_that_keeps_panicking_is_restarted_and_reported_in_readiness_an
     loop {
         let (status, ready) = get(&running, "/health/ready").await;
         if status == 503 {
-            assert!(
-                ready.contains("\"worker.crashing\":{\"status\":\"down\""),
+            let problem: serde_json::Value = serde_json::from_str(&ready).expect("a problem");
+            assert_eq!(problem["code"], "not_ready", "{ready}");
+            assert_eq!(
+                problem["checks"]["worker.crashing"]["status"], "down",
                 "{ready}"
             );
             break;

@@ -62,6 +62,7 @@ impl Query for ReadAuditTrail {
 #[cfg_attr(feature = "openapi", schema(as = AuditEntry))]
 pub struct AuditEntryView {
     /// The entry's id.
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
     pub id: String,
     /// When the command started, in milliseconds since the Unix epoch.
     pub at_ms: i64,
@@ -91,6 +92,7 @@ pub struct AggregateChangeView {
     /// The aggregate's kind, such as `product`.
     pub kind: String,
     /// Its id.
+    #[cfg_attr(feature = "openapi", schema(value_type = uuid::Uuid))]
     pub id: String,
     /// The version before; 0 when the command made it.
     pub version_before: u64,

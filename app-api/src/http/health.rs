@@ -300,17 +300,26 @@ pub async fn live() -> Json<Liveness> {
     operation_id = "health_ready",
     responses(
         (status = 200, description = "Every dependency is up", body = ReadinessReport),
-        (status = 503, description = "A dependency is down or timed out", body = ReadinessReport),
+        (status = 503, description = "`not_ready`: a dependency is down or timed out; `checks` holds each dependency's state", body = crate::http::Problem, content_type = "application/problem+json"),
     ),
 ))]
 pub async fn ready(Extension(readiness): Extension<Readiness>) -> Response {
     let report = readiness.report().await;
-    let status = if report.is_ready() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(report)).into_response()
+    if report.is_ready() {
+        return (StatusCode::OK, Json(report)).into_response();
+    }
+    let mut response = crate::http::Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+        .with_detail("a dependency is down or timed out")
+        .with_extension(
+            "checks",
+            serde_json::to_value(&report.checks).unwrap_or_default(),
+        )
+        .into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    response
 }
 
 /// `/health`, `/health/live` and `/health/ready` over `readiness`, for a router
@@ -382,7 +391,7 @@ mod tests {
         up.store(false, Ordering::SeqCst);
         let (status, body) = ask(readiness.clone()).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(body["status"], "unready");
+        assert_eq!(body["code"], "not_ready");
         assert_eq!(body["checks"]["database"]["status"], "down");
         assert_eq!(body["checks"]["database"]["reason"], "failed");
         assert!(

@@ -22,8 +22,19 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
     code: String,
+    #[serde(flatten)]
+    more: Box<More>,
+}
+
+/// What only some problems carry, kept apart so a problem stays small to pass
+/// around.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+struct More {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldViolation>,
+    /// Members particular to this problem (RFC 9457 extension members).
+    #[serde(flatten)]
+    extensions: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -36,8 +47,22 @@ impl Problem {
             status: status.as_u16(),
             detail: None,
             code: code.into(),
-            errors: Vec::new(),
+            more: Box::default(),
         }
+    }
+
+    /// The same problem with an extension member `name` (RFC 9457 §3.2), such
+    /// as the state of each dependency a readiness check found down. A name the
+    /// problem's own members use is ignored.
+    #[must_use]
+    pub fn with_extension(mut self, name: &str, value: serde_json::Value) -> Self {
+        if !matches!(
+            name,
+            "type" | "title" | "status" | "detail" | "code" | "errors" | "instance"
+        ) {
+            self.more.extensions.insert(name.to_owned(), value);
+        }
+        self
     }
 
     /// The same problem with a sentence explaining this occurrence.
@@ -50,7 +75,7 @@ impl Problem {
     /// The same problem listing what was wrong with each field.
     #[must_use]
     pub fn with_errors(mut self, errors: Vec<FieldViolation>) -> Self {
-        self.errors = errors;
+        self.more.errors = errors;
         self
     }
 

@@ -85,6 +85,7 @@ async fn list_tasks(
     post,
     path = "/api/tasks",
     tag = "tasks",
+    security(()),
     params(IdempotencyKey),
     request_body = CreateTaskBody,
     responses(
@@ -135,6 +136,7 @@ async fn get_task(
     post,
     path = "/api/tasks/{id}/complete",
     tag = "tasks",
+    security(()),
     params(("id" = uuid::Uuid, Path, description = "The task's id")),
     request_body = CompleteTaskBody,
     responses(

@@ -132,3 +132,11 @@ async fn callers_are_refused_before_anything_they_sent_is_read() {
     assert_callers_are_asked_first(app.api_client(), &document, Caller::Anonymous).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_document_follows_the_interface_conventions() {
+    let app = spawn_api_only().await;
+    let document = document(&app).await;
+    strata_tests::conventions::check(&document).assert_clean();
+    app.stop().await;
+}

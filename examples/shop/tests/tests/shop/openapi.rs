@@ -149,3 +149,11 @@ async fn protected_operations_declare_the_bearer_scheme_and_errors_are_problems(
     );
     assert!(created["422"]["content"]["application/problem+json"].is_object());
 }
+
+#[tokio::test]
+async fn the_document_follows_the_interface_conventions() {
+    let app = spawn_app().await;
+    let document = document(&app).await;
+    strata_tests::conventions::check(&document).assert_clean();
+    app.stop().await;
+}

@@ -56,7 +56,7 @@ async fn readiness_turns_unhealthy_while_the_database_is_unreachable_and_recover
     app.database().set_reachable(false).await;
     let (status, report) = readiness(&app).await;
     assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{report}");
-    assert_eq!(report["status"], "unready");
+    assert_eq!(report["code"], "not_ready");
     assert_eq!(report["checks"]["database"]["status"], "down");
     let live = app
         .client

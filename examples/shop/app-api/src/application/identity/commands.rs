@@ -24,6 +24,7 @@ impl fmt::Debug for SessionToken {
 #[schema(as = User)]
 pub struct UserView {
     /// The user's id.
+    #[schema(value_type = uuid::Uuid)]
     pub id: String,
     /// The sign-in address.
     pub email: String,

@@ -8,12 +8,15 @@ use strata_domain::{AggregateRoot, Entity};
 #[schema(as = Wishlist)]
 pub struct WishlistView {
     /// Its id.
+    #[schema(value_type = uuid::Uuid)]
     pub id: String,
     /// Its owner's user id.
+    #[schema(value_type = uuid::Uuid)]
     pub owner: String,
     /// Its name.
     pub name: String,
     /// The product ids, in the order they were added.
+    #[schema(value_type = Vec<uuid::Uuid>)]
     pub products: Vec<String>,
     /// The version to send back when changing it.
     pub version: u64,
