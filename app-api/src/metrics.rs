@@ -291,10 +291,15 @@ impl Middleware for UseCaseMetrics {
     ) -> Result<UseCaseOutput, AppError> {
         let name = invocation.name;
         let kind = invocation.kind.as_str();
+        let preflight = invocation.preflight;
         let started = Instant::now();
         let result = next.run(invocation).await;
-        self.metrics
-            .observe_use_case(name, kind, Outcome::of(&result), started.elapsed());
+        // A preflight that lets the caller through is followed by the run,
+        // which is counted; one that refuses is the only run there is.
+        if !preflight || result.is_err() {
+            self.metrics
+                .observe_use_case(name, kind, Outcome::of(&result), started.elapsed());
+        }
         result
     }
 }

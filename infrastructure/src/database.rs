@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::db_error::storage_error;
 use crate::outbox;
-use crate::unit_of_work::{AggregateChange, Scope, current_scope};
+use crate::unit_of_work::{AggregateChange, Scope, current_scope, writer_held};
 
 /// Every [`Database`] gets its own number, so a unit of work knows which
 /// database it belongs to.
@@ -155,13 +155,22 @@ impl Database {
     /// # Errors
     /// Refused while a unit of work of this database runs on the calling task:
     /// a write through the pool would commit behind the unit of work's back (or,
-    /// on SQLite, wait for the lock the unit of work itself holds). A clone of the
+    /// on SQLite, wait for the lock the unit of work itself holds). On SQLite,
+    /// also refused in work that suspended a unit of work
+    /// ([`Propagation::NotSupported`](strata_domain::ports::Propagation)), which
+    /// still holds that lock. A clone of the
     /// pool taken earlier escapes this check; do not keep one.
     pub fn connection(&self) -> Result<&DatabaseConnection, RepositoryError> {
         if current_scope(self.id()).is_some() {
             return Err(RepositoryError::storage(MisplacedWork(
                 "the connection pool was asked for inside a unit of work; repositories \
                  reach the database through `Database::writer` or `Database::reader`",
+            )));
+        }
+        if self.backend() == DbBackend::Sqlite && writer_held(self.id()) {
+            return Err(RepositoryError::storage(MisplacedWork(
+                "SQLite allows one writer at a time and the unit of work this work \
+                 suspended holds it: a write through the pool would wait for its own caller",
             )));
         }
         Ok(&self.inner.writer)
@@ -252,15 +261,17 @@ impl Database {
     ///
     /// # Errors
     /// On SQLite, refused while a unit of work of this database runs on the
-    /// calling task: that unit of work holds the only write lock, so the
-    /// autonomous transaction would wait for its own caller. Busy when no
+    /// calling task, or is suspended by the work running now: that unit of
+    /// work holds the only write lock, so the autonomous transaction would wait
+    /// for its own caller. Busy when no
     /// connection or lock is had in time.
     pub async fn autonomous(&self) -> Result<Session<'_>, RepositoryError> {
         let backend = self.backend();
-        if backend == DbBackend::Sqlite && current_scope(self.id()).is_some() {
+        if backend == DbBackend::Sqlite && writer_held(self.id()) {
             return Err(RepositoryError::storage(MisplacedWork(
-                "SQLite allows one writer at a time and the unit of work running on this \
-                 task holds it: an autonomous transaction here would wait for its own caller",
+                "SQLite allows one writer at a time and a unit of work running (or \
+                 suspended) on this task holds it: an autonomous transaction here would \
+                 wait for its own caller",
             )));
         }
         let transaction = self

@@ -139,15 +139,17 @@ impl InMemoryRateLimiter {
         self.lock().next_free.len()
     }
 
-    /// Whether `key` may make an attempt at `now`, without recording one.
-    fn peek(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let state = self.lock();
-        let next_free = state.next_free.get(key).copied().unwrap_or(now).max(now) + self.interval;
-        let ahead = next_free - now;
-        if ahead > self.tolerance {
-            Err(ahead - self.tolerance)
-        } else {
-            Ok(())
+    /// Takes one attempt back from `key` at `now`.
+    fn give_back(&self, key: &str, now: Instant) {
+        let mut state = self.lock();
+        if let Some(next_free) = state.next_free.get_mut(key) {
+            match next_free.checked_sub(self.interval) {
+                Some(earlier) if earlier > now => *next_free = earlier,
+                // Back to a full allowance: nothing left to remember.
+                _ => {
+                    state.next_free.remove(key);
+                }
+            }
         }
     }
 
@@ -207,9 +209,9 @@ impl RateLimiter for InMemoryRateLimiter {
             .map_err(|retry_after| RateLimitError::Limited { retry_after })
     }
 
-    async fn check(&self, key: &str) -> Result<(), RateLimitError> {
-        self.peek(key, (self.clock)())
-            .map_err(|retry_after| RateLimitError::Limited { retry_after })
+    async fn forgive(&self, key: &str) -> Result<(), RateLimitError> {
+        self.give_back(key, (self.clock)());
+        Ok(())
     }
 }
 
@@ -269,21 +271,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_check_tells_without_spending_an_attempt() {
+    async fn a_forgiven_attempt_is_given_back_and_never_more() {
         let clock = HandClock::new();
         let limiter = limiter(RateLimit::per(2, Duration::from_secs(10)), &clock);
-        for _ in 0..5 {
-            limiter.check("k").await.expect("checking spends nothing");
-        }
-        assert_eq!(limiter.tracked_keys(), 0, "nor remembers the key");
         limiter.acquire("k").await.expect("first");
         limiter.acquire("k").await.expect("second");
+        limiter.forgive("k").await.expect("forgiven");
+        limiter
+            .acquire("k")
+            .await
+            .expect("the forgiven attempt again");
         assert_eq!(
-            retry_after(limiter.check("k").await),
+            retry_after(limiter.acquire("k").await),
             Duration::from_secs(5)
         );
-        clock.advance(Duration::from_secs(5));
-        limiter.check("k").await.expect("refilled by one");
+
+        for _ in 0..5 {
+            limiter.forgive("k").await.expect("forgiven");
+        }
+        assert_eq!(limiter.tracked_keys(), 0, "a full allowance is forgotten");
+        limiter.acquire("k").await.expect("first");
+        limiter.acquire("k").await.expect("second");
+        assert!(
+            limiter.acquire("k").await.is_err(),
+            "forgiving more than was spent banks nothing"
+        );
+        limiter.forgive("never seen").await.expect("a no-op");
+        assert_eq!(limiter.tracked_keys(), 1);
     }
 
     #[tokio::test]

@@ -95,6 +95,18 @@ pub(crate) fn current_scope(database: u64) -> Option<Arc<Scope>> {
     }
 }
 
+/// Whether a unit of work of `database` holds a transaction for the calling
+/// task: one running, or one suspended by the work running now. On SQLite that
+/// transaction holds the only write lock, so another writer here would wait
+/// for its own caller.
+pub(crate) fn writer_held(database: u64) -> bool {
+    match AMBIENT.try_with(|ambient| ambient.find(database).cloned()) {
+        Ok(Some(Level::Running(_))) => true,
+        Ok(Some(Level::Suspended(suspended))) => suspended.over_running,
+        _ => false,
+    }
+}
+
 /// The work running outside a unit of work of `database` on this task, if any.
 pub(crate) fn current_suspension(database: u64) -> Option<Arc<Suspended>> {
     match AMBIENT.try_with(|ambient| ambient.find(database).cloned()) {
@@ -284,10 +296,7 @@ impl UnitOfWork for SeaOrmUnitOfWork {
             let running = current_scope(database);
             let suspension = current_suspension(database);
             // SQLite's one writer is the suspended unit of work's until it ends.
-            let writer_held = running.is_some()
-                || suspension
-                    .as_ref()
-                    .is_some_and(|suspended| suspended.over_running);
+            let writer_held = writer_held(database);
             let parent = match propagation {
                 Propagation::NotSupported => {
                     let suspended = Arc::new(Suspended {

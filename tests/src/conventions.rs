@@ -194,7 +194,19 @@ impl Checker<'_> {
             );
         }
         if location != "path" && is_unbounded_string(&schema) {
-            self.violation("bounded_strings", at, "is a string without `maxLength`");
+            self.violation(
+                "bounded_strings",
+                at.clone(),
+                "is a string without `maxLength`",
+            );
+        }
+        let items = self.resolve(&schema["items"]).clone();
+        if location != "path" && is_unbounded_string(&items) {
+            self.violation(
+                "bounded_strings",
+                format!("{at}[]"),
+                "is a string without `maxLength`",
+            );
         }
     }
 
@@ -252,7 +264,15 @@ impl Checker<'_> {
             }
         }
         if let Some(items) = schema.get("items") {
-            self.schema(name, &format!("{at}[]"), items, side, seen);
+            let place = format!("{at}[]");
+            if side == Side::Sent && is_unbounded_string(&self.resolve(items).clone()) {
+                self.violation(
+                    "bounded_strings",
+                    format!("{name} {place}"),
+                    "is a string without `maxLength`",
+                );
+            }
+            self.schema(name, &place, items, side, seen);
         }
         let properties = schema["properties"]
             .as_object()
@@ -539,6 +559,24 @@ mod tests {
         let mut document = keeping();
         document["components"]["schemas"]["NewNote"]["properties"]["text"] =
             json!({ "type": "string" });
+        breaks(&document, "bounded_strings");
+    }
+
+    #[test]
+    fn a_list_of_strings_without_a_maximum_breaks_bounded_strings() {
+        let mut document = keeping();
+        document["components"]["schemas"]["NewNote"]["properties"]["tags"] =
+            json!({ "type": "array", "maxItems": 5, "items": { "type": "string" } });
+        breaks(&document, "bounded_strings");
+
+        let mut document = keeping();
+        document["paths"]["/api/notes"]["get"]["parameters"]
+            .as_array_mut()
+            .expect("parameters")
+            .push(json!({
+                "name": "tag", "in": "query",
+                "schema": { "type": "array", "items": { "type": "string" } }
+            }));
         breaks(&document, "bounded_strings");
     }
 

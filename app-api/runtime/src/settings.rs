@@ -9,7 +9,7 @@ use axum::http::HeaderValue;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use strata_app_api::config::{Config, ConnectionUrl, IdempotencySettings, Invalid, duration};
-use strata_app_api::http::{ConnectionLimits, HttpSettings};
+use strata_app_api::http::{ConnectionLimits, ForwardedHeader, HttpSettings, TrustedProxies};
 use strata_infrastructure::{DatabaseOptions, RedisCacheConfig};
 
 /// The keys the runtime reads: where the service listens, its database and
@@ -115,11 +115,13 @@ pub struct HttpConfig {
     /// tokens names the sites it trusts.
     pub cors_allowed_origins: Vec<String>,
     /// The reverse proxies (addresses or networks, `10.0.0.0/8`, `::1/128`)
-    /// whose `Forwarded` / `X-Forwarded-For` headers say who the client is.
-    /// Requests from anywhere else are keyed by their own address, whatever
-    /// those headers claim.
+    /// whose forwarding header says who the client is. Requests from anywhere
+    /// else are keyed by their own address, whatever headers they carry.
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
+    /// The header those proxies write: `x-forwarded-for` (the default) or
+    /// `forwarded` (RFC 7239). Only that one is read.
+    pub forwarded_header: ForwardedHeader,
     /// How many requests each client (an IPv4 address, an IPv6 /64) may make.
     pub client_limit: ClientLimitConfig,
     /// How long a client may take to send a request's headers (or, on a kept
@@ -138,6 +140,7 @@ impl Default for HttpConfig {
             shutdown_grace: Duration::from_secs(10),
             cors_allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::default(),
             client_limit: ClientLimitConfig::default(),
             header_read_timeout: ConnectionLimits::default().header_read_timeout,
             max_connections: ConnectionLimits::default().max_connections,
@@ -246,7 +249,10 @@ impl ServiceSettings {
                 .iter()
                 .filter_map(|origin| HeaderValue::from_str(origin).ok())
                 .collect(),
-            trusted_proxies: self.http.trusted_proxies.clone(),
+            trusted_proxies: TrustedProxies {
+                networks: self.http.trusted_proxies.clone(),
+                header: self.http.forwarded_header,
+            },
         }
     }
 

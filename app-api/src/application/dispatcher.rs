@@ -10,11 +10,11 @@ use sha2::{Digest, Sha256};
 
 use super::pipeline::{
     Endpoint, IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next, OutputCodec,
-    UseCaseKind, UseCaseOutput,
+    UseCaseInput, UseCaseKind, UseCaseOutput,
 };
 use super::{
-    AppError, Command, CommandHandler, Invalidation, PrincipalKind, Query, QueryHandler,
-    RequestContext, ResourcePolicy, UseCaseContext,
+    AppError, CachePolicy, Command, CommandHandler, Invalidation, PrincipalKind, Query,
+    QueryHandler, RequestContext, ResourcePolicy, UseCaseContext,
 };
 
 /// Runs every use case through one ordered chain of middleware, then its handler.
@@ -219,23 +219,12 @@ impl Dispatcher {
     /// the authorization middleware answers; an internal error when no handler
     /// is registered for `C`.
     pub async fn may_execute<C: Command>(&self, request: &RequestContext) -> Result<(), AppError> {
-        self.preflight::<C>(Invocation {
-            name: C::NAME,
-            kind: UseCaseKind::Command,
-            access: C::ACCESS,
-            propagation: Some(C::PROPAGATION),
-            request: request.clone(),
-            depth: 0,
-            within_command: false,
-            input: Box::new(NotRead),
-            cache: None,
-            invalidates: Invalidation::none(),
-            idempotency: None,
-            codec: None,
-            audited: C::AUDITED,
-            audit: None,
-            preflight: true,
-        })
+        self.preflight::<C>(command_invocation::<C>(
+            request,
+            Position::Preflight,
+            Box::new(NotRead),
+            Invalidation::none(),
+        ))
         .await
     }
 
@@ -245,23 +234,12 @@ impl Dispatcher {
     /// # Errors
     /// As [`Dispatcher::may_execute`].
     pub async fn may_ask<Q: Query>(&self, request: &RequestContext) -> Result<(), AppError> {
-        self.preflight::<Q>(Invocation {
-            name: Q::NAME,
-            kind: UseCaseKind::Query,
-            access: Q::ACCESS,
-            propagation: None,
-            request: request.clone(),
-            depth: 0,
-            within_command: false,
-            input: Box::new(NotRead),
-            cache: None,
-            invalidates: Invalidation::none(),
-            idempotency: None,
-            codec: None,
-            audited: false,
-            audit: None,
-            preflight: true,
-        })
+        self.preflight::<Q>(query_invocation::<Q>(
+            request,
+            Position::Preflight,
+            Box::new(NotRead),
+            None,
+        ))
         .await
     }
 
@@ -299,23 +277,16 @@ impl Dispatcher {
         within_command: bool,
         command: C,
     ) -> Result<C::Output, AppError> {
-        let invocation = Invocation {
-            name: C::NAME,
-            kind: UseCaseKind::Command,
-            access: C::ACCESS,
-            propagation: Some(C::PROPAGATION),
-            request: request.clone(),
-            depth,
-            within_command,
-            invalidates: command.invalidates(),
-            input: Box::new(command),
-            cache: None,
-            idempotency: None,
-            codec: None,
-            audited: C::AUDITED,
-            audit: None,
-            preflight: false,
-        };
+        let invalidates = command.invalidates();
+        let invocation = command_invocation::<C>(
+            request,
+            Position::Nested {
+                depth,
+                within_command,
+            },
+            Box::new(command),
+            invalidates,
+        );
         self.run::<C, C::Output>(invocation).await
     }
 
@@ -326,23 +297,16 @@ impl Dispatcher {
         within_command: bool,
         query: Q,
     ) -> Result<Q::Output, AppError> {
-        let invocation = Invocation {
-            name: Q::NAME,
-            kind: UseCaseKind::Query,
-            access: Q::ACCESS,
-            propagation: None,
-            request: request.clone(),
-            depth,
-            within_command,
-            cache: query.cache_policy(),
-            input: Box::new(query),
-            invalidates: Invalidation::none(),
-            idempotency: None,
-            codec: None,
-            audited: false,
-            audit: None,
-            preflight: false,
-        };
+        let cache = query.cache_policy();
+        let invocation = query_invocation::<Q>(
+            request,
+            Position::Nested {
+                depth,
+                within_command,
+            },
+            Box::new(query),
+            cache,
+        );
         self.run::<Q, Q::Output>(invocation).await
     }
 
@@ -380,6 +344,76 @@ impl Dispatcher {
         output.downcast::<O>().map(|output| *output).map_err(|_| {
             AppError::Internal(format!("a middleware replaced the output of `{name}`").into())
         })
+    }
+}
+
+/// Where an invocation stands: a preflight before the input is read, or a run
+/// at some depth of nesting.
+#[derive(Clone, Copy)]
+enum Position {
+    Preflight,
+    Nested { depth: usize, within_command: bool },
+}
+
+impl Position {
+    fn invocation(
+        self,
+        request: &RequestContext,
+        name: &'static str,
+        kind: UseCaseKind,
+        access: super::Access,
+        input: Box<dyn UseCaseInput>,
+    ) -> Invocation {
+        let (depth, within_command) = match self {
+            Self::Preflight => (0, false),
+            Self::Nested {
+                depth,
+                within_command,
+            } => (depth, within_command),
+        };
+        Invocation {
+            name,
+            kind,
+            access,
+            propagation: None,
+            request: request.clone(),
+            depth,
+            within_command,
+            input,
+            cache: None,
+            invalidates: Invalidation::none(),
+            idempotency: None,
+            codec: None,
+            audited: false,
+            audit: None,
+            preflight: matches!(self, Self::Preflight),
+        }
+    }
+}
+
+fn command_invocation<C: Command>(
+    request: &RequestContext,
+    position: Position,
+    input: Box<dyn UseCaseInput>,
+    invalidates: Invalidation,
+) -> Invocation {
+    Invocation {
+        propagation: Some(C::PROPAGATION),
+        invalidates,
+        audited: C::AUDITED,
+        ..position.invocation(request, C::NAME, UseCaseKind::Command, C::ACCESS, input)
+    }
+}
+
+fn query_invocation<Q: Query>(
+    request: &RequestContext,
+    position: Position,
+    input: Box<dyn UseCaseInput>,
+    cache: Option<CachePolicy>,
+) -> Invocation {
+    Invocation {
+        cache,
+        ..position.invocation(request, Q::NAME, UseCaseKind::Query, Q::ACCESS, input)
     }
 }
 
@@ -799,6 +833,50 @@ mod tests {
             dispatcher.may_execute::<Greet>(&pilot).await,
             Err(AppError::Internal(_))
         ));
+    }
+
+    #[cfg(feature = "metrics")]
+    #[tokio::test]
+    async fn a_use_case_asked_about_first_is_counted_once() {
+        use crate::metrics::{Metrics, UseCaseMetrics};
+        let metrics = Metrics::new();
+        let dispatcher = Dispatcher::builder()
+            .middleware([
+                Arc::new(UseCaseMetrics::new(metrics.clone())) as Arc<dyn Middleware>,
+                Arc::new(middleware::Authorization),
+            ])
+            .command::<Launch>(Arc::new(Greeter {
+                seen: Arc::new(Mutex::new(Vec::new())),
+            }))
+            .build();
+        let anonymous = RequestContext::new("req-3", crate::application::TraceContext::start());
+        let pilot = anonymous.clone().with_principal(
+            crate::application::Principal::new("p", PrincipalKind::User)
+                .with_permission("rockets.launch"),
+        );
+        dispatcher
+            .may_execute::<Launch>(&pilot)
+            .await
+            .expect("the pilot may launch");
+        dispatcher
+            .execute(
+                &pilot,
+                Launch {
+                    target: "moon".into(),
+                },
+            )
+            .await
+            .expect("launched");
+        assert!(dispatcher.may_execute::<Launch>(&anonymous).await.is_err());
+        let text = metrics.render();
+        let count = |outcome: &str| {
+            let series = format!(
+                "use_case_duration_seconds_count{{use_case=\"test.launch\",kind=\"command\",outcome=\"{outcome}\"}} 1"
+            );
+            text.contains(&series)
+        };
+        assert!(count("ok"), "{text}");
+        assert!(count("rejected"), "{text}");
     }
 
     #[tokio::test]

@@ -1,11 +1,12 @@
-//! Who before what: a handler names the use case it runs, first among its
-//! extractors, and the caller is refused (401, 403) before anything of the
-//! request — path, query, idempotency key, body — is read.
+//! Who before what: a handler's first extractor names the use case it runs,
+//! and the caller is refused (401, 403) before anything of the request — path,
+//! query, idempotency key, body — is read. The extractor is also how the
+//! handler runs that use case, so the use case asked about and the one run
+//! cannot differ.
 //!
 //! ```
-//! use axum::extract::State;
 //! use axum::Json;
-//! use strata_app_api::application::{AppError, Dispatcher, RequestContext};
+//! use strata_app_api::application::AppError;
 //! use strata_app_api::http::{ApiJson, MayExecute};
 //! # use strata_app_api::application::{Access, Command};
 //! # #[derive(serde::Deserialize, strata_app_api::validator::Validate)]
@@ -18,12 +19,10 @@
 //! # }
 //!
 //! async fn archive(
-//!     _: MayExecute<Archive>,
-//!     State(dispatcher): State<Dispatcher>,
-//!     request: RequestContext,
+//!     may: MayExecute<Archive>,
 //!     ApiJson(command): ApiJson<Archive>,
 //! ) -> Result<Json<()>, AppError> {
-//!     Ok(Json(dispatcher.execute(&request, command).await?))
+//!     Ok(Json(may.execute(command).await?))
 //! }
 //! # let _ = archive;
 //! ```
@@ -37,12 +36,54 @@ use crate::application::{AppError, Command, Dispatcher, Query, RequestContext};
 
 /// Refuses a caller who may not execute command `C` — as its declared access
 /// and the dispatcher's authorization say, logged and audited like any other
-/// refusal — before the extractors after it read the request. Put it first.
-pub struct MayExecute<C>(PhantomData<fn() -> C>);
+/// refusal — before the extractors after it read the request, and then runs
+/// `C` for the caller who may ([`MayExecute::execute`]). Put it first.
+pub struct MayExecute<C> {
+    dispatcher: Dispatcher,
+    request: RequestContext,
+    command: PhantomData<fn() -> C>,
+}
 
 /// Refuses a caller who may not ask query `Q` before the extractors after it
-/// read the request (see [`MayExecute`]). Put it first.
-pub struct MayAsk<Q>(PhantomData<fn() -> Q>);
+/// read the request, and then asks `Q` for the caller who may
+/// ([`MayAsk::ask`]; see [`MayExecute`]). Put it first.
+pub struct MayAsk<Q> {
+    dispatcher: Dispatcher,
+    request: RequestContext,
+    query: PhantomData<fn() -> Q>,
+}
+
+impl<C: Command> MayExecute<C> {
+    /// Executes `command` for the caller this extractor let through.
+    ///
+    /// # Errors
+    /// As [`Dispatcher::execute`].
+    pub async fn execute(self, command: C) -> Result<C::Output, AppError> {
+        self.dispatcher.execute(&self.request, command).await
+    }
+
+    /// The request the command runs for.
+    #[must_use]
+    pub fn request(&self) -> &RequestContext {
+        &self.request
+    }
+}
+
+impl<Q: Query> MayAsk<Q> {
+    /// Asks `query` for the caller this extractor let through.
+    ///
+    /// # Errors
+    /// As [`Dispatcher::ask`].
+    pub async fn ask(self, query: Q) -> Result<Q::Output, AppError> {
+        self.dispatcher.ask(&self.request, query).await
+    }
+
+    /// The request the query runs for.
+    #[must_use]
+    pub fn request(&self) -> &RequestContext {
+        &self.request
+    }
+}
 
 impl<C> std::fmt::Debug for MayExecute<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,10 +109,13 @@ where
         let request = RequestContext::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});
-        Dispatcher::from_ref(state)
-            .may_execute::<C>(&request)
-            .await?;
-        Ok(Self(PhantomData))
+        let dispatcher = Dispatcher::from_ref(state);
+        dispatcher.may_execute::<C>(&request).await?;
+        Ok(Self {
+            dispatcher,
+            request,
+            command: PhantomData,
+        })
     }
 }
 
@@ -87,7 +131,12 @@ where
         let request = RequestContext::from_request_parts(parts, state)
             .await
             .unwrap_or_else(|never| match never {});
-        Dispatcher::from_ref(state).may_ask::<Q>(&request).await?;
-        Ok(Self(PhantomData))
+        let dispatcher = Dispatcher::from_ref(state);
+        dispatcher.may_ask::<Q>(&request).await?;
+        Ok(Self {
+            dispatcher,
+            request,
+            query: PhantomData,
+        })
     }
 }

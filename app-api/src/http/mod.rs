@@ -23,7 +23,7 @@ mod request_scope;
 mod server;
 
 pub use access::{MayAsk, MayExecute};
-pub use client_address::client_address;
+pub use client_address::{ForwardedHeader, TrustedProxies, client_address};
 pub use conditional::with_etags;
 #[cfg(feature = "openapi")]
 pub use documented::DocumentedJson;

@@ -633,15 +633,7 @@ pub struct IdempotencyKey;
 
 impl utoipa::IntoParams for IdempotencyKey {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
-        vec![parameter(
-            "Idempotency-Key",
-            ParameterIn::Header,
-            "Makes a retry safe: the same key and body answer with the first result instead \
-             of doing the work again; the same key with another body is refused (409 \
-             `idempotency_key_reused`). 1 to 255 visible ASCII characters.",
-            false,
-            rules::idempotency_key(),
-        )]
+        idempotency_key_parameter(false)
     }
 }
 
@@ -652,16 +644,29 @@ pub struct RequiredIdempotencyKey;
 
 impl utoipa::IntoParams for RequiredIdempotencyKey {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
-        vec![parameter(
-            "Idempotency-Key",
-            ParameterIn::Header,
-            "Required: the same key and body answer with the first result instead of doing \
-             the work again; the same key with another body is refused (409 \
-             `idempotency_key_reused`). 1 to 255 visible ASCII characters.",
-            true,
-            rules::idempotency_key(),
-        )]
+        idempotency_key_parameter(true)
     }
+}
+
+fn idempotency_key_parameter(required: bool) -> Vec<utoipa::openapi::path::Parameter> {
+    let description = format!(
+        "{}the same key and body answer with the first result instead of doing the work \
+         again; the same key with another body is refused (409 `idempotency_key_reused`). \
+         1 to {} visible ASCII characters.",
+        if required {
+            "Required: "
+        } else {
+            "Makes a retry safe: "
+        },
+        crate::application::MAX_IDEMPOTENCY_KEY_LENGTH
+    );
+    vec![parameter(
+        "Idempotency-Key",
+        ParameterIn::Header,
+        &description,
+        required,
+        rules::idempotency_key(),
+    )]
 }
 
 /// The audit trail's filters and paging, `?principal=&use_case=&aggregate=&from=&to=&page=&per_page=`,
@@ -731,16 +736,19 @@ impl utoipa::IntoParams for AuditTrailParams {
 
 impl From<AuditTrailParams> for crate::application::audit::ReadAuditTrail {
     fn from(params: AuditTrailParams) -> Self {
+        let (page, per_page) = Paging {
+            page: params.page,
+            per_page: params.per_page,
+        }
+        .page_and_size();
         Self {
             principal: params.principal,
             use_case: params.use_case,
             aggregate: params.aggregate,
             from_ms: params.from,
             to_ms: params.to,
-            page: params.page.unwrap_or(1),
-            per_page: params
-                .per_page
-                .unwrap_or(strata_domain::PageRequest::DEFAULT_PER_PAGE),
+            page,
+            per_page,
         }
     }
 }

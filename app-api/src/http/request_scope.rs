@@ -31,9 +31,9 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser; empty means same-origin only.
     pub cors_allowed_origins: Vec<HeaderValue>,
-    /// The reverse proxies whose `Forwarded` / `X-Forwarded-For` say who the
-    /// client is (see [`super::client_address`]); empty means none.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The reverse proxies whose forwarding header says who the client is
+    /// (see [`super::client_address`]); none by default.
+    pub trusted_proxies: super::TrustedProxies,
 }
 
 impl Default for HttpSettings {
@@ -41,7 +41,7 @@ impl Default for HttpSettings {
         Self {
             request_timeout: Duration::from_secs(30),
             cors_allowed_origins: Vec::new(),
-            trusted_proxies: Vec::new(),
+            trusted_proxies: super::TrustedProxies::default(),
         }
     }
 }

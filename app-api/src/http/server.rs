@@ -81,6 +81,7 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let refusals = Arc::new(Semaphore::new(REFUSALS_AT_ONCE));
     let graceful = GracefulShutdown::new();
+    let mut refusal_log = RefusalLog::default();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -117,7 +118,10 @@ pub async fn serve(
                     drop(permit);
                 });
             }
-            Err(_) => refuse(stream, &refusal, &refusals),
+            Err(_) => {
+                refusal_log.count();
+                refuse(stream, &refusal, &refusals);
+            }
         }
     }
     drop(listener);
@@ -130,9 +134,35 @@ pub async fn serve(
     Ok(())
 }
 
+/// Logs refused connections at most once a second, with how many there were,
+/// so a flood of them cannot flood the log too.
+#[derive(Default)]
+struct RefusalLog {
+    logged_at: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl RefusalLog {
+    fn count(&mut self) {
+        self.unlogged += 1;
+        let now = std::time::Instant::now();
+        if self
+            .logged_at
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
+        {
+            return;
+        }
+        tracing::warn!(
+            refused = self.unlogged,
+            "connection limit reached; connections were refused"
+        );
+        self.logged_at = Some(now);
+        self.unlogged = 0;
+    }
+}
+
 /// Answers the request on a connection over the limit with 503, then closes it.
 fn refuse(stream: TcpStream, builder: &http1::Builder, refusals: &Arc<Semaphore>) {
-    tracing::warn!("connection limit reached; a connection was refused");
     let Ok(slot): Result<OwnedSemaphorePermit, _> = Arc::clone(refusals).try_acquire_owned() else {
         return;
     };

@@ -33,11 +33,13 @@ pub trait RateLimiter: Send + Sync {
     /// [`RateLimitError::Unavailable`] when the limiter cannot tell.
     async fn acquire(&self, key: &str) -> Result<(), RateLimitError>;
 
-    /// Whether an attempt for `key` would be let through now, without recording
-    /// one. For limits that count only failures: checked before the attempt,
-    /// and [`RateLimiter::acquire`]d only once it failed.
+    /// Gives back one attempt [`RateLimiter::acquire`]d for `key`, for limits
+    /// that count only failures: each attempt is acquired before it is made —
+    /// so attempts sent at once cannot all pass before the first failure is
+    /// counted — and forgiven once it succeeded. Forgiving more than was
+    /// acquired leaves the key with its full allowance, never more.
     ///
     /// # Errors
-    /// As [`RateLimiter::acquire`].
-    async fn check(&self, key: &str) -> Result<(), RateLimitError>;
+    /// [`RateLimitError::Unavailable`] when the limiter cannot record it.
+    async fn forgive(&self, key: &str) -> Result<(), RateLimitError>;
 }

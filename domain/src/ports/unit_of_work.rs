@@ -34,7 +34,11 @@ pub enum Propagation {
     /// which reads outside its transaction and may not write; units of work the
     /// work begins are independent ones. For use cases whose slow part — a
     /// password hash, a call to another service — must not hold a transaction
-    /// (and SQLite's one writer) while it runs.
+    /// (and SQLite's one writer) while it runs. A suspended unit of work keeps
+    /// its transaction and locks until it ends, so only a use case called from
+    /// outside any unit of work runs without one; on SQLite, units of work
+    /// begun inside a suspension are refused, as they would wait for the
+    /// suspended one's write lock.
     NotSupported,
 }
 

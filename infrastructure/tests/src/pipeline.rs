@@ -376,7 +376,8 @@ impl Command for HoldUnitOfWork {
 
 /// Its slow part outside any unit of work: tries to write there (refused),
 /// waits at [`Probes::gate`], then writes its note through a nested command,
-/// which begins a unit of work of its own.
+/// which begins a unit of work of its own. It makes the note count stale,
+/// with no unit of work of its own to wait for.
 #[derive(Debug, Validate)]
 pub struct PrepareOutside {
     /// The note's text.
@@ -388,6 +389,10 @@ impl Command for PrepareOutside {
     const NAME: &'static str = "notes.prepare_outside";
     const ACCESS: Access = Access::Anyone;
     const PROPAGATION: Propagation = Propagation::NotSupported;
+
+    fn invalidates(&self) -> Invalidation {
+        Invalidation::none().key(COUNT_KEY)
+    }
 }
 
 /// How many notes there are; cached under [`COUNT_KEY`].

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use strata_domain::UnitOfWork;
+use strata_domain::ports::Propagation;
 
 use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
 use crate::application::{AppError, Cache};
@@ -68,7 +69,9 @@ impl Middleware for Caching {
 
 /// Drops what a command made stale from the cache, once its unit of work has
 /// really committed; a command that fails or rolls back invalidates nothing.
-/// Runs inside the unit of work, where it registers an after-commit hook.
+/// Runs inside the unit of work, where it registers an after-commit hook; a
+/// command that runs outside one ([`Propagation::NotSupported`]) invalidates
+/// as soon as it succeeded.
 #[derive(Clone)]
 pub struct InvalidateOnCommit {
     cache: Arc<Cache>,
@@ -104,8 +107,16 @@ impl Middleware for InvalidateOnCommit {
         next: Next<'_>,
     ) -> Result<UseCaseOutput, AppError> {
         let invalidation = std::mem::take(&mut invocation.invalidates);
+        let outside = invocation.propagation == Some(Propagation::NotSupported);
         let output = next.run(invocation).await?;
-        if !invalidation.is_empty() {
+        if invalidation.is_empty() {
+            return Ok(output);
+        }
+        if outside {
+            // No unit of work of its own: what it wrote, its nested units of
+            // work have already committed.
+            self.cache.invalidate(&invalidation).await;
+        } else {
             let cache = Arc::clone(&self.cache);
             self.unit_of_work.after_commit(Box::new(move || {
                 Box::pin(async move { cache.invalidate(&invalidation).await })

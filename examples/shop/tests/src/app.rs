@@ -226,3 +226,16 @@ async fn spawn_with(
         admin: OnceCell::new(),
     }
 }
+
+/// A client calling from `address` (any of 127.0.0.0/8 reaches the test shop),
+/// so tests can pose as many clients.
+///
+/// # Panics
+/// When `address` is not an IP address.
+#[must_use]
+pub fn client_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(Some(address.parse().expect("an address")))
+        .build()
+        .expect("a client")
+}

@@ -759,6 +759,7 @@ async fn a_suspended_unit_of_work_keeps_its_writes_apart_from_the_work_outside_i
     let unit_of_work = SeaOrmUnitOfWork::new(f.database.clone());
     let uow = &unit_of_work;
     let notes = &f.notes;
+    let database = &f.database;
     let outer: Result<(), AppError> = in_unit_of_work(uow, Propagation::Required, async move {
         notes.save(&mut Note::write("outer")).await?;
         let inner: Result<(), AppError> =
@@ -786,6 +787,31 @@ async fn a_suspended_unit_of_work_keeps_its_writes_apart_from_the_work_outside_i
                 "SQLite's writer is the suspended unit of work's: refused at once"
             ),
         }
+        let outside: Result<(), AppError> =
+            in_unit_of_work(uow, Propagation::NotSupported, async move {
+                // Bounded: on SQLite a wait here would be for the caller's own lock.
+                let autonomous =
+                    tokio::time::timeout(Duration::from_secs(10), database.autonomous())
+                        .await
+                        .expect("answered at once");
+                let pool = database.connection();
+                match engine {
+                    Engine::Postgres => {
+                        autonomous
+                            .expect("a transaction of its own")
+                            .finish()
+                            .await?;
+                        pool.expect("the pool, for statements that commit on their own");
+                    }
+                    Engine::Sqlite => {
+                        assert!(autonomous.is_err(), "the writer is the suspended unit's");
+                        assert!(pool.is_err(), "the writer is the suspended unit's");
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        outside?;
         Err(planned_failure())
     })
     .await;

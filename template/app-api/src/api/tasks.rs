@@ -1,10 +1,9 @@
 use axum::Json;
-use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use domain::tasks::{TaskId, TaskTitle};
 use serde::Deserialize;
-use strata_app_api::application::{AppError, RequestContext};
+use strata_app_api::application::AppError;
 use strata_app_api::http::openapi::{IdempotencyKey, PageOf, Paging, map_routes, rules};
 use strata_app_api::http::{
     ApiPath, ApiQuery, DocumentedJson, MayAsk, MayExecute, Problem, with_etags,
@@ -70,14 +69,12 @@ struct CompleteTaskBody {
     ),
 )]
 async fn list_tasks(
-    _: MayAsk<ListTasks>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayAsk<ListTasks>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<impl IntoResponse, AppError> {
     let (page, per_page) = paging.page_and_size();
     let query = ListTasks { page, per_page };
-    Ok(Json(state.dispatcher.ask(&request, query).await?))
+    Ok(Json(may.ask(query).await?))
 }
 
 /// Writes down a new task.
@@ -95,13 +92,11 @@ async fn list_tasks(
     ),
 )]
 async fn create_task(
-    _: MayExecute<CreateTask>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayExecute<CreateTask>,
     DocumentedJson(body): DocumentedJson<CreateTaskBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = CreateTask { title: body.title };
-    let task = state.dispatcher.execute(&request, command).await?;
+    let task = may.execute(command).await?;
     let location = format!("/api/tasks/{}", task.id);
     Ok((
         StatusCode::CREATED,
@@ -123,12 +118,10 @@ async fn create_task(
     ),
 )]
 async fn get_task(
-    _: MayAsk<GetTask>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayAsk<GetTask>,
     ApiPath(id): ApiPath<TaskId>,
 ) -> Result<impl IntoResponse, AppError> {
-    Ok(Json(state.dispatcher.ask(&request, GetTask { id }).await?))
+    Ok(Json(may.ask(GetTask { id }).await?))
 }
 
 /// Marks a task done, provided nobody changed it since the client read it.
@@ -146,9 +139,7 @@ async fn get_task(
     ),
 )]
 async fn complete_task(
-    _: MayExecute<CompleteTask>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayExecute<CompleteTask>,
     ApiPath(id): ApiPath<TaskId>,
     DocumentedJson(body): DocumentedJson<CompleteTaskBody>,
 ) -> Result<impl IntoResponse, AppError> {
@@ -156,5 +147,5 @@ async fn complete_task(
         id,
         expected_version: body.version,
     };
-    Ok(Json(state.dispatcher.execute(&request, command).await?))
+    Ok(Json(may.execute(command).await?))
 }

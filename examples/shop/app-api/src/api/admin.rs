@@ -1,8 +1,7 @@
 use axum::Json;
-use axum::extract::State;
 use axum::response::IntoResponse;
+use strata_app_api::application::AppError;
 use strata_app_api::application::audit::{AuditEntryView, ReadAuditTrail};
-use strata_app_api::application::{AppError, RequestContext};
 use strata_app_api::http::openapi::{AuditTrailParams, PageOf};
 use strata_app_api::http::{ApiQuery, MayAsk, Problem};
 use utoipa_axum::router::OpenApiRouter;
@@ -28,11 +27,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     ),
 )]
 async fn read_audit_trail(
-    _: MayAsk<ReadAuditTrail>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayAsk<ReadAuditTrail>,
     ApiQuery(params): ApiQuery<AuditTrailParams>,
 ) -> Result<impl IntoResponse, AppError> {
     let query = ReadAuditTrail::from(params);
-    Ok(Json(state.dispatcher.ask(&request, query).await?))
+    Ok(Json(may.ask(query).await?))
 }

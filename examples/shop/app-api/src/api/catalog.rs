@@ -1,10 +1,9 @@
 use axum::Json;
-use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use shop_domain::catalog::{Currency, Money, ProductId, ProductName, Sku, Stock};
-use strata_app_api::application::{AppError, RequestContext};
+use strata_app_api::application::AppError;
 use strata_app_api::http::openapi::{IdempotencyKey, PageOf, Paging, map_routes, rules};
 use strata_app_api::http::{
     ApiPath, ApiQuery, DocumentedJson, MayAsk, MayExecute, Problem, with_etags,
@@ -119,14 +118,12 @@ struct ChangePriceBody {
     ),
 )]
 async fn list_products(
-    _: MayAsk<ListProducts>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayAsk<ListProducts>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<impl IntoResponse, AppError> {
     let (page, per_page) = paging.page_and_size();
     let query = ListProducts { page, per_page };
-    Ok(Json(state.dispatcher.ask(&request, query).await?))
+    Ok(Json(may.ask(query).await?))
 }
 
 /// Adds a product to the catalog.
@@ -144,9 +141,7 @@ async fn list_products(
     ),
 )]
 async fn create_product(
-    _: MayExecute<CreateProduct>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayExecute<CreateProduct>,
     DocumentedJson(body): DocumentedJson<CreateProductBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = CreateProduct {
@@ -155,7 +150,7 @@ async fn create_product(
         price: body.price.into(),
         stock: body.stock,
     };
-    let product = state.dispatcher.execute(&request, command).await?;
+    let product = may.execute(command).await?;
     let location = format!("/api/products/{}", product.id);
     Ok((
         StatusCode::CREATED,
@@ -177,14 +172,10 @@ async fn create_product(
     ),
 )]
 async fn get_product(
-    _: MayAsk<GetProduct>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayAsk<GetProduct>,
     ApiPath(id): ApiPath<ProductId>,
 ) -> Result<impl IntoResponse, AppError> {
-    Ok(Json(
-        state.dispatcher.ask(&request, GetProduct { id }).await?,
-    ))
+    Ok(Json(may.ask(GetProduct { id }).await?))
 }
 
 /// Sets a product's price, provided nobody changed the product since the
@@ -203,9 +194,7 @@ async fn get_product(
     ),
 )]
 async fn change_price(
-    _: MayExecute<ChangeProductPrice>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayExecute<ChangeProductPrice>,
     ApiPath(id): ApiPath<ProductId>,
     DocumentedJson(body): DocumentedJson<ChangePriceBody>,
 ) -> Result<impl IntoResponse, AppError> {
@@ -214,5 +203,5 @@ async fn change_price(
         price: body.price.into(),
         expected_version: body.version,
     };
-    Ok(Json(state.dispatcher.execute(&request, command).await?))
+    Ok(Json(may.execute(command).await?))
 }

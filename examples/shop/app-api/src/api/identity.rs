@@ -4,7 +4,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shop_domain::identity::{Email, Password};
-use strata_app_api::application::{AppError, RequestContext};
+use strata_app_api::application::AppError;
 use strata_app_api::http::openapi::rules;
 use strata_app_api::http::{DocumentedJson, MayExecute, Problem};
 use utoipa::ToSchema;
@@ -114,16 +114,14 @@ struct TokenResponse {
     ),
 )]
 async fn register(
-    _: MayExecute<RegisterCustomer>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayExecute<RegisterCustomer>,
     DocumentedJson(body): DocumentedJson<NewAccountBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = RegisterCustomer {
         email: body.email,
         password: Password::offered(&body.password),
     };
-    let user = state.dispatcher.execute(&request, command).await?;
+    let user = may.execute(command).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -141,16 +139,15 @@ async fn register(
     ),
 )]
 async fn sign_in(
-    _: MayExecute<SignIn>,
+    may: MayExecute<SignIn>,
     State(state): State<AppState>,
-    request: RequestContext,
     DocumentedJson(body): DocumentedJson<CredentialsBody>,
 ) -> Result<Response, AppError> {
     let command = SignIn {
         email: body.email,
         password: Password::offered(&body.password),
     };
-    let session = state.dispatcher.execute(&request, command).await?;
+    let session = may.execute(command).await?;
     tokens(&state, session)
 }
 
@@ -167,15 +164,14 @@ async fn sign_in(
     ),
 )]
 async fn refresh(
-    _: MayExecute<RefreshSession>,
+    may: MayExecute<RefreshSession>,
     State(state): State<AppState>,
-    request: RequestContext,
     DocumentedJson(body): DocumentedJson<RefreshBody>,
 ) -> Result<Response, AppError> {
     let command = RefreshSession {
         refresh_token: SessionToken(body.refresh_token),
     };
-    match state.dispatcher.execute(&request, command).await? {
+    match may.execute(command).await? {
         RefreshOutcome::Refreshed(session) => tokens(&state, session),
         RefreshOutcome::Refused => Err(AppError::Unauthenticated),
     }
@@ -191,15 +187,13 @@ async fn refresh(
     responses((status = 204, description = "Signed out")),
 )]
 async fn sign_out(
-    _: MayExecute<SignOut>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayExecute<SignOut>,
     DocumentedJson(body): DocumentedJson<RefreshBody>,
 ) -> Result<impl IntoResponse, AppError> {
     let command = SignOut {
         refresh_token: SessionToken(body.refresh_token),
     };
-    state.dispatcher.execute(&request, command).await?;
+    may.execute(command).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,11 +1,10 @@
 use axum::Json;
-use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use shop_domain::catalog::ProductId;
 use shop_domain::wishlists::{WishlistId, WishlistName};
-use strata_app_api::application::{AppError, RequestContext};
+use strata_app_api::application::AppError;
 use strata_app_api::http::openapi::{PageOf, Paging, RequiredIdempotencyKey, rules};
 use strata_app_api::http::{ApiPath, ApiQuery, DocumentedJson, MayAsk, MayExecute, Problem};
 use utoipa::ToSchema;
@@ -65,15 +64,10 @@ struct AddProductBody {
     ),
 )]
 async fn create(
-    _: MayExecute<CreateWishlist>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayExecute<CreateWishlist>,
     DocumentedJson(body): DocumentedJson<CreateBody>,
 ) -> Result<impl IntoResponse, AppError> {
-    let wishlist = state
-        .dispatcher
-        .execute(&request, CreateWishlist { name: body.name })
-        .await?;
+    let wishlist = may.execute(CreateWishlist { name: body.name }).await?;
     let location = format!("/api/wishlists/{}", wishlist.id);
     Ok((
         StatusCode::CREATED,
@@ -96,14 +90,12 @@ async fn create(
     ),
 )]
 async fn list_mine(
-    _: MayAsk<ListMyWishlists>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayAsk<ListMyWishlists>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<impl IntoResponse, AppError> {
     let (page, per_page) = paging.page_and_size();
     let query = ListMyWishlists { page, per_page };
-    Ok(Json(state.dispatcher.ask(&request, query).await?))
+    Ok(Json(may.ask(query).await?))
 }
 
 /// One wishlist, shown to its owner (or staff) only.
@@ -119,14 +111,10 @@ async fn list_mine(
     ),
 )]
 async fn get_one(
-    _: MayAsk<GetWishlist>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayAsk<GetWishlist>,
     ApiPath(id): ApiPath<WishlistId>,
 ) -> Result<impl IntoResponse, AppError> {
-    Ok(Json(
-        state.dispatcher.ask(&request, GetWishlist { id }).await?,
-    ))
+    Ok(Json(may.ask(GetWishlist { id }).await?))
 }
 
 /// Adds a product to one of the caller's wishlists.
@@ -144,9 +132,7 @@ async fn get_one(
     ),
 )]
 async fn add_product(
-    _: MayExecute<AddToWishlist>,
-    State(state): State<AppState>,
-    request: RequestContext,
+    may: MayExecute<AddToWishlist>,
     ApiPath(id): ApiPath<WishlistId>,
     DocumentedJson(body): DocumentedJson<AddProductBody>,
 ) -> Result<impl IntoResponse, AppError> {
@@ -154,5 +140,5 @@ async fn add_product(
         wishlist: id,
         product: body.product_id,
     };
-    Ok(Json(state.dispatcher.execute(&request, command).await?))
+    Ok(Json(may.execute(command).await?))
 }

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
-use shop_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, spawn_app};
+use shop_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, client_from, spawn_app};
 
 fn tea_pot() -> Value {
     json!({
@@ -255,14 +255,6 @@ async fn a_client_failing_to_sign_in_to_an_account_is_throttled() {
     app.stop().await;
 }
 
-/// A client calling from `address` (any of 127.0.0.0/8 reaches the test shop).
-fn client_from(address: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(Some(address.parse().expect("an address")))
-        .build()
-        .expect("a client")
-}
-
 #[tokio::test]
 async fn strangers_guessing_the_admins_password_do_not_lock_the_admin_out() {
     let app = spawn_app().await;
@@ -301,6 +293,53 @@ async fn strangers_guessing_the_admins_password_do_not_lock_the_admin_out() {
         StatusCode::OK,
         "the admin signs in from its own address"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn guesses_sent_at_once_are_counted_before_any_password_is_checked() {
+    let app = spawn_app().await;
+    let url = app.api_url("/api/auth/sign-in");
+    let client = client_from("127.0.0.30");
+    let mut guesses = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let guess = client
+            .post(&url)
+            .json(&json!({ "email": ADMIN_EMAIL, "password": format!("parallel guess {n}") }))
+            .send();
+        guesses.spawn(guess);
+    }
+    let mut checked = 0;
+    while let Some(response) = guesses.join_next().await {
+        let status = response.expect("joined").expect("request sent").status();
+        match status {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        checked <= 5,
+        "{checked} passwords were checked; the limit is 5 failures a minute per account and client"
+    );
+
+    let admin = client_from("127.0.0.1")
+        .post(&url)
+        .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(admin.status(), StatusCode::OK);
+    // Successes are not counted: the admin signs in again and again.
+    for _ in 0..6 {
+        let again = client_from("127.0.0.1")
+            .post(&url)
+            .json(&json!({ "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(again.status(), StatusCode::OK);
+    }
     app.stop().await;
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use shop_tests::{TestApp, TestDatabase, spawn_app, spawn_app_on, spawn_app_with};
+use shop_tests::{TestApp, TestDatabase, client_from, spawn_app, spawn_app_on, spawn_app_with};
 
 async fn readiness(app: &TestApp) -> (reqwest::StatusCode, Value) {
     let response = app
@@ -180,14 +180,6 @@ async fn the_docs_page_is_served_with_its_assets_from_the_binary() {
         .await
         .expect("request sent");
     assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
-}
-
-/// A client calling from `address` (any of 127.0.0.0/8 reaches the test shop).
-fn client_from(address: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(Some(address.parse().expect("an address")))
-        .build()
-        .expect("a client")
 }
 
 async fn statuses(

@@ -89,30 +89,43 @@ fn client_of(request: &RequestContext) -> String {
 }
 
 impl Throttles {
-    /// Refuses a sign-in from a client that has failed too often, before any
-    /// account is looked up or password checked.
+    /// Counts a sign-in attempt against its client before any account is
+    /// looked up or password checked, refusing one that has failed too often.
+    /// Counting first means guesses sent at once cannot all be checked before
+    /// the first failure is recorded; a success is forgiven afterwards.
     async fn admit_sign_in(&self, keys: &SignInKeys) -> Result<(), AppError> {
         refused_when_limited(
             self.failed_sign_ins_per_account_and_client
-                .check(&keys.account_and_client)
+                .acquire(&keys.account_and_client)
                 .await,
         )?;
-        refused_when_limited(self.failed_sign_ins_per_client.check(&keys.client).await)
-    }
-
-    /// Counts a failed sign-in against its client.
-    async fn count_failure(&self, keys: &SignInKeys) {
-        for (limiter, key) in [
-            (
+        let per_client =
+            refused_when_limited(self.failed_sign_ins_per_client.acquire(&keys.client).await);
+        if per_client.is_err() {
+            forgive_one(
                 &self.failed_sign_ins_per_account_and_client,
                 &keys.account_and_client,
-            ),
-            (&self.failed_sign_ins_per_client, &keys.client),
-        ] {
-            if let Err(RateLimitError::Unavailable(error)) = limiter.acquire(key).await {
-                tracing::warn!(error = %error, "a failed sign-in could not be counted");
-            }
+            )
+            .await;
         }
+        per_client
+    }
+
+    /// Takes an attempt that was not a wrong password back off its client's
+    /// failures.
+    async fn forgive(&self, keys: &SignInKeys) {
+        forgive_one(
+            &self.failed_sign_ins_per_account_and_client,
+            &keys.account_and_client,
+        )
+        .await;
+        forgive_one(&self.failed_sign_ins_per_client, &keys.client).await;
+    }
+}
+
+async fn forgive_one(limiter: &Arc<dyn RateLimiter>, key: &str) {
+    if let Err(error) = limiter.forgive(key).await {
+        tracing::warn!(error = %error, "a sign-in attempt could not be forgiven");
     }
 }
 
@@ -325,15 +338,24 @@ impl CommandHandler<SignIn> for Identity {
         let keys = SignInKeys::of(&account, cx.request());
         self.throttles.admit_sign_in(&keys).await?;
         let user = match Email::parse(&account) {
-            Ok(email) => self.users.find_by_email(&email).await?,
-            Err(_) => None,
+            Ok(email) => self.users.find_by_email(&email).await,
+            Err(_) => Ok(None),
+        };
+        let user = match user {
+            Ok(user) => user,
+            Err(error) => {
+                // Not the caller's failure: the attempt does not count.
+                self.throttles.forgive(&keys).await;
+                return Err(error.into());
+            }
         };
         let hash = user.as_ref().map_or(&self.decoy, User::password_hash);
         let matches = self.hasher.verify(&command.password, hash).await;
+        // A wrong password keeps the attempt it was counted as.
         let Some(user) = user.filter(|_| matches) else {
-            self.throttles.count_failure(&keys).await;
             return Err(AppError::Unauthenticated);
         };
+        self.throttles.forgive(&keys).await;
         in_unit_of_work(
             self.unit_of_work.as_ref(),
             Propagation::Required,
@@ -412,8 +434,8 @@ mod tests {
 
     fn open_limiter() -> MockRateLimiter {
         let mut limiter = MockRateLimiter::new();
-        limiter.expect_check().returning(|_| Ok(()));
         limiter.expect_acquire().returning(|_| Ok(()));
+        limiter.expect_forgive().returning(|_| Ok(()));
         limiter
     }
 
@@ -617,12 +639,15 @@ mod tests {
     async fn a_client_that_failed_too_often_is_refused_before_any_password_is_checked() {
         let mut ports = Ports::new();
         ports.per_account_and_client = MockRateLimiter::new();
-        ports.per_account_and_client.expect_check().returning(|_| {
-            Err(RateLimitError::Limited {
-                retry_after: Duration::from_secs(42),
-            })
-        });
-        ports.per_account_and_client.expect_acquire().never();
+        ports
+            .per_account_and_client
+            .expect_acquire()
+            .returning(|_| {
+                Err(RateLimitError::Limited {
+                    retry_after: Duration::from_secs(42),
+                })
+            });
+        ports.per_account_and_client.expect_forgive().never();
         ports.users.expect_find_by_email().never();
         ports.hasher.expect_verify().never();
 
@@ -642,7 +667,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_failed_sign_ins_count_keyed_by_a_digest_of_the_account_and_the_client() {
+    async fn every_attempt_is_counted_first_and_a_success_forgiven_keyed_by_a_digest_of_the_account_and_the_client()
+     {
         let user = ada();
         let mut ports = Ports::new();
         ports
@@ -659,25 +685,34 @@ mod tests {
             .times(1)
             .returning(|_, _, _| Ok("refresh".into()));
         ports.per_account_and_client = MockRateLimiter::new();
-        ports
-            .per_account_and_client
-            .expect_check()
-            .returning(|_| Ok(()));
         let account = Sha256::digest(b"ada@example.com")[..16]
             .iter()
             .map(|byte| format!("{byte:02x}"))
             .collect::<String>();
+        let key = format!("{account}@203.0.113.9");
+        let forgiven = key.clone();
         ports
             .per_account_and_client
             .expect_acquire()
-            .withf(move |key| key == format!("{account}@203.0.113.9"))
+            .withf(move |sent| sent == key)
+            .times(2)
+            .returning(|_| Ok(()));
+        ports
+            .per_account_and_client
+            .expect_forgive()
+            .withf(move |sent| sent == forgiven)
             .times(1)
             .returning(|_| Ok(()));
         ports.per_client = MockRateLimiter::new();
-        ports.per_client.expect_check().returning(|_| Ok(()));
         ports
             .per_client
             .expect_acquire()
+            .withf(|key| key == "203.0.113.9")
+            .times(2)
+            .returning(|_| Ok(()));
+        ports
+            .per_client
+            .expect_forgive()
             .withf(|key| key == "203.0.113.9")
             .times(1)
             .returning(|_| Ok(()));
@@ -690,6 +725,6 @@ mod tests {
         dispatcher
             .execute(&from_client(), sign_in("the right one"))
             .await
-            .expect("signed in, and nothing counted");
+            .expect("signed in, and the attempt forgiven");
     }
 }
