@@ -69,6 +69,9 @@ struct Inner {
     /// Commits (and their after-commit hooks) finishing on tasks of their own,
     /// so shutdown can wait for them.
     commits: TaskTracker,
+    /// Notified after each commit that stored events in the outbox, so a relay
+    /// in this process publishes them at once.
+    outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 impl Database {
@@ -113,6 +116,7 @@ impl Database {
                 writer,
                 reader,
                 commits: TaskTracker::new(),
+                outbox_signal: Arc::new(tokio::sync::Notify::new()),
             }),
         })
     }
@@ -133,6 +137,12 @@ impl Database {
 
     pub(crate) fn commits(&self) -> &TaskTracker {
         &self.inner.commits
+    }
+
+    /// Notified (one permit) after each commit in this process that stored
+    /// events in the outbox: what the relay waits on between passes.
+    pub(crate) fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.inner.outbox_signal)
     }
 
     /// Waits until every commit already under way, and the after-commit hooks
@@ -227,6 +237,8 @@ impl Database {
             transaction,
             events: Vec::new(),
             changes_before,
+            stored_events: false,
+            outbox_signal: self.outbox_signal(),
         }))
     }
 
@@ -288,6 +300,8 @@ impl Database {
             transaction,
             events: Vec::new(),
             changes_before: None,
+            stored_events: false,
+            outbox_signal: self.outbox_signal(),
         }))
     }
 }
@@ -408,6 +422,10 @@ enum Kind {
         /// For a read session on a database with no read-only pool: the changes
         /// counted when it began.
         changes_before: Option<i64>,
+        /// Whether it stored events in the outbox, and whom to tell once it
+        /// committed.
+        stored_events: bool,
+        outbox_signal: Arc<tokio::sync::Notify>,
     },
 }
 
@@ -426,6 +444,15 @@ impl Session<'_> {
         match &mut self.kind {
             Kind::Joined { scope, .. } => scope.record(new_events),
             Kind::Own { events, .. } => events.extend(new_events),
+        }
+    }
+
+    /// Notes that events were stored in the outbox through this session, so the
+    /// relay is woken once they are committed.
+    pub(crate) fn mark_events_stored(&mut self) {
+        match &mut self.kind {
+            Kind::Joined { scope, .. } => scope.mark_events_stored(),
+            Kind::Own { stored_events, .. } => *stored_events = true,
         }
     }
 
@@ -451,6 +478,8 @@ impl Session<'_> {
                 transaction,
                 events,
                 changes_before,
+                stored_events,
+                outbox_signal,
             } => {
                 if let Some(before) = changes_before
                     && total_changes(&transaction).await? != before
@@ -461,10 +490,15 @@ impl Session<'_> {
                          unit of work",
                     )));
                 }
+                let wake = stored_events || !events.is_empty();
                 outbox::insert(&transaction, events)
                     .await
                     .map_err(storage_error)?;
-                transaction.commit().await.map_err(storage_error)
+                transaction.commit().await.map_err(storage_error)?;
+                if wake {
+                    outbox_signal.notify_one();
+                }
+                Ok(())
             }
         }
     }

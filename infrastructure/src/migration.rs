@@ -14,7 +14,7 @@ use sea_orm_migration::{MigrationStatus, MigrationTrait, MigratorTrait};
 use crate::Database;
 use crate::audit::CreateAuditTables;
 use crate::idempotency::{CreateIdempotencyTable, FenceIdempotencyKeys};
-use crate::outbox::CreateOutboxTable;
+use crate::outbox::{CreateOutboxTable, RelayOutboxTable};
 
 /// Strata's own migrations, oldest first.
 #[must_use]
@@ -24,6 +24,7 @@ pub fn strata_migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateIdempotencyTable),
         Box::new(FenceIdempotencyKeys),
         Box::new(CreateAuditTables),
+        Box::new(RelayOutboxTable),
     ]
 }
 

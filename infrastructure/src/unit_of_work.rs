@@ -43,6 +43,8 @@ enum Level {
 pub(crate) struct Suspended {
     changes: Mutex<Vec<AggregateChange>>,
     over_running: bool,
+    /// The trace the work belongs to, for the units of work it begins.
+    trace: Option<String>,
 }
 
 impl Suspended {
@@ -55,6 +57,14 @@ impl Suspended {
 impl Ambient {
     fn current() -> Self {
         AMBIENT.try_with(Clone::clone).unwrap_or_default()
+    }
+
+    /// The trace of the work running on this task, on any database.
+    fn trace(&self) -> Option<String> {
+        self.0.iter().rev().find_map(|(_, level)| match level {
+            Level::Running(scope) => scope.trace.clone(),
+            Level::Suspended(suspended) => suspended.trace.clone(),
+        })
     }
 
     fn find(&self, database: u64) -> Option<&Level> {
@@ -128,6 +138,12 @@ pub(crate) struct Scope {
     /// stack on one connection, so two siblings open at once, or a write of the
     /// parent while a child is open, would be undone by the other's rollback.
     turns: Arc<RwLock<()>>,
+    /// The trace the work belongs to (a W3C `traceparent`), stamped on the
+    /// events the root stores.
+    trace: Option<String>,
+    /// Whether the root stored events in the outbox, so its commit wakes the
+    /// relay.
+    stored_events: std::sync::atomic::AtomicBool,
 }
 
 struct HookSlot(AfterCommit);
@@ -139,18 +155,25 @@ impl std::fmt::Debug for HookSlot {
 }
 
 impl Scope {
-    fn new(transaction: DatabaseTransaction) -> Self {
+    fn new(transaction: DatabaseTransaction, trace: Option<String>) -> Self {
         Self {
             transaction,
             events: Mutex::new(Vec::new()),
             changes: Mutex::new(Vec::new()),
             hooks: Mutex::new(Vec::new()),
             turns: Arc::new(RwLock::new(())),
+            trace,
+            stored_events: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub(crate) fn record(&self, events: Vec<EventEnvelope>) {
         lock(&self.events).extend(events);
+    }
+
+    pub(crate) fn mark_events_stored(&self) {
+        self.stored_events
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn record_change(&self, change: AggregateChange) {
@@ -251,7 +274,11 @@ impl SeaOrmUnitOfWork {
         self
     }
 
-    async fn begin(&self, parent: Option<&Scope>) -> Result<Scope, UnitOfWorkError> {
+    async fn begin(
+        &self,
+        parent: Option<&Scope>,
+        trace: Option<String>,
+    ) -> Result<Scope, UnitOfWorkError> {
         let transaction = match parent {
             Some(parent) => parent.transaction.begin().await,
             // Taking SQLite's write lock up front makes concurrent writers queue
@@ -268,7 +295,7 @@ impl SeaOrmUnitOfWork {
             }
         };
         transaction
-            .map(Scope::new)
+            .map(|transaction| Scope::new(transaction, trace))
             .map_err(|error| failure(UnitOfWorkError::Begin, error))
     }
 }
@@ -291,7 +318,17 @@ impl UnitOfWork for SeaOrmUnitOfWork {
         propagation: Propagation,
         work: BoxFuture<'a, Outcome>,
     ) -> BoxFuture<'a, Result<Outcome, UnitOfWorkError>> {
+        self.traced_scope(propagation, None, work)
+    }
+
+    fn traced_scope<'a>(
+        &'a self,
+        propagation: Propagation,
+        traceparent: Option<String>,
+        work: BoxFuture<'a, Outcome>,
+    ) -> BoxFuture<'a, Result<Outcome, UnitOfWorkError>> {
         Box::pin(async move {
+            let trace = traceparent.or_else(|| Ambient::current().trace());
             let database = self.database.id();
             let running = current_scope(database);
             let suspension = current_suspension(database);
@@ -302,6 +339,7 @@ impl UnitOfWork for SeaOrmUnitOfWork {
                     let suspended = Arc::new(Suspended {
                         changes: Mutex::new(Vec::new()),
                         over_running: writer_held,
+                        trace,
                     });
                     let ambient = Ambient::current().with(database, Level::Suspended(suspended));
                     return Ok(AMBIENT.scope(ambient, work).await);
@@ -321,7 +359,7 @@ impl UnitOfWork for SeaOrmUnitOfWork {
                 Some(parent) => Some(parent.exclusive_turn().await),
                 None => None,
             };
-            let scope = Arc::new(self.begin(parent.as_deref()).await?);
+            let scope = Arc::new(self.begin(parent.as_deref(), trace).await?);
             let is_root = parent.is_none();
             let outbox = Arc::clone(&self.outbox);
             let own = Arc::clone(&scope);
@@ -332,12 +370,18 @@ impl UnitOfWork for SeaOrmUnitOfWork {
                     if decision == Outcome::Commit && is_root {
                         // Stored inside the transaction: the events exist exactly when
                         // the state change they describe does.
-                        let events = lock(&own.events).clone();
+                        let mut events = lock(&own.events).clone();
+                        for event in &mut events {
+                            if event.traceparent.is_none() {
+                                event.traceparent.clone_from(&own.trace);
+                            }
+                        }
                         if !events.is_empty() {
                             outbox.append(events).await.map_err(|error| match error {
                                 RepositoryError::Busy(_) => UnitOfWorkError::Busy(Box::new(error)),
                                 _ => UnitOfWorkError::Commit(Box::new(error)),
                             })?;
+                            own.mark_events_stored();
                         }
                     }
                     Ok::<_, UnitOfWorkError>(decision)
@@ -410,12 +454,19 @@ async fn release(scope: Scope, parent: &Scope) -> Result<Outcome, UnitOfWorkErro
 /// shutdown waits for it ([`Database::settle`]).
 async fn commit(scope: Scope, database: &Database) -> Result<Outcome, UnitOfWorkError> {
     let hooks = scope.take_hooks();
+    let stored_events = scope
+        .stored_events
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let signal = database.outbox_signal();
     let finishing = database.commits().spawn(async move {
         scope
             .transaction
             .commit()
             .await
             .map_err(|error| failure(UnitOfWorkError::Commit, error))?;
+        if stored_events {
+            signal.notify_one();
+        }
         for HookSlot(hook) in hooks {
             // Each hook on a task of its own: one that panics is logged, the
             // commit stands and the hooks after it still run.

@@ -34,6 +34,7 @@
 //! (`strata-infrastructure`). See `docs/decisions/0011-service-runtime.md`.
 
 pub mod cli;
+mod outbox;
 mod running;
 mod service;
 mod settings;
@@ -44,4 +45,6 @@ pub use running::{
     Migration, Running, StartError, in_transaction, migrate, open_database, seed, start,
 };
 pub use service::{BindError, BoxError, Listener, Resources, Service, Settings, Startup};
-pub use settings::{AuditConfig, DatabaseConfig, HealthConfig, HttpConfig, ServiceSettings};
+pub use settings::{
+    AuditConfig, DatabaseConfig, HealthConfig, HttpConfig, OutboxConfig, ServiceSettings,
+};

@@ -10,10 +10,14 @@ use strata_app_api::config::Environment;
 use strata_app_api::http::health::{Readiness, check_fn};
 use strata_app_api::metrics::{Metrics, PoolUsage};
 use strata_app_api::workers::{Periodic, RestartPolicy, RunningWorkers, Workers};
+use strata_domain::ports::EventPublisher;
 use strata_domain::ports::{AuditTrail, CacheStore, IdempotencyStore, in_unit_of_work};
+use strata_infrastructure::outbox::{
+    InProcessBus, OutboxRelay, RedisStreamsConfig, RedisStreamsPublisher,
+};
 use strata_infrastructure::{
-    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, cache_store_for, migrate_down,
-    migrate_up, migration_status,
+    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmOutbox, cache_store_for,
+    migrate_down, migrate_up, migration_status,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -32,6 +36,9 @@ pub enum StartError {
     /// The cache could not be set up.
     #[error("the cache could not be set up")]
     Cache(#[source] BoxError),
+    /// The event bus the outbox is relayed into could not be set up.
+    #[error("the event bus could not be set up")]
+    EventBus(#[source] BoxError),
     /// The service's own start failed (a port in use, a key it could not use).
     #[error("{0} could not start")]
     Service(&'static str, #[source] BoxError),
@@ -249,6 +256,36 @@ pub async fn start<S: Service>(
         },
     ));
 
+    if service.outbox.relay {
+        let publisher = event_publisher(&service).map_err(StartError::EventBus)?;
+        let relay = OutboxRelay::new(database.clone(), publisher, service.outbox.relay_settings());
+        let counters = Arc::new(crate::outbox::RelayCounters::default());
+        crate::outbox::report_to(&metrics, &counters);
+        let purging = relay.clone();
+        workers.add(crate::outbox::RelayWorker {
+            relay,
+            outbox: SeaOrmOutbox::new(database.clone()),
+            counters,
+        });
+        workers.add(Periodic::new(
+            "outbox_purge",
+            service.outbox.purge_interval,
+            move || {
+                let relay = purging.clone();
+                async move {
+                    let purged = relay.purge_published().await?;
+                    if purged > 0 {
+                        tracing::info!(
+                            purged,
+                            "purged published outbox events past their retention"
+                        );
+                    }
+                    Ok(())
+                }
+            },
+        ));
+    }
+
     let mut startup = Startup {
         resources,
         cache: Arc::new(Cache::new(Arc::clone(&cache_store))),
@@ -355,4 +392,22 @@ where
         work,
     )
     .await
+}
+
+/// Where the relay publishes: Redis Streams when the service has Redis, the
+/// in-process bus otherwise.
+fn event_publisher(service: &crate::ServiceSettings) -> Result<Arc<dyn EventPublisher>, BoxError> {
+    let partitions = service.outbox.partitions;
+    let Some(url) = &service.redis_url else {
+        return Ok(Arc::new(InProcessBus::new(
+            partitions,
+            service.outbox.stream_max_len.max(1),
+        )));
+    };
+    let config = RedisStreamsConfig {
+        partitions,
+        max_len: (service.outbox.stream_max_len > 0).then_some(service.outbox.stream_max_len),
+        ..RedisStreamsConfig::new(url.expose(), service.cache_key_prefix.clone())
+    };
+    Ok(Arc::new(RedisStreamsPublisher::new(config)?))
 }

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use strata_app_api::config::{Config, ConnectionUrl, IdempotencySettings, Invalid, duration};
 use strata_app_api::http::{ConnectionLimits, ForwardedHeader, HttpSettings, TrustedProxies};
+use strata_infrastructure::outbox::RelaySettings;
 use strata_infrastructure::{DatabaseOptions, RedisCacheConfig};
 
 /// The keys the runtime reads: where the service listens, its database and
@@ -48,6 +49,80 @@ pub struct ServiceSettings {
     pub idempotency: IdempotencySettings,
     /// How long the audit trail is kept.
     pub audit: AuditConfig,
+    /// How the outbox's events are published.
+    pub outbox: OutboxConfig,
+}
+
+/// How the outbox's events are published (`[outbox]`): by a relay on every
+/// instance, into Redis Streams when `redis_url` is set and into the
+/// in-process bus otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// Whether this instance runs a relay.
+    pub relay: bool,
+    /// How many events one pass publishes at most.
+    pub batch: u32,
+    /// How long a relay's claim on events holds; after it, another relay
+    /// publishes them.
+    #[serde(with = "duration")]
+    pub lease: Duration,
+    /// Failed attempts after which an event is dead-lettered.
+    pub max_attempts: u32,
+    /// The pause after a first failed attempt; it doubles with each one.
+    #[serde(with = "duration")]
+    pub backoff: Duration,
+    /// The longest pause between attempts.
+    #[serde(with = "duration")]
+    pub max_backoff: Duration,
+    /// How often the relay looks for events without being woken.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// How long published events are kept.
+    #[serde(with = "duration")]
+    pub retention: Duration,
+    /// How often published events past their retention are purged.
+    #[serde(with = "duration")]
+    pub purge_interval: Duration,
+    /// How many partitions (streams) events are spread over by aggregate.
+    pub partitions: u32,
+    /// Trim each stream to about this many entries; 0 keeps every entry.
+    pub stream_max_len: usize,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        let relay = RelaySettings::default();
+        Self {
+            relay: true,
+            batch: relay.batch,
+            lease: relay.lease,
+            max_attempts: relay.max_attempts,
+            backoff: relay.backoff,
+            max_backoff: relay.max_backoff,
+            poll_interval: relay.poll_interval,
+            retention: relay.retention,
+            purge_interval: Duration::from_secs(60 * 60),
+            partitions: 8,
+            stream_max_len: 1_000_000,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The relay's settings.
+    #[must_use]
+    pub fn relay_settings(&self) -> RelaySettings {
+        RelaySettings {
+            batch: self.batch,
+            lease: self.lease,
+            max_attempts: self.max_attempts,
+            backoff: self.backoff,
+            max_backoff: self.max_backoff,
+            poll_interval: self.poll_interval,
+            retention: self.retention,
+        }
+    }
 }
 
 /// How long the audit trail is kept (`[audit]`).
@@ -213,6 +288,7 @@ impl ServiceSettings {
             health: HealthConfig::default(),
             idempotency: IdempotencySettings::default(),
             audit: AuditConfig::default(),
+            outbox: OutboxConfig::default(),
         }
     }
 
@@ -358,9 +434,21 @@ impl Config for ServiceSettings {
             ("health.check_timeout", self.health.check_timeout),
             ("audit.retention", self.audit.retention),
             ("audit.purge_interval", self.audit.purge_interval),
+            ("outbox.lease", self.outbox.lease),
+            ("outbox.poll_interval", self.outbox.poll_interval),
+            ("outbox.purge_interval", self.outbox.purge_interval),
         ] {
             if value.is_zero() {
                 return Err(Invalid::new(key, "must be more than zero"));
+            }
+        }
+        for (key, value) in [
+            ("outbox.batch", self.outbox.batch),
+            ("outbox.max_attempts", self.outbox.max_attempts),
+            ("outbox.partitions", self.outbox.partitions),
+        ] {
+            if value == 0 {
+                return Err(Invalid::new(key, "must be at least 1"));
             }
         }
         if self.http.max_connections == 0 {

@@ -4,6 +4,7 @@
 mod audit;
 mod cache;
 mod clock;
+mod event_bus;
 mod idempotency;
 mod outbox;
 mod rate_limiter;
@@ -13,12 +14,14 @@ mod unit_of_work;
 pub use audit::{AggregateChange, AuditEntry, AuditFilter, AuditTrail};
 pub use cache::{CacheError, CacheStore};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use event_bus::{EventPublisher, Message, PublishError, partition_of};
 pub use idempotency::{Claim, ClaimToken, Completion, IdempotencyStore};
 pub use outbox::{EventEnvelope, Outbox};
 pub use rate_limiter::{RateLimitError, RateLimiter};
 pub use repository::{Repository, RepositoryError};
 pub use unit_of_work::{
     AfterCommit, BoxFuture, Outcome, Propagation, UnitOfWork, UnitOfWorkError, in_unit_of_work,
+    in_unit_of_work_traced,
 };
 
 #[cfg(feature = "mock")]
@@ -27,6 +30,8 @@ pub use audit::MockAuditTrail;
 pub use cache::MockCacheStore;
 #[cfg(feature = "mock")]
 pub use clock::MockClock;
+#[cfg(feature = "mock")]
+pub use event_bus::MockEventPublisher;
 #[cfg(feature = "mock")]
 pub use idempotency::MockIdempotencyStore;
 #[cfg(feature = "mock")]

@@ -20,6 +20,9 @@ pub struct EventEnvelope {
     pub event_type: String,
     /// The event itself, as JSON.
     pub payload: serde_json::Value,
+    /// The W3C `traceparent` of the work that recorded it; the unit of work
+    /// fills it in from the request it runs for when it stores the event.
+    pub traceparent: Option<String>,
 }
 
 impl EventEnvelope {
@@ -46,6 +49,7 @@ impl EventEnvelope {
                     aggregate_version: version,
                     event_type: event.event_type().to_owned(),
                     payload: serde_json::to_value(event)?,
+                    traceparent: None,
                 })
             })
             .collect::<Result<Vec<_>, serde_json::Error>>()?;

@@ -75,6 +75,20 @@ pub trait UnitOfWork: Send + Sync {
         work: BoxFuture<'a, Outcome>,
     ) -> BoxFuture<'a, Result<Outcome, UnitOfWorkError>>;
 
+    /// Runs `work` as [`UnitOfWork::scope`] does, for work that belongs to the
+    /// distributed trace `traceparent` (a W3C `traceparent`): the events the
+    /// unit of work it begins stores carry it, so their consumers join the
+    /// trace. A unit of work that keeps no events may ignore it.
+    fn traced_scope<'a>(
+        &'a self,
+        propagation: Propagation,
+        traceparent: Option<String>,
+        work: BoxFuture<'a, Outcome>,
+    ) -> BoxFuture<'a, Result<Outcome, UnitOfWorkError>> {
+        let _ = traceparent;
+        self.scope(propagation, work)
+    }
+
     /// Runs `hook` after the outermost running unit of work commits; never if it
     /// rolls back.
     ///
@@ -140,11 +154,31 @@ where
     T: Send,
     E: From<UnitOfWorkError> + Send,
 {
+    in_unit_of_work_traced(unit_of_work, propagation, None, work).await
+}
+
+/// [`in_unit_of_work`] for work of the distributed trace `traceparent` (see
+/// [`UnitOfWork::traced_scope`]).
+///
+/// # Errors
+/// As [`in_unit_of_work`].
+pub async fn in_unit_of_work_traced<T, E, W>(
+    unit_of_work: &dyn UnitOfWork,
+    propagation: Propagation,
+    traceparent: Option<String>,
+    work: W,
+) -> Result<T, E>
+where
+    W: Future<Output = Result<T, E>> + Send,
+    T: Send,
+    E: From<UnitOfWorkError> + Send,
+{
     let mut result = None;
     let slot = &mut result;
     let scoped = unit_of_work
-        .scope(
+        .traced_scope(
             propagation,
+            traceparent,
             Box::pin(async move {
                 let outcome = work.await;
                 let decision = if outcome.is_ok() {

@@ -13,6 +13,16 @@ pub struct Model {
     pub event_type: String,
     #[sea_orm(column_type = "Text")]
     pub payload: String,
+    pub recorded_at: i64,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<i64>,
+    pub published_at: Option<i64>,
+    pub dead_at: Option<i64>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error: Option<String>,
+    pub traceparent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

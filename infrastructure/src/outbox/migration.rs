@@ -1,5 +1,8 @@
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, pk_uuid, string, string_len, text};
+use sea_orm_migration::schema::{
+    big_integer, big_integer_null, integer, pk_uuid, string, string_len, string_len_null, text,
+    text_null,
+};
 
 /// Creates the `strata_outbox` table.
 #[derive(Debug)]
@@ -47,4 +50,114 @@ enum StrataOutbox {
     AggregateVersion,
     EventType,
     Payload,
+    RecordedAt,
+    Attempts,
+    NextAttemptAt,
+    ClaimedBy,
+    ClaimedUntil,
+    PublishedAt,
+    DeadAt,
+    LastError,
+    Traceparent,
 }
+
+/// Gives the outbox what its relay needs: when each event was recorded, its
+/// publishing attempts and backoff, the relay instance holding it and until
+/// when, when it was published or dead-lettered and why, and the trace it
+/// belongs to.
+#[derive(Debug)]
+pub struct RelayOutboxTable;
+
+impl MigrationName for RelayOutboxTable {
+    fn name(&self) -> &str {
+        "m20261202_000000_relay_strata_outbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RelayOutboxTable {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters a table one change at a time.
+        for column in [
+            big_integer(StrataOutbox::RecordedAt).default(0).to_owned(),
+            integer(StrataOutbox::Attempts).default(0).to_owned(),
+            big_integer(StrataOutbox::NextAttemptAt)
+                .default(0)
+                .to_owned(),
+            string_len_null(StrataOutbox::ClaimedBy, 64),
+            big_integer_null(StrataOutbox::ClaimedUntil),
+            big_integer_null(StrataOutbox::PublishedAt),
+            big_integer_null(StrataOutbox::DeadAt),
+            text_null(StrataOutbox::LastError),
+            string_len_null(StrataOutbox::Traceparent, 64),
+        ] {
+            let mut column = column;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(StrataOutbox::Table)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name(PENDING_INDEX)
+                    .table(StrataOutbox::Table)
+                    .col(StrataOutbox::PublishedAt)
+                    .col(StrataOutbox::NextAttemptAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(AGGREGATE_INDEX)
+                    .table(StrataOutbox::Table)
+                    .col(StrataOutbox::AggregateKind)
+                    .col(StrataOutbox::AggregateId)
+                    .col(StrataOutbox::AggregateVersion)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for index in [PENDING_INDEX, AGGREGATE_INDEX] {
+            manager
+                .drop_index(
+                    Index::drop()
+                        .name(index)
+                        .table(StrataOutbox::Table)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        for column in [
+            StrataOutbox::RecordedAt,
+            StrataOutbox::Attempts,
+            StrataOutbox::NextAttemptAt,
+            StrataOutbox::ClaimedBy,
+            StrataOutbox::ClaimedUntil,
+            StrataOutbox::PublishedAt,
+            StrataOutbox::DeadAt,
+            StrataOutbox::LastError,
+            StrataOutbox::Traceparent,
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(StrataOutbox::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+const PENDING_INDEX: &str = "strata_outbox_pending";
+const AGGREGATE_INDEX: &str = "strata_outbox_aggregate";

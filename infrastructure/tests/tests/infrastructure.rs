@@ -4,5 +4,6 @@ mod infrastructure {
     mod audit;
     mod cache;
     mod idempotency;
+    mod outbox;
     mod unit_of_work;
 }

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use strata_domain::UnitOfWork;
-use strata_domain::ports::in_unit_of_work;
+use strata_domain::ports::in_unit_of_work_traced;
 
 use crate::application::AppError;
 use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
@@ -42,9 +42,12 @@ impl Middleware for Transactional {
         match invocation.propagation {
             None => next.run(invocation).await,
             Some(propagation) => {
-                in_unit_of_work(
+                // Events stored by this unit of work carry the request's trace.
+                let traceparent = invocation.request.trace().header_value();
+                in_unit_of_work_traced(
                     self.unit_of_work.as_ref(),
                     propagation,
+                    Some(traceparent),
                     next.run(invocation),
                 )
                 .await

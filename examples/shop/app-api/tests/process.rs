@@ -127,12 +127,12 @@ fn a_request_in_flight_when_sigterm_arrives_completes_with_200() {
         .expect("rest of the body written");
     let mut answer = String::new();
     client.read_to_string(&mut answer).expect("answer read");
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let status = running.child.wait().expect("the shop exits");
+    let log: Vec<String> = running.output.try_iter().collect();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}\n{log:#?}");
     assert!(answer.contains("access_token"), "{answer}");
 
-    let status = running.child.wait().expect("the shop exits");
     assert!(status.success(), "exit status {status}");
-    let log: Vec<String> = running.output.try_iter().collect();
     assert!(
         log.iter().any(|line| line.contains("shop stopped")),
         "the last log line is written before exit: {log:#?}"

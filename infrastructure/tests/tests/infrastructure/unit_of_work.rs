@@ -198,13 +198,25 @@ async fn events_reach_the_outbox_only_when_their_transaction_commits(database: T
         .await;
     assert!(f.outbox.oldest(10).await.expect("outbox read").is_empty());
 
-    f.run(WriteNotes {
-        texts: texts(&["kept-1", "kept-2"]),
-        then: Then::Succeed,
-    })
-    .await
-    .expect("committed");
+    let request = strata_app_api::application::RequestContext::background();
+    f.dispatcher
+        .execute(
+            &request,
+            WriteNotes {
+                texts: texts(&["kept-1", "kept-2"]),
+                then: Then::Succeed,
+            },
+        )
+        .await
+        .expect("committed");
     let events = f.outbox.oldest(10).await.expect("outbox read");
+    let trace = request.trace().header_value();
+    assert!(
+        events
+            .iter()
+            .all(|event| event.traceparent.as_deref() == Some(trace.as_str())),
+        "each event carries the trace of the request that caused it: {events:?}"
+    );
     let types: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["notes.note_written", "notes.note_written"]);
     assert_eq!(events[0].aggregate_kind, "note");

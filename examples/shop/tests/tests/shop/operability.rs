@@ -297,3 +297,47 @@ async fn a_client_sending_headers_one_byte_a_second_is_cut_off_and_others_are_se
     assert_eq!(response.status(), reqwest::StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_product_created_over_http_has_its_event_relayed_and_counted() {
+    let app = spawn_app().await;
+    let created = app
+        .post_as_admin(
+            "/api/products",
+            &serde_json::json!({
+                "name": "Relayed kettle", "sku": "KET-RELAY-1",
+                "price": { "amount_minor": 1_999, "currency": "EUR" }, "stock": 3
+            }),
+        )
+        .await;
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = app
+            .client
+            .get(app.api_url("/metrics"))
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("text");
+        if text.contains("outbox_pending 0") && !text.contains("outbox_published_total 0") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for expected in [
+        "outbox_pending 0",
+        "outbox_dead_letters 0",
+        "outbox_publish_failures_total 0",
+        "worker_up{worker=\"outbox_relay\"} 1",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+    assert!(
+        !text.contains("outbox_published_total 0"),
+        "the product's event was published:\n{text}"
+    );
+    app.stop().await;
+}

@@ -1,0 +1,508 @@
+//! The relay: publishes what the outbox holds, in order per aggregate, at least
+//! once, and keeps what it could not publish.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement,
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Set,
+    StatementBuilder,
+};
+use strata_domain::RepositoryError;
+use strata_domain::ports::{EventPublisher, Message, PublishError};
+use uuid::Uuid;
+
+use super::entity::{self, Column};
+use crate::Database;
+use crate::db_error::storage_error;
+
+/// How the relay works; the defaults suit most services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// How many events one pass claims and publishes at most.
+    pub batch: u32,
+    /// How long a claim holds: a relay that dies leaves its events to another
+    /// after this.
+    pub lease: Duration,
+    /// Failed attempts after which an event is dead-lettered (kept, shown, and
+    /// retried only when an operator says so).
+    pub max_attempts: u32,
+    /// The pause after a first failed attempt; it doubles with each one.
+    pub backoff: Duration,
+    /// The longest pause between attempts.
+    pub max_backoff: Duration,
+    /// How often the relay looks without being woken (other instances'
+    /// commits on SQLite, retries coming due).
+    pub poll_interval: Duration,
+    /// How long published events are kept before they are purged.
+    pub retention: Duration,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            batch: 100,
+            lease: Duration::from_secs(30),
+            max_attempts: 12,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            retention: Duration::from_secs(7 * 24 * 60 * 60),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayPass {
+    /// Events claimed.
+    pub claimed: usize,
+    /// Events the broker confirmed, now marked published.
+    pub published: usize,
+    /// Events that failed an attempt (and wait for their backoff).
+    pub failed: usize,
+    /// Events that failed their last allowed attempt and were dead-lettered.
+    pub dead: usize,
+}
+
+/// Publishes the events of one database's outbox through an
+/// [`EventPublisher`]; run one on every instance ([`OutboxRelay::run`]).
+///
+/// * **Claims** due events in batches, marking them with its instance and a
+///   lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so relays take disjoint
+///   batches; SQLite's single writer serializes the claims), and only events
+///   whose every earlier event of the same aggregate is published or claimed
+///   with them: an aggregate's events are never published out of order, and an
+///   event that cannot be published holds back the later ones of its
+///   aggregate (not those of others).
+/// * **Marks** them published only after the broker confirmed. A relay that
+///   dies between the two leaves them to be published again after the lease,
+///   with the same message ids, which consumers recognise.
+/// * **Backs off** per event after a failed attempt, doubling up to a ceiling,
+///   and dead-letters an event after `max_attempts`.
+#[derive(Clone)]
+pub struct OutboxRelay {
+    database: Database,
+    publisher: Arc<dyn EventPublisher>,
+    settings: RelaySettings,
+    instance: String,
+}
+
+impl std::fmt::Debug for OutboxRelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxRelay")
+            .field("publisher", &self.publisher.name())
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OutboxRelay {
+    /// A relay of `database`'s outbox into `publisher`.
+    #[must_use]
+    pub fn new(
+        database: Database,
+        publisher: Arc<dyn EventPublisher>,
+        settings: RelaySettings,
+    ) -> Self {
+        Self {
+            database,
+            publisher,
+            settings,
+            instance: Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    /// The settings it runs with.
+    #[must_use]
+    pub fn settings(&self) -> &RelaySettings {
+        &self.settings
+    }
+
+    /// Relays until `stop` resolves: a pass whenever a commit stored events in
+    /// this process, at least every `poll_interval`, and straight away again
+    /// while passes come back full.
+    ///
+    /// # Errors
+    /// When the outbox cannot be read or written.
+    pub async fn run(
+        &self,
+        stop: impl std::future::Future<Output = ()>,
+        mut progress: impl FnMut(RelayPass),
+    ) -> Result<(), RepositoryError> {
+        tokio::pin!(stop);
+        // A commit in this process leaves a permit, so one made during a pass
+        // is not missed.
+        let signal = self.database.outbox_signal();
+        let mut listener = Listener::new(&self.database).await;
+        loop {
+            let pass = self.relay_once().await?;
+            progress(pass);
+            if pass.claimed == self.settings.batch as usize && pass.failed == 0 {
+                continue;
+            }
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = signal.notified() => {}
+                () = listener.notified() => {}
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+
+    /// One pass: claims a batch, publishes it, records the outcome.
+    ///
+    /// # Errors
+    /// When the outbox cannot be read or written; a broker failure is not an
+    /// error of the pass but recorded on the events.
+    pub async fn relay_once(&self) -> Result<RelayPass, RepositoryError> {
+        let claimed = self.claim().await?;
+        let mut pass = RelayPass {
+            claimed: claimed.len(),
+            ..RelayPass::default()
+        };
+        if claimed.is_empty() {
+            return Ok(pass);
+        }
+        let messages: Vec<Message> = claimed.iter().map(message_of).collect::<Result<_, _>>()?;
+        match self.publisher.publish(&messages).await {
+            Ok(()) => {
+                self.mark_published(claimed.iter().map(|row| row.id).collect())
+                    .await?;
+                pass.published = claimed.len();
+            }
+            Err(PublishError::Unavailable(error)) => {
+                let reason = error_text(error.as_ref());
+                for row in &claimed {
+                    pass.record_failure(self.fail(row, &reason).await?);
+                }
+            }
+            Err(PublishError::Refused(_)) => {
+                // One of them is refused for what it is: find it, one at a time,
+                // each aggregate in order, and let the others through.
+                let mut held: Vec<(String, String)> = Vec::new();
+                for (row, message) in claimed.iter().zip(&messages) {
+                    let aggregate = (row.aggregate_kind.clone(), row.aggregate_id.clone());
+                    if held.contains(&aggregate) {
+                        self.release(row.id).await?;
+                        continue;
+                    }
+                    match self.publisher.publish(std::slice::from_ref(message)).await {
+                        Ok(()) => {
+                            self.mark_published(vec![row.id]).await?;
+                            pass.published += 1;
+                        }
+                        Err(error) => {
+                            held.push(aggregate);
+                            let reason = error_text(&error);
+                            pass.record_failure(self.fail(row, &reason).await?);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(pass)
+    }
+
+    async fn claim(&self) -> Result<Vec<entity::Model>, RepositoryError> {
+        let now = now_ms();
+        let session = self.database.autonomous().await?;
+        let backend = session.get_database_backend();
+        let heads: Vec<entity::Model> =
+            query_models(&*session, backend, &heads(now, self.settings.batch)).await?;
+        if heads.is_empty() {
+            session.finish().await?;
+            return Ok(Vec::new());
+        }
+        // The events after each head, so a busy aggregate is not published
+        // one event per pass.
+        let mut claimed = Vec::with_capacity(self.settings.batch as usize);
+        let mut room = (self.settings.batch as usize).saturating_sub(heads.len());
+        for head in heads {
+            let aggregate = (head.aggregate_kind.clone(), head.aggregate_id.clone());
+            let head_id = head.id;
+            claimed.push(head);
+            if room == 0 {
+                continue;
+            }
+            let followers =
+                query_models(&*session, backend, &followers(&aggregate, head_id, room)).await?;
+            for follower in followers {
+                // Another relay's, or dead: the chain stops before it.
+                let taken = follower.claimed_until.is_some_and(|until| until >= now);
+                if taken || follower.dead_at.is_some() || follower.next_attempt_at > now {
+                    break;
+                }
+                claimed.push(follower);
+                room -= 1;
+            }
+        }
+        let until = now.saturating_add(millis(self.settings.lease));
+        entity::Entity::update_many()
+            .col_expr(Column::ClaimedBy, Expr::val(self.instance.clone()))
+            .col_expr(Column::ClaimedUntil, Expr::val(until))
+            .filter(Column::Id.is_in(claimed.iter().map(|row| row.id)))
+            .exec(&*session)
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        Ok(claimed)
+    }
+
+    async fn mark_published(&self, ids: Vec<Uuid>) -> Result<(), RepositoryError> {
+        let session = self.database.autonomous().await?;
+        entity::Entity::update_many()
+            .col_expr(Column::PublishedAt, Expr::val(now_ms()))
+            .col_expr(Column::ClaimedBy, Expr::val(Option::<String>::None))
+            .col_expr(Column::ClaimedUntil, Expr::val(Option::<i64>::None))
+            .filter(Column::Id.is_in(ids))
+            .exec(&*session)
+            .await
+            .map_err(storage_error)?;
+        session.finish().await
+    }
+
+    async fn release(&self, id: Uuid) -> Result<(), RepositoryError> {
+        let session = self.database.autonomous().await?;
+        entity::Entity::update_many()
+            .col_expr(Column::ClaimedBy, Expr::val(Option::<String>::None))
+            .col_expr(Column::ClaimedUntil, Expr::val(Option::<i64>::None))
+            .filter(Column::Id.eq(id))
+            .filter(Column::ClaimedBy.eq(self.instance.clone()))
+            .exec(&*session)
+            .await
+            .map_err(storage_error)?;
+        session.finish().await
+    }
+
+    /// Records a failed attempt of `row`: its backoff, or its dead-lettering.
+    async fn fail(&self, row: &entity::Model, reason: &str) -> Result<Failure, RepositoryError> {
+        let attempts = row.attempts.saturating_add(1);
+        let now = now_ms();
+        let dead = u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
+        let session = self.database.autonomous().await?;
+        let mut update = entity::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(row.id),
+            attempts: Set(attempts),
+            last_error: Set(Some(reason.chars().take(2_000).collect())),
+            claimed_by: Set(None),
+            claimed_until: Set(None),
+            ..Default::default()
+        };
+        if dead {
+            update.dead_at = Set(Some(now));
+        } else {
+            update.next_attempt_at = Set(now.saturating_add(millis(self.backoff(attempts))));
+        }
+        entity::Entity::update(update)
+            .exec(&*session)
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        if dead {
+            tracing::error!(event = %row.id, attempts, reason, "an outbox event was dead-lettered");
+            Ok(Failure::Dead)
+        } else {
+            tracing::warn!(event = %row.id, attempts, reason, "publishing an outbox event failed; it will be retried");
+            Ok(Failure::Retried)
+        }
+    }
+
+    /// The pause after the `attempts`-th failure in a row.
+    fn backoff(&self, attempts: i32) -> Duration {
+        let doublings = std::cmp::min(u32::try_from(attempts.saturating_sub(1)).unwrap_or(0), 30);
+        self.settings
+            .backoff
+            .saturating_mul(1 << doublings)
+            .min(self.settings.max_backoff)
+    }
+
+    /// Deletes events published longer ago than the retention.
+    ///
+    /// # Errors
+    /// When the outbox cannot be written.
+    pub async fn purge_published(&self) -> Result<u64, RepositoryError> {
+        let cutoff = now_ms().saturating_sub(millis(self.settings.retention));
+        let session = self.database.autonomous().await?;
+        let deleted = entity::Entity::delete_many()
+            .filter(Column::PublishedAt.lt(cutoff))
+            .exec(&*session)
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        Ok(deleted.rows_affected)
+    }
+}
+
+enum Failure {
+    Retried,
+    Dead,
+}
+
+impl RelayPass {
+    fn record_failure(&mut self, failure: Failure) {
+        match failure {
+            Failure::Retried => self.failed += 1,
+            Failure::Dead => {
+                self.failed += 1;
+                self.dead += 1;
+            }
+        }
+    }
+}
+
+/// The first unpublished event of each aggregate that is due and not claimed,
+/// oldest first.
+fn heads(now: i64, batch: u32) -> SelectStatement {
+    let outer = Alias::new("o");
+    let earlier = Alias::new("e");
+    let column = |table: &Alias, column: Column| Expr::col((table.clone(), column));
+    let earlier_unpublished = Query::select()
+        .expr(Expr::val(1))
+        .from_as(entity::Entity, earlier.clone())
+        .and_where(
+            column(&earlier, Column::AggregateKind).equals((outer.clone(), Column::AggregateKind)),
+        )
+        .and_where(
+            column(&earlier, Column::AggregateId).equals((outer.clone(), Column::AggregateId)),
+        )
+        .and_where(column(&earlier, Column::PublishedAt).is_null())
+        .and_where(
+            column(&earlier, Column::AggregateVersion)
+                .lt(column(&outer, Column::AggregateVersion))
+                .or(column(&earlier, Column::AggregateVersion)
+                    .eq(column(&outer, Column::AggregateVersion))
+                    .and(column(&earlier, Column::Id).lt(column(&outer, Column::Id)))),
+        )
+        .to_owned();
+    Query::select()
+        .column((outer.clone(), Asterisk))
+        .from_as(entity::Entity, outer.clone())
+        .and_where(column(&outer, Column::PublishedAt).is_null())
+        .and_where(column(&outer, Column::DeadAt).is_null())
+        .and_where(column(&outer, Column::NextAttemptAt).lte(now))
+        .and_where(
+            column(&outer, Column::ClaimedUntil)
+                .is_null()
+                .or(column(&outer, Column::ClaimedUntil).lt(now)),
+        )
+        .and_where(Expr::exists(earlier_unpublished).not())
+        .order_by((outer.clone(), Column::Id), Order::Asc)
+        .limit(u64::from(batch))
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned()
+}
+
+/// The unpublished events of `aggregate` after its head `head`, in order.
+fn followers(aggregate: &(String, String), head: Uuid, limit: usize) -> SelectStatement {
+    Query::select()
+        .column(Asterisk)
+        .from(entity::Entity)
+        .and_where(Expr::col(Column::AggregateKind).eq(aggregate.0.clone()))
+        .and_where(Expr::col(Column::AggregateId).eq(aggregate.1.clone()))
+        .and_where(Expr::col(Column::PublishedAt).is_null())
+        .and_where(Expr::col(Column::Id).ne(head))
+        .order_by(Column::AggregateVersion, Order::Asc)
+        .order_by(Column::Id, Order::Asc)
+        .limit(limit as u64)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned()
+}
+
+async fn query_models(
+    connection: &impl ConnectionTrait,
+    backend: DbBackend,
+    statement: &SelectStatement,
+) -> Result<Vec<entity::Model>, RepositoryError> {
+    let rows = connection
+        .query_all_raw(StatementBuilder::build(statement, &backend))
+        .await
+        .map_err(storage_error)?;
+    rows.iter()
+        .map(|row| entity::Model::from_query_result(row, "").map_err(storage_error))
+        .collect()
+}
+
+fn message_of(row: &entity::Model) -> Result<Message, RepositoryError> {
+    Ok(Message {
+        id: row.id,
+        topic: row.aggregate_kind.clone(),
+        key: row.aggregate_id.clone(),
+        version: u64::try_from(row.aggregate_version).unwrap_or_default(),
+        event_type: row.event_type.clone(),
+        payload: serde_json::from_str(&row.payload).map_err(RepositoryError::storage)?,
+        traceparent: row.traceparent.clone(),
+        recorded_at_ms: row.recorded_at,
+    })
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// An error and its causes, as one line.
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Commits on other instances, heard through PostgreSQL's `LISTEN`; on SQLite,
+/// or while the listening connection is lost, nothing is heard and the relay
+/// polls.
+struct Listener {
+    listener: Option<sea_orm::sqlx::postgres::PgListener>,
+}
+
+impl Listener {
+    async fn new(database: &Database) -> Self {
+        if database.backend() != DbBackend::Postgres {
+            return Self { listener: None };
+        }
+        let pool = database.writer_pool().get_postgres_connection_pool();
+        let listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
+            Ok(mut listener) => match listener.listen(super::NOTIFY_CHANNEL).await {
+                Ok(()) => Some(listener),
+                Err(error) => {
+                    tracing::warn!(error = %error, "the relay cannot listen for commits; it polls");
+                    None
+                }
+            },
+            Err(error) => {
+                tracing::warn!(error = %error, "the relay cannot listen for commits; it polls");
+                None
+            }
+        };
+        Self { listener }
+    }
+
+    /// Resolves when another instance committed events; never when not
+    /// listening.
+    async fn notified(&mut self) {
+        let Some(listener) = &mut self.listener else {
+            return std::future::pending().await;
+        };
+        // `try_recv` reconnects after a lost connection and then reports it
+        // (`None`); either way, a look at the outbox is due.
+        if let Err(error) = listener.try_recv().await {
+            tracing::warn!(error = %error, "the relay stopped listening for commits; it polls");
+            self.listener = None;
+        }
+    }
+}

@@ -1,0 +1,560 @@
+//! The outbox relay on SQLite and PostgreSQL: FAULTS.md 16–18, ordering per
+//! aggregate, dead letters, retention, waking on commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+use strata_app_api::application::AppError;
+use strata_domain::ports::{
+    EventEnvelope, EventPublisher, Message, Outbox, Propagation, PublishError, in_unit_of_work,
+};
+use strata_infrastructure::outbox::{InProcessBus, OutboxRelay, RelaySettings};
+use strata_infrastructure::{Database, SeaOrmOutbox, SeaOrmUnitOfWork, migrate_up};
+use strata_tests::database::TestDatabase;
+use uuid::Uuid;
+
+strata_tests::on_each_engine!(
+    committed_events_are_published_once_in_order_per_aggregate,
+    a_broker_outage_loses_nothing_and_delivers_in_order_after_it,
+    a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_same_ids,
+    two_relays_take_disjoint_batches_and_keep_each_aggregates_order,
+    a_refused_event_is_dead_lettered_and_holds_back_only_its_aggregate_until_retried,
+    published_events_are_purged_after_the_retention_and_pending_ones_kept,
+    a_commit_wakes_the_relay_without_waiting_for_the_poll,
+    a_commit_on_another_instance_reaches_the_relay,
+);
+
+struct NoMigrations;
+
+impl sea_orm_migration::MigratorTrait for NoMigrations {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        Vec::new()
+    }
+}
+
+struct Outboxes {
+    database: Database,
+    unit_of_work: SeaOrmUnitOfWork,
+    outbox: SeaOrmOutbox,
+}
+
+async fn start(database: &TestDatabase) -> Outboxes {
+    let connected = Database::connect(database.url()).await.expect("connected");
+    migrate_up::<NoMigrations>(&connected)
+        .await
+        .expect("migrated");
+    Outboxes {
+        unit_of_work: SeaOrmUnitOfWork::new(connected.clone()),
+        outbox: SeaOrmOutbox::new(connected.clone()),
+        database: connected,
+    }
+}
+
+fn quick() -> RelaySettings {
+    RelaySettings {
+        backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+        ..RelaySettings::default()
+    }
+}
+
+impl Outboxes {
+    /// Commits events `versions` of aggregate `aggregate`, one unit of work
+    /// each, as repositories would.
+    async fn record(&self, aggregate: &str, versions: std::ops::RangeInclusive<u64>) {
+        for version in versions {
+            self.record_one(aggregate, version, json!({ "n": version }))
+                .await;
+        }
+    }
+
+    async fn record_one(&self, aggregate: &str, version: u64, payload: serde_json::Value) {
+        let outbox = &self.outbox;
+        let event = EventEnvelope {
+            id: Uuid::now_v7(),
+            aggregate_kind: "note".into(),
+            aggregate_id: aggregate.into(),
+            aggregate_version: version,
+            event_type: "notes.note_written".into(),
+            payload,
+            traceparent: None,
+        };
+        in_unit_of_work(&self.unit_of_work, Propagation::Required, async move {
+            outbox.append(vec![event]).await?;
+            Ok::<_, AppError>(())
+        })
+        .await
+        .expect("committed");
+    }
+
+    fn relay(&self, publisher: Arc<dyn EventPublisher>, settings: RelaySettings) -> OutboxRelay {
+        OutboxRelay::new(self.database.clone(), publisher, settings)
+    }
+}
+
+/// Every message on the bus, partition by partition.
+fn delivered(bus: &InProcessBus) -> Vec<Message> {
+    (0..bus.partitions())
+        .flat_map(|partition| bus.read(partition, 0, usize::MAX).0)
+        .map(|(_, message)| message)
+        .collect()
+}
+
+/// Each aggregate's versions in the order the bus holds them.
+fn versions_by_aggregate(messages: &[Message]) -> BTreeMap<String, Vec<u64>> {
+    let mut versions: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for message in messages {
+        versions
+            .entry(message.key.clone())
+            .or_default()
+            .push(message.version);
+    }
+    versions
+}
+
+/// A broker that can be taken down, refuse poison, or die after storing.
+struct Broker {
+    bus: InProcessBus,
+    down: AtomicBool,
+    refuse_poison: AtomicBool,
+    die_after_storing: AtomicBool,
+    batches: std::sync::Mutex<Vec<Vec<Uuid>>>,
+    calls: AtomicUsize,
+}
+
+impl Broker {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            bus: InProcessBus::new(4, 100_000),
+            down: AtomicBool::new(false),
+            refuse_poison: AtomicBool::new(true),
+            die_after_storing: AtomicBool::new(false),
+            batches: std::sync::Mutex::new(Vec::new()),
+            calls: AtomicUsize::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl EventPublisher for Broker {
+    fn name(&self) -> &'static str {
+        "test-broker"
+    }
+
+    async fn publish(&self, messages: &[Message]) -> Result<(), PublishError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(PublishError::Unavailable("connection refused".into()));
+        }
+        if self.refuse_poison.load(Ordering::SeqCst)
+            && messages
+                .iter()
+                .any(|message| message.payload["poison"] == true)
+        {
+            return Err(PublishError::Refused("message too large".into()));
+        }
+        self.bus.publish(messages).await?;
+        self.batches
+            .lock()
+            .expect("batches")
+            .push(messages.iter().map(|message| message.id).collect());
+        if self.die_after_storing.load(Ordering::SeqCst) {
+            panic!("the relay's process died after the broker stored the batch");
+        }
+        Ok(())
+    }
+}
+
+/// A relay running on a task of its own until stopped.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), strata_domain::RepositoryError>>,
+}
+
+impl Running {
+    fn start(relay: OutboxRelay) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            relay
+                .run(
+                    async {
+                        let _ = stopped.await;
+                    },
+                    |_| {},
+                )
+                .await
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("ran").expect("stopped cleanly");
+    }
+}
+
+/// Runs `commit`, then waits (up to 30 s) until `broker` has one message.
+async fn published_after(
+    broker: &Broker,
+    commit: impl std::future::Future<Output = ()>,
+) -> Result<(), tokio::time::error::Elapsed> {
+    let published = broker.bus.published();
+    tokio::pin!(published);
+    published.as_mut().enable();
+    commit.await;
+    tokio::time::timeout(Duration::from_secs(30), published).await?;
+    assert_eq!(delivered(&broker.bus).len(), 1);
+    Ok(())
+}
+
+async fn drain(relay: &OutboxRelay) {
+    for _ in 0..1_000 {
+        if relay.relay_once().await.expect("a pass").claimed == 0 {
+            return;
+        }
+    }
+    panic!("the outbox never drained");
+}
+
+async fn committed_events_are_published_once_in_order_per_aggregate(database: TestDatabase) {
+    let f = start(&database).await;
+    for aggregate in ["a", "b", "c"] {
+        f.record(aggregate, 1..=5).await;
+    }
+    let broker = Broker::new();
+    let relay = f.relay(
+        broker.clone(),
+        RelaySettings {
+            batch: 4,
+            ..quick()
+        },
+    );
+    drain(&relay).await;
+
+    let messages = delivered(&broker.bus);
+    assert_eq!(messages.len(), 15);
+    for (aggregate, versions) in versions_by_aggregate(&messages) {
+        assert_eq!(versions, [1, 2, 3, 4, 5], "{aggregate}");
+    }
+    let status = f.outbox.status().await.expect("status");
+    assert_eq!((status.pending, status.dead), (0, 0));
+    assert_eq!(relay.relay_once().await.expect("a pass").claimed, 0);
+}
+
+async fn a_broker_outage_loses_nothing_and_delivers_in_order_after_it(database: TestDatabase) {
+    let f = start(&database).await;
+    for aggregate in ["a", "b"] {
+        f.record(aggregate, 1..=3).await;
+    }
+    let broker = Broker::new();
+    broker.down.store(true, Ordering::SeqCst);
+    let relay = f.relay(broker.clone(), quick());
+    for _ in 0..3 {
+        let pass = relay.relay_once().await.expect("a pass");
+        assert_eq!(pass.published, 0);
+        assert!(pass.failed > 0, "{pass:?}");
+    }
+    let status = f.outbox.status().await.expect("status");
+    assert_eq!(status.pending, 6, "nothing lost while the broker is down");
+    assert_eq!(status.dead, 0);
+    assert!(status.most_attempts >= 3, "{status:?}");
+
+    broker.down.store(false, Ordering::SeqCst);
+    drain(&relay).await;
+    let messages = delivered(&broker.bus);
+    assert_eq!(messages.len(), 6);
+    for versions in versions_by_aggregate(&messages).values() {
+        assert_eq!(versions, &[1, 2, 3]);
+    }
+    assert_eq!(f.outbox.status().await.expect("status").pending, 0);
+}
+
+async fn a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_same_ids(
+    database: TestDatabase,
+) {
+    let f = start(&database).await;
+    f.record("a", 1..=3).await;
+    let broker = Broker::new();
+    broker.die_after_storing.store(true, Ordering::SeqCst);
+    let dying = f.relay(
+        broker.clone(),
+        RelaySettings {
+            lease: Duration::from_millis(1),
+            ..quick()
+        },
+    );
+    let died = tokio::spawn(async move { dying.relay_once().await }).await;
+    assert!(died.is_err(), "the relay died");
+    assert_eq!(delivered(&broker.bus).len(), 3, "the broker had them");
+    assert_eq!(
+        f.outbox.status().await.expect("status").pending,
+        3,
+        "never marked"
+    );
+
+    broker.die_after_storing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let survivor = f.relay(broker.clone(), quick());
+    drain(&survivor).await;
+    let messages = delivered(&broker.bus);
+    assert_eq!(messages.len(), 6, "published again after the lease");
+    let first: Vec<Uuid> = messages[..3].iter().map(|message| message.id).collect();
+    let again: Vec<Uuid> = messages[3..].iter().map(|message| message.id).collect();
+    assert_eq!(first, again, "with the same message ids, in the same order");
+    assert_eq!(f.outbox.status().await.expect("status").pending, 0);
+}
+
+async fn two_relays_take_disjoint_batches_and_keep_each_aggregates_order(database: TestDatabase) {
+    let f = start(&database).await;
+    for aggregate in 0..20 {
+        f.record(&format!("agg-{aggregate}"), 1..=10).await;
+    }
+    let broker = Broker::new();
+    let settings = RelaySettings {
+        batch: 7,
+        ..quick()
+    };
+    let first = f.relay(broker.clone(), settings.clone());
+    let second = f.relay(broker.clone(), settings);
+    tokio::join!(drain(&first), drain(&second));
+
+    let batches = broker.batches.lock().expect("batches").clone();
+    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    for id in batches.iter().flatten() {
+        *seen.entry(*id).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 200);
+    assert!(
+        seen.values().all(|times| *times == 1),
+        "no event in two batches"
+    );
+    for (aggregate, versions) in versions_by_aggregate(&delivered(&broker.bus)) {
+        assert_eq!(versions, (1..=10).collect::<Vec<_>>(), "{aggregate}");
+    }
+}
+
+async fn a_refused_event_is_dead_lettered_and_holds_back_only_its_aggregate_until_retried(
+    database: TestDatabase,
+) {
+    let f = start(&database).await;
+    f.record("healthy", 1..=2).await;
+    f.record_one("sick", 1, json!({ "poison": true })).await;
+    f.record_one("sick", 2, json!({ "n": 2 })).await;
+    let broker = Broker::new();
+    let relay = f.relay(
+        broker.clone(),
+        RelaySettings {
+            max_attempts: 2,
+            ..quick()
+        },
+    );
+    drain(&relay).await;
+
+    let keys: Vec<String> = delivered(&broker.bus)
+        .iter()
+        .map(|message| message.key.clone())
+        .collect();
+    assert_eq!(keys, ["healthy", "healthy"], "the sick aggregate waits");
+    let status = f.outbox.status().await.expect("status");
+    assert_eq!((status.pending, status.dead), (1, 1), "{status:?}");
+    let dead = f.outbox.dead_letters(10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].aggregate_id, "sick");
+    assert_eq!(dead[0].attempts, 2);
+    assert!(
+        dead[0].last_error.contains("message too large"),
+        "{:?}",
+        dead[0].last_error
+    );
+
+    // The operator fixes the cause (the broker takes larger messages now)
+    // and retries.
+    broker.refuse_poison.store(false, Ordering::SeqCst);
+    drain(&relay).await;
+    assert_eq!(
+        delivered(&broker.bus).len(),
+        2,
+        "a dead letter stays dead until retried"
+    );
+    assert!(f.outbox.retry(dead[0].id).await.expect("retried"));
+    assert!(!f.outbox.retry(Uuid::now_v7()).await.expect("answered"));
+    drain(&relay).await;
+    let sick: Vec<u64> = delivered(&broker.bus)
+        .iter()
+        .filter(|message| message.key == "sick")
+        .map(|message| message.version)
+        .collect();
+    assert_eq!(sick, [1, 2], "released in order");
+}
+
+async fn published_events_are_purged_after_the_retention_and_pending_ones_kept(
+    database: TestDatabase,
+) {
+    let f = start(&database).await;
+    f.record("a", 1..=3).await;
+    let broker = Broker::new();
+    let relay = f.relay(
+        broker.clone(),
+        RelaySettings {
+            retention: Duration::ZERO,
+            ..quick()
+        },
+    );
+    drain(&relay).await;
+    f.record("a", 4..=4).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(relay.purge_published().await.expect("purged"), 3);
+    let status = f.outbox.status().await.expect("status");
+    assert_eq!(status.pending, 1, "the unpublished event stays");
+}
+
+async fn a_commit_wakes_the_relay_without_waiting_for_the_poll(database: TestDatabase) {
+    let f = start(&database).await;
+    let broker = Broker::new();
+    let relay = f.relay(
+        broker.clone(),
+        RelaySettings {
+            poll_interval: Duration::from_secs(3_600),
+            ..quick()
+        },
+    );
+    let running = Running::start(relay);
+    // Let the relay make its first pass and settle into its hour-long wait.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    published_after(&broker, f.record("a", 1..=1))
+        .await
+        .expect("woken by the commit, not the poll");
+    running.stop().await;
+}
+
+async fn a_commit_on_another_instance_reaches_the_relay(database: TestDatabase) {
+    let f = start(&database).await;
+    // Another instance: its own pools, its own process-local signal.
+    let elsewhere = Database::connect(database.url()).await.expect("connected");
+    let broker = Broker::new();
+    let listens = database.engine() == strata_tests::database::Engine::Postgres;
+    let relay = OutboxRelay::new(
+        elsewhere,
+        broker.clone(),
+        RelaySettings {
+            // PostgreSQL tells the other instance at once; SQLite has no way
+            // to, and the poll finds it.
+            poll_interval: if listens {
+                Duration::from_secs(3_600)
+            } else {
+                Duration::from_millis(100)
+            },
+            ..quick()
+        },
+    );
+    let running = Running::start(relay);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    published_after(&broker, f.record("a", 1..=1))
+        .await
+        .expect("the other instance's relay published it");
+    running.stop().await;
+}
+
+mod redis_streams {
+    use redis::AsyncCommands;
+    use redis::streams::StreamRangeReply;
+    use strata_infrastructure::outbox::{RedisStreamsConfig, RedisStreamsPublisher};
+    use strata_tests::servers::{fresh_prefix, redis_url};
+
+    use super::*;
+
+    fn message(key: &str, version: u64) -> Message {
+        Message {
+            id: Uuid::now_v7(),
+            topic: "note".into(),
+            key: key.into(),
+            version,
+            event_type: "notes.note_written".into(),
+            payload: json!({ "n": version }),
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            recorded_at_ms: 1_800_000_000_000,
+        }
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+    async fn each_message_lands_on_its_keys_partition_in_order_with_its_id() {
+        let config = RedisStreamsConfig {
+            partitions: 4,
+            ..RedisStreamsConfig::new(redis_url(), fresh_prefix("streams"))
+        };
+        let publisher = RedisStreamsPublisher::new(config.clone()).expect("a publisher");
+        let sent: Vec<Message> = (1..=5)
+            .flat_map(|version| [message("a", version), message("b", version)])
+            .collect();
+        publisher.publish(&sent).await.expect("confirmed");
+
+        let client = redis::Client::open(redis_url()).expect("a client");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connected");
+        for key in ["a", "b"] {
+            let partition = sent
+                .iter()
+                .find(|message| message.key == key)
+                .expect("sent")
+                .partition(4);
+            let stream = config.stream_key(partition);
+            assert!(
+                stream.ends_with(&format!("events:{{{partition}}}")),
+                "{stream}"
+            );
+            let reply: StreamRangeReply = connection.xrange_all(&stream).await.expect("read back");
+            let entries: Vec<(String, u64, String)> = reply
+                .ids
+                .iter()
+                .filter(|entry| entry.get::<String>("key").as_deref() == Some(key))
+                .map(|entry| {
+                    (
+                        entry.get::<String>("id").expect("an id"),
+                        entry
+                            .get::<String>("version")
+                            .and_then(|version| version.parse().ok())
+                            .expect("a version"),
+                        entry.get::<String>("traceparent").expect("a trace"),
+                    )
+                })
+                .collect();
+            let expected: Vec<(String, u64)> = sent
+                .iter()
+                .filter(|message| message.key == key)
+                .map(|message| (message.id.to_string(), message.version))
+                .collect();
+            let got: Vec<(String, u64)> = entries
+                .iter()
+                .map(|(id, version, _)| (id.clone(), *version))
+                .collect();
+            assert_eq!(got, expected, "{key}");
+            assert!(
+                entries
+                    .iter()
+                    .all(|(_, _, trace)| trace.starts_with("00-4bf92f"))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_broker_that_cannot_be_reached_is_unavailable_never_confirmed() {
+        // Nothing listens on port 1.
+        let config = RedisStreamsConfig {
+            timeout: Duration::from_millis(500),
+            ..RedisStreamsConfig::new("redis://127.0.0.1:1", "strata-test")
+        };
+        let publisher = RedisStreamsPublisher::new(config).expect("a publisher");
+        let refused = publisher.publish(&[message("a", 1)]).await;
+        assert!(
+            matches!(refused, Err(PublishError::Unavailable(_))),
+            "{refused:?}"
+        );
+    }
+}
