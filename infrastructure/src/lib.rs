@@ -28,6 +28,7 @@
 
 mod audit;
 pub mod cache;
+pub mod consumer;
 mod database;
 mod db_error;
 pub mod idempotency;

@@ -13,6 +13,7 @@ use sea_orm_migration::{MigrationStatus, MigrationTrait, MigratorTrait};
 
 use crate::Database;
 use crate::audit::CreateAuditTables;
+use crate::consumer::CreateConsumerTables;
 use crate::idempotency::{CreateIdempotencyTable, FenceIdempotencyKeys};
 use crate::outbox::{CreateOutboxTable, RelayOutboxTable};
 
@@ -25,6 +26,7 @@ pub fn strata_migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(FenceIdempotencyKeys),
         Box::new(CreateAuditTables),
         Box::new(RelayOutboxTable),
+        Box::new(CreateConsumerTables),
     ]
 }
 

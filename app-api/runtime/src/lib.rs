@@ -34,6 +34,7 @@
 //! (`strata-infrastructure`). See `docs/decisions/0011-service-runtime.md`.
 
 pub mod cli;
+mod consumer;
 mod outbox;
 mod running;
 mod service;
@@ -41,6 +42,7 @@ mod settings;
 mod telemetry;
 
 pub use cli::{load_settings, main, main_with};
+pub use consumer::{ConsumerSettings, MessageHandler, OrderedConsumer};
 pub use running::{
     Migration, Running, StartError, in_transaction, migrate, open_database, seed, start,
 };

@@ -12,6 +12,7 @@ use strata_app_api::metrics::{Metrics, PoolUsage};
 use strata_app_api::workers::{Periodic, RestartPolicy, RunningWorkers, Workers};
 use strata_domain::ports::EventPublisher;
 use strata_domain::ports::{AuditTrail, CacheStore, IdempotencyStore, in_unit_of_work};
+use strata_infrastructure::consumer::{PartitionLog, RedisStreamsLog};
 use strata_infrastructure::outbox::{
     InProcessBus, OutboxRelay, RedisStreamsConfig, RedisStreamsPublisher,
 };
@@ -256,8 +257,8 @@ pub async fn start<S: Service>(
         },
     ));
 
+    let (publisher, event_log) = event_bus(&service).map_err(StartError::EventBus)?;
     if service.outbox.relay {
-        let publisher = event_publisher(&service).map_err(StartError::EventBus)?;
         let relay = OutboxRelay::new(database.clone(), publisher, service.outbox.relay_settings());
         let counters = Arc::new(crate::outbox::RelayCounters::default());
         crate::outbox::report_to(&metrics, &counters);
@@ -295,6 +296,7 @@ pub async fn start<S: Service>(
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         workers,
+        event_log,
         served: Vec::new(),
         announcements: Vec::new(),
     };
@@ -394,20 +396,25 @@ where
     .await
 }
 
-/// Where the relay publishes: Redis Streams when the service has Redis, the
-/// in-process bus otherwise.
-fn event_publisher(service: &crate::ServiceSettings) -> Result<Arc<dyn EventPublisher>, BoxError> {
+/// Where the relay publishes, and where consumers read.
+type EventBus = (Arc<dyn EventPublisher>, Arc<dyn PartitionLog>);
+
+/// Where the relay publishes and consumers read: Redis Streams when the
+/// service has Redis, the in-process bus otherwise.
+fn event_bus(service: &crate::ServiceSettings) -> Result<EventBus, BoxError> {
     let partitions = service.outbox.partitions;
     let Some(url) = &service.redis_url else {
-        return Ok(Arc::new(InProcessBus::new(
+        let bus = Arc::new(InProcessBus::new(
             partitions,
             service.outbox.stream_max_len.max(1),
-        )));
+        ));
+        return Ok((bus.clone(), bus));
     };
     let config = RedisStreamsConfig {
         partitions,
         max_len: (service.outbox.stream_max_len > 0).then_some(service.outbox.stream_max_len),
         ..RedisStreamsConfig::new(url.expose(), service.cache_key_prefix.clone())
     };
-    Ok(Arc::new(RedisStreamsPublisher::new(config)?))
+    let log = RedisStreamsLog::new(config.clone(), Duration::from_secs(1))?;
+    Ok((Arc::new(RedisStreamsPublisher::new(config)?), Arc::new(log)))
 }

@@ -216,6 +216,7 @@ pub struct Startup<S: Service> {
     pub(crate) metrics: Metrics,
     pub(crate) readiness: Readiness,
     pub(crate) workers: Workers,
+    pub(crate) event_log: Arc<dyn strata_infrastructure::consumer::PartitionLog>,
     pub(crate) served: Vec<Served>,
     pub(crate) announcements: Vec<String>,
 }
@@ -370,6 +371,21 @@ impl<S: Service> Startup<S> {
     /// Runs `worker` in the background from start to shutdown.
     pub fn worker(&mut self, worker: impl Worker) {
         self.workers.add(worker);
+    }
+
+    /// Runs an ordered consumer named `name` of the service's events (the
+    /// in-process bus, or Redis Streams when `redis_url` is set): `handler`
+    /// applies each message, in order per aggregate, effectively once.
+    pub fn consume(&mut self, name: impl Into<String>, handler: impl crate::MessageHandler) {
+        let database = self.database().clone();
+        self.workers.add(crate::OrderedConsumer::new(
+            name,
+            Arc::clone(&self.event_log),
+            strata_infrastructure::consumer::ConsumerStore::new(database),
+            self.unit_of_work(),
+            Arc::new(handler),
+            crate::ConsumerSettings::default(),
+        ));
     }
 
     /// A line to print once the service is serving (where to find it).

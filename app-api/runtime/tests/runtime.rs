@@ -15,6 +15,9 @@ use strata_app_api::http::{health, metrics};
 use strata_app_api::workers::{Worker, WorkerContext, WorkerError};
 use strata_runtime::{BoxError, Service, Startup, load_settings, main_with, start};
 
+#[path = "runtime/consumer.rs"]
+mod consumer;
+
 /// A service with no tables, an API of only the operational routes, and the
 /// workers its settings ask for.
 struct Probe;

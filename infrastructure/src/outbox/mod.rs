@@ -25,6 +25,7 @@ pub use in_process::InProcessBus;
 pub(crate) use migration::{CreateOutboxTable, RelayOutboxTable};
 #[cfg(feature = "redis")]
 pub use redis_streams::{RedisStreamsConfig, RedisStreamsPublisher};
+pub(crate) use relay::now_ms;
 pub use relay::{OutboxRelay, RelayPass, RelaySettings};
 
 /// The PostgreSQL channel a commit that stored events notifies, so relays on

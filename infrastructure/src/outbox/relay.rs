@@ -439,6 +439,7 @@ fn message_of(row: &entity::Model) -> Result<Message, RepositoryError> {
     })
 }
 
+/// Now, in milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

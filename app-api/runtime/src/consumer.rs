@@ -1,0 +1,316 @@
+//! Ordered consumers: inbound adapters that turn the events of a partitioned
+//! log into use cases, each partition owned by one instance at a time, the
+//! effects of a batch and the partition's new position committed in one
+//! transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use strata_app_api::application::{
+    AppError, Principal, PrincipalKind, RequestContext, TraceContext,
+};
+use strata_app_api::workers::{Worker, WorkerContext, WorkerError};
+use strata_domain::ports::{Message, Propagation, UnitOfWork, in_unit_of_work};
+use strata_infrastructure::consumer::{ConsumerStore, LogEntry, PartitionLog};
+use uuid::Uuid;
+
+/// What a consumer does with a message: map it to a command (or several) and
+/// dispatch it, as an HTTP handler does with a request. It runs inside the
+/// unit of work that also moves the consumer's position, as the service
+/// principal named after the consumer, in the trace of the request that
+/// recorded the event.
+#[async_trait]
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Whether it wants messages of `topic` (an aggregate kind); the others
+    /// are passed over.
+    fn wants(&self, topic: &str) -> bool;
+
+    /// Applies `message`.
+    ///
+    /// # Errors
+    /// A failure rolls back what the batch did; a message that fails on its
+    /// own is dead-lettered with the error, unless the error says to try
+    /// again later ([`AppError::Unavailable`]), which stops the consumer for
+    /// a backoff.
+    async fn handle(&self, request: &RequestContext, message: &Message) -> Result<(), AppError>;
+}
+
+/// How an ordered consumer works.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Messages applied in one transaction at most.
+    pub batch: usize,
+    /// How long an instance holds a partition without renewing it; after it,
+    /// another instance takes the partition over.
+    pub lease: Duration,
+    /// How long to wait for new messages when a round found none.
+    pub idle_wait: Duration,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            batch: 100,
+            lease: Duration::from_secs(15),
+            idle_wait: Duration::from_millis(200),
+        }
+    }
+}
+
+/// An ordered consumer: a [`Worker`] on every instance; the instances share
+/// the partitions through lease rows, and each partition is read in order
+/// from its stored position by the one instance holding it.
+pub struct OrderedConsumer {
+    name: String,
+    instance: String,
+    log: Arc<dyn PartitionLog>,
+    store: ConsumerStore,
+    unit_of_work: Arc<dyn UnitOfWork>,
+    handler: Arc<dyn MessageHandler>,
+    settings: ConsumerSettings,
+}
+
+impl std::fmt::Debug for OrderedConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderedConsumer")
+            .field("name", &self.name)
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a batch did not commit.
+enum Failed {
+    /// Another instance took the partition over: nothing of the batch is kept.
+    LeaseLost,
+    /// The handler or the storage said to try again later.
+    Later(AppError),
+    /// A message failed for what it is.
+    Message(AppError),
+}
+
+const LEASE_LOST: &str = "consumer_lease_lost";
+
+impl OrderedConsumer {
+    /// A consumer named `name` (its position, inbox and dead letters are
+    /// kept under that name) reading `log` into `handler`.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        log: Arc<dyn PartitionLog>,
+        store: ConsumerStore,
+        unit_of_work: Arc<dyn UnitOfWork>,
+        handler: Arc<dyn MessageHandler>,
+        settings: ConsumerSettings,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            instance: Uuid::new_v4().simple().to_string(),
+            log,
+            store,
+            unit_of_work,
+            handler,
+            settings,
+        }
+    }
+
+    /// The request a message runs as.
+    fn request(&self, message: &Message) -> RequestContext {
+        let trace = message
+            .traceparent
+            .as_deref()
+            .and_then(TraceContext::parse)
+            .map_or_else(TraceContext::start, |trace| trace.child());
+        RequestContext::new(message.id.to_string(), trace)
+            .with_principal(Principal::new(self.name.clone(), PrincipalKind::Service))
+    }
+
+    /// Applies `entries` of `partition` and moves the position past the last
+    /// one, all in one unit of work.
+    async fn apply(&self, partition: u32, entries: &[LogEntry]) -> Result<(), Failed> {
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
+        let outcome: Result<(), AppError> =
+            in_unit_of_work(self.unit_of_work.as_ref(), Propagation::Required, async {
+                for entry in entries {
+                    self.apply_one(partition, entry).await?;
+                }
+                if self
+                    .store
+                    .advance(&self.name, partition, &self.instance, &last.position)
+                    .await?
+                {
+                    Ok(())
+                } else {
+                    Err(AppError::Conflict {
+                        code: LEASE_LOST,
+                        message: "another instance took the partition over".into(),
+                    })
+                }
+            })
+            .await;
+        outcome.map_err(|error| match error {
+            AppError::Conflict {
+                code: LEASE_LOST, ..
+            } => Failed::LeaseLost,
+            error @ AppError::Unavailable { .. } => Failed::Later(error),
+            error => Failed::Message(error),
+        })
+    }
+
+    async fn apply_one(&self, partition: u32, entry: &LogEntry) -> Result<(), AppError> {
+        match &entry.message {
+            Ok(message) => {
+                if !self.handler.wants(&message.topic)
+                    || !self.store.first_delivery(&self.name, message.id).await?
+                {
+                    return Ok(());
+                }
+                let request = self.request(message);
+                self.handler.handle(&request, message).await
+            }
+            Err(undecodable) => {
+                tracing::error!(consumer = %self.name, partition, position = %entry.position, error = %undecodable.error, "a message that cannot be read was dead-lettered");
+                self.store
+                    .bury(
+                        &self.name,
+                        partition,
+                        &entry.position,
+                        None,
+                        &undecodable.raw,
+                        &format!("cannot be read: {}", undecodable.error),
+                    )
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives up on the message at `entry`, in a unit of work that also moves
+    /// the position past it.
+    async fn bury(&self, partition: u32, entry: &LogEntry, error: &AppError) -> Result<(), Failed> {
+        let Ok(message) = &entry.message else {
+            return Ok(());
+        };
+        let reason = strata_app_api::application::error_chain(error);
+        tracing::error!(consumer = %self.name, partition, message = %message.id, reason, "a message that fails was dead-lettered");
+        let text = serde_json::to_string(message).unwrap_or_default();
+        let outcome: Result<(), AppError> =
+            in_unit_of_work(self.unit_of_work.as_ref(), Propagation::Required, async {
+                self.store.first_delivery(&self.name, message.id).await?;
+                self.store
+                    .bury(
+                        &self.name,
+                        partition,
+                        &entry.position,
+                        Some(message.id),
+                        &text,
+                        &reason,
+                    )
+                    .await?;
+                if self
+                    .store
+                    .advance(&self.name, partition, &self.instance, &entry.position)
+                    .await?
+                {
+                    Ok(())
+                } else {
+                    Err(AppError::Conflict {
+                        code: LEASE_LOST,
+                        message: "another instance took the partition over".into(),
+                    })
+                }
+            })
+            .await;
+        outcome.map_err(|error| match error {
+            AppError::Conflict {
+                code: LEASE_LOST, ..
+            } => Failed::LeaseLost,
+            error => Failed::Later(error),
+        })
+    }
+
+    /// One round: takes or renews the partitions it can, and applies a batch
+    /// of each one it holds; how many entries it applied or dead-lettered.
+    /// [`Worker::run`] repeats it.
+    ///
+    /// # Errors
+    /// When the log or the database cannot be reached, or a message asks to
+    /// be tried again later.
+    pub async fn round(&self) -> Result<usize, WorkerError> {
+        let mut handled = 0;
+        for partition in 0..self.log.partitions() {
+            let Some(position) = self
+                .store
+                .hold(&self.name, partition, &self.instance, self.settings.lease)
+                .await?
+            else {
+                continue;
+            };
+            let entries = self
+                .log
+                .read(
+                    partition,
+                    position.as_deref(),
+                    self.settings.batch,
+                    Duration::ZERO,
+                )
+                .await?;
+            if entries.is_empty() {
+                continue;
+            }
+            match self.apply(partition, &entries).await {
+                Ok(()) => handled += entries.len(),
+                Err(Failed::LeaseLost) => {}
+                Err(Failed::Later(error)) => return Err(Box::new(error)),
+                // One of them fails: apply them one at a time, so only it is
+                // given up on.
+                Err(Failed::Message(_)) => {
+                    for entry in &entries {
+                        match self.apply(partition, std::slice::from_ref(entry)).await {
+                            Ok(()) => {}
+                            Err(Failed::LeaseLost) => break,
+                            Err(Failed::Later(error)) => return Err(Box::new(error)),
+                            Err(Failed::Message(error)) => {
+                                match self.bury(partition, entry, &error).await {
+                                    Ok(()) => {}
+                                    Err(Failed::LeaseLost) => break,
+                                    Err(Failed::Later(error) | Failed::Message(error)) => {
+                                        return Err(Box::new(error));
+                                    }
+                                }
+                            }
+                        }
+                        handled += 1;
+                    }
+                }
+            }
+        }
+        Ok(handled)
+    }
+}
+
+#[async_trait]
+impl Worker for OrderedConsumer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn run(&self, mut context: WorkerContext) -> Result<(), WorkerError> {
+        while !context.is_stopping() {
+            let handled = self.round().await?;
+            context.beat();
+            if handled == 0 && !context.sleep(self.settings.idle_wait).await {
+                break;
+            }
+        }
+        for partition in 0..self.log.partitions() {
+            self.store
+                .let_go(&self.name, partition, &self.instance)
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,455 @@
+//! Ordered consumers on SQLite and PostgreSQL (when `STRATA_TEST_POSTGRES_URL`
+//! is set; otherwise those runs say they were skipped): FAULTS.md 20 and
+//! 34–36 — a batch and its position commit together, a dead owner's
+//! partition is taken over at the committed position, a poison message is
+//! dead-lettered and the rest applied once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use strata_app_api::application::{AppError, RequestContext};
+use strata_domain::ports::{EventPublisher, Message, UnitOfWork};
+use strata_infrastructure::consumer::{ConsumerStore, PartitionLog};
+use strata_infrastructure::outbox::InProcessBus;
+use strata_infrastructure::{Database, SeaOrmUnitOfWork, migrate_up};
+use strata_runtime::{ConsumerSettings, MessageHandler, OrderedConsumer};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+struct NoMigrations;
+
+impl sea_orm_migration::MigratorTrait for NoMigrations {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        Vec::new()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database of its own for one test (strata-tests' kit depends on
+/// this crate, so these tests make theirs by hand).
+struct TestDatabase {
+    url: String,
+    engine: Engine,
+    _directory: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    fn sqlite() -> Self {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            directory.path().join("test.db").display()
+        );
+        Self {
+            url,
+            engine: Engine::Sqlite,
+            _directory: Some(directory),
+        }
+    }
+
+    async fn postgres(server: &str) -> Self {
+        let name = format!("strata_test_{}", Uuid::now_v7().simple());
+        let admin = sea_orm::Database::connect(server)
+            .await
+            .expect("connect to STRATA_TEST_POSTGRES_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("a database for the test");
+        let _ = admin.close().await;
+        let (base, query) = server
+            .split_once('?')
+            .map_or((server, None), |(b, q)| (b, Some(q)));
+        let authority = base.find("://").map_or(0, |scheme| scheme + 3);
+        let end = base[authority..]
+            .find('/')
+            .map_or(base.len(), |slash| authority + slash);
+        let mut url = format!("{}/{name}", &base[..end]);
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        Self {
+            url,
+            engine: Engine::Postgres,
+            _directory: None,
+        }
+    }
+
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn engine(&self) -> Engine {
+        self.engine
+    }
+}
+
+/// Runs `case` on SQLite, and on PostgreSQL when a server is named.
+async fn on_each_engine<F, Fut>(case: F)
+where
+    F: Fn(TestDatabase) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    case(TestDatabase::sqlite()).await;
+    match std::env::var("STRATA_TEST_POSTGRES_URL") {
+        Ok(server) => case(TestDatabase::postgres(&server).await).await,
+        Err(_) => eprintln!("skipped on PostgreSQL: set STRATA_TEST_POSTGRES_URL to run it"),
+    }
+}
+
+/// What the handler applied, in the order it was committed.
+const APPLIED: &str = "CREATE TABLE applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, aggregate TEXT NOT NULL, version BIGINT NOT NULL, applied_by TEXT NOT NULL)";
+const APPLIED_PG: &str = "CREATE TABLE applied (seq BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, aggregate TEXT NOT NULL, version BIGINT NOT NULL, applied_by TEXT NOT NULL)";
+
+struct Fixture {
+    database: Database,
+    unit_of_work: Arc<dyn UnitOfWork>,
+    bus: Arc<InProcessBus>,
+}
+
+async fn start(database: &TestDatabase) -> Fixture {
+    let connected = Database::connect(database.url()).await.expect("connected");
+    migrate_up::<NoMigrations>(&connected)
+        .await
+        .expect("migrated");
+    let create = match database.engine() {
+        Engine::Sqlite => APPLIED,
+        Engine::Postgres => APPLIED_PG,
+    };
+    connected
+        .connection()
+        .expect("the pool")
+        .execute_unprepared(create)
+        .await
+        .expect("table made");
+    Fixture {
+        unit_of_work: Arc::new(SeaOrmUnitOfWork::new(connected.clone())),
+        database: connected,
+        bus: Arc::new(InProcessBus::new(2, 10_000)),
+    }
+}
+
+/// Writes what it is given into `applied`, in the consumer's unit of work;
+/// refuses poison; can stop at a gate, or crash once.
+struct Recorder {
+    database: Database,
+    name: &'static str,
+    gate: Option<Arc<Semaphore>>,
+    crash_once_at: Option<u64>,
+    crashed: AtomicBool,
+}
+
+impl Recorder {
+    fn new(database: &Database) -> Self {
+        Self {
+            database: database.clone(),
+            name: "recorder",
+            gate: None,
+            crash_once_at: None,
+            crashed: AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageHandler for Recorder {
+    fn wants(&self, topic: &str) -> bool {
+        topic == "note"
+    }
+
+    async fn handle(&self, _request: &RequestContext, message: &Message) -> Result<(), AppError> {
+        if let Some(gate) = &self.gate {
+            gate.acquire().await.map_err(AppError::internal)?.forget();
+        }
+        if message.payload["poison"] == true {
+            return Err(AppError::RuleViolated {
+                code: "poison",
+                message: "this message can never be applied".into(),
+            });
+        }
+        let session = self.database.writer().await?;
+        let backend = session.get_database_backend();
+        session
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                match backend {
+                    sea_orm::DbBackend::Postgres => {
+                        "INSERT INTO applied (message_id, aggregate, version, applied_by) VALUES ($1, $2, $3, $4)"
+                    }
+                    _ => "INSERT INTO applied (message_id, aggregate, version, applied_by) VALUES (?, ?, ?, ?)",
+                },
+                [
+                    message.id.to_string().into(),
+                    message.key.clone().into(),
+                    i64::try_from(message.version).unwrap_or(i64::MAX).into(),
+                    self.name.into(),
+                ],
+            ))
+            .await
+            .map_err(strata_infrastructure::storage_error)?;
+        session.finish().await?;
+        if self.crash_once_at == Some(message.version) && !self.crashed.swap(true, Ordering::SeqCst)
+        {
+            panic!("the consumer's process died mid-batch");
+        }
+        Ok(())
+    }
+}
+
+fn message(key: &str, version: u64, payload: serde_json::Value) -> Message {
+    Message {
+        id: Uuid::now_v7(),
+        topic: "note".into(),
+        key: key.into(),
+        version,
+        event_type: "notes.note_written".into(),
+        payload,
+        traceparent: None,
+        recorded_at_ms: 0,
+    }
+}
+
+async fn publish(
+    f: &Fixture,
+    keys: &[&str],
+    versions: std::ops::RangeInclusive<u64>,
+) -> Vec<Message> {
+    let mut sent = Vec::new();
+    for version in versions {
+        for key in keys {
+            sent.push(message(key, version, json!({ "n": version })));
+        }
+    }
+    f.bus.publish(&sent).await.expect("published");
+    sent
+}
+
+fn consumer(f: &Fixture, handler: Recorder, lease: Duration) -> OrderedConsumer {
+    OrderedConsumer::new(
+        "recorder",
+        Arc::clone(&f.bus) as Arc<dyn PartitionLog>,
+        ConsumerStore::new(f.database.clone()),
+        Arc::clone(&f.unit_of_work),
+        Arc::new(handler),
+        ConsumerSettings {
+            batch: 10,
+            lease,
+            ..ConsumerSettings::default()
+        },
+    )
+}
+
+/// Each aggregate's versions in the order they were applied, and how many
+/// times each message was.
+async fn applied(
+    f: &Fixture,
+) -> (
+    std::collections::BTreeMap<String, Vec<i64>>,
+    std::collections::HashMap<String, usize>,
+) {
+    let rows = f
+        .database
+        .connection()
+        .expect("the pool")
+        .query_all_raw(Statement::from_string(
+            f.database.backend(),
+            "SELECT message_id, aggregate, version FROM applied ORDER BY seq",
+        ))
+        .await
+        .expect("read");
+    let mut order: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    let mut times: std::collections::HashMap<String, usize> = Default::default();
+    for row in rows {
+        let id: String = row.try_get("", "message_id").expect("id");
+        let aggregate: String = row.try_get("", "aggregate").expect("aggregate");
+        let version: i64 = row.try_get("", "version").expect("version");
+        order.entry(aggregate).or_default().push(version);
+        *times.entry(id).or_default() += 1;
+    }
+    (order, times)
+}
+
+/// Who applied what was applied.
+async fn appliers(f: &Fixture) -> Vec<String> {
+    let rows = f
+        .database
+        .connection()
+        .expect("the pool")
+        .query_all_raw(Statement::from_string(
+            f.database.backend(),
+            "SELECT DISTINCT applied_by FROM applied",
+        ))
+        .await
+        .expect("read");
+    rows.iter()
+        .map(|row| row.try_get("", "applied_by").expect("who"))
+        .collect()
+}
+
+async fn until_idle(consumer: &OrderedConsumer) {
+    for _ in 0..1_000 {
+        if consumer.round().await.expect("a round") == 0 {
+            return;
+        }
+    }
+    panic!("the consumer never caught up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_is_applied_once_in_order_per_aggregate() {
+    on_each_engine(|database| async move {
+        let f = start(&database).await;
+        let sent = publish(&f, &["a", "b", "c"], 1..=12).await;
+        let consumer = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
+        until_idle(&consumer).await;
+        // Published again (a relay that died before marking): recognised.
+        f.bus.publish(&sent[..6]).await.expect("published again");
+        until_idle(&consumer).await;
+
+        let (order, times) = applied(&f).await;
+        assert_eq!(times.len(), 36);
+        assert!(times.values().all(|n| *n == 1), "{times:?}");
+        for versions in order.values() {
+            assert_eq!(versions, &(1..=12).collect::<Vec<_>>());
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_dying_mid_batch_leaves_nothing_and_another_resumes_after_its_lease() {
+    on_each_engine(|database| async move {
+        let f = Arc::new(start(&database).await);
+        publish(&f, &["a", "b"], 1..=8).await;
+        let dying = Recorder {
+            crash_once_at: Some(3),
+            ..Recorder::new(&f.database)
+        };
+        let dying = Arc::new(consumer(&f, dying, Duration::from_millis(200)));
+        let round = Arc::clone(&dying);
+        let died = tokio::spawn(async move { round.round().await }).await;
+        assert!(died.is_err(), "the owner died mid-batch");
+        let (order, _) = applied(&f).await;
+        assert!(order.is_empty(), "nothing of the batch is kept: {order:?}");
+
+        // Another instance, while the lease holds: the partition is not its.
+        let survivor = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
+        let early = survivor.round().await.expect("a round");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        until_idle(&survivor).await;
+        let (order, times) = applied(&f).await;
+        assert!(times.values().all(|n| *n == 1), "{times:?}");
+        assert_eq!(times.len(), 16, "applied after {early} early");
+        for versions in order.values() {
+            assert_eq!(versions, &(1..=8).collect::<Vec<_>>());
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_that_lost_its_lease_keeps_nothing_of_its_batch() {
+    on_each_engine(|database| async move {
+        let f = Arc::new(start(&database).await);
+        publish(&f, &["a"], 1..=4).await;
+        let gate = Arc::new(Semaphore::new(0));
+        let slow = Recorder {
+            name: "stalled",
+            gate: Some(Arc::clone(&gate)),
+            ..Recorder::new(&f.database)
+        };
+        let slow = Arc::new(consumer(&f, slow, Duration::from_millis(100)));
+        let round = Arc::clone(&slow);
+        let stalled = tokio::spawn(async move { round.round().await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // On SQLite the stalled owner's transaction holds the only writer, so
+        // the other instance waits for it; on PostgreSQL it takes over now.
+        let survivor = Recorder {
+            name: "survivor",
+            ..Recorder::new(&f.database)
+        };
+        let survivor = Arc::new(consumer(&f, survivor, Duration::from_secs(30)));
+        let taking_over = {
+            let survivor = Arc::clone(&survivor);
+            tokio::spawn(async move { survivor.round().await })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        gate.add_permits(100);
+        stalled.await.expect("ran").expect("a round");
+        taking_over.await.expect("ran").expect("a round");
+        until_idle(&survivor).await;
+        let (order, times) = applied(&f).await;
+        assert!(times.values().all(|n| *n == 1), "applied once: {times:?}");
+        assert_eq!(order.get("a"), Some(&vec![1, 2, 3, 4]));
+        let appliers = appliers(&f).await;
+        match database.engine() {
+            // The stalled owner's commit found its partition taken: rolled
+            // back whole, the new owner applied it all.
+            Engine::Postgres => assert_eq!(appliers, ["survivor"]),
+            // SQLite's one writer was the stalled owner's until it committed,
+            // so nobody could take the partition meanwhile.
+            Engine::Sqlite => assert_eq!(appliers, ["stalled"]),
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_is_dead_lettered_and_the_rest_of_its_batch_applied() {
+    on_each_engine(|database| async move {
+        let f = start(&database).await;
+        let mut sent = vec![
+            message("a", 1, json!({ "n": 1 })),
+            message("a", 2, json!({ "poison": true })),
+            message("a", 3, json!({ "n": 3 })),
+            message("b", 1, json!({ "n": 1 })),
+        ];
+        sent.push(Message {
+            topic: "invoice".into(),
+            ..message("c", 1, json!({ "not": "wanted" }))
+        });
+        f.bus.publish(&sent).await.expect("published");
+        let consumer = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
+        until_idle(&consumer).await;
+
+        let (order, times) = applied(&f).await;
+        assert_eq!(order.get("a"), Some(&vec![1, 3]));
+        assert_eq!(order.get("b"), Some(&vec![1]));
+        assert!(
+            !order.contains_key("c"),
+            "a topic it does not want is passed over"
+        );
+        assert!(times.values().all(|n| *n == 1));
+        let dead = ConsumerStore::new(f.database.clone())
+            .dead_letters("recorder", 10)
+            .await
+            .expect("dead letters");
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert_eq!(
+            dead[0].message_id.as_deref(),
+            Some(sent[1].id.to_string().as_str())
+        );
+        assert!(
+            dead[0].reason.contains("never be applied"),
+            "{}",
+            dead[0].reason
+        );
+        assert!(dead[0].message.contains("poison"), "{}", dead[0].message);
+        assert_eq!(
+            consumer.round().await.expect("a round"),
+            0,
+            "and it is not retried"
+        );
+    })
+    .await;
+}

@@ -1,0 +1,225 @@
+//! The logs ordered consumers read, one per partition, each entry at a
+//! position that only grows.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use strata_domain::ports::Message;
+
+use crate::outbox::InProcessBus;
+
+/// Why a log could not be read.
+pub type ReadError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One entry of a partition's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Where it stands in its partition; reading after it goes on from here.
+    pub position: String,
+    /// The message, or why it could not be read as one (it is then
+    /// dead-lettered with its raw text, never retried).
+    pub message: Result<Message, Undecodable>,
+}
+
+/// An entry that is not a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undecodable {
+    /// The entry as it came.
+    pub raw: String,
+    /// What is wrong with it.
+    pub error: String,
+}
+
+/// A log split into partitions, read from a stored position on.
+#[async_trait]
+pub trait PartitionLog: Send + Sync {
+    /// How many partitions it has.
+    fn partitions(&self) -> u32;
+
+    /// Up to `max` entries of `partition` after `after` (from the oldest kept
+    /// when `None`), waiting up to `wait` for one when there is none yet.
+    ///
+    /// # Errors
+    /// When the log cannot be reached.
+    async fn read(
+        &self,
+        partition: u32,
+        after: Option<&str>,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LogEntry>, ReadError>;
+}
+
+#[async_trait]
+impl PartitionLog for InProcessBus {
+    fn partitions(&self) -> u32 {
+        InProcessBus::partitions(self)
+    }
+
+    async fn read(
+        &self,
+        partition: u32,
+        after: Option<&str>,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<LogEntry>, ReadError> {
+        let from = match after {
+            None => 0,
+            Some(position) => position
+                .parse::<u64>()
+                .map_err(|_| format!("`{position}` is not a position of the in-process bus"))?
+                .saturating_add(1),
+        };
+        let published = self.published();
+        tokio::pin!(published);
+        published.as_mut().enable();
+        let (mut entries, _) = InProcessBus::read(self, partition, from, max);
+        if entries.is_empty() {
+            let _ = tokio::time::timeout(wait, published).await;
+            entries = InProcessBus::read(self, partition, from, max).0;
+        }
+        Ok(entries
+            .into_iter()
+            .map(|(offset, message)| LogEntry {
+                position: offset.to_string(),
+                message: Ok(message),
+            })
+            .collect())
+    }
+}
+
+#[cfg(feature = "redis")]
+pub use redis_log::RedisStreamsLog;
+
+#[cfg(feature = "redis")]
+mod redis_log {
+    use std::collections::HashMap;
+
+    use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+    use redis::streams::{StreamReadOptions, StreamReadReply};
+    use redis::{AsyncCommands, Client, IntoConnectionInfo, Value};
+    use strata_domain::ports::Message;
+
+    use super::{LogEntry, PartitionLog, ReadError, Undecodable};
+    use crate::outbox::RedisStreamsConfig;
+
+    /// Reads the streams a [`crate::outbox::RedisStreamsPublisher`] writes
+    /// (`XREAD BLOCK … COUNT …` from the stored entry id), on a connection of
+    /// its own, since a blocking read holds its connection.
+    pub struct RedisStreamsLog {
+        config: RedisStreamsConfig,
+        connection: ConnectionManager,
+    }
+
+    impl std::fmt::Debug for RedisStreamsLog {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RedisStreamsLog")
+                .field("key_prefix", &self.config.key_prefix)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl RedisStreamsLog {
+        /// A reader of `config`'s streams that waits at most `max_wait` in
+        /// one read.
+        ///
+        /// # Errors
+        /// When the URL is not a Redis URL.
+        ///
+        /// # Panics
+        /// When called outside a Tokio runtime.
+        pub fn new(
+            config: RedisStreamsConfig,
+            max_wait: std::time::Duration,
+        ) -> Result<Self, redis::RedisError> {
+            let client = Client::open(config.url.as_str().into_connection_info()?)?;
+            let manager = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.timeout))
+                .set_response_timeout(Some(config.timeout + max_wait))
+                .set_number_of_retries(0);
+            let connection = ConnectionManager::new_lazy_with_config(client, manager)?;
+            Ok(Self { config, connection })
+        }
+    }
+
+    fn text(fields: &HashMap<String, Value>, name: &str) -> Result<String, String> {
+        match fields.get(name) {
+            Some(value) => redis::from_redis_value_ref::<String>(value)
+                .map_err(|error| format!("field `{name}`: {error}")),
+            None => Err(format!("no field `{name}`")),
+        }
+    }
+
+    fn decode(fields: &HashMap<String, Value>) -> Result<Message, String> {
+        let number = |name: &str| -> Result<i64, String> {
+            text(fields, name)?
+                .parse::<i64>()
+                .map_err(|error| format!("field `{name}`: {error}"))
+        };
+        Ok(Message {
+            id: text(fields, "id")?
+                .parse()
+                .map_err(|error| format!("field `id`: {error}"))?,
+            topic: text(fields, "topic")?,
+            key: text(fields, "key")?,
+            version: u64::try_from(number("version")?)
+                .map_err(|error| format!("field `version`: {error}"))?,
+            event_type: text(fields, "type")?,
+            payload: serde_json::from_str(&text(fields, "payload")?)
+                .map_err(|error| format!("field `payload`: {error}"))?,
+            traceparent: text(fields, "traceparent").ok(),
+            recorded_at_ms: number("recorded_at")?,
+        })
+    }
+
+    fn raw(fields: &HashMap<String, Value>) -> String {
+        let readable: std::collections::BTreeMap<&str, String> = fields
+            .iter()
+            .map(|(name, value)| {
+                let shown = redis::from_redis_value_ref::<String>(value)
+                    .unwrap_or_else(|_| format!("{value:?}"));
+                (name.as_str(), shown)
+            })
+            .collect();
+        serde_json::to_string(&readable).unwrap_or_default()
+    }
+
+    #[async_trait::async_trait]
+    impl PartitionLog for RedisStreamsLog {
+        fn partitions(&self) -> u32 {
+            self.config.partitions
+        }
+
+        async fn read(
+            &self,
+            partition: u32,
+            after: Option<&str>,
+            max: usize,
+            wait: std::time::Duration,
+        ) -> Result<Vec<LogEntry>, ReadError> {
+            let key = self.config.stream_key(partition);
+            let after = after.unwrap_or("0");
+            let options = StreamReadOptions::default().count(max).block(
+                usize::try_from(wait.as_millis())
+                    .unwrap_or(usize::MAX)
+                    .max(1),
+            );
+            let mut connection = self.connection.clone();
+            let reply: Option<StreamReadReply> = connection
+                .xread_options(&[&key], &[after], &options)
+                .await?;
+            Ok(reply
+                .into_iter()
+                .flat_map(|reply| reply.keys)
+                .flat_map(|stream| stream.ids)
+                .map(|entry| LogEntry {
+                    message: decode(&entry.map).map_err(|error| Undecodable {
+                        raw: raw(&entry.map),
+                        error,
+                    }),
+                    position: entry.id,
+                })
+                .collect())
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! What consumers keep in the database, in the transaction of their effects:
+//! who owns each partition and how far it got, which messages were applied,
+//! and which were given up on — so a crash can neither lose nor double an
+//! effect. And the logs they read: [`PartitionLog`] over the in-process bus
+//! and Redis Streams.
+
+mod log;
+mod migration;
+
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::{ConnectionTrait, FromQueryResult, StatementBuilder};
+use strata_domain::RepositoryError;
+use uuid::Uuid;
+
+#[cfg(feature = "redis")]
+pub use log::RedisStreamsLog;
+pub use log::{LogEntry, PartitionLog, ReadError, Undecodable};
+pub(crate) use migration::CreateConsumerTables;
+use migration::{DeadLetters, Inbox, Partitions};
+
+use crate::Database;
+use crate::db_error::storage_error;
+use crate::outbox::now_ms;
+
+/// A consumer's bookkeeping in one database.
+#[derive(Debug, Clone)]
+pub struct ConsumerStore {
+    database: Database,
+}
+
+/// A message a consumer gave up on.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct ConsumerDeadLetter {
+    /// Its row.
+    pub id: i64,
+    /// The consumer.
+    pub consumer: String,
+    /// The partition it came from.
+    pub partition: i32,
+    /// Its position in that partition.
+    pub position: String,
+    /// Its message id, when it could be read.
+    pub message_id: Option<String>,
+    /// The message as it came.
+    pub message: String,
+    /// Why it was given up on.
+    pub reason: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub dead_at: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct PositionRow {
+    position: Option<String>,
+}
+
+impl ConsumerStore {
+    /// The store in `database`.
+    #[must_use]
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    /// Takes, or keeps, partition `partition` of `consumer` for `owner` until
+    /// `lease` from now — when nobody holds it, `owner` already does, or the
+    /// holder's lease ran out. `Some(position)` (where `owner` is to read
+    /// from; `None` for the start) when `owner` holds it now.
+    ///
+    /// # Errors
+    /// When the table cannot be written.
+    pub async fn hold(
+        &self,
+        consumer: &str,
+        partition: u32,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<Option<Option<String>>, RepositoryError> {
+        let now = now_ms();
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+        let session = self.database.autonomous().await?;
+        let backend = session.get_database_backend();
+        let insert = Query::insert()
+            .into_table(Partitions::Table)
+            .columns([Partitions::Consumer, Partitions::Partition])
+            .values_panic([consumer.into(), partition.into()])
+            .on_conflict(
+                OnConflict::columns([Partitions::Consumer, Partitions::Partition])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        session
+            .execute_raw(StatementBuilder::build(&insert, &backend))
+            .await
+            .map_err(storage_error)?;
+        let take = Query::update()
+            .table(Partitions::Table)
+            .value(Partitions::Owner, owner)
+            .value(Partitions::LeaseUntil, until)
+            .and_where(Expr::col(Partitions::Consumer).eq(consumer))
+            .and_where(Expr::col(Partitions::Partition).eq(partition))
+            .and_where(
+                Expr::col(Partitions::Owner)
+                    .eq(owner)
+                    .or(Expr::col(Partitions::Owner).is_null())
+                    .or(Expr::col(Partitions::LeaseUntil).lt(now)),
+            )
+            .to_owned();
+        let taken = session
+            .execute_raw(StatementBuilder::build(&take, &backend))
+            .await
+            .map_err(storage_error)?
+            .rows_affected()
+            == 1;
+        let position = if taken {
+            let select = Query::select()
+                .column(Partitions::Position)
+                .from(Partitions::Table)
+                .and_where(Expr::col(Partitions::Consumer).eq(consumer))
+                .and_where(Expr::col(Partitions::Partition).eq(partition))
+                .to_owned();
+            let row = session
+                .query_one_raw(StatementBuilder::build(&select, &backend))
+                .await
+                .map_err(storage_error)?;
+            Some(
+                row.map(|row| PositionRow::from_query_result(&row, ""))
+                    .transpose()
+                    .map_err(storage_error)?
+                    .and_then(|row| row.position),
+            )
+        } else {
+            None
+        };
+        session.finish().await?;
+        Ok(position)
+    }
+
+    /// Lets go of `consumer`'s partition `partition` if `owner` holds it, so
+    /// another instance takes it at once (on shutdown).
+    ///
+    /// # Errors
+    /// When the table cannot be written.
+    pub async fn let_go(
+        &self,
+        consumer: &str,
+        partition: u32,
+        owner: &str,
+    ) -> Result<(), RepositoryError> {
+        let session = self.database.autonomous().await?;
+        let backend = session.get_database_backend();
+        let update = Query::update()
+            .table(Partitions::Table)
+            .value(Partitions::Owner, Option::<String>::None)
+            .value(Partitions::LeaseUntil, 0_i64)
+            .and_where(Expr::col(Partitions::Consumer).eq(consumer))
+            .and_where(
+                Expr::col(Partitions::Partition).eq(i32::try_from(partition).unwrap_or(i32::MAX)),
+            )
+            .and_where(Expr::col(Partitions::Owner).eq(owner))
+            .to_owned();
+        session
+            .execute_raw(StatementBuilder::build(&update, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await
+    }
+
+    /// Records in the running unit of work that `consumer` applies message
+    /// `id`; `false` when it already did (a redelivery, or a message published
+    /// again), which is then not applied again.
+    ///
+    /// # Errors
+    /// When no unit of work of this database runs, or the table cannot be
+    /// written.
+    pub async fn first_delivery(&self, consumer: &str, id: Uuid) -> Result<bool, RepositoryError> {
+        let session = self.database.writer().await?;
+        let backend = session.get_database_backend();
+        let insert = Query::insert()
+            .into_table(Inbox::Table)
+            .columns([Inbox::Consumer, Inbox::MessageId, Inbox::AppliedAt])
+            .values_panic([consumer.into(), id.into(), now_ms().into()])
+            .on_conflict(
+                OnConflict::columns([Inbox::Consumer, Inbox::MessageId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        let inserted = session
+            .execute_raw(StatementBuilder::build(&insert, &backend))
+            .await
+            .map_err(storage_error)?
+            .rows_affected()
+            == 1;
+        session.finish().await?;
+        Ok(inserted)
+    }
+
+    /// Moves `consumer`'s partition `partition` to `position` in the running
+    /// unit of work, if `owner` still holds it: `false` when another instance
+    /// took it over, and the unit of work must then roll back, so nothing
+    /// this owner applied is kept twice.
+    ///
+    /// # Errors
+    /// When no unit of work of this database runs, or the table cannot be
+    /// written.
+    pub async fn advance(
+        &self,
+        consumer: &str,
+        partition: u32,
+        owner: &str,
+        position: &str,
+    ) -> Result<bool, RepositoryError> {
+        let session = self.database.writer().await?;
+        let backend = session.get_database_backend();
+        let update = Query::update()
+            .table(Partitions::Table)
+            .value(Partitions::Position, position)
+            .and_where(Expr::col(Partitions::Consumer).eq(consumer))
+            .and_where(
+                Expr::col(Partitions::Partition).eq(i32::try_from(partition).unwrap_or(i32::MAX)),
+            )
+            .and_where(Expr::col(Partitions::Owner).eq(owner))
+            .to_owned();
+        let moved = session
+            .execute_raw(StatementBuilder::build(&update, &backend))
+            .await
+            .map_err(storage_error)?
+            .rows_affected()
+            == 1;
+        session.finish().await?;
+        Ok(moved)
+    }
+
+    /// Records in the running unit of work that `consumer` gave up on the
+    /// entry at `position` of `partition`, and why.
+    ///
+    /// # Errors
+    /// When no unit of work of this database runs, or the table cannot be
+    /// written.
+    pub async fn bury(
+        &self,
+        consumer: &str,
+        partition: u32,
+        position: &str,
+        message_id: Option<Uuid>,
+        message: &str,
+        reason: &str,
+    ) -> Result<(), RepositoryError> {
+        let session = self.database.writer().await?;
+        let backend = session.get_database_backend();
+        let insert = Query::insert()
+            .into_table(DeadLetters::Table)
+            .columns([
+                DeadLetters::Consumer,
+                DeadLetters::Partition,
+                DeadLetters::Position,
+                DeadLetters::MessageId,
+                DeadLetters::Message,
+                DeadLetters::Reason,
+                DeadLetters::DeadAt,
+            ])
+            .values_panic([
+                consumer.into(),
+                i32::try_from(partition).unwrap_or(i32::MAX).into(),
+                position.into(),
+                message_id.map(|id| id.to_string()).into(),
+                message.into(),
+                reason.chars().take(2_000).collect::<String>().into(),
+                now_ms().into(),
+            ])
+            .to_owned();
+        session
+            .execute_raw(StatementBuilder::build(&insert, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await
+    }
+
+    /// `consumer`'s dead letters, the newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub async fn dead_letters(
+        &self,
+        consumer: &str,
+        limit: u64,
+    ) -> Result<Vec<ConsumerDeadLetter>, RepositoryError> {
+        let session = self.database.reader().await?;
+        let backend = session.get_database_backend();
+        let select = Query::select()
+            .columns([
+                DeadLetters::Id,
+                DeadLetters::Consumer,
+                DeadLetters::Partition,
+                DeadLetters::Position,
+                DeadLetters::MessageId,
+                DeadLetters::Message,
+                DeadLetters::Reason,
+                DeadLetters::DeadAt,
+            ])
+            .from(DeadLetters::Table)
+            .and_where(Expr::col(DeadLetters::Consumer).eq(consumer))
+            .order_by(DeadLetters::Id, Order::Desc)
+            .limit(limit)
+            .to_owned();
+        let rows = session
+            .query_all_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        rows.iter()
+            .map(|row| ConsumerDeadLetter::from_query_result(row, "").map_err(storage_error))
+            .collect()
+    }
+}
