@@ -15,7 +15,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use strata_app_api::application::error_chain;
 use strata_app_api::config::{ConfigError, Environment, Loaded, Loader};
 
-use crate::running::{Migration, migrate, seed, start};
+use crate::running::{Migration, OutboxCommand, OutboxReport, migrate, outbox, seed, start};
 use crate::service::{Service, Settings};
 use crate::telemetry::Telemetry;
 
@@ -108,7 +108,8 @@ fn command<S: Service>() -> Command {
     Command::new(S::name())
         .version(S::version())
         .about(format!(
-            "{}: serve it, migrate its schema, seed its demo data, show its configuration",
+            "{}: serve it, migrate its schema, seed its demo data, show its configuration \
+             or its outbox",
             S::name()
         ))
         .arg(
@@ -140,6 +141,25 @@ fn command<S: Service>() -> Command {
         .subcommand(Command::new("seed").about("Add the demo data to an empty database"))
         .subcommand(
             Command::new("config").about("Print the configuration in effect, secrets masked"),
+        )
+        .subcommand(
+            Command::new("outbox")
+                .about("Show the outbox, or retry a dead-lettered event")
+                .subcommand_required(true)
+                .subcommand(
+                    Command::new("status")
+                        .about("Count the events waiting and dead, and list the dead letters"),
+                )
+                .subcommand(
+                    Command::new("retry")
+                        .about("Give a dead-lettered event a fresh set of attempts")
+                        .arg(
+                            Arg::new("id")
+                                .required(true)
+                                .help("The event's id, as `outbox status` lists it")
+                                .value_parser(clap::value_parser!(uuid::Uuid)),
+                        ),
+                ),
         )
 }
 
@@ -221,9 +241,62 @@ async fn run<S: Service>(
             }
             Err(error) => fail::<S>(&error),
         },
+        Some(("outbox", what)) => {
+            let command = match what.subcommand() {
+                Some(("retry", retry)) => match retry.get_one::<uuid::Uuid>("id") {
+                    Some(id) => OutboxCommand::Retry(*id),
+                    None => OutboxCommand::Status,
+                },
+                _ => OutboxCommand::Status,
+            };
+            match outbox::<S>(loaded.value(), command).await {
+                Ok(report) => print_outbox::<S>(&report),
+                Err(error) => fail::<S>(&error),
+            }
+        }
         Some((other, _)) => {
             eprintln!("{}: no command `{other}`", S::name());
             ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn print_outbox<S: Service>(report: &OutboxReport) -> ExitCode {
+    match report {
+        OutboxReport::Status(status, dead_letters) => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| {
+                    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+                });
+            println!("pending      {}", status.pending);
+            println!("dead         {}", status.dead);
+            match status.oldest_pending_at_ms {
+                Some(at) => println!("oldest       {}s", (now_ms - at).max(0) / 1_000),
+                None => println!("oldest       -"),
+            }
+            println!("most tries   {}", status.most_attempts);
+            for dead in dead_letters {
+                println!(
+                    "dead letter  {} {} {}#{} v{} after {} attempts: {}",
+                    dead.id,
+                    dead.event_type,
+                    dead.aggregate_kind,
+                    dead.aggregate_id,
+                    dead.aggregate_version,
+                    dead.attempts,
+                    dead.last_error
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        OutboxReport::Retried(true) => {
+            println!("the event will be published again");
+            ExitCode::SUCCESS
+        }
+        OutboxReport::Retried(false) => {
+            eprintln!("{}: no dead-lettered event has that id", S::name());
+            ExitCode::FAILURE
         }
     }
 }

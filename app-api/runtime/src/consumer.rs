@@ -17,14 +17,21 @@ use uuid::Uuid;
 
 /// What a consumer does with a message: map it to a command (or several) and
 /// dispatch it, as an HTTP handler does with a request. It runs inside the
-/// unit of work that also moves the consumer's position, as the service
-/// principal named after the consumer, in the trace of the request that
+/// unit of work that also moves the consumer's position, as the principal
+/// [`MessageHandler::principal`] names, in the trace of the request that
 /// recorded the event.
 #[async_trait]
 pub trait MessageHandler: Send + Sync + 'static {
     /// Whether it wants messages of `topic` (an aggregate kind); the others
     /// are passed over.
     fn wants(&self, topic: &str) -> bool;
+
+    /// Who the messages run as: by default a service principal named after
+    /// the consumer with no permissions; a handler whose commands need some
+    /// grants them here.
+    fn principal(&self, consumer: &str) -> Principal {
+        Principal::new(consumer, PrincipalKind::Service)
+    }
 
     /// Applies `message`.
     ///
@@ -123,7 +130,7 @@ impl OrderedConsumer {
             .and_then(TraceContext::parse)
             .map_or_else(TraceContext::start, |trace| trace.child());
         RequestContext::new(message.id.to_string(), trace)
-            .with_principal(Principal::new(self.name.clone(), PrincipalKind::Service))
+            .with_principal(self.handler.principal(&self.name))
     }
 
     /// Applies `entries` of `partition` and moves the position past the last

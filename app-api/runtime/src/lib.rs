@@ -44,7 +44,8 @@ mod telemetry;
 pub use cli::{load_settings, main, main_with};
 pub use consumer::{ConsumerSettings, MessageHandler, OrderedConsumer};
 pub use running::{
-    Migration, Running, StartError, in_transaction, migrate, open_database, seed, start,
+    Migration, OutboxCommand, OutboxReport, Running, StartError, in_transaction, migrate,
+    open_database, outbox, seed, start,
 };
 pub use service::{BindError, BoxError, Listener, Resources, Service, Settings, Startup};
 pub use settings::{

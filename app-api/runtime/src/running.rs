@@ -14,7 +14,7 @@ use strata_domain::ports::EventPublisher;
 use strata_domain::ports::{AuditTrail, CacheStore, IdempotencyStore, in_unit_of_work};
 use strata_infrastructure::consumer::{PartitionLog, RedisStreamsLog};
 use strata_infrastructure::outbox::{
-    InProcessBus, OutboxRelay, RedisStreamsConfig, RedisStreamsPublisher,
+    DeadLetter, InProcessBus, OutboxRelay, OutboxStatus, RedisStreamsConfig, RedisStreamsPublisher,
 };
 use strata_infrastructure::{
     Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmOutbox, cache_store_for,
@@ -110,6 +110,46 @@ pub async fn seed<S: Service>(
     S::seed(&Resources::<S>::new(environment, settings, database))
         .await
         .map_err(StartError::Seed)
+}
+
+/// What the operator asks of the outbox from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxCommand {
+    /// How many events wait, how many are dead, and the dead letters.
+    Status,
+    /// Gives dead letter `id` a fresh set of attempts.
+    Retry(uuid::Uuid),
+}
+
+/// What an [`OutboxCommand`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxReport {
+    /// The outbox's state, and its newest dead letters.
+    Status(OutboxStatus, Vec<DeadLetter>),
+    /// Whether the dead letter was there to retry.
+    Retried(bool),
+}
+
+/// Runs `command` on the service's outbox.
+///
+/// # Errors
+/// When the database cannot be opened or the outbox read or written.
+pub async fn outbox<S: Service>(
+    settings: &Settings<S>,
+    command: OutboxCommand,
+) -> Result<OutboxReport, StartError> {
+    let database = open_database::<S>(settings).await?;
+    let outbox = SeaOrmOutbox::new(database);
+    let failed = |error: strata_domain::RepositoryError| StartError::Database(Box::new(error));
+    match command {
+        OutboxCommand::Status => Ok(OutboxReport::Status(
+            outbox.status().await.map_err(failed)?,
+            outbox.dead_letters(20).await.map_err(failed)?,
+        )),
+        OutboxCommand::Retry(id) => Ok(OutboxReport::Retried(
+            outbox.retry(id).await.map_err(failed)?,
+        )),
+    }
 }
 
 /// A started service: where it listens, and how to stop it.

@@ -236,6 +236,25 @@ fn migrate_reports_each_migration_and_seed_fills_an_empty_catalog() {
     );
     assert!(run(&["seed"]).starts_with("added 5 demo products"));
     assert!(run(&["seed"]).contains("nothing added"));
+    // No relay ran: the catalog's events wait in the outbox.
+    let status = run(&["outbox", "status"]);
+    assert!(status.contains("pending      5"), "{status}");
+    assert!(status.contains("dead         0"), "{status}");
+    let retry = |id: &str| {
+        shop()
+            .args(["outbox", "retry", id])
+            .env("SHOP_DATABASE_URL", &url)
+            .output()
+            .expect("the shop binary runs")
+    };
+    let unknown = retry("01900000-0000-7000-8000-000000000000");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no dead-lettered event has that id"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    assert_eq!(retry("not-an-id").status.code(), Some(2), "a usage error");
     let rolled_back = run(&["migrate", "down", "--steps", "1"]);
     let last = rolled_back.lines().last().unwrap_or_default();
     assert!(last.starts_with("pending"), "{rolled_back}");
