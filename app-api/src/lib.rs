@@ -72,6 +72,7 @@ pub mod application;
 pub mod config;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod messaging;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod secret;

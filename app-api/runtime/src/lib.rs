@@ -42,7 +42,7 @@ mod settings;
 mod telemetry;
 
 pub use cli::{load_settings, main, main_with};
-pub use consumer::{ConsumerSettings, MessageHandler, OrderedConsumer};
+pub use consumer::{ConsumerSettings, OrderedConsumer};
 pub use running::{
     Migration, OutboxCommand, OutboxReport, Running, StartError, in_transaction, migrate,
     open_database, outbox, seed, start,

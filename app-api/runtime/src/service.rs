@@ -376,7 +376,11 @@ impl<S: Service> Startup<S> {
     /// Runs an ordered consumer named `name` of the service's events (the
     /// in-process bus, or Redis Streams when `redis_url` is set): `handler`
     /// applies each message, in order per aggregate, effectively once.
-    pub fn consume(&mut self, name: impl Into<String>, handler: impl crate::MessageHandler) {
+    pub fn consume(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl strata_app_api::messaging::MessageHandler,
+    ) {
         let database = self.database().clone();
         self.workers.add(crate::OrderedConsumer::new(
             name,

@@ -12,11 +12,12 @@ use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use strata_app_api::application::{AppError, RequestContext};
+use strata_app_api::messaging::MessageHandler;
 use strata_domain::ports::{EventPublisher, Message, UnitOfWork};
 use strata_infrastructure::consumer::{ConsumerStore, PartitionLog};
 use strata_infrastructure::outbox::InProcessBus;
 use strata_infrastructure::{Database, SeaOrmUnitOfWork, migrate_up};
-use strata_runtime::{ConsumerSettings, MessageHandler, OrderedConsumer};
+use strata_runtime::{ConsumerSettings, OrderedConsumer};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 

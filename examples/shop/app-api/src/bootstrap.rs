@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use shop_infrastructure::{
     Argon2PasswordHasher, Migrator, SeaOrmProductRepository, SeaOrmRefreshTokens,
-    SeaOrmUserRepository, SeaOrmWishlistRepository, seed_catalog,
+    SeaOrmSalesReportStore, SeaOrmUserRepository, SeaOrmWishlistRepository, seed_catalog,
 };
 use strata_app_api::Secret;
 use strata_app_api::application::audit::{AuditTrailReader, ReadAuditTrail};
@@ -30,7 +30,9 @@ use crate::application::identity::{
     Throttles,
 };
 use crate::application::permissions::system_principal;
+use crate::application::reports::{self, Reports};
 use crate::application::wishlists::{self, Wishlists};
+use crate::messaging::CatalogEventsToReport;
 use crate::settings::{AdminSettings, CONFIG_FILES, ShopSettings, check_for};
 
 /// The sample shop, as the service runtime runs it.
@@ -94,14 +96,20 @@ impl Service for Shop {
         )
         .await?;
         let wishlists = Wishlists::new(
-            Arc::new(SeaOrmWishlistRepository::new(database)),
+            Arc::new(SeaOrmWishlistRepository::new(database.clone())),
             products.clone(),
         );
         let dispatcher = catalog::register(startup.dispatcher(), Arc::new(Catalog::new(products)));
         let dispatcher = identity::register(dispatcher, Arc::new(identity));
-        let dispatcher = wishlists::register(dispatcher, Arc::new(wishlists))
+        let reports = Reports::new(Arc::new(SeaOrmSalesReportStore::new(database.clone())));
+        let dispatcher = wishlists::register(dispatcher, Arc::new(wishlists));
+        let dispatcher = reports::register(dispatcher, Arc::new(reports))
             .query::<ReadAuditTrail>(Arc::new(AuditTrailReader::new(startup.audit_trail())))
             .build();
+        startup.consume(
+            "sales_report",
+            CatalogEventsToReport::new(dispatcher.clone()),
+        );
 
         ensure_administrator(&dispatcher, &settings.admin).await?;
         startup.worker(session_purge(dispatcher.clone()));

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod application;
 pub mod bootstrap;
+pub mod messaging;
 pub mod settings;
 
 pub use bootstrap::Shop;

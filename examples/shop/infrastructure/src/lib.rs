@@ -4,11 +4,13 @@
 pub mod catalog;
 pub mod identity;
 pub mod migration;
+pub mod reports;
 pub mod wishlists;
 
 pub use catalog::{SeaOrmProductRepository, seed_catalog};
 pub use identity::{Argon2PasswordHasher, SeaOrmRefreshTokens, SeaOrmUserRepository};
 pub use migration::Migrator;
+pub use reports::SeaOrmSalesReportStore;
 pub use wishlists::SeaOrmWishlistRepository;
 
 use sea_orm::DbErr;

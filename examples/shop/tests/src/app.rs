@@ -115,6 +115,17 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// A GET of `path` as the administrator.
+    pub async fn get_as_admin(&self, path: &str) -> reqwest::Response {
+        let token = self.admin_token().await.to_owned();
+        self.client
+            .get(self.api_url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// The router the API serves, for tests that inspect its routes.
     ///
     /// # Panics

@@ -8,6 +8,7 @@
 mod admin;
 mod catalog;
 mod identity;
+mod reports;
 mod wishlists;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub fn router(
         .routes(catalog::routes())
         .routes(wishlists::routes())
         .routes(admin::routes())
+        .routes(reports::routes())
         .body_limit(MAX_BODY_BYTES)
         .authenticated_by(authenticator)
         .build(state, settings, limiter, operations)

@@ -13,6 +13,10 @@ pub const WISHLISTS_READ_ANY: &str = "wishlists.read_any";
 pub const ACCOUNTS_PROVISION: &str = "accounts.provision";
 /// Read the audit trail.
 pub use strata_app_api::application::audit::AUDIT_READ;
+/// Read the sales report.
+pub const REPORTS_READ: &str = "reports.read";
+/// Count events in the sales report (its consumer).
+pub const REPORTS_WRITE: &str = "reports.write";
 /// Forget expired sessions (the service itself, on a schedule).
 pub const SESSIONS_PURGE: &str = "sessions.purge";
 
@@ -36,6 +40,7 @@ pub fn principal_for(user: &User) -> Principal {
         Role::Admin => principal
             .with_permission(CATALOG_WRITE)
             .with_permission(WISHLISTS_READ_ANY)
-            .with_permission(AUDIT_READ),
+            .with_permission(AUDIT_READ)
+            .with_permission(REPORTS_READ),
     }
 }

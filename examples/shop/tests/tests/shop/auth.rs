@@ -503,7 +503,12 @@ async fn callers_are_refused_before_anything_they_sent_is_read() {
         &document,
         Caller::Holding {
             token: &admin,
-            permissions: &["catalog.write", "wishlists.read_any", "audit.read"],
+            permissions: &[
+                "catalog.write",
+                "wishlists.read_any",
+                "audit.read",
+                "reports.read",
+            ],
         },
     )
     .await;

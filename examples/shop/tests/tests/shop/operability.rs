@@ -341,3 +341,152 @@ async fn a_product_created_over_http_has_its_event_relayed_and_counted() {
     );
     app.stop().await;
 }
+
+/// Asks the sales report of today until `ready` is satisfied with it.
+async fn report_until(app: &TestApp, ready: impl Fn(&Value) -> bool) -> Value {
+    let today = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        / 86_400) as i64;
+    let mut report = Value::Null;
+    for _ in 0..150 {
+        let response = app
+            .get_as_admin(&format!(
+                "/api/reports/sales?from={}&to={}",
+                day_text(today - 1),
+                day_text(today + 1)
+            ))
+            .await;
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        report = response.json().await.expect("JSON");
+        if ready(&report) {
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the report never caught up: {report}");
+}
+
+/// `YYYY-MM-DD` of `days` since 1970-01-01 (the civil calendar, by hand for
+/// the test's own use).
+fn day_text(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+async fn catalog_events_reach_the_sales_report(app: TestApp) {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let created = app
+        .client
+        .post(app.api_url("/api/products"))
+        .bearer_auth(app.admin_token().await)
+        .header("traceparent", traceparent)
+        .json(&serde_json::json!({
+            "name": "Reported kettle", "sku": "KET-REPORT-1",
+            "price": { "amount_minor": 1_999, "currency": "EUR" }, "stock": 3
+        }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let product: Value = created.json().await.expect("JSON");
+    let changed = app
+        .client
+        .put(app.api_url(&format!("/api/products/{}/price", product["id"].as_str().expect("an id"))))
+        .bearer_auth(app.admin_token().await)
+        .json(&serde_json::json!({ "price": { "amount_minor": 2_499, "currency": "EUR" }, "version": product["version"] }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(changed.status(), reqwest::StatusCode::OK);
+
+    let report = report_until(&app, |report| {
+        report["days"].as_array().is_some_and(|days| {
+            days.iter().any(|day| {
+                day["products_added"].as_u64() >= Some(1)
+                    && day["price_changes"].as_u64() >= Some(1)
+            })
+        })
+    })
+    .await;
+    let day = report["days"]
+        .as_array()
+        .and_then(|days| {
+            days.iter()
+                .find(|day| day["price_changes"].as_u64() >= Some(1))
+        })
+        .expect("a day with a price change");
+    assert_eq!(day["last_price_change"]["product_id"], product["id"]);
+    assert_eq!(day["last_price_change"]["price"]["amount_minor"], 2_499);
+
+    // The consumer ran its command in the trace of the request that caused it.
+    let audit: Value = app
+        .get_as_admin("/api/admin/audit?use_case=reports.record_catalog_event")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let entries = audit["items"].as_array().expect("entries");
+    assert!(
+        entries.iter().any(
+            |entry| entry["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+                && entry["principal"] == "sales_report"
+        ),
+        "{audit:#}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn catalog_events_reach_the_sales_report_through_the_in_process_bus() {
+    catalog_events_reach_the_sales_report(spawn_app().await).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+async fn catalog_events_reach_the_sales_report_through_redis_streams() {
+    let url = strata_tests::servers::redis_url();
+    let prefix = strata_tests::servers::fresh_prefix("shop");
+    let app = spawn_app_with(move |settings| {
+        settings.service.redis_url = Some(url.as_str().into());
+        settings.service.cache_key_prefix.clone_from(&prefix);
+    })
+    .await;
+    catalog_events_reach_the_sales_report(app).await;
+}
+
+#[tokio::test]
+async fn a_report_span_that_is_backwards_or_not_dates_is_refused() {
+    let app = spawn_app().await;
+    for query in [
+        "from=2026-12-02&to=2026-12-01",
+        "from=2026-02-30&to=2026-03-01",
+        "from=2020-01-01&to=2026-01-01",
+    ] {
+        let response = app
+            .get_as_admin(&format!("/api/reports/sales?{query}"))
+            .await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+    }
+    let anonymous = app
+        .client
+        .get(app.api_url("/api/reports/sales?from=2026-12-01&to=2026-12-01"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}

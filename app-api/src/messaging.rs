@@ -1,0 +1,36 @@
+//! Inbound adapters for messages, as [`crate::http`] is for requests: a
+//! [`MessageHandler`] maps a message to a command and dispatches it through
+//! the same pipeline. The runtime's consumers feed it.
+
+use async_trait::async_trait;
+use strata_domain::ports::Message;
+
+use crate::application::{AppError, Principal, PrincipalKind, RequestContext};
+
+/// What a consumer does with a message: map it to a command (or several) and
+/// dispatch it, as an HTTP handler does with a request. It runs inside the
+/// unit of work that also moves the consumer's position, as the principal
+/// [`MessageHandler::principal`] names, in the trace of the request that
+/// recorded the event.
+#[async_trait]
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Whether it wants messages of `topic` (an aggregate kind); the others
+    /// are passed over.
+    fn wants(&self, topic: &str) -> bool;
+
+    /// Who the messages run as: by default a service principal named after
+    /// the consumer with no permissions; a handler whose commands need some
+    /// grants them here.
+    fn principal(&self, consumer: &str) -> Principal {
+        Principal::new(consumer, PrincipalKind::Service)
+    }
+
+    /// Applies `message`.
+    ///
+    /// # Errors
+    /// A failure rolls back what the batch did; a message that fails on its
+    /// own is dead-lettered with the error, unless the error says to try
+    /// again later ([`AppError::Unavailable`]), which stops the consumer for
+    /// a backoff.
+    async fn handle(&self, request: &RequestContext, message: &Message) -> Result<(), AppError>;
+}

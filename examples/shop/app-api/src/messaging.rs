@@ -1,0 +1,83 @@
+//! Inbound adapters for messages, as `api` is for HTTP requests: each maps a
+//! message to a command and dispatches it through the same pipeline.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use shop_domain::catalog::Money;
+use strata_app_api::application::{AppError, Dispatcher, Principal, PrincipalKind, RequestContext};
+use strata_app_api::messaging::MessageHandler;
+use strata_domain::Id;
+use strata_domain::ports::Message;
+
+use crate::application::permissions::REPORTS_WRITE;
+use crate::application::reports::{CatalogChange, RecordCatalogEvent};
+
+/// Counts the catalog's events in the sales report (consumer `sales_report`).
+#[derive(Debug, Clone)]
+pub struct CatalogEventsToReport {
+    dispatcher: Dispatcher,
+}
+
+impl CatalogEventsToReport {
+    /// The adapter, dispatching through `dispatcher`.
+    #[must_use]
+    pub fn new(dispatcher: Dispatcher) -> Self {
+        Self { dispatcher }
+    }
+}
+
+/// A product event as the catalog publishes it; fields the report does not
+/// need are passed over.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ProductEventPayload {
+    Created {},
+    PriceChanged { id: uuid::Uuid, to: PricePayload },
+}
+
+#[derive(Debug, Deserialize)]
+struct PricePayload {
+    amount_minor: i64,
+    currency: String,
+}
+
+#[async_trait]
+impl MessageHandler for CatalogEventsToReport {
+    fn wants(&self, topic: &str) -> bool {
+        topic == "product"
+    }
+
+    fn principal(&self, consumer: &str) -> Principal {
+        Principal::new(consumer, PrincipalKind::Service).with_permission(REPORTS_WRITE)
+    }
+
+    async fn handle(&self, request: &RequestContext, message: &Message) -> Result<(), AppError> {
+        let payload = ProductEventPayload::deserialize(&message.payload).map_err(|error| {
+            AppError::RuleViolated {
+                code: "unreadable_event",
+                message: format!("`{}` is not a product event: {error}", message.event_type),
+            }
+        })?;
+        let change = match payload {
+            ProductEventPayload::Created {} => CatalogChange::ProductAdded,
+            ProductEventPayload::PriceChanged { id, to } => CatalogChange::PriceChanged {
+                product: Id::from_uuid(id),
+                price: Money::new(to.amount_minor, &to.currency).map_err(|failure| {
+                    AppError::RuleViolated {
+                        code: "unreadable_event",
+                        message: format!("the new price is not a price: {failure}"),
+                    }
+                })?,
+            },
+        };
+        self.dispatcher
+            .execute(
+                request,
+                RecordCatalogEvent {
+                    change,
+                    recorded_at_ms: message.recorded_at_ms,
+                },
+            )
+            .await
+    }
+}
