@@ -28,9 +28,12 @@ pub trait MessageHandler: Send + Sync + 'static {
     /// Applies `message`.
     ///
     /// # Errors
-    /// A failure rolls back what the batch did; a message that fails on its
-    /// own is dead-lettered with the error, unless the error says to try
-    /// again later ([`AppError::Unavailable`]), which stops the consumer for
+    /// A failure rolls back what the batch did, and the messages are applied
+    /// again one at a time. One that fails on its own is dead-lettered with
+    /// the error: at once when the error is about the message (invalid,
+    /// refused by a rule, not found, not allowed); after a few tries, each
+    /// after the consumer's backoff, for a conflict or a failure inside;
+    /// never for [`AppError::Unavailable`], which only stops the consumer for
     /// a backoff.
     async fn handle(&self, request: &RequestContext, message: &Message) -> Result<(), AppError>;
 }

@@ -447,6 +447,14 @@ impl Session<'_> {
         }
     }
 
+    /// The trace of the unit of work this session joined, if it has one.
+    pub(crate) fn trace(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Joined { scope, .. } => scope.trace(),
+            Kind::Own { .. } => None,
+        }
+    }
+
     /// Notes that events were stored in the outbox through this session, so the
     /// relay is woken once they are committed.
     pub(crate) fn mark_events_stored(&mut self) {

@@ -171,6 +171,11 @@ impl Scope {
         lock(&self.events).extend(events);
     }
 
+    /// The trace the work of this level belongs to.
+    pub(crate) fn trace(&self) -> Option<String> {
+        self.trace.clone()
+    }
+
     pub(crate) fn mark_events_stored(&self) {
         self.stored_events
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -435,7 +440,14 @@ impl UnitOfWork for SeaOrmUnitOfWork {
 
 /// Releases a savepoint: what it recorded now belongs to the outer level.
 async fn release(scope: Scope, parent: &Scope) -> Result<Outcome, UnitOfWorkError> {
-    let events = scope.take_events();
+    let mut events = scope.take_events();
+    // Each event keeps the trace of the work that recorded it, though the
+    // root belongs to another (a consumer's batch) or to none.
+    for event in &mut events {
+        if event.traceparent.is_none() {
+            event.traceparent.clone_from(&scope.trace);
+        }
+    }
     let changes = scope.take_changes();
     let hooks = scope.take_hooks();
     scope

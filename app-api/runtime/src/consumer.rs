@@ -41,7 +41,12 @@ impl Default for ConsumerSettings {
 /// from its stored position by the one instance holding it.
 pub struct OrderedConsumer {
     name: String,
+    /// What its partitions are kept under: its name, and for a log local to
+    /// this process, that log's id too.
+    partitions_key: String,
     instance: String,
+    /// Failed tries of messages that failed for reasons that may pass.
+    tries: std::sync::Mutex<std::collections::HashMap<Uuid, u32>>,
     log: Arc<dyn PartitionLog>,
     store: ConsumerStore,
     unit_of_work: Arc<dyn UnitOfWork>,
@@ -82,9 +87,16 @@ impl OrderedConsumer {
         handler: Arc<dyn MessageHandler>,
         settings: ConsumerSettings,
     ) -> Self {
+        let name = name.into();
+        let partitions_key = match log.local_to() {
+            Some(log) => format!("{name}@{log}"),
+            None => name.clone(),
+        };
         Self {
-            name: name.into(),
+            name,
+            partitions_key,
             instance: Uuid::new_v4().simple().to_string(),
+            tries: std::sync::Mutex::new(std::collections::HashMap::new()),
             log,
             store,
             unit_of_work,
@@ -117,7 +129,13 @@ impl OrderedConsumer {
                 }
                 if self
                     .store
-                    .advance(&self.name, partition, &self.instance, &last.position)
+                    .advance(
+                        &self.partitions_key,
+                        partition,
+                        &self.instance,
+                        &last.position,
+                        self.settings.lease,
+                    )
                     .await?
                 {
                     Ok(())
@@ -190,7 +208,13 @@ impl OrderedConsumer {
                     .await?;
                 if self
                     .store
-                    .advance(&self.name, partition, &self.instance, &entry.position)
+                    .advance(
+                        &self.partitions_key,
+                        partition,
+                        &self.instance,
+                        &entry.position,
+                        self.settings.lease,
+                    )
                     .await?
                 {
                     Ok(())
@@ -219,10 +243,15 @@ impl OrderedConsumer {
     /// be tried again later.
     pub async fn round(&self) -> Result<usize, WorkerError> {
         let mut handled = 0;
-        for partition in 0..self.log.partitions() {
+        for partition in self.my_share().await? {
             let Some(position) = self
                 .store
-                .hold(&self.name, partition, &self.instance, self.settings.lease)
+                .hold(
+                    &self.partitions_key,
+                    partition,
+                    &self.instance,
+                    self.settings.lease,
+                )
                 .await?
             else {
                 continue;
@@ -252,6 +281,9 @@ impl OrderedConsumer {
                             Err(Failed::LeaseLost) => break,
                             Err(Failed::Later(error)) => return Err(Box::new(error)),
                             Err(Failed::Message(error)) => {
+                                if !self.gives_up_on(entry, &error) {
+                                    return Err(Box::new(error));
+                                }
                                 match self.bury(partition, entry, &error).await {
                                     Ok(()) => {}
                                     Err(Failed::LeaseLost) => break,
@@ -268,7 +300,76 @@ impl OrderedConsumer {
         }
         Ok(handled)
     }
+
+    /// The partitions this instance holds or may take: an even share among
+    /// the instances running the consumer now (each says so every round), so
+    /// a new instance gets its part as the others let theirs go. Lets go of
+    /// those over its share.
+    async fn my_share(&self) -> Result<Vec<u32>, WorkerError> {
+        let partitions = self.log.partitions();
+        let holders = self.store.holders(&self.partitions_key).await?;
+        let mine: Vec<u32> = holders
+            .iter()
+            .filter(|(_, owner)| *owner == self.instance)
+            .map(|(partition, _)| *partition)
+            .collect();
+        let instances = self
+            .store
+            .announce(&self.partitions_key, &self.instance, self.settings.lease)
+            .await?;
+        let share = partitions.div_ceil(instances) as usize;
+        let taken: std::collections::BTreeSet<u32> = holders
+            .iter()
+            .filter(|(_, owner)| *owner != self.instance)
+            .map(|(partition, _)| *partition)
+            .collect();
+        let mut chosen: Vec<u32> = mine.iter().copied().take(share).collect();
+        for extra in mine.iter().skip(share) {
+            self.store
+                .let_go(&self.partitions_key, *extra, &self.instance)
+                .await?;
+        }
+        for partition in 0..partitions {
+            if chosen.len() >= share {
+                break;
+            }
+            if !chosen.contains(&partition) && !taken.contains(&partition) {
+                chosen.push(partition);
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Whether to give up on the message at `entry` after `error`: at once
+    /// when the error is about the message itself (invalid, refused by a
+    /// rule, about something missing or not allowed), after a few tries when
+    /// it may pass (a conflict, a failure inside).
+    fn gives_up_on(&self, entry: &LogEntry, error: &AppError) -> bool {
+        let Ok(message) = &entry.message else {
+            return true;
+        };
+        let transient = matches!(error, AppError::Conflict { .. } | AppError::Internal(_));
+        if !transient {
+            return true;
+        }
+        let mut tries = self
+            .tries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = tries.entry(message.id).or_insert(0);
+        *count += 1;
+        if *count >= TRIES_BEFORE_GIVING_UP {
+            tries.remove(&message.id);
+            true
+        } else {
+            false
+        }
+    }
 }
+
+/// How many times a message failing for a reason that may pass is tried
+/// before it is dead-lettered.
+const TRIES_BEFORE_GIVING_UP: u32 = 5;
 
 #[async_trait]
 impl Worker for OrderedConsumer {
@@ -286,9 +387,12 @@ impl Worker for OrderedConsumer {
         }
         for partition in 0..self.log.partitions() {
             self.store
-                .let_go(&self.name, partition, &self.instance)
+                .let_go(&self.partitions_key, partition, &self.instance)
                 .await?;
         }
+        self.store
+            .leave(&self.partitions_key, &self.instance)
+            .await?;
         Ok(())
     }
 }

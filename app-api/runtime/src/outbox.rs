@@ -62,27 +62,27 @@ impl Worker for RelayWorker {
 
     async fn run(&self, context: WorkerContext) -> Result<(), WorkerError> {
         let mut stop = context.clone();
-        let (passes, mut passed) = tokio::sync::mpsc::unbounded_channel::<RelayPass>();
+        let (passes, mut passed) = tokio::sync::watch::channel(RelayPass::default());
         let counters = Arc::clone(&self.counters);
         let relaying = self
             .relay
             .run(async move { stop.stopping().await }, move |pass| {
                 counters.add(pass);
                 context.beat();
-                let _ = passes.send(pass);
+                passes.send_replace(pass);
             });
-        // Read beside the relay, never while it waits: on a database with one
-        // connection, the two take turns.
+        // Read beside the relay, never while it waits (on a database with one
+        // connection, the two take turns), and at most every STATUS_EVERY.
         let watching = async {
-            let mut last_status: Option<tokio::time::Instant> = None;
-            while let Some(pass) = passed.recv().await {
-                let due = last_status.is_none_or(|at| at.elapsed() >= STATUS_EVERY);
-                if due || pass.claimed > 0 {
-                    if let Ok(status) = self.outbox.status().await {
-                        self.counters.set(status);
-                    }
-                    last_status = Some(tokio::time::Instant::now());
+            let mut last_read: Option<tokio::time::Instant> = None;
+            while passed.changed().await.is_ok() {
+                if last_read.is_some_and(|at| at.elapsed() < STATUS_EVERY) {
+                    continue;
                 }
+                if let Ok(status) = self.outbox.status().await {
+                    self.counters.set(status);
+                }
+                last_read = Some(tokio::time::Instant::now());
             }
         };
         // The watcher ends when the relay drops its sender, that is, when the

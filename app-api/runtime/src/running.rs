@@ -12,7 +12,7 @@ use strata_app_api::metrics::{Metrics, PoolUsage};
 use strata_app_api::workers::{Periodic, RestartPolicy, RunningWorkers, Workers};
 use strata_domain::ports::EventPublisher;
 use strata_domain::ports::{AuditTrail, CacheStore, IdempotencyStore, in_unit_of_work};
-use strata_infrastructure::consumer::{PartitionLog, RedisStreamsLog};
+use strata_infrastructure::consumer::{ConsumerStore, PartitionLog, RedisStreamsLog};
 use strata_infrastructure::outbox::{
     DeadLetter, InProcessBus, OutboxRelay, OutboxStatus, RedisStreamsConfig, RedisStreamsPublisher,
 };
@@ -308,6 +308,22 @@ pub async fn start<S: Service>(
             outbox: SeaOrmOutbox::new(database.clone()),
             counters,
         });
+        let inbox = ConsumerStore::new(database.clone());
+        let inbox_retention = service.outbox.retention;
+        workers.add(Periodic::new(
+            "consumer_inbox_purge",
+            service.outbox.purge_interval,
+            move || {
+                let inbox = inbox.clone();
+                async move {
+                    let purged = inbox.purge_inbox(inbox_retention).await?;
+                    if purged > 0 {
+                        tracing::info!(purged, "purged consumer inbox rows past their retention");
+                    }
+                    Ok(())
+                }
+            },
+        ));
         workers.add(Periodic::new(
             "outbox_purge",
             service.outbox.purge_interval,
@@ -444,10 +460,12 @@ type EventBus = (Arc<dyn EventPublisher>, Arc<dyn PartitionLog>);
 fn event_bus(service: &crate::ServiceSettings) -> Result<EventBus, BoxError> {
     let partitions = service.outbox.partitions;
     let Some(url) = &service.redis_url else {
-        let bus = Arc::new(InProcessBus::new(
-            partitions,
-            service.outbox.stream_max_len.max(1),
-        ));
+        // 0 keeps every entry, as it does for a stream.
+        let max_len = match service.outbox.stream_max_len {
+            0 => usize::MAX,
+            max_len => max_len,
+        };
+        let bus = Arc::new(InProcessBus::new(partitions, max_len));
         return Ok((bus.clone(), bus));
     };
     let config = RedisStreamsConfig {

@@ -515,6 +515,17 @@ pub mod rules {
             .build()
     }
 
+    /// A calendar date, `YYYY-MM-DD` (RFC 3339 `full-date`).
+    #[must_use]
+    pub fn date() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .min_length(Some(10))
+            .max_length(Some(10))
+            .build()
+    }
+
     /// A whole number from `minimum` to `maximum`.
     #[must_use]
     pub fn integer(minimum: i64, maximum: i64) -> Object {

@@ -36,6 +36,13 @@ pub trait PartitionLog: Send + Sync {
     /// How many partitions it has.
     fn partitions(&self) -> u32;
 
+    /// For a log that lives in one process only, its id: consumers then keep
+    /// their partitions and positions per log, each instance reading its own.
+    /// `None` for a log every instance shares (a broker).
+    fn local_to(&self) -> Option<&str> {
+        None
+    }
+
     /// Up to `max` entries of `partition` after `after` (from the oldest kept
     /// when `None`), waiting up to `wait` for one when there is none yet.
     ///
@@ -54,6 +61,10 @@ pub trait PartitionLog: Send + Sync {
 impl PartitionLog for InProcessBus {
     fn partitions(&self) -> u32 {
         InProcessBus::partitions(self)
+    }
+
+    fn local_to(&self) -> Option<&str> {
+        Some(self.id())
     }
 
     async fn read(

@@ -1,10 +1,9 @@
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{
-    big_integer, big_integer_null, integer, string_len, string_len_null, text, uuid,
-};
+use sea_orm_migration::schema::{big_integer, integer, string_len, string_len_null, text, uuid};
 
-/// Creates the consumers' tables: who owns each partition and where it stands,
-/// the messages each consumer applied, and those it gave up on.
+/// Creates the consumers' tables: the instances running each consumer, who owns
+/// each partition and where it stands, the messages each consumer applied, and
+/// those it gave up on.
 #[derive(Debug)]
 pub struct CreateConsumerTables;
 
@@ -22,7 +21,7 @@ impl MigrationTrait for CreateConsumerTables {
                 Table::create()
                     .table(Partitions::Table)
                     .if_not_exists()
-                    .col(string_len(Partitions::Consumer, 128))
+                    .col(string_len(Partitions::Consumer, 200))
                     .col(integer(Partitions::Partition))
                     .col(string_len_null(Partitions::Owner, 64))
                     .col(big_integer(Partitions::LeaseUntil).default(0))
@@ -31,6 +30,22 @@ impl MigrationTrait for CreateConsumerTables {
                         Index::create()
                             .col(Partitions::Consumer)
                             .col(Partitions::Partition),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Members::Table)
+                    .if_not_exists()
+                    .col(string_len(Members::Consumer, 200))
+                    .col(string_len(Members::Instance, 64))
+                    .col(big_integer(Members::SeenUntil))
+                    .primary_key(
+                        Index::create()
+                            .col(Members::Consumer)
+                            .col(Members::Instance),
                     )
                     .to_owned(),
             )
@@ -66,7 +81,6 @@ impl MigrationTrait for CreateConsumerTables {
                     .col(text(DeadLetters::Message))
                     .col(text(DeadLetters::Reason))
                     .col(big_integer(DeadLetters::DeadAt))
-                    .col(big_integer_null(DeadLetters::RetriedAt))
                     .to_owned(),
             )
             .await
@@ -76,6 +90,7 @@ impl MigrationTrait for CreateConsumerTables {
         for table in [
             DeadLetters::Table.into_iden(),
             Inbox::Table.into_iden(),
+            Members::Table.into_iden(),
             Partitions::Table.into_iden(),
         ] {
             manager
@@ -95,6 +110,15 @@ pub(crate) enum Partitions {
     Owner,
     LeaseUntil,
     Position,
+}
+
+#[derive(DeriveIden)]
+pub(crate) enum Members {
+    #[sea_orm(iden = "strata_consumer_members")]
+    Table,
+    Consumer,
+    Instance,
+    SeenUntil,
 }
 
 #[derive(DeriveIden)]
@@ -118,5 +142,4 @@ pub(crate) enum DeadLetters {
     Message,
     Reason,
     DeadAt,
-    RetriedAt,
 }

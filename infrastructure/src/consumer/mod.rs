@@ -18,7 +18,7 @@ use uuid::Uuid;
 pub use log::RedisStreamsLog;
 pub use log::{LogEntry, PartitionLog, ReadError, Undecodable};
 pub(crate) use migration::CreateConsumerTables;
-use migration::{DeadLetters, Inbox, Partitions};
+use migration::{DeadLetters, Inbox, Members, Partitions};
 
 use crate::Database;
 use crate::db_error::storage_error;
@@ -49,6 +49,17 @@ pub struct ConsumerDeadLetter {
     pub reason: String,
     /// When, in milliseconds since the Unix epoch.
     pub dead_at: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct MembersRow {
+    members: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct HolderRow {
+    partition: i32,
+    owner: String,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -139,6 +150,133 @@ impl ConsumerStore {
         Ok(position)
     }
 
+    /// Says `instance` runs `consumer` for `lease` from now, and answers how
+    /// many instances run it now (this one included), so each takes its
+    /// share of the partitions.
+    ///
+    /// # Errors
+    /// When the table cannot be written.
+    pub async fn announce(
+        &self,
+        consumer: &str,
+        instance: &str,
+        lease: Duration,
+    ) -> Result<u32, RepositoryError> {
+        let now = now_ms();
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let session = self.database.autonomous().await?;
+        let backend = session.get_database_backend();
+        let upsert = Query::insert()
+            .into_table(Members::Table)
+            .columns([Members::Consumer, Members::Instance, Members::SeenUntil])
+            .values_panic([consumer.into(), instance.into(), until.into()])
+            .on_conflict(
+                OnConflict::columns([Members::Consumer, Members::Instance])
+                    .update_column(Members::SeenUntil)
+                    .to_owned(),
+            )
+            .to_owned();
+        session
+            .execute_raw(StatementBuilder::build(&upsert, &backend))
+            .await
+            .map_err(storage_error)?;
+        // Those gone for good: a lease long past.
+        let forget = Query::delete()
+            .from_table(Members::Table)
+            .and_where(Expr::col(Members::Consumer).eq(consumer))
+            .and_where(Expr::col(Members::SeenUntil).lt(now))
+            .to_owned();
+        session
+            .execute_raw(StatementBuilder::build(&forget, &backend))
+            .await
+            .map_err(storage_error)?;
+        let count = Query::select()
+            .expr_as(Expr::col(Members::Instance).count(), "members")
+            .from(Members::Table)
+            .and_where(Expr::col(Members::Consumer).eq(consumer))
+            .to_owned();
+        let row = session
+            .query_one_raw(StatementBuilder::build(&count, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        let members = row
+            .map(|row| MembersRow::from_query_result(&row, ""))
+            .transpose()
+            .map_err(storage_error)?
+            .map_or(1, |row| row.members);
+        Ok(std::cmp::max(u32::try_from(members).unwrap_or(u32::MAX), 1))
+    }
+
+    /// Says `instance` no longer runs `consumer` (on shutdown).
+    ///
+    /// # Errors
+    /// When the table cannot be written.
+    pub async fn leave(&self, consumer: &str, instance: &str) -> Result<(), RepositoryError> {
+        let session = self.database.autonomous().await?;
+        let backend = session.get_database_backend();
+        let delete = Query::delete()
+            .from_table(Members::Table)
+            .and_where(Expr::col(Members::Consumer).eq(consumer))
+            .and_where(Expr::col(Members::Instance).eq(instance))
+            .to_owned();
+        session
+            .execute_raw(StatementBuilder::build(&delete, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await
+    }
+
+    /// Who holds which of `consumer`'s partitions now: `(partition, owner)`
+    /// for each partition whose lease has not run out.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub async fn holders(&self, consumer: &str) -> Result<Vec<(u32, String)>, RepositoryError> {
+        let session = self.database.reader().await?;
+        let backend = session.get_database_backend();
+        let select = Query::select()
+            .columns([Partitions::Partition, Partitions::Owner])
+            .from(Partitions::Table)
+            .and_where(Expr::col(Partitions::Consumer).eq(consumer))
+            .and_where(Expr::col(Partitions::Owner).is_not_null())
+            .and_where(Expr::col(Partitions::LeaseUntil).gte(now_ms()))
+            .to_owned();
+        let rows = session
+            .query_all_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        rows.iter()
+            .map(|row| {
+                let row = HolderRow::from_query_result(row, "").map_err(storage_error)?;
+                Ok((u32::try_from(row.partition).unwrap_or_default(), row.owner))
+            })
+            .collect()
+    }
+
+    /// Forgets inbox rows older than `age`: a message is not delivered again
+    /// after its outbox row was purged.
+    ///
+    /// # Errors
+    /// When the table cannot be written.
+    pub async fn purge_inbox(&self, age: Duration) -> Result<u64, RepositoryError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+        let session = self.database.autonomous().await?;
+        let backend = session.get_database_backend();
+        let delete = Query::delete()
+            .from_table(Inbox::Table)
+            .and_where(Expr::col(Inbox::AppliedAt).lt(cutoff))
+            .to_owned();
+        let deleted = session
+            .execute_raw(StatementBuilder::build(&delete, &backend))
+            .await
+            .map_err(storage_error)?
+            .rows_affected();
+        session.finish().await?;
+        Ok(deleted)
+    }
+
     /// Lets go of `consumer`'s partition `partition` if `owner` holds it, so
     /// another instance takes it at once (on shutdown).
     ///
@@ -200,9 +338,10 @@ impl ConsumerStore {
     }
 
     /// Moves `consumer`'s partition `partition` to `position` in the running
-    /// unit of work, if `owner` still holds it: `false` when another instance
-    /// took it over, and the unit of work must then roll back, so nothing
-    /// this owner applied is kept twice.
+    /// unit of work, if `owner` still holds it, and renews its lease for
+    /// `lease` from now: `false` when another instance took it over, and the
+    /// unit of work must then roll back, so nothing this owner applied is
+    /// kept twice.
     ///
     /// # Errors
     /// When no unit of work of this database runs, or the table cannot be
@@ -213,12 +352,15 @@ impl ConsumerStore {
         partition: u32,
         owner: &str,
         position: &str,
+        lease: Duration,
     ) -> Result<bool, RepositoryError> {
+        let until = now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let session = self.database.writer().await?;
         let backend = session.get_database_backend();
         let update = Query::update()
             .table(Partitions::Table)
             .value(Partitions::Position, position)
+            .value(Partitions::LeaseUntil, until)
             .and_where(Expr::col(Partitions::Consumer).eq(consumer))
             .and_where(
                 Expr::col(Partitions::Partition).eq(i32::try_from(partition).unwrap_or(i32::MAX)),

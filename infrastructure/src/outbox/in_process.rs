@@ -10,13 +10,18 @@ use tokio::sync::Notify;
 /// An event bus inside this process: one log per partition, each entry at an
 /// offset that only grows, trimmed to the oldest `max_len` entries.
 ///
-/// Consumers in the same process read it from the offsets they stored. It
-/// lives as long as the process: messages published and not yet consumed when
-/// it stops are gone from it — their outbox rows are already marked published —
+/// Consumers in the same process read it from the offsets they stored, and
+/// only they: each instance's relay publishes into its own bus and its own
+/// consumers read it, their positions kept per bus ([`InProcessBus::id`]).
+/// It lives as long as the process: messages published and not yet consumed
+/// when it stops are gone — their outbox rows are already marked published —
 /// so a service whose consumers must not miss an event across restarts uses a
-/// broker (Redis Streams, RabbitMQ).
+/// broker (Redis Streams).
 #[derive(Debug)]
 pub struct InProcessBus {
+    /// Which bus this is: positions in it mean nothing to another one (the
+    /// same service restarted, or another instance).
+    id: String,
     partitions: Vec<Mutex<Log>>,
     max_len: usize,
     published: Notify,
@@ -35,12 +40,19 @@ impl InProcessBus {
     #[must_use]
     pub fn new(partitions: u32, max_len: usize) -> Self {
         Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
             partitions: (0..partitions.max(1))
                 .map(|_| Mutex::new(Log::default()))
                 .collect(),
             max_len: max_len.max(1),
             published: Notify::new(),
         }
+    }
+
+    /// This bus's id, new with each one.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// How many partitions it has.

@@ -101,6 +101,16 @@ impl MigrationTrait for RelayOutboxTable {
                 )
                 .await?;
         }
+        // Events stored before the relay existed were recorded no later than
+        // now; their age counts from here.
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(StrataOutbox::Table)
+                    .value(StrataOutbox::RecordedAt, super::now_ms())
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()

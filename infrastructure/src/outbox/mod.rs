@@ -85,6 +85,16 @@ impl Outbox for SeaOrmOutbox {
         if events.is_empty() {
             return session.finish().await;
         }
+        let trace = session.trace();
+        let events = events
+            .into_iter()
+            .map(|mut event| {
+                if event.traceparent.is_none() {
+                    event.traceparent.clone_from(&trace);
+                }
+                event
+            })
+            .collect();
         insert(&*session, events).await.map_err(storage_error)?;
         session.mark_events_stored();
         session.finish().await

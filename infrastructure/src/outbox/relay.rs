@@ -8,7 +8,7 @@ use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
     StatementBuilder,
 };
 use strata_domain::RepositoryError;
@@ -142,7 +142,12 @@ impl OutboxRelay {
             let pass = self.relay_once().await?;
             progress(pass);
             if pass.claimed == self.settings.batch as usize && pass.failed == 0 {
-                continue;
+                // More may be waiting; go on at once unless the service stops.
+                tokio::select! {
+                    biased;
+                    () = &mut stop => return Ok(()),
+                    () = std::future::ready(()) => continue,
+                }
             }
             tokio::select! {
                 () = &mut stop => return Ok(()),
@@ -176,8 +181,13 @@ impl OutboxRelay {
             }
             Err(PublishError::Unavailable(error)) => {
                 let reason = error_text(error.as_ref());
+                tracing::warn!(
+                    events = claimed.len(),
+                    reason,
+                    "the broker did not confirm a batch of outbox events; they will be sent again"
+                );
                 for row in &claimed {
-                    pass.record_failure(self.fail(row, &reason).await?);
+                    pass.record_failure(self.fail(row, &reason, false).await?);
                 }
             }
             Err(PublishError::Refused(_)) => {
@@ -197,8 +207,12 @@ impl OutboxRelay {
                         }
                         Err(error) => {
                             held.push(aggregate);
+                            let refused = matches!(error, PublishError::Refused(_));
                             let reason = error_text(&error);
-                            pass.record_failure(self.fail(row, &reason).await?);
+                            if refused {
+                                tracing::warn!(event = %row.id, reason, "the broker refused an outbox event");
+                            }
+                            pass.record_failure(self.fail(row, &reason, refused).await?);
                         }
                     }
                 }
@@ -278,26 +292,42 @@ impl OutboxRelay {
         session.finish().await
     }
 
-    /// Records a failed attempt of `row`: its backoff, or its dead-lettering.
-    async fn fail(&self, row: &entity::Model, reason: &str) -> Result<Failure, RepositoryError> {
+    /// Records a failed attempt of `row`: its backoff, or — when the broker
+    /// refused it for what it is, `max_attempts` times — its dead-lettering.
+    /// A broker that cannot be reached never dead-letters anything: the event
+    /// waits, retried every `max_backoff` at the longest, until it is back.
+    async fn fail(
+        &self,
+        row: &entity::Model,
+        reason: &str,
+        refused: bool,
+    ) -> Result<Failure, RepositoryError> {
         let attempts = row.attempts.saturating_add(1);
         let now = now_ms();
-        let dead = u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
+        let dead =
+            refused && u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
         let session = self.database.autonomous().await?;
-        let mut update = entity::ActiveModel {
-            id: sea_orm::ActiveValue::Unchanged(row.id),
-            attempts: Set(attempts),
-            last_error: Set(Some(reason.chars().take(2_000).collect())),
-            claimed_by: Set(None),
-            claimed_until: Set(None),
-            ..Default::default()
-        };
-        if dead {
-            update.dead_at = Set(Some(now));
+        let mut update = entity::Entity::update_many()
+            .col_expr(Column::Attempts, Expr::val(attempts))
+            .col_expr(
+                Column::LastError,
+                Expr::val(Some(reason.chars().take(2_000).collect::<String>())),
+            )
+            .col_expr(Column::ClaimedBy, Expr::val(Option::<String>::None))
+            .col_expr(Column::ClaimedUntil, Expr::val(Option::<i64>::None));
+        update = if dead {
+            update.col_expr(Column::DeadAt, Expr::val(Some(now)))
         } else {
-            update.next_attempt_at = Set(now.saturating_add(millis(self.backoff(attempts))));
-        }
-        entity::Entity::update(update)
+            update.col_expr(
+                Column::NextAttemptAt,
+                Expr::val(now.saturating_add(millis(self.backoff(attempts)))),
+            )
+        };
+        // Only while this relay still holds it: one whose lease ran out
+        // leaves the event to its new holder.
+        update
+            .filter(Column::Id.eq(row.id))
+            .filter(Column::ClaimedBy.eq(self.instance.clone()))
             .exec(&*session)
             .await
             .map_err(storage_error)?;
@@ -306,7 +336,6 @@ impl OutboxRelay {
             tracing::error!(event = %row.id, attempts, reason, "an outbox event was dead-lettered");
             Ok(Failure::Dead)
         } else {
-            tracing::warn!(event = %row.id, attempts, reason, "publishing an outbox event failed; it will be retried");
             Ok(Failure::Retried)
         }
     }
@@ -408,7 +437,9 @@ fn followers(aggregate: &(String, String), head: Uuid, limit: usize) -> SelectSt
         .order_by(Column::AggregateVersion, Order::Asc)
         .order_by(Column::Id, Order::Asc)
         .limit(limit as u64)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        // Waiting, never skipping: a follower skipped would let a later one
+        // of the aggregate go first.
+        .lock(LockType::Update)
         .to_owned()
 }
 
@@ -476,8 +507,16 @@ impl Listener {
         if database.backend() != DbBackend::Postgres {
             return Self { listener: None };
         }
-        let pool = database.writer_pool().get_postgres_connection_pool();
-        let listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
+        // A connection of its own, outside the service's pools: a listener
+        // holds its connection for as long as it listens.
+        let options = database
+            .writer_pool()
+            .get_postgres_connection_pool()
+            .connect_options();
+        let own = sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*options).clone());
+        let listener = match sea_orm::sqlx::postgres::PgListener::connect_with(&own).await {
             Ok(mut listener) => match listener.listen(super::NOTIFY_CHANNEL).await {
                 Ok(()) => Some(listener),
                 Err(error) => {

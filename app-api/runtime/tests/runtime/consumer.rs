@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use strata_app_api::application::{AppError, RequestContext};
 use strata_app_api::messaging::MessageHandler;
-use strata_domain::ports::{EventPublisher, Message, UnitOfWork};
+use strata_domain::ports::{EventPublisher, Message, UnitOfWork, partition_of};
 use strata_infrastructure::consumer::{ConsumerStore, PartitionLog};
 use strata_infrastructure::outbox::InProcessBus;
 use strata_infrastructure::{Database, SeaOrmUnitOfWork, migrate_up};
@@ -336,6 +336,15 @@ async fn an_owner_dying_mid_batch_leaves_nothing_and_another_resumes_after_its_l
             crash_once_at: Some(3),
             ..Recorder::new(&f.database)
         };
+        // The partition it dies in: the first one with messages, as it
+        // takes them in order.
+        let crashed_partition = (0..2)
+            .find(|partition| {
+                ["a", "b"]
+                    .iter()
+                    .any(|key| partition_of("note", key, 2) == *partition)
+            })
+            .expect("a partition with messages");
         let dying = Arc::new(consumer(&f, dying, Duration::from_millis(200)));
         let round = Arc::clone(&dying);
         let died = tokio::spawn(async move { round.round().await }).await;
@@ -345,12 +354,21 @@ async fn an_owner_dying_mid_batch_leaves_nothing_and_another_resumes_after_its_l
 
         // Another instance, while the lease holds: the partition is not its.
         let survivor = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
-        let early = survivor.round().await.expect("a round");
+        survivor.round().await.expect("a round");
+        let (order, _) = applied(&f).await;
+        let held: Vec<&String> = order
+            .keys()
+            .filter(|aggregate| partition_of("note", aggregate, 2) == crashed_partition)
+            .collect();
+        assert!(
+            held.is_empty(),
+            "the dead owner's partition waits for its lease: {held:?}"
+        );
         tokio::time::sleep(Duration::from_millis(400)).await;
         until_idle(&survivor).await;
         let (order, times) = applied(&f).await;
         assert!(times.values().all(|n| *n == 1), "{times:?}");
-        assert_eq!(times.len(), 16, "applied after {early} early");
+        assert_eq!(times.len(), 16);
         for versions in order.values() {
             assert_eq!(versions, &(1..=8).collect::<Vec<_>>());
         }
@@ -359,7 +377,7 @@ async fn an_owner_dying_mid_batch_leaves_nothing_and_another_resumes_after_its_l
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_owner_that_lost_its_lease_keeps_nothing_of_its_batch() {
+async fn a_batch_commits_only_while_its_owner_holds_the_partition() {
     on_each_engine(|database| async move {
         let f = Arc::new(start(&database).await);
         publish(&f, &["a"], 1..=4).await;
@@ -453,4 +471,141 @@ async fn a_poison_message_is_dead_lettered_and_the_rest_of_its_batch_applied() {
         );
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_the_partitions_and_a_newcomer_gets_its_part() {
+    on_each_engine(|database| async move {
+        let f = start(&database).await;
+        let bus = Arc::new(InProcessBus::new(4, 10_000));
+        let f = Fixture { bus, ..f };
+        let first = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
+        first.round().await.expect("a round");
+        let store = ConsumerStore::new(f.database.clone());
+        let key = format!("recorder@{}", f.bus.id());
+        assert_eq!(
+            store.holders(&key).await.expect("holders").len(),
+            4,
+            "alone, it takes all"
+        );
+
+        let second = consumer(&f, Recorder::new(&f.database), Duration::from_millis(300));
+        second.round().await.expect("a round");
+        first.round().await.expect("a round");
+        second.round().await.expect("a round");
+        let holders = store.holders(&key).await.expect("holders");
+        let owners: std::collections::HashMap<&str, usize> =
+            holders
+                .iter()
+                .fold(Default::default(), |mut counts, (_, owner)| {
+                    *counts.entry(owner.as_str()).or_default() += 1;
+                    counts
+                });
+        assert_eq!(owners.len(), 2, "{holders:?}");
+        assert!(
+            owners.values().all(|held| *held == 2),
+            "an even share: {holders:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_process_reads_its_new_bus_from_the_start() {
+    on_each_engine(|database| async move {
+        let f = start(&database).await;
+        publish(&f, &["a"], 1..=3).await;
+        let before = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
+        until_idle(&before).await;
+        drop(before);
+
+        // The process restarts: a new bus, whose offsets begin at 0 again.
+        let restarted = Fixture {
+            bus: Arc::new(InProcessBus::new(2, 10_000)),
+            database: f.database.clone(),
+            unit_of_work: Arc::clone(&f.unit_of_work),
+        };
+        publish(&restarted, &["a"], 4..=5).await;
+        let after = consumer(
+            &restarted,
+            Recorder::new(&f.database),
+            Duration::from_secs(30),
+        );
+        until_idle(&after).await;
+        let (order, times) = applied(&f).await;
+        assert_eq!(order.get("a"), Some(&vec![1, 2, 3, 4, 5]), "none skipped");
+        assert!(times.values().all(|n| *n == 1));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_that_is_not_a_message_is_dead_lettered_and_the_consumer_goes_on() {
+    use strata_infrastructure::consumer::RedisStreamsLog;
+    use strata_infrastructure::outbox::{RedisStreamsConfig, RedisStreamsPublisher};
+
+    let Ok(redis_url) = std::env::var("STRATA_TEST_REDIS_URL") else {
+        eprintln!("skipped: set STRATA_TEST_REDIS_URL to run it");
+        return;
+    };
+    let database = TestDatabase::sqlite();
+    let f = start(&database).await;
+    let config = RedisStreamsConfig {
+        partitions: 1,
+        ..RedisStreamsConfig::new(
+            redis_url.clone(),
+            format!("strata-test-consumer-{}", Uuid::now_v7().simple()),
+        )
+    };
+    let publisher = RedisStreamsPublisher::new(config.clone()).expect("a publisher");
+    publisher
+        .publish(&[message("a", 1, json!({ "n": 1 }))])
+        .await
+        .expect("published");
+    let client = redis::Client::open(redis_url.as_str()).expect("a client");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connected");
+    let _: String = redis::cmd("XADD")
+        .arg(config.stream_key(0))
+        .arg("*")
+        .arg("garbage")
+        .arg("not a message")
+        .query_async(&mut connection)
+        .await
+        .expect("garbage added");
+    publisher
+        .publish(&[message("a", 2, json!({ "n": 2 }))])
+        .await
+        .expect("published");
+
+    let log = RedisStreamsLog::new(config, Duration::from_millis(100)).expect("a log");
+    let consumer = OrderedConsumer::new(
+        "recorder",
+        Arc::new(log),
+        ConsumerStore::new(f.database.clone()),
+        Arc::clone(&f.unit_of_work),
+        Arc::new(Recorder::new(&f.database)),
+        ConsumerSettings::default(),
+    );
+    until_idle(&consumer).await;
+    let (order, _) = applied(&f).await;
+    assert_eq!(order.get("a"), Some(&vec![1, 2]));
+    let dead = ConsumerStore::new(f.database.clone())
+        .dead_letters("recorder", 10)
+        .await
+        .expect("dead letters");
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].reason.contains("cannot be read"),
+        "{}",
+        dead[0].reason
+    );
+    assert!(
+        dead[0].message.contains("not a message"),
+        "{}",
+        dead[0].message
+    );
+    assert_eq!(dead[0].message_id, None);
 }

@@ -23,8 +23,6 @@ struct SalesReportParams {
     to: String,
 }
 
-const DATE_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$";
-
 impl utoipa::IntoParams for SalesReportParams {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
         ["from", "to"]
@@ -36,10 +34,11 @@ impl utoipa::IntoParams for SalesReportParams {
                     if name == "from" {
                         "The first day (UTC), `YYYY-MM-DD`."
                     } else {
-                        "The last day (UTC), `YYYY-MM-DD`, less than a year after `from`."
+                        "The last day (UTC), `YYYY-MM-DD`; a span that ends before it begins \
+                         has no days."
                     },
                     true,
-                    rules::text(10, 10, Some(DATE_PATTERN)),
+                    rules::date(),
                 )
             })
             .collect()
@@ -58,7 +57,7 @@ impl utoipa::IntoParams for SalesReportParams {
     responses(
         (status = 200, description = "The report", body = SalesReportView),
         (status = 400, description = "`from` or `to` is missing", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`from` or `to` is not a date, or the span is backwards or longer than a year", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` or `to` is not a calendar date", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn sales_report(
