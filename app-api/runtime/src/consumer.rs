@@ -124,8 +124,17 @@ impl OrderedConsumer {
         };
         let outcome: Result<(), AppError> =
             in_unit_of_work(self.unit_of_work.as_ref(), Propagation::Required, async {
+                // One statement records the batch's messages in the inbox and
+                // names those seen before.
+                let wanted: Vec<Uuid> = entries
+                    .iter()
+                    .filter_map(|entry| entry.message.as_ref().ok())
+                    .filter(|message| self.handler.wants(&message.topic))
+                    .map(|message| message.id)
+                    .collect();
+                let first = self.store.first_deliveries(&self.name, &wanted).await?;
                 for entry in entries {
-                    self.apply_one(partition, entry).await?;
+                    self.apply_one(partition, entry, &first).await?;
                 }
                 if self
                     .store
@@ -156,12 +165,15 @@ impl OrderedConsumer {
         })
     }
 
-    async fn apply_one(&self, partition: u32, entry: &LogEntry) -> Result<(), AppError> {
+    async fn apply_one(
+        &self,
+        partition: u32,
+        entry: &LogEntry,
+        first: &std::collections::HashSet<Uuid>,
+    ) -> Result<(), AppError> {
         match &entry.message {
             Ok(message) => {
-                if !self.handler.wants(&message.topic)
-                    || !self.store.first_delivery(&self.name, message.id).await?
-                {
+                if !first.contains(&message.id) {
                     return Ok(());
                 }
                 let request = self.request(message);

@@ -52,6 +52,11 @@ pub struct ConsumerDeadLetter {
 }
 
 #[derive(Debug, FromQueryResult)]
+struct InboxRow {
+    message_id: Uuid,
+}
+
+#[derive(Debug, FromQueryResult)]
 struct MembersRow {
     members: i64,
 }
@@ -335,6 +340,52 @@ impl ConsumerStore {
             == 1;
         session.finish().await?;
         Ok(inserted)
+    }
+
+    /// [`ConsumerStore::first_delivery`] for a batch, in one statement: the
+    /// ids of `ids` that `consumer` had not applied before.
+    ///
+    /// # Errors
+    /// As [`ConsumerStore::first_delivery`].
+    pub async fn first_deliveries(
+        &self,
+        consumer: &str,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, RepositoryError> {
+        if ids.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let session = self.database.writer().await?;
+        let backend = session.get_database_backend();
+        let now = now_ms();
+        let mut insert = Query::insert();
+        insert.into_table(Inbox::Table).columns([
+            Inbox::Consumer,
+            Inbox::MessageId,
+            Inbox::AppliedAt,
+        ]);
+        for id in ids {
+            insert.values_panic([consumer.into(), (*id).into(), now.into()]);
+        }
+        insert
+            .on_conflict(
+                OnConflict::columns([Inbox::Consumer, Inbox::MessageId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .returning_col(Inbox::MessageId);
+        let rows = session
+            .query_all_raw(StatementBuilder::build(&insert, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        rows.iter()
+            .map(|row| {
+                InboxRow::from_query_result(row, "")
+                    .map(|row| row.message_id)
+                    .map_err(storage_error)
+            })
+            .collect()
     }
 
     /// Moves `consumer`'s partition `partition` to `position` in the running

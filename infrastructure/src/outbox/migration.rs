@@ -111,31 +111,34 @@ impl MigrationTrait for RelayOutboxTable {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(PENDING_INDEX)
-                    .table(StrataOutbox::Table)
-                    .col(StrataOutbox::PublishedAt)
-                    .col(StrataOutbox::NextAttemptAt)
-                    .to_owned(),
-            )
+        // Partial indexes over the rows not published yet (both engines have
+        // them): a relay's claim never walks the published rows kept for the
+        // retention, however many there are.
+        let connection = manager.get_connection();
+        connection
+            .execute_unprepared(&format!(
+                "CREATE INDEX {PENDING_INDEX} ON strata_outbox (id) WHERE published_at IS NULL"
+            ))
+            .await?;
+        connection
+            .execute_unprepared(&format!(
+                "CREATE INDEX {AGGREGATE_INDEX} ON strata_outbox \
+                 (aggregate_kind, aggregate_id, aggregate_version, id) WHERE published_at IS NULL"
+            ))
             .await?;
         manager
             .create_index(
                 Index::create()
-                    .name(AGGREGATE_INDEX)
+                    .name(PUBLISHED_INDEX)
                     .table(StrataOutbox::Table)
-                    .col(StrataOutbox::AggregateKind)
-                    .col(StrataOutbox::AggregateId)
-                    .col(StrataOutbox::AggregateVersion)
+                    .col(StrataOutbox::PublishedAt)
                     .to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for index in [PENDING_INDEX, AGGREGATE_INDEX] {
+        for index in [PENDING_INDEX, AGGREGATE_INDEX, PUBLISHED_INDEX] {
             manager
                 .drop_index(
                     Index::drop()
@@ -170,4 +173,5 @@ impl MigrationTrait for RelayOutboxTable {
 }
 
 const PENDING_INDEX: &str = "strata_outbox_pending";
-const AGGREGATE_INDEX: &str = "strata_outbox_aggregate";
+const AGGREGATE_INDEX: &str = "strata_outbox_pending_by_aggregate";
+const PUBLISHED_INDEX: &str = "strata_outbox_published";

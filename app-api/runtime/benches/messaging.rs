@@ -1,0 +1,323 @@
+//! Messaging throughput against raw Redis, in one run (see `bench/RESULTS.md`):
+//!
+//! * relay: outbox rows on PostgreSQL published into Redis Streams in passes of
+//!   100 (claim, pipelined `XADD`, mark), against a raw pipelined `XADD` loop of
+//!   the same messages in batches of 100;
+//! * ordered consumer: the same streams applied 100 at a time, each batch's
+//!   results, inbox rows and position in one PostgreSQL transaction, against a
+//!   raw `XREAD COUNT 100` loop over them.
+//!
+//! Needs `STRATA_TEST_POSTGRES_URL` and `STRATA_TEST_REDIS_URL`;
+//! `MESSAGING_BENCH_EVENTS` sets how many events (10,000 by default) and
+//! `MESSAGING_BENCH_ROUNDS` how many alternating rounds (3).
+//!
+//! ```sh
+//! cargo bench -p strata-runtime --bench messaging
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use strata_app_api::application::{AppError, RequestContext};
+use strata_app_api::messaging::MessageHandler;
+use strata_domain::ports::{EventEnvelope, Message, Outbox, Propagation, in_unit_of_work};
+use strata_infrastructure::consumer::{ConsumerStore, RedisStreamsLog};
+use strata_infrastructure::outbox::{
+    OutboxRelay, RedisStreamsConfig, RedisStreamsPublisher, RelaySettings,
+};
+use strata_infrastructure::{Database, SeaOrmOutbox, SeaOrmUnitOfWork, migrate_up};
+use strata_runtime::{ConsumerSettings, OrderedConsumer};
+use uuid::Uuid;
+
+struct NoMigrations;
+
+impl sea_orm_migration::MigratorTrait for NoMigrations {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        Vec::new()
+    }
+}
+
+const PARTITIONS: u32 = 8;
+const AGGREGATES: usize = 200;
+
+fn main() {
+    let (Ok(postgres), Ok(redis_url)) = (
+        std::env::var("STRATA_TEST_POSTGRES_URL"),
+        std::env::var("STRATA_TEST_REDIS_URL"),
+    ) else {
+        eprintln!(
+            "messaging bench skipped: set STRATA_TEST_POSTGRES_URL and STRATA_TEST_REDIS_URL"
+        );
+        return;
+    };
+    let events: usize = std::env::var("MESSAGING_BENCH_EVENTS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(10_000);
+    let rounds: usize = std::env::var("MESSAGING_BENCH_ROUNDS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(3);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run(&postgres, &redis_url, events, rounds));
+}
+
+async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
+    let mut raw_xadd = Vec::new();
+    let mut relay = Vec::new();
+    let mut raw_xread = Vec::new();
+    let mut consumer = Vec::new();
+    for round in 1..=rounds {
+        let prefix = format!("strata-bench-{}", Uuid::now_v7().simple());
+        let config = RedisStreamsConfig {
+            partitions: PARTITIONS,
+            max_len: None,
+            ..RedisStreamsConfig::new(redis_url, prefix.clone())
+        };
+        let messages = messages(events);
+        raw_xadd.push(raw_xadd_rate(redis_url, &format!("{prefix}-raw"), &messages).await);
+        let database = fresh_database(postgres).await;
+        relay.push(relay_rate(&database, &config, events).await);
+        raw_xread.push(raw_xread_rate(redis_url, &config, events).await);
+        consumer.push(consumer_rate(&database, &config, events).await);
+        eprintln!(
+            "round {round}: raw XADD {:.0}/s, relay {:.0}/s, raw XREAD {:.0}/s, consumer {:.0}/s",
+            raw_xadd[round - 1],
+            relay[round - 1],
+            raw_xread[round - 1],
+            consumer[round - 1]
+        );
+        let client = redis::Client::open(redis_url).expect("a client");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connected");
+        let mut keys: Vec<String> = (0..PARTITIONS).map(|p| config.stream_key(p)).collect();
+        keys.push(format!("{prefix}-raw"));
+        let _: () = connection.del(keys).await.expect("cleaned up");
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let (raw_xadd, relay, raw_xread, consumer) = (
+        median(&mut raw_xadd),
+        median(&mut relay),
+        median(&mut raw_xread),
+        median(&mut consumer),
+    );
+    println!("| measurement | events/s (median of {rounds}) | baseline | ratio |");
+    println!("|---|---|---|---|");
+    println!("| raw pipelined `XADD`, batches of 100 (baseline) | {raw_xadd:.0} | — | — |");
+    println!(
+        "| outbox relay on PostgreSQL into Redis Streams, passes of 100 | {relay:.0} | raw `XADD` | **{:.2}** |",
+        relay / raw_xadd
+    );
+    println!("| raw `XREAD COUNT 100` (baseline) | {raw_xread:.0} | — | — |");
+    println!(
+        "| ordered consumer, batches of 100, results + inbox + position in one PostgreSQL transaction | {consumer:.0} | raw `XREAD` | **{:.2}** |",
+        consumer / raw_xread
+    );
+}
+
+fn messages(events: usize) -> Vec<Message> {
+    (0..events)
+        .map(|n| Message {
+            id: Uuid::now_v7(),
+            topic: "note".into(),
+            key: format!("aggregate-{}", n % AGGREGATES),
+            version: (n / AGGREGATES + 1) as u64,
+            event_type: "notes.note_written".into(),
+            payload: json!({ "n": n }),
+            traceparent: None,
+            recorded_at_ms: 0,
+        })
+        .collect()
+}
+
+async fn raw_xadd_rate(redis_url: &str, key: &str, messages: &[Message]) -> f64 {
+    let client = redis::Client::open(redis_url).expect("a client");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connected");
+    let started = Instant::now();
+    for batch in messages.chunks(100) {
+        let mut pipe = redis::pipe();
+        for message in batch {
+            pipe.xadd(
+                key,
+                "*",
+                &[
+                    ("id", message.id.to_string()),
+                    ("topic", message.topic.clone()),
+                    ("key", message.key.clone()),
+                    ("version", message.version.to_string()),
+                    ("type", message.event_type.clone()),
+                    ("payload", message.payload.to_string()),
+                    ("recorded_at", message.recorded_at_ms.to_string()),
+                ],
+            )
+            .ignore();
+        }
+        let () = pipe.query_async(&mut connection).await.expect("added");
+    }
+    messages.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn relay_rate(database: &Database, config: &RedisStreamsConfig, events: usize) -> f64 {
+    let unit_of_work = SeaOrmUnitOfWork::new(database.clone());
+    let outbox = SeaOrmOutbox::new(database.clone());
+    for chunk in messages(events).chunks(500) {
+        let envelopes: Vec<EventEnvelope> = chunk
+            .iter()
+            .map(|message| EventEnvelope {
+                id: message.id,
+                aggregate_kind: message.topic.clone(),
+                aggregate_id: message.key.clone(),
+                aggregate_version: message.version,
+                event_type: message.event_type.clone(),
+                payload: message.payload.clone(),
+                traceparent: None,
+            })
+            .collect();
+        let outbox = &outbox;
+        in_unit_of_work(&unit_of_work, Propagation::Required, async move {
+            outbox.append(envelopes).await?;
+            Ok::<_, AppError>(())
+        })
+        .await
+        .expect("recorded");
+    }
+    let publisher = Arc::new(RedisStreamsPublisher::new(config.clone()).expect("a publisher"));
+    let relay = OutboxRelay::new(database.clone(), publisher, RelaySettings::default());
+    let started = Instant::now();
+    let mut published = 0;
+    while published < events {
+        let pass = relay.relay_once().await.expect("a pass");
+        assert_eq!(pass.failed, 0, "{pass:?}");
+        published += pass.published;
+    }
+    events as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn raw_xread_rate(redis_url: &str, config: &RedisStreamsConfig, events: usize) -> f64 {
+    let client = redis::Client::open(redis_url).expect("a client");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connected");
+    let started = Instant::now();
+    let mut read = 0;
+    for partition in 0..PARTITIONS {
+        let key = config.stream_key(partition);
+        let mut after = "0".to_owned();
+        loop {
+            let reply: Option<StreamReadReply> = connection
+                .xread_options(&[&key], &[&after], &StreamReadOptions::default().count(100))
+                .await
+                .expect("read");
+            let Some(last) = reply
+                .as_ref()
+                .and_then(|reply| reply.keys.first())
+                .and_then(|stream| stream.ids.last())
+            else {
+                break;
+            };
+            after.clone_from(&last.id);
+            read += reply.as_ref().map_or(0, |reply| {
+                reply.keys.iter().map(|k| k.ids.len()).sum::<usize>()
+            });
+        }
+    }
+    assert_eq!(read, events);
+    events as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Writes each message's id into `applied`, in the consumer's transaction.
+struct Apply {
+    database: Database,
+}
+
+#[async_trait]
+impl MessageHandler for Apply {
+    fn wants(&self, _topic: &str) -> bool {
+        true
+    }
+
+    async fn handle(&self, _request: &RequestContext, message: &Message) -> Result<(), AppError> {
+        let session = self.database.writer().await?;
+        session
+            .execute_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "INSERT INTO applied (message_id) VALUES ($1)",
+                [message.id.to_string().into()],
+            ))
+            .await
+            .map_err(strata_infrastructure::storage_error)?;
+        session.finish().await?;
+        Ok(())
+    }
+}
+
+async fn consumer_rate(database: &Database, config: &RedisStreamsConfig, events: usize) -> f64 {
+    let log = RedisStreamsLog::new(config.clone(), Duration::from_millis(10)).expect("a log");
+    let consumer = OrderedConsumer::new(
+        "bench",
+        Arc::new(log),
+        ConsumerStore::new(database.clone()),
+        Arc::new(SeaOrmUnitOfWork::new(database.clone())),
+        Arc::new(Apply {
+            database: database.clone(),
+        }),
+        ConsumerSettings::default(),
+    );
+    let started = Instant::now();
+    let mut applied = 0;
+    while applied < events {
+        applied += consumer.round().await.expect("a round");
+    }
+    events as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn fresh_database(server: &str) -> Database {
+    let name = format!("strata_bench_{}", Uuid::now_v7().simple());
+    let admin = sea_orm::Database::connect(server).await.expect("connected");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("a database");
+    let _ = admin.close().await;
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server, None), |(base, query)| (base, Some(query)));
+    let authority = base.find("://").map_or(0, |scheme| scheme + 3);
+    let end = base[authority..]
+        .find('/')
+        .map_or(base.len(), |slash| authority + slash);
+    let mut url = format!("{}/{name}", &base[..end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    let database = Database::connect(&url).await.expect("connected");
+    migrate_up::<NoMigrations>(&database)
+        .await
+        .expect("migrated");
+    database
+        .connection()
+        .expect("the pool")
+        .execute_unprepared("CREATE TABLE applied (message_id TEXT PRIMARY KEY)")
+        .await
+        .expect("table made");
+    database
+}
