@@ -10,15 +10,15 @@ use strata_app_api::config::Environment;
 use strata_app_api::http::health::{Readiness, check_fn};
 use strata_app_api::metrics::{Metrics, PoolUsage};
 use strata_app_api::workers::{Periodic, RestartPolicy, RunningWorkers, Workers};
-use strata_domain::ports::EventPublisher;
 use strata_domain::ports::{AuditTrail, CacheStore, IdempotencyStore, in_unit_of_work};
+use strata_domain::ports::{DeadLetter, DeadLetters, EventPublisher, Propagation};
 use strata_infrastructure::consumer::{ConsumerStore, PartitionLog, RedisStreamsLog};
 use strata_infrastructure::outbox::{
-    DeadLetter, InProcessBus, OutboxRelay, OutboxStatus, RedisStreamsConfig, RedisStreamsPublisher,
+    InProcessBus, OutboxRelay, OutboxStatus, RedisStreamsConfig, RedisStreamsPublisher,
 };
 use strata_infrastructure::{
-    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmOutbox, cache_store_for,
-    migrate_down, migrate_up, migration_status,
+    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmOutbox, SeaOrmUnitOfWork,
+    cache_store_for, migrate_down, migrate_up, migration_status,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -139,16 +139,24 @@ pub async fn outbox<S: Service>(
     command: OutboxCommand,
 ) -> Result<OutboxReport, StartError> {
     let database = open_database::<S>(settings).await?;
-    let outbox = SeaOrmOutbox::new(database);
+    let outbox = SeaOrmOutbox::new(database.clone());
     let failed = |error: strata_domain::RepositoryError| StartError::Database(Box::new(error));
     match command {
         OutboxCommand::Status => Ok(OutboxReport::Status(
             outbox.status().await.map_err(failed)?,
-            outbox.dead_letters(20).await.map_err(failed)?,
+            outbox
+                .dead_letters(strata_domain::PageRequest::first())
+                .await
+                .map_err(failed)?
+                .items,
         )),
-        OutboxCommand::Retry(id) => Ok(OutboxReport::Retried(
-            outbox.retry(id).await.map_err(failed)?,
-        )),
+        OutboxCommand::Retry(id) => {
+            let unit_of_work = SeaOrmUnitOfWork::new(database);
+            let retried = in_unit_of_work(&unit_of_work, Propagation::Required, outbox.retry(id))
+                .await
+                .map_err(failed)?;
+            Ok(OutboxReport::Retried(retried))
+        }
     }
 }
 

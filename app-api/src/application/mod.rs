@@ -13,6 +13,7 @@ pub(crate) mod context;
 mod dispatcher;
 mod error;
 pub mod middleware;
+pub mod outbox;
 mod pipeline;
 mod use_case;
 

@@ -16,7 +16,7 @@ pub use cache::{CacheError, CacheStore};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event_bus::{EventPublisher, Message, PublishError, partition_of};
 pub use idempotency::{Claim, ClaimToken, Completion, IdempotencyStore};
-pub use outbox::{EventEnvelope, Outbox};
+pub use outbox::{DeadLetter, DeadLetters, EventEnvelope, Outbox};
 pub use rate_limiter::{RateLimitError, RateLimiter};
 pub use repository::{Repository, RepositoryError};
 pub use unit_of_work::{
@@ -35,7 +35,7 @@ pub use event_bus::MockEventPublisher;
 #[cfg(feature = "mock")]
 pub use idempotency::MockIdempotencyStore;
 #[cfg(feature = "mock")]
-pub use outbox::MockOutbox;
+pub use outbox::{MockDeadLetters, MockOutbox};
 #[cfg(feature = "mock")]
 pub use rate_limiter::MockRateLimiter;
 #[cfg(feature = "mock")]

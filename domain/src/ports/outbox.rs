@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{AggregateRoot, DomainEvent, RepositoryError};
+use crate::{AggregateRoot, DomainEvent, Page, PageRequest, RepositoryError};
 
 /// A domain event ready to leave the aggregate: serialized, addressed and with an
 /// id of its own, so consumers can recognise a redelivery.
@@ -65,6 +65,40 @@ impl EventEnvelope {
 pub trait Outbox: Send + Sync {
     /// Stores `events` in the running unit of work.
     async fn append(&self, events: Vec<EventEnvelope>) -> Result<(), RepositoryError>;
+}
+
+/// An event the outbox relay gave up on: the broker refused it every time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The event's (message) id.
+    pub id: Uuid,
+    /// Its aggregate's kind.
+    pub aggregate_kind: String,
+    /// Its aggregate's id.
+    pub aggregate_id: String,
+    /// The aggregate version it produced.
+    pub aggregate_version: u64,
+    /// Its type.
+    pub event_type: String,
+    /// How many attempts failed.
+    pub attempts: u32,
+    /// Why the last one failed.
+    pub last_error: String,
+    /// When it was dead-lettered, in milliseconds since the Unix epoch.
+    pub dead_at_ms: i64,
+}
+
+/// The outbox's dead letters, for operators: seen, and published again.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// One page of the dead letters, the most recent first.
+    async fn dead_letters(&self, page: PageRequest) -> Result<Page<DeadLetter>, RepositoryError>;
+
+    /// Gives dead letter `id` a fresh set of attempts, due now, in the running
+    /// unit of work; `false` when there is no such dead letter. The events of
+    /// its aggregate held back behind it follow it.
+    async fn retry(&self, id: Uuid) -> Result<bool, RepositoryError>;
 }
 
 #[cfg(test)]

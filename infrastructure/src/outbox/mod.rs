@@ -18,7 +18,8 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use strata_domain::RepositoryError;
-use strata_domain::ports::{EventEnvelope, Outbox};
+use strata_domain::ports::{DeadLetter, DeadLetters, EventEnvelope, Outbox};
+use strata_domain::{Page, PageRequest};
 use uuid::Uuid;
 
 pub use in_process::InProcessBus;
@@ -150,27 +151,6 @@ pub struct OutboxStatus {
     pub most_attempts: u32,
 }
 
-/// An event the relay gave up on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// The event's (message) id.
-    pub id: Uuid,
-    /// Its aggregate's kind.
-    pub aggregate_kind: String,
-    /// Its aggregate's id.
-    pub aggregate_id: String,
-    /// The aggregate version it produced.
-    pub aggregate_version: u64,
-    /// Its type.
-    pub event_type: String,
-    /// How many attempts failed.
-    pub attempts: u32,
-    /// Why the last one failed.
-    pub last_error: String,
-    /// When it was dead-lettered, in milliseconds since the Unix epoch.
-    pub dead_at_ms: i64,
-}
-
 #[derive(Debug, FromQueryResult)]
 struct PendingSummary {
     oldest: Option<i64>,
@@ -217,23 +197,28 @@ impl SeaOrmOutbox {
                 .unwrap_or(0),
         })
     }
+}
 
-    /// Up to `limit` dead letters, the most recent first.
-    ///
-    /// # Errors
-    /// When the table cannot be read.
-    pub async fn dead_letters(&self, limit: u64) -> Result<Vec<DeadLetter>, RepositoryError> {
+#[async_trait]
+impl DeadLetters for SeaOrmOutbox {
+    async fn dead_letters(&self, page: PageRequest) -> Result<Page<DeadLetter>, RepositoryError> {
         let session = self.database.reader().await?;
-        let rows = entity::Entity::find()
-            .filter(entity::Column::PublishedAt.is_null())
-            .filter(entity::Column::DeadAt.is_not_null())
+        let dead = || {
+            entity::Entity::find()
+                .filter(entity::Column::PublishedAt.is_null())
+                .filter(entity::Column::DeadAt.is_not_null())
+        };
+        let total = dead().count(&*session).await.map_err(storage_error)?;
+        let rows = dead()
             .order_by_desc(entity::Column::DeadAt)
-            .limit(limit)
+            .order_by_desc(entity::Column::Id)
+            .offset(page.offset())
+            .limit(u64::from(page.per_page()))
             .all(&*session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
-        Ok(rows
+        let items = rows
             .into_iter()
             .map(|row| DeadLetter {
                 id: row.id,
@@ -245,16 +230,12 @@ impl SeaOrmOutbox {
                 last_error: row.last_error.unwrap_or_default(),
                 dead_at_ms: row.dead_at.unwrap_or_default(),
             })
-            .collect())
+            .collect();
+        Ok(Page::new(items, page, total))
     }
 
-    /// Gives dead letter `id` a fresh set of attempts, due now; `false` when
-    /// there is no such dead letter.
-    ///
-    /// # Errors
-    /// When the table cannot be written.
-    pub async fn retry(&self, id: Uuid) -> Result<bool, RepositoryError> {
-        let session = self.database.autonomous().await?;
+    async fn retry(&self, id: Uuid) -> Result<bool, RepositoryError> {
+        let mut session = self.database.writer().await?;
         let updated = entity::Entity::update_many()
             .col_expr(entity::Column::DeadAt, Expr::val(Option::<i64>::None))
             .col_expr(entity::Column::Attempts, Expr::val(0))
@@ -265,7 +246,12 @@ impl SeaOrmOutbox {
             .exec(&*session)
             .await
             .map_err(storage_error)?;
+        let retried = updated.rows_affected == 1;
+        if retried {
+            // Due now: the relay in this process is told once it is committed.
+            session.mark_events_stored();
+        }
         session.finish().await?;
-        Ok(updated.rows_affected == 1)
+        Ok(retried)
     }
 }

@@ -14,13 +14,14 @@ use shop_infrastructure::{
 };
 use strata_app_api::Secret;
 use strata_app_api::application::audit::{AuditTrailReader, ReadAuditTrail};
+use strata_app_api::application::outbox::{ListDeadLetters, OutboxOperator, RetryDeadLetter};
 use strata_app_api::application::{Dispatcher, RequestContext};
 use strata_app_api::config::{ConfigError, Environment};
 use strata_app_api::http::auth::{JwtAlgorithm, JwtKey, JwtSettings, TokenService};
 use strata_app_api::workers::Periodic;
 use strata_bff::Upstream;
 use strata_domain::ports::{RateLimiter, SystemClock};
-use strata_infrastructure::{InMemoryRateLimiter, RateLimit};
+use strata_infrastructure::{InMemoryRateLimiter, RateLimit, SeaOrmOutbox};
 use strata_runtime::{BoxError, Resources, Service, Settings, Startup, in_transaction};
 
 use crate::api::{AppState, router};
@@ -101,10 +102,15 @@ impl Service for Shop {
         );
         let dispatcher = catalog::register(startup.dispatcher(), Arc::new(Catalog::new(products)));
         let dispatcher = identity::register(dispatcher, Arc::new(identity));
+        let operator = Arc::new(OutboxOperator::new(Arc::new(SeaOrmOutbox::new(
+            database.clone(),
+        ))));
         let reports = Reports::new(Arc::new(SeaOrmSalesReportStore::new(database.clone())));
         let dispatcher = wishlists::register(dispatcher, Arc::new(wishlists));
         let dispatcher = reports::register(dispatcher, Arc::new(reports))
             .query::<ReadAuditTrail>(Arc::new(AuditTrailReader::new(startup.audit_trail())))
+            .query::<ListDeadLetters>(operator.clone())
+            .command::<RetryDeadLetter>(operator)
             .build();
         startup.consume(
             "sales_report",

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use serde_json::json;
 use strata_app_api::application::AppError;
 use strata_domain::ports::{
-    EventEnvelope, EventPublisher, Message, Outbox, Propagation, PublishError, in_unit_of_work,
+    DeadLetters, EventEnvelope, EventPublisher, Message, Outbox, Propagation, PublishError,
+    in_unit_of_work,
 };
 use strata_infrastructure::outbox::{InProcessBus, OutboxRelay, RelaySettings};
 use strata_infrastructure::{Database, SeaOrmOutbox, SeaOrmUnitOfWork, migrate_up};
@@ -369,7 +370,13 @@ async fn a_refused_event_is_dead_lettered_and_holds_back_only_its_aggregate_unti
     assert_eq!(keys, ["healthy", "healthy"], "the sick aggregate waits");
     let status = f.outbox.status().await.expect("status");
     assert_eq!((status.pending, status.dead), (1, 1), "{status:?}");
-    let dead = f.outbox.dead_letters(10).await.expect("dead letters");
+    let page = f
+        .outbox
+        .dead_letters(strata_domain::PageRequest::first())
+        .await
+        .expect("dead letters");
+    assert_eq!(page.total, 1);
+    let dead = page.items;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].aggregate_id, "sick");
     assert_eq!(dead[0].attempts, 2);
@@ -388,8 +395,14 @@ async fn a_refused_event_is_dead_lettered_and_holds_back_only_its_aggregate_unti
         2,
         "a dead letter stays dead until retried"
     );
-    assert!(f.outbox.retry(dead[0].id).await.expect("retried"));
-    assert!(!f.outbox.retry(Uuid::now_v7()).await.expect("answered"));
+    let retry = |id: Uuid| {
+        let outbox = &f.outbox;
+        in_unit_of_work(&f.unit_of_work, Propagation::Required, async move {
+            Ok::<_, AppError>(outbox.retry(id).await?)
+        })
+    };
+    assert!(retry(dead[0].id).await.expect("retried"));
+    assert!(!retry(Uuid::now_v7()).await.expect("answered"));
     drain(&relay).await;
     let sick: Vec<u64> = delivered(&broker.bus)
         .iter()

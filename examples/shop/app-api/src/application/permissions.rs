@@ -13,6 +13,8 @@ pub const WISHLISTS_READ_ANY: &str = "wishlists.read_any";
 pub const ACCOUNTS_PROVISION: &str = "accounts.provision";
 /// Read the audit trail.
 pub use strata_app_api::application::audit::AUDIT_READ;
+/// See and retry the outbox's dead letters.
+pub use strata_app_api::application::outbox::OUTBOX_OPERATE;
 /// Read the sales report.
 pub const REPORTS_READ: &str = "reports.read";
 /// Count events in the sales report (its consumer).
@@ -41,6 +43,7 @@ pub fn principal_for(user: &User) -> Principal {
             .with_permission(CATALOG_WRITE)
             .with_permission(WISHLISTS_READ_ANY)
             .with_permission(AUDIT_READ)
+            .with_permission(OUTBOX_OPERATE)
             .with_permission(REPORTS_READ),
     }
 }

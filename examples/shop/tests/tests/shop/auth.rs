@@ -507,6 +507,7 @@ async fn callers_are_refused_before_anything_they_sent_is_read() {
                 "catalog.write",
                 "wishlists.read_any",
                 "audit.read",
+                "outbox.operate",
                 "reports.read",
             ],
         },

@@ -496,3 +496,34 @@ async fn a_report_day_that_is_not_a_date_is_refused_and_a_backwards_span_is_empt
     assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn operators_page_the_outboxs_dead_letters_and_retry_only_those_there_are() {
+    let app = spawn_app().await;
+    let listed = app
+        .get_as_admin("/api/admin/outbox/dead-letters?page=1&per_page=10")
+        .await;
+    assert_eq!(listed.status(), reqwest::StatusCode::OK);
+    let page: Value = listed.json().await.expect("JSON");
+    assert_eq!(page["total"], 0, "{page}");
+    assert_eq!(page["items"], serde_json::json!([]));
+
+    let retried = app
+        .post_as_admin(
+            "/api/admin/outbox/dead-letters/01900000-0000-7000-8000-000000000000/retry",
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(retried.status(), reqwest::StatusCode::NOT_FOUND);
+
+    let customer = app.customer("operator-wannabe@example.com").await;
+    let refused = app
+        .client
+        .get(app.api_url("/api/admin/outbox/dead-letters"))
+        .bearer_auth(&customer.access)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
+    app.stop().await;
+}
