@@ -136,24 +136,7 @@ impl OrderedConsumer {
                 for entry in entries {
                     self.apply_one(partition, entry, &first).await?;
                 }
-                if self
-                    .store
-                    .advance(
-                        &self.partitions_key,
-                        partition,
-                        &self.instance,
-                        &last.position,
-                        self.settings.lease,
-                    )
-                    .await?
-                {
-                    Ok(())
-                } else {
-                    Err(AppError::Conflict {
-                        code: LEASE_LOST,
-                        message: "another instance took the partition over".into(),
-                    })
-                }
+                self.advance(partition, &last.position).await
             })
             .await;
         outcome.map_err(|error| match error {
@@ -163,6 +146,29 @@ impl OrderedConsumer {
             error @ AppError::Unavailable { .. } => Failed::Later(error),
             error => Failed::Message(error),
         })
+    }
+
+    /// Moves `partition` to `position` in the running unit of work, or fails
+    /// it with [`LEASE_LOST`] when another instance took the partition over.
+    async fn advance(&self, partition: u32, position: &str) -> Result<(), AppError> {
+        if self
+            .store
+            .advance(
+                &self.partitions_key,
+                partition,
+                &self.instance,
+                position,
+                self.settings.lease,
+            )
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AppError::Conflict {
+                code: LEASE_LOST,
+                message: "another instance took the partition over".into(),
+            })
+        }
     }
 
     async fn apply_one(
@@ -218,24 +224,7 @@ impl OrderedConsumer {
                         &reason,
                     )
                     .await?;
-                if self
-                    .store
-                    .advance(
-                        &self.partitions_key,
-                        partition,
-                        &self.instance,
-                        &entry.position,
-                        self.settings.lease,
-                    )
-                    .await?
-                {
-                    Ok(())
-                } else {
-                    Err(AppError::Conflict {
-                        code: LEASE_LOST,
-                        message: "another instance took the partition over".into(),
-                    })
-                }
+                self.advance(partition, &entry.position).await
             })
             .await;
         outcome.map_err(|error| match error {

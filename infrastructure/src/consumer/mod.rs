@@ -20,9 +20,9 @@ pub use log::{LogEntry, PartitionLog, ReadError, Undecodable};
 pub(crate) use migration::CreateConsumerTables;
 use migration::{DeadLetters, Inbox, Members, Partitions};
 
-use crate::Database;
 use crate::db_error::storage_error;
 use crate::outbox::now_ms;
+use crate::{Database, Session};
 
 /// A consumer's bookkeeping in one database.
 #[derive(Debug, Clone)]
@@ -108,10 +108,7 @@ impl ConsumerStore {
                     .to_owned(),
             )
             .to_owned();
-        session
-            .execute_raw(StatementBuilder::build(&insert, &backend))
-            .await
-            .map_err(storage_error)?;
+        execute(&session, &insert).await?;
         let take = Query::update()
             .table(Partitions::Table)
             .value(Partitions::Owner, owner)
@@ -125,12 +122,7 @@ impl ConsumerStore {
                     .or(Expr::col(Partitions::LeaseUntil).lt(now)),
             )
             .to_owned();
-        let taken = session
-            .execute_raw(StatementBuilder::build(&take, &backend))
-            .await
-            .map_err(storage_error)?
-            .rows_affected()
-            == 1;
+        let taken = execute(&session, &take).await? == 1;
         let position = if taken {
             let select = Query::select()
                 .column(Partitions::Position)
@@ -181,20 +173,14 @@ impl ConsumerStore {
                     .to_owned(),
             )
             .to_owned();
-        session
-            .execute_raw(StatementBuilder::build(&upsert, &backend))
-            .await
-            .map_err(storage_error)?;
+        execute(&session, &upsert).await?;
         // Those gone for good: a lease long past.
         let forget = Query::delete()
             .from_table(Members::Table)
             .and_where(Expr::col(Members::Consumer).eq(consumer))
             .and_where(Expr::col(Members::SeenUntil).lt(now))
             .to_owned();
-        session
-            .execute_raw(StatementBuilder::build(&forget, &backend))
-            .await
-            .map_err(storage_error)?;
+        execute(&session, &forget).await?;
         let count = Query::select()
             .expr_as(Expr::col(Members::Instance).count(), "members")
             .from(Members::Table)
@@ -219,16 +205,12 @@ impl ConsumerStore {
     /// When the table cannot be written.
     pub async fn leave(&self, consumer: &str, instance: &str) -> Result<(), RepositoryError> {
         let session = self.database.autonomous().await?;
-        let backend = session.get_database_backend();
         let delete = Query::delete()
             .from_table(Members::Table)
             .and_where(Expr::col(Members::Consumer).eq(consumer))
             .and_where(Expr::col(Members::Instance).eq(instance))
             .to_owned();
-        session
-            .execute_raw(StatementBuilder::build(&delete, &backend))
-            .await
-            .map_err(storage_error)?;
+        execute(&session, &delete).await?;
         session.finish().await
     }
 
@@ -268,16 +250,11 @@ impl ConsumerStore {
     pub async fn purge_inbox(&self, age: Duration) -> Result<u64, RepositoryError> {
         let cutoff = now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
         let session = self.database.autonomous().await?;
-        let backend = session.get_database_backend();
         let delete = Query::delete()
             .from_table(Inbox::Table)
             .and_where(Expr::col(Inbox::AppliedAt).lt(cutoff))
             .to_owned();
-        let deleted = session
-            .execute_raw(StatementBuilder::build(&delete, &backend))
-            .await
-            .map_err(storage_error)?
-            .rows_affected();
+        let deleted = execute(&session, &delete).await?;
         session.finish().await?;
         Ok(deleted)
     }
@@ -294,7 +271,6 @@ impl ConsumerStore {
         owner: &str,
     ) -> Result<(), RepositoryError> {
         let session = self.database.autonomous().await?;
-        let backend = session.get_database_backend();
         let update = Query::update()
             .table(Partitions::Table)
             .value(Partitions::Owner, Option::<String>::None)
@@ -305,10 +281,7 @@ impl ConsumerStore {
             )
             .and_where(Expr::col(Partitions::Owner).eq(owner))
             .to_owned();
-        session
-            .execute_raw(StatementBuilder::build(&update, &backend))
-            .await
-            .map_err(storage_error)?;
+        execute(&session, &update).await?;
         session.finish().await
     }
 
@@ -321,7 +294,6 @@ impl ConsumerStore {
     /// written.
     pub async fn first_delivery(&self, consumer: &str, id: Uuid) -> Result<bool, RepositoryError> {
         let session = self.database.writer().await?;
-        let backend = session.get_database_backend();
         let insert = Query::insert()
             .into_table(Inbox::Table)
             .columns([Inbox::Consumer, Inbox::MessageId, Inbox::AppliedAt])
@@ -332,12 +304,7 @@ impl ConsumerStore {
                     .to_owned(),
             )
             .to_owned();
-        let inserted = session
-            .execute_raw(StatementBuilder::build(&insert, &backend))
-            .await
-            .map_err(storage_error)?
-            .rows_affected()
-            == 1;
+        let inserted = execute(&session, &insert).await? == 1;
         session.finish().await?;
         Ok(inserted)
     }
@@ -407,7 +374,6 @@ impl ConsumerStore {
     ) -> Result<bool, RepositoryError> {
         let until = now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let session = self.database.writer().await?;
-        let backend = session.get_database_backend();
         let update = Query::update()
             .table(Partitions::Table)
             .value(Partitions::Position, position)
@@ -418,12 +384,7 @@ impl ConsumerStore {
             )
             .and_where(Expr::col(Partitions::Owner).eq(owner))
             .to_owned();
-        let moved = session
-            .execute_raw(StatementBuilder::build(&update, &backend))
-            .await
-            .map_err(storage_error)?
-            .rows_affected()
-            == 1;
+        let moved = execute(&session, &update).await? == 1;
         session.finish().await?;
         Ok(moved)
     }
@@ -444,7 +405,6 @@ impl ConsumerStore {
         reason: &str,
     ) -> Result<(), RepositoryError> {
         let session = self.database.writer().await?;
-        let backend = session.get_database_backend();
         let insert = Query::insert()
             .into_table(DeadLetters::Table)
             .columns([
@@ -466,10 +426,7 @@ impl ConsumerStore {
                 now_ms().into(),
             ])
             .to_owned();
-        session
-            .execute_raw(StatementBuilder::build(&insert, &backend))
-            .await
-            .map_err(storage_error)?;
+        execute(&session, &insert).await?;
         session.finish().await
     }
 
@@ -509,4 +466,17 @@ impl ConsumerStore {
             .map(|row| ConsumerDeadLetter::from_query_result(row, "").map_err(storage_error))
             .collect()
     }
+}
+
+/// Runs `statement` in `session`: how many rows it changed.
+async fn execute(
+    session: &Session<'_>,
+    statement: &impl StatementBuilder,
+) -> Result<u64, RepositoryError> {
+    let backend = session.get_database_backend();
+    Ok(session
+        .execute_raw(StatementBuilder::build(statement, &backend))
+        .await
+        .map_err(storage_error)?
+        .rows_affected())
 }
