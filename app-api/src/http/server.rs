@@ -15,7 +15,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
@@ -162,7 +163,10 @@ impl RefusalLog {
 }
 
 /// Answers the request on a connection over the limit with 503, then closes it.
-fn refuse(stream: TcpStream, builder: &http1::Builder, refusals: &Arc<Semaphore>) {
+fn refuse<S>(stream: S, builder: &http1::Builder, refusals: &Arc<Semaphore>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Ok(slot): Result<OwnedSemaphorePermit, _> = Arc::clone(refusals).try_acquire_owned() else {
         return;
     };
@@ -197,6 +201,7 @@ mod tests {
 
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     use super::*;
 
