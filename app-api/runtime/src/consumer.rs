@@ -4,7 +4,7 @@
 //! transaction.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use strata_app_api::application::{AppError, RequestContext, TraceContext};
@@ -47,6 +47,11 @@ pub struct OrderedConsumer {
     instance: String,
     /// Failed tries of messages that failed for reasons that may pass.
     tries: std::sync::Mutex<std::collections::HashMap<Uuid, u32>>,
+    /// The partitions it holds, where each stands and when its lease was last
+    /// renewed, so an idle round does not write to the database.
+    held: std::sync::Mutex<std::collections::HashMap<u32, Held>>,
+    /// When it last said it runs the consumer.
+    announced: std::sync::Mutex<Option<Instant>>,
     log: Arc<dyn PartitionLog>,
     store: ConsumerStore,
     unit_of_work: Arc<dyn UnitOfWork>,
@@ -97,6 +102,8 @@ impl OrderedConsumer {
             partitions_key,
             instance: Uuid::new_v4().simple().to_string(),
             tries: std::sync::Mutex::new(std::collections::HashMap::new()),
+            held: std::sync::Mutex::new(std::collections::HashMap::new()),
+            announced: std::sync::Mutex::new(None),
             log,
             store,
             unit_of_work,
@@ -245,16 +252,7 @@ impl OrderedConsumer {
     pub async fn round(&self) -> Result<usize, WorkerError> {
         let mut handled = 0;
         for partition in self.my_share().await? {
-            let Some(position) = self
-                .store
-                .hold(
-                    &self.partitions_key,
-                    partition,
-                    &self.instance,
-                    self.settings.lease,
-                )
-                .await?
-            else {
+            let Some(position) = self.position_of(partition).await? else {
                 continue;
             };
             let entries = self
@@ -270,8 +268,11 @@ impl OrderedConsumer {
                 continue;
             }
             match self.apply(partition, &entries).await {
-                Ok(()) => handled += entries.len(),
-                Err(Failed::LeaseLost) => {}
+                Ok(()) => {
+                    handled += entries.len();
+                    self.moved(partition, &entries);
+                }
+                Err(Failed::LeaseLost) => self.lost(partition),
                 Err(Failed::Later(error)) => return Err(Box::new(error)),
                 // One of them fails: apply them one at a time, so only it is
                 // given up on.
@@ -279,7 +280,10 @@ impl OrderedConsumer {
                     for entry in &entries {
                         match self.apply(partition, std::slice::from_ref(entry)).await {
                             Ok(()) => {}
-                            Err(Failed::LeaseLost) => break,
+                            Err(Failed::LeaseLost) => {
+                                self.lost(partition);
+                                break;
+                            }
                             Err(Failed::Later(error)) => return Err(Box::new(error)),
                             Err(Failed::Message(error)) => {
                                 if !self.gives_up_on(entry, &error) {
@@ -287,7 +291,10 @@ impl OrderedConsumer {
                                 }
                                 match self.bury(partition, entry, &error).await {
                                     Ok(()) => {}
-                                    Err(Failed::LeaseLost) => break,
+                                    Err(Failed::LeaseLost) => {
+                                        self.lost(partition);
+                                        break;
+                                    }
                                     Err(Failed::Later(error) | Failed::Message(error)) => {
                                         return Err(Box::new(error));
                                     }
@@ -295,6 +302,7 @@ impl OrderedConsumer {
                             }
                         }
                         handled += 1;
+                        self.moved(partition, std::slice::from_ref(entry));
                     }
                 }
             }
@@ -314,10 +322,13 @@ impl OrderedConsumer {
             .filter(|(_, owner)| *owner == self.instance)
             .map(|(partition, _)| *partition)
             .collect();
-        let instances = self
-            .store
-            .announce(&self.partitions_key, &self.instance, self.settings.lease)
-            .await?;
+        if self.renewal_due(*lock(&self.announced)) {
+            self.store
+                .announce(&self.partitions_key, &self.instance, self.settings.lease)
+                .await?;
+            *lock(&self.announced) = Some(Instant::now());
+        }
+        let instances = self.store.members(&self.partitions_key).await?;
         let share = partitions.div_ceil(instances) as usize;
         let taken: std::collections::BTreeSet<u32> = holders
             .iter()
@@ -329,6 +340,7 @@ impl OrderedConsumer {
             self.store
                 .let_go(&self.partitions_key, *extra, &self.instance)
                 .await?;
+            self.lost(*extra);
         }
         for partition in 0..partitions {
             if chosen.len() >= share {
@@ -339,6 +351,66 @@ impl OrderedConsumer {
             }
         }
         Ok(chosen)
+    }
+
+    /// Where this instance is to read `partition` from, if it holds it: the
+    /// position it keeps while its lease is fresh (each batch's commit renews
+    /// it), otherwise what renewing or taking the lease finds.
+    async fn position_of(&self, partition: u32) -> Result<Option<Option<String>>, WorkerError> {
+        if let Some(held) = lock(&self.held).get(&partition)
+            && !self.renewal_due(Some(held.renewed))
+        {
+            return Ok(Some(held.position.clone()));
+        }
+        let position = self
+            .store
+            .hold(
+                &self.partitions_key,
+                partition,
+                &self.instance,
+                self.settings.lease,
+            )
+            .await?;
+        let mut held = lock(&self.held);
+        match &position {
+            Some(position) => {
+                held.insert(
+                    partition,
+                    Held {
+                        position: position.clone(),
+                        renewed: Instant::now(),
+                    },
+                );
+            }
+            None => {
+                held.remove(&partition);
+            }
+        }
+        Ok(position)
+    }
+
+    /// `partition` now stands after `applied`, its lease renewed with them.
+    fn moved(&self, partition: u32, applied: &[LogEntry]) {
+        if let Some(last) = applied.last() {
+            lock(&self.held).insert(
+                partition,
+                Held {
+                    position: Some(last.position.clone()),
+                    renewed: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// This instance no longer holds `partition`.
+    fn lost(&self, partition: u32) {
+        lock(&self.held).remove(&partition);
+    }
+
+    /// Whether a lease last renewed at `renewed` is due for renewal: a third
+    /// of the lease after it.
+    fn renewal_due(&self, renewed: Option<Instant>) -> bool {
+        renewed.is_none_or(|at| at.elapsed() >= self.settings.lease / 3)
     }
 
     /// Whether to give up on the message at `entry` after `error`: at once
@@ -353,10 +425,7 @@ impl OrderedConsumer {
         if !transient {
             return true;
         }
-        let mut tries = self
-            .tries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tries = lock(&self.tries);
         let count = tries.entry(message.id).or_insert(0);
         *count += 1;
         if *count >= TRIES_BEFORE_GIVING_UP {
@@ -366,6 +435,19 @@ impl OrderedConsumer {
             false
         }
     }
+}
+
+/// A partition this instance holds: where it stands, and when its lease was
+/// last renewed.
+struct Held {
+    position: Option<String>,
+    renewed: Instant,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// How many times a message failing for a reason that may pass is tried

@@ -147,9 +147,8 @@ impl ConsumerStore {
         Ok(position)
     }
 
-    /// Says `instance` runs `consumer` for `lease` from now, and answers how
-    /// many instances run it now (this one included), so each takes its
-    /// share of the partitions.
+    /// Says `instance` runs `consumer` for `lease` from now, and forgets the
+    /// instances whose word ran out.
     ///
     /// # Errors
     /// When the table cannot be written.
@@ -158,11 +157,10 @@ impl ConsumerStore {
         consumer: &str,
         instance: &str,
         lease: Duration,
-    ) -> Result<u32, RepositoryError> {
+    ) -> Result<(), RepositoryError> {
         let now = now_ms();
         let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let session = self.database.autonomous().await?;
-        let backend = session.get_database_backend();
         let upsert = Query::insert()
             .into_table(Members::Table)
             .columns([Members::Consumer, Members::Instance, Members::SeenUntil])
@@ -181,10 +179,22 @@ impl ConsumerStore {
             .and_where(Expr::col(Members::SeenUntil).lt(now))
             .to_owned();
         execute(&session, &forget).await?;
+        session.finish().await
+    }
+
+    /// How many instances run `consumer` now, so each takes its share of the
+    /// partitions; at least one.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub async fn members(&self, consumer: &str) -> Result<u32, RepositoryError> {
+        let session = self.database.reader().await?;
+        let backend = session.get_database_backend();
         let count = Query::select()
             .expr_as(Expr::col(Members::Instance).count(), "members")
             .from(Members::Table)
             .and_where(Expr::col(Members::Consumer).eq(consumer))
+            .and_where(Expr::col(Members::SeenUntil).gte(now_ms()))
             .to_owned();
         let row = session
             .query_one_raw(StatementBuilder::build(&count, &backend))
