@@ -34,6 +34,10 @@ use strata_infrastructure::{Database, SeaOrmOutbox, SeaOrmUnitOfWork, migrate_up
 use strata_runtime::{ConsumerSettings, OrderedConsumer};
 use uuid::Uuid;
 
+#[path = "../tests/support/fresh_postgres.rs"]
+mod fresh_postgres;
+use fresh_postgres::fresh_postgres_url;
+
 struct NoMigrations;
 
 impl sea_orm_migration::MigratorTrait for NoMigrations {
@@ -290,25 +294,7 @@ async fn consumer_rate(database: &Database, config: &RedisStreamsConfig, events:
 }
 
 async fn fresh_database(server: &str) -> Database {
-    let name = format!("strata_bench_{}", Uuid::now_v7().simple());
-    let admin = sea_orm::Database::connect(server).await.expect("connected");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .expect("a database");
-    let _ = admin.close().await;
-    let (base, query) = server
-        .split_once('?')
-        .map_or((server, None), |(base, query)| (base, Some(query)));
-    let authority = base.find("://").map_or(0, |scheme| scheme + 3);
-    let end = base[authority..]
-        .find('/')
-        .map_or(base.len(), |slash| authority + slash);
-    let mut url = format!("{}/{name}", &base[..end]);
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
+    let url = fresh_postgres_url(server).await;
     let database = Database::connect(&url).await.expect("connected");
     migrate_up::<NoMigrations>(&database)
         .await

@@ -21,6 +21,10 @@ use strata_runtime::{ConsumerSettings, OrderedConsumer};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+#[path = "../support/fresh_postgres.rs"]
+mod fresh_postgres;
+use fresh_postgres::fresh_postgres_url;
+
 struct NoMigrations;
 
 impl sea_orm_migration::MigratorTrait for NoMigrations {
@@ -58,29 +62,8 @@ impl TestDatabase {
     }
 
     async fn postgres(server: &str) -> Self {
-        let name = format!("strata_test_{}", Uuid::now_v7().simple());
-        let admin = sea_orm::Database::connect(server)
-            .await
-            .expect("connect to STRATA_TEST_POSTGRES_URL");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("a database for the test");
-        let _ = admin.close().await;
-        let (base, query) = server
-            .split_once('?')
-            .map_or((server, None), |(b, q)| (b, Some(q)));
-        let authority = base.find("://").map_or(0, |scheme| scheme + 3);
-        let end = base[authority..]
-            .find('/')
-            .map_or(base.len(), |slash| authority + slash);
-        let mut url = format!("{}/{name}", &base[..end]);
-        if let Some(query) = query {
-            url.push('?');
-            url.push_str(query);
-        }
         Self {
-            url,
+            url: fresh_postgres_url(server).await,
             engine: Engine::Postgres,
             _directory: None,
         }
