@@ -596,5 +596,9 @@ async fn sign_ups_do_not_stall_other_writes() {
         assert_eq!(status, StatusCode::CREATED);
     }
     eprintln!("slowest price change during 30 sign-ups: {slowest:?}");
+    assert!(
+        slowest < std::time::Duration::from_secs(2),
+        "every price change is answered within 2 s while clients sign up; the slowest took {slowest:?}"
+    );
     app.stop().await;
 }
