@@ -14,6 +14,8 @@ use strata_domain::ports::{Message, Propagation, UnitOfWork, in_unit_of_work};
 use strata_infrastructure::consumer::{ConsumerStore, LogEntry, PartitionLog};
 use uuid::Uuid;
 
+use crate::consumer_metrics::ConsumerGauges;
+
 /// How an ordered consumer works.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -57,6 +59,7 @@ pub struct OrderedConsumer {
     unit_of_work: Arc<dyn UnitOfWork>,
     handler: Arc<dyn MessageHandler>,
     settings: ConsumerSettings,
+    gauges: Option<ConsumerGauges>,
 }
 
 impl std::fmt::Debug for OrderedConsumer {
@@ -109,18 +112,28 @@ impl OrderedConsumer {
             unit_of_work,
             handler,
             settings,
+            gauges: None,
         }
     }
 
-    /// The request a message runs as.
-    fn request(&self, message: &Message) -> RequestContext {
-        let trace = message
-            .traceparent
-            .as_deref()
-            .and_then(TraceContext::parse)
-            .map_or_else(TraceContext::start, |trace| trace.child());
-        RequestContext::new(message.id.to_string(), trace)
-            .with_principal(self.handler.principal(&self.name))
+    /// Reports how far behind each partition it holds is to `gauges`.
+    #[must_use]
+    pub(crate) fn reporting_to(mut self, gauges: ConsumerGauges) -> Self {
+        self.gauges = Some(gauges);
+        self
+    }
+
+    /// Records the age of the oldest of `entries`, read from `partition` and
+    /// not applied yet; none means the partition is caught up.
+    fn behind(&self, partition: u32, entries: &[LogEntry]) {
+        if let Some(gauges) = &self.gauges {
+            let oldest = entries
+                .iter()
+                .filter_map(|entry| entry.message.as_ref().ok())
+                .map(|message| message.recorded_at_ms)
+                .min();
+            gauges.behind(&self.name, Some(partition), oldest);
+        }
     }
 
     /// Applies `entries` of `partition` and moves the position past the last
@@ -189,7 +202,7 @@ impl OrderedConsumer {
                 if !first.contains(&message.id) {
                     return Ok(());
                 }
-                let request = self.request(message);
+                let request = request_for(self.handler.as_ref(), &self.name, message);
                 self.handler.handle(&request, message).await
             }
             Err(undecodable) => {
@@ -264,6 +277,7 @@ impl OrderedConsumer {
                     Duration::ZERO,
                 )
                 .await?;
+            self.behind(partition, &entries);
             if entries.is_empty() {
                 continue;
             }
@@ -405,6 +419,8 @@ impl OrderedConsumer {
     /// This instance no longer holds `partition`.
     fn lost(&self, partition: u32) {
         lock(&self.held).remove(&partition);
+        // Its lag is the new holder's to report.
+        self.behind(partition, &[]);
     }
 
     /// Whether a lease last renewed at `renewed` is due for renewal: a third
@@ -421,8 +437,7 @@ impl OrderedConsumer {
         let Ok(message) = &entry.message else {
             return true;
         };
-        let transient = matches!(error, AppError::Conflict { .. } | AppError::Internal(_));
-        if !transient {
+        if !may_pass(error) {
             return true;
         }
         let mut tries = lock(&self.tries);
@@ -437,6 +452,27 @@ impl OrderedConsumer {
     }
 }
 
+/// The request `message` runs as in `consumer`: as the handler's principal,
+/// in the trace of the work that recorded it.
+pub(crate) fn request_for(
+    handler: &dyn MessageHandler,
+    consumer: &str,
+    message: &Message,
+) -> RequestContext {
+    let trace = message
+        .traceparent
+        .as_deref()
+        .and_then(TraceContext::parse)
+        .map_or_else(TraceContext::start, |trace| trace.child());
+    RequestContext::new(message.id.to_string(), trace).with_principal(handler.principal(consumer))
+}
+
+/// Whether a message that failed with `error` may pass when tried again (a
+/// conflict, a failure inside), rather than failing for what it is.
+pub(crate) fn may_pass(error: &AppError) -> bool {
+    matches!(error, AppError::Conflict { .. } | AppError::Internal(_))
+}
+
 /// A partition this instance holds: where it stands, and when its lease was
 /// last renewed.
 struct Held {
@@ -444,7 +480,7 @@ struct Held {
     renewed: Instant,
 }
 
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -35,6 +35,8 @@
 
 pub mod cli;
 mod consumer;
+mod consumer_metrics;
+mod group;
 mod outbox;
 mod running;
 mod service;
@@ -43,6 +45,7 @@ mod telemetry;
 
 pub use cli::{load_settings, main, main_with};
 pub use consumer::{ConsumerSettings, OrderedConsumer};
+pub use group::{GroupConsumer, GroupConsumerSettings};
 pub use running::{
     Migration, OutboxCommand, OutboxReport, Running, StartError, in_transaction, migrate,
     open_database, outbox, seed, start,

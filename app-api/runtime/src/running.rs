@@ -12,7 +12,10 @@ use strata_app_api::metrics::{Metrics, PoolUsage};
 use strata_app_api::workers::{Periodic, RestartPolicy, RunningWorkers, Workers};
 use strata_domain::ports::{AuditTrail, CacheStore, IdempotencyStore, in_unit_of_work};
 use strata_domain::ports::{DeadLetter, DeadLetters, EventPublisher, Propagation};
-use strata_infrastructure::consumer::{ConsumerStore, PartitionLog, RedisStreamsLog};
+use strata_infrastructure::consumer::{
+    ConsumerStore, GroupSettings, GroupSubscription, InProcessGroup, PartitionLog,
+    RedisStreamsGroup, RedisStreamsLog,
+};
 use strata_infrastructure::outbox::{
     InProcessBus, OutboxRelay, OutboxStatus, RedisStreamsConfig, RedisStreamsPublisher,
 };
@@ -305,7 +308,13 @@ pub async fn start<S: Service>(
         },
     ));
 
-    let (publisher, event_log) = event_bus(&service).map_err(StartError::EventBus)?;
+    let EventBus {
+        publisher,
+        log: event_log,
+        groups,
+    } = event_bus(&service).map_err(StartError::EventBus)?;
+    let consumer_gauges = crate::consumer_metrics::ConsumerGauges::default();
+    consumer_gauges.report_to(&metrics);
     if service.outbox.relay {
         let relay = OutboxRelay::new(database.clone(), publisher, service.outbox.relay_settings());
         let counters = Arc::new(crate::outbox::RelayCounters::default());
@@ -361,6 +370,8 @@ pub async fn start<S: Service>(
         readiness: readiness.clone(),
         workers,
         event_log,
+        groups,
+        consumer_gauges,
         served: Vec::new(),
         announcements: Vec::new(),
     };
@@ -461,7 +472,39 @@ where
 }
 
 /// Where the relay publishes, and where consumers read.
-type EventBus = (Arc<dyn EventPublisher>, Arc<dyn PartitionLog>);
+/// Where events go and where consumers read them.
+pub(crate) struct EventBus {
+    publisher: Arc<dyn EventPublisher>,
+    log: Arc<dyn PartitionLog>,
+    groups: Groups,
+}
+
+/// Where a group consumer joins its group.
+#[derive(Clone)]
+pub(crate) enum Groups {
+    InProcess(Arc<InProcessBus>),
+    RedisStreams(RedisStreamsConfig),
+}
+
+impl Groups {
+    /// This instance's membership, as `member`, of the group `group`.
+    pub(crate) fn join(
+        &self,
+        group: &str,
+        member: &str,
+        settings: GroupSettings,
+    ) -> Result<Arc<dyn GroupSubscription>, BoxError> {
+        Ok(match self {
+            Self::InProcess(bus) => Arc::new(InProcessGroup::new(Arc::clone(bus), group, settings)),
+            Self::RedisStreams(config) => Arc::new(RedisStreamsGroup::new(
+                config.clone(),
+                group,
+                member,
+                settings,
+            )?),
+        })
+    }
+}
 
 /// Where the relay publishes and consumers read: Redis Streams when the
 /// service has Redis, the in-process bus otherwise.
@@ -474,7 +517,11 @@ fn event_bus(service: &crate::ServiceSettings) -> Result<EventBus, BoxError> {
             max_len => max_len,
         };
         let bus = Arc::new(InProcessBus::new(partitions, max_len));
-        return Ok((bus.clone(), bus));
+        return Ok(EventBus {
+            publisher: bus.clone(),
+            log: bus.clone(),
+            groups: Groups::InProcess(bus),
+        });
     };
     let config = RedisStreamsConfig {
         partitions,
@@ -482,5 +529,9 @@ fn event_bus(service: &crate::ServiceSettings) -> Result<EventBus, BoxError> {
         ..RedisStreamsConfig::new(url.expose(), service.cache_key_prefix.clone())
     };
     let log = RedisStreamsLog::new(config.clone(), Duration::from_secs(1))?;
-    Ok((Arc::new(RedisStreamsPublisher::new(config)?), Arc::new(log)))
+    Ok(EventBus {
+        publisher: Arc::new(RedisStreamsPublisher::new(config.clone())?),
+        log: Arc::new(log),
+        groups: Groups::RedisStreams(config),
+    })
 }

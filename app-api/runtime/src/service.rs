@@ -217,6 +217,8 @@ pub struct Startup<S: Service> {
     pub(crate) readiness: Readiness,
     pub(crate) workers: Workers,
     pub(crate) event_log: Arc<dyn strata_infrastructure::consumer::PartitionLog>,
+    pub(crate) groups: crate::running::Groups,
+    pub(crate) consumer_gauges: crate::consumer_metrics::ConsumerGauges,
     pub(crate) served: Vec<Served>,
     pub(crate) announcements: Vec<String>,
 }
@@ -382,14 +384,50 @@ impl<S: Service> Startup<S> {
         handler: impl strata_app_api::messaging::MessageHandler,
     ) {
         let database = self.database().clone();
-        self.workers.add(crate::OrderedConsumer::new(
-            name,
-            Arc::clone(&self.event_log),
-            strata_infrastructure::consumer::ConsumerStore::new(database),
-            self.unit_of_work(),
-            Arc::new(handler),
-            crate::ConsumerSettings::default(),
-        ));
+        self.workers.add(
+            crate::OrderedConsumer::new(
+                name,
+                Arc::clone(&self.event_log),
+                strata_infrastructure::consumer::ConsumerStore::new(database),
+                self.unit_of_work(),
+                Arc::new(handler),
+                crate::ConsumerSettings::default(),
+            )
+            .reporting_to(self.consumer_gauges.clone()),
+        );
+    }
+
+    /// Runs a group consumer named `name` of the service's events: the
+    /// instances share its messages, unordered, each applied effectively once
+    /// by `handler` and acknowledged after its commit. The group's members
+    /// are the instances; a message one of them leaves unacknowledged longer
+    /// than `settings.claim_idle` goes to another, and one delivered more
+    /// than `settings.max_deliveries` times is dead-lettered by the broker.
+    ///
+    /// # Errors
+    /// When the broker's settings are not usable.
+    pub fn consume_group(
+        &mut self,
+        name: impl Into<String>,
+        handler: impl strata_app_api::messaging::MessageHandler,
+        settings: strata_infrastructure::consumer::GroupSettings,
+    ) -> Result<(), BoxError> {
+        let name = name.into();
+        let member = uuid::Uuid::new_v4().simple().to_string();
+        let subscription = self.groups.join(&name, &member, settings)?;
+        let database = self.database().clone();
+        self.workers.add(
+            crate::GroupConsumer::new(
+                name,
+                subscription,
+                strata_infrastructure::consumer::ConsumerStore::new(database),
+                self.unit_of_work(),
+                Arc::new(handler),
+                crate::GroupConsumerSettings::default(),
+            )
+            .reporting_to(self.consumer_gauges.clone()),
+        );
+        Ok(())
     }
 
     /// A line to print once the service is serving (where to find it).

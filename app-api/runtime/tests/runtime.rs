@@ -17,6 +17,8 @@ use strata_runtime::{BoxError, Service, Startup, load_settings, main_with, start
 
 #[path = "runtime/consumer.rs"]
 mod consumer;
+#[path = "runtime/group.rs"]
+mod group;
 
 /// A service with no tables, an API of only the operational routes, and the
 /// workers its settings ask for.

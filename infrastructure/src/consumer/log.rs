@@ -101,6 +101,8 @@ impl PartitionLog for InProcessBus {
 
 #[cfg(feature = "redis")]
 pub use redis_log::RedisStreamsLog;
+#[cfg(feature = "redis")]
+pub(crate) use redis_log::entry_of;
 
 #[cfg(feature = "redis")]
 mod redis_log {
@@ -183,6 +185,14 @@ mod redis_log {
         })
     }
 
+    /// A stream entry's fields read as a message, or why they are not one.
+    pub(crate) fn entry_of(fields: &HashMap<String, Value>) -> Result<Message, Undecodable> {
+        decode(fields).map_err(|error| Undecodable {
+            raw: raw(fields),
+            error,
+        })
+    }
+
     fn raw(fields: &HashMap<String, Value>) -> String {
         let readable: std::collections::BTreeMap<&str, String> = fields
             .iter()
@@ -224,10 +234,7 @@ mod redis_log {
                 .flat_map(|reply| reply.keys)
                 .flat_map(|stream| stream.ids)
                 .map(|entry| LogEntry {
-                    message: decode(&entry.map).map_err(|error| Undecodable {
-                        raw: raw(&entry.map),
-                        error,
-                    }),
+                    message: entry_of(&entry.map),
                     position: entry.id,
                 })
                 .collect())

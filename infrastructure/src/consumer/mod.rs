@@ -4,6 +4,7 @@
 //! effect. And the logs they read: [`PartitionLog`] over the in-process bus
 //! and Redis Streams.
 
+mod group;
 mod log;
 mod migration;
 
@@ -15,7 +16,12 @@ use strata_domain::RepositoryError;
 use uuid::Uuid;
 
 #[cfg(feature = "redis")]
+pub use group::RedisStreamsGroup;
+pub use group::{Delivery, GroupSettings, GroupStatus, GroupSubscription, InProcessGroup};
+#[cfg(feature = "redis")]
 pub use log::RedisStreamsLog;
+#[cfg(feature = "redis")]
+pub(crate) use log::entry_of;
 pub use log::{LogEntry, PartitionLog, ReadError, Undecodable};
 pub(crate) use migration::CreateConsumerTables;
 use migration::{DeadLetters, Inbox, Members, Partitions};

@@ -85,6 +85,15 @@ impl InProcessBus {
         (read, next)
     }
 
+    /// The offset the next message published to `partition` gets.
+    #[must_use]
+    pub fn end(&self, partition: u32) -> u64 {
+        self.partitions.get(partition as usize).map_or(0, |log| {
+            let log = log.lock().unwrap_or_else(PoisonError::into_inner);
+            log.first + log.entries.len() as u64
+        })
+    }
+
     /// Resolves at the next publish (register before reading, then await).
     pub fn published(&self) -> tokio::sync::futures::Notified<'_> {
         self.published.notified()

@@ -25,7 +25,7 @@ use uuid::Uuid;
 mod fresh_postgres;
 use fresh_postgres::fresh_postgres_url;
 
-struct NoMigrations;
+pub(crate) struct NoMigrations;
 
 impl sea_orm_migration::MigratorTrait for NoMigrations {
     fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
@@ -34,21 +34,21 @@ impl sea_orm_migration::MigratorTrait for NoMigrations {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Engine {
+pub(crate) enum Engine {
     Sqlite,
     Postgres,
 }
 
 /// A fresh database of its own for one test (strata-tests' kit depends on
 /// this crate, so these tests make theirs by hand).
-struct TestDatabase {
+pub(crate) struct TestDatabase {
     url: String,
     engine: Engine,
     _directory: Option<tempfile::TempDir>,
 }
 
 impl TestDatabase {
-    fn sqlite() -> Self {
+    pub(crate) fn sqlite() -> Self {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let url = format!(
             "sqlite://{}?mode=rwc",
@@ -61,7 +61,7 @@ impl TestDatabase {
         }
     }
 
-    async fn postgres(server: &str) -> Self {
+    pub(crate) async fn postgres(server: &str) -> Self {
         Self {
             url: fresh_postgres_url(server).await,
             engine: Engine::Postgres,
@@ -69,17 +69,17 @@ impl TestDatabase {
         }
     }
 
-    fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
-    fn engine(&self) -> Engine {
+    pub(crate) fn engine(&self) -> Engine {
         self.engine
     }
 }
 
 /// Runs `case` on SQLite, and on PostgreSQL when a server is named.
-async fn on_each_engine<F, Fut>(case: F)
+pub(crate) async fn on_each_engine<F, Fut>(case: F)
 where
     F: Fn(TestDatabase) -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -92,16 +92,16 @@ where
 }
 
 /// What the handler applied, in the order it was committed.
-const APPLIED: &str = "CREATE TABLE applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, aggregate TEXT NOT NULL, version BIGINT NOT NULL, applied_by TEXT NOT NULL)";
-const APPLIED_PG: &str = "CREATE TABLE applied (seq BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, aggregate TEXT NOT NULL, version BIGINT NOT NULL, applied_by TEXT NOT NULL)";
+pub(crate) const APPLIED: &str = "CREATE TABLE applied (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, aggregate TEXT NOT NULL, version BIGINT NOT NULL, applied_by TEXT NOT NULL)";
+pub(crate) const APPLIED_PG: &str = "CREATE TABLE applied (seq BIGSERIAL PRIMARY KEY, message_id TEXT NOT NULL, aggregate TEXT NOT NULL, version BIGINT NOT NULL, applied_by TEXT NOT NULL)";
 
-struct Fixture {
-    database: Database,
-    unit_of_work: Arc<dyn UnitOfWork>,
-    bus: Arc<InProcessBus>,
+pub(crate) struct Fixture {
+    pub(crate) database: Database,
+    pub(crate) unit_of_work: Arc<dyn UnitOfWork>,
+    pub(crate) bus: Arc<InProcessBus>,
 }
 
-async fn start(database: &TestDatabase) -> Fixture {
+pub(crate) async fn start(database: &TestDatabase) -> Fixture {
     let connected = Database::connect(database.url()).await.expect("connected");
     migrate_up::<NoMigrations>(&connected)
         .await
@@ -125,16 +125,16 @@ async fn start(database: &TestDatabase) -> Fixture {
 
 /// Writes what it is given into `applied`, in the consumer's unit of work;
 /// refuses poison; can stop at a gate, or crash once.
-struct Recorder {
-    database: Database,
-    name: &'static str,
-    gate: Option<Arc<Semaphore>>,
-    crash_once_at: Option<u64>,
-    crashed: AtomicBool,
+pub(crate) struct Recorder {
+    pub(crate) database: Database,
+    pub(crate) name: &'static str,
+    pub(crate) gate: Option<Arc<Semaphore>>,
+    pub(crate) crash_once_at: Option<u64>,
+    pub(crate) crashed: AtomicBool,
 }
 
 impl Recorder {
-    fn new(database: &Database) -> Self {
+    pub(crate) fn new(database: &Database) -> Self {
         Self {
             database: database.clone(),
             name: "recorder",
@@ -154,6 +154,12 @@ impl MessageHandler for Recorder {
     async fn handle(&self, _request: &RequestContext, message: &Message) -> Result<(), AppError> {
         if let Some(gate) = &self.gate {
             gate.acquire().await.map_err(AppError::internal)?.forget();
+        }
+        if message.payload["flaky"] == true {
+            return Err(AppError::Conflict {
+                code: "flaky",
+                message: "this message fails every time, for a reason that may pass".into(),
+            });
         }
         if message.payload["poison"] == true {
             return Err(AppError::RuleViolated {
@@ -190,7 +196,7 @@ impl MessageHandler for Recorder {
     }
 }
 
-fn message(key: &str, version: u64, payload: serde_json::Value) -> Message {
+pub(crate) fn message(key: &str, version: u64, payload: serde_json::Value) -> Message {
     Message {
         id: Uuid::now_v7(),
         topic: "note".into(),
@@ -235,7 +241,7 @@ fn consumer(f: &Fixture, handler: Recorder, lease: Duration) -> OrderedConsumer 
 
 /// Each aggregate's versions in the order they were applied, and how many
 /// times each message was.
-async fn applied(
+pub(crate) async fn applied(
     f: &Fixture,
 ) -> (
     std::collections::BTreeMap<String, Vec<i64>>,
