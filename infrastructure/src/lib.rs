@@ -48,7 +48,7 @@ pub use database::{Database, DatabaseOptions, MisplacedWork, PoolStatus, Session
 pub use db_error::{missing_or_stale, repository_error, storage_error};
 pub use idempotency::{IDEMPOTENCY_RETENTION, SeaOrmIdempotencyStore};
 pub use migration::{migrate_down, migrate_up, migration_status};
-pub use outbox::SeaOrmOutbox;
+pub use outbox::{SeaOrmOutbox, SeaOrmTransactionalMessages};
 pub use rate_limiter::{InMemoryRateLimiter, InvalidRateLimit, MonotonicClock, RateLimit};
 pub use unit_of_work::SeaOrmUnitOfWork;
 pub use versioned::{save_versioned, stored_version};

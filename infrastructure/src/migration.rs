@@ -15,7 +15,7 @@ use crate::Database;
 use crate::audit::CreateAuditTables;
 use crate::consumer::CreateConsumerTables;
 use crate::idempotency::{CreateIdempotencyTable, FenceIdempotencyKeys};
-use crate::outbox::{CreateOutboxTable, RelayOutboxTable};
+use crate::outbox::{CreateMessagesTable, CreateOutboxTable, RelayOutboxTable};
 
 /// Strata's own migrations, oldest first.
 #[must_use]
@@ -27,6 +27,7 @@ pub fn strata_migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateAuditTables),
         Box::new(RelayOutboxTable),
         Box::new(CreateConsumerTables),
+        Box::new(CreateMessagesTable),
     ]
 }
 

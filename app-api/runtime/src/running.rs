@@ -20,8 +20,9 @@ use strata_infrastructure::outbox::{
     InProcessBus, OutboxRelay, OutboxStatus, RedisStreamsConfig, RedisStreamsPublisher,
 };
 use strata_infrastructure::{
-    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmOutbox, SeaOrmUnitOfWork,
-    cache_store_for, migrate_down, migrate_up, migration_status,
+    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmOutbox,
+    SeaOrmTransactionalMessages, SeaOrmUnitOfWork, cache_store_for, migrate_down, migrate_up,
+    migration_status,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -336,6 +337,28 @@ pub async fn start<S: Service>(
                     let purged = inbox.purge_inbox(inbox_retention).await?;
                     if purged > 0 {
                         tracing::info!(purged, "purged consumer inbox rows past their retention");
+                    }
+                    Ok(())
+                }
+            },
+        ));
+        let messages =
+            SeaOrmTransactionalMessages::new(database.clone(), service.outbox.message_timeout);
+        let message_retention = service.outbox.retention;
+        workers.add(Periodic::new(
+            "message_check_back",
+            service.outbox.check_back_interval,
+            move || {
+                let messages = messages.clone();
+                async move {
+                    // Each round takes what is due, a thousand at a time.
+                    while messages.check_back(1_000).await?.failed == 1_000 {}
+                    let purged = messages.purge(message_retention).await?;
+                    if purged > 0 {
+                        tracing::info!(
+                            purged,
+                            "purged resolved two-phase messages past their retention"
+                        );
                     }
                     Ok(())
                 }

@@ -370,6 +370,16 @@ impl<S: Service> Startup<S> {
         });
     }
 
+    /// Two-phase transactional messages in the service's database: prepared,
+    /// committed by a local transaction, resolved by the check-back worker
+    /// after `outbox.message_timeout`.
+    pub fn transactional_messages(&self) -> Arc<dyn strata_domain::ports::TransactionalMessages> {
+        Arc::new(strata_infrastructure::SeaOrmTransactionalMessages::new(
+            self.database().clone(),
+            self.service_settings().outbox.message_timeout,
+        ))
+    }
+
     /// Runs `worker` in the background from start to shutdown.
     pub fn worker(&mut self, worker: impl Worker) {
         self.workers.add(worker);

@@ -88,6 +88,14 @@ pub struct OutboxConfig {
     pub partitions: u32,
     /// Trim each stream to about this many entries; 0 keeps every entry.
     pub stream_max_len: usize,
+    /// How long a two-phase message may stay prepared: past it, the
+    /// check-back fails it unless its local transaction committed.
+    #[serde(with = "duration")]
+    pub message_timeout: Duration,
+    /// How often the check-back looks for prepared messages past their
+    /// timeout.
+    #[serde(with = "duration")]
+    pub check_back_interval: Duration,
 }
 
 impl Default for OutboxConfig {
@@ -105,6 +113,8 @@ impl Default for OutboxConfig {
             purge_interval: Duration::from_secs(60 * 60),
             partitions: 8,
             stream_max_len: 1_000_000,
+            message_timeout: Duration::from_secs(60),
+            check_back_interval: Duration::from_secs(5),
         }
     }
 }
@@ -437,6 +447,11 @@ impl Config for ServiceSettings {
             ("outbox.lease", self.outbox.lease),
             ("outbox.poll_interval", self.outbox.poll_interval),
             ("outbox.purge_interval", self.outbox.purge_interval),
+            ("outbox.message_timeout", self.outbox.message_timeout),
+            (
+                "outbox.check_back_interval",
+                self.outbox.check_back_interval,
+            ),
         ] {
             if value.is_zero() {
                 return Err(Invalid::new(key, "must be more than zero"));

@@ -9,6 +9,7 @@ mod idempotency;
 mod outbox;
 mod rate_limiter;
 mod repository;
+mod transactional_message;
 mod unit_of_work;
 
 pub use audit::{AggregateChange, AuditEntry, AuditFilter, AuditTrail};
@@ -19,6 +20,7 @@ pub use idempotency::{Claim, ClaimToken, Completion, IdempotencyStore};
 pub use outbox::{DeadLetter, DeadLetters, EventEnvelope, Outbox};
 pub use rate_limiter::{RateLimitError, RateLimiter};
 pub use repository::{Repository, RepositoryError};
+pub use transactional_message::{MessageState, TransactionalMessages};
 pub use unit_of_work::{
     AfterCommit, BoxFuture, Outcome, Propagation, UnitOfWork, UnitOfWorkError, in_unit_of_work,
     in_unit_of_work_traced,
@@ -40,5 +42,7 @@ pub use outbox::{MockDeadLetters, MockOutbox};
 pub use rate_limiter::MockRateLimiter;
 #[cfg(feature = "mock")]
 pub use repository::MockRepository;
+#[cfg(feature = "mock")]
+pub use transactional_message::MockTransactionalMessages;
 #[cfg(feature = "mock")]
 pub use unit_of_work::MockUnitOfWork;

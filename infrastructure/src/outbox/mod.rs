@@ -10,6 +10,7 @@ mod migration;
 #[cfg(feature = "redis")]
 mod redis_streams;
 mod relay;
+mod two_phase;
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
@@ -28,6 +29,8 @@ pub(crate) use migration::{CreateOutboxTable, RelayOutboxTable};
 pub use redis_streams::{RedisStreamsConfig, RedisStreamsPublisher};
 pub(crate) use relay::now_ms;
 pub use relay::{OutboxRelay, RelayPass, RelaySettings};
+pub(crate) use two_phase::CreateMessagesTable;
+pub use two_phase::{CheckBack, SeaOrmTransactionalMessages};
 
 /// The PostgreSQL channel a commit that stored events notifies, so relays on
 /// other instances wake at once.

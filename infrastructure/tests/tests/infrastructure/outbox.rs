@@ -10,11 +10,13 @@ use async_trait::async_trait;
 use serde_json::json;
 use strata_app_api::application::AppError;
 use strata_domain::ports::{
-    DeadLetters, EventEnvelope, EventPublisher, Message, Outbox, Propagation, PublishError,
-    in_unit_of_work,
+    DeadLetters, EventEnvelope, EventPublisher, Message, MessageState, Outbox, Propagation,
+    PublishError, TransactionalMessages, in_unit_of_work,
 };
 use strata_infrastructure::outbox::{InProcessBus, OutboxRelay, RelaySettings};
-use strata_infrastructure::{Database, SeaOrmOutbox, SeaOrmUnitOfWork, migrate_up};
+use strata_infrastructure::{
+    Database, SeaOrmOutbox, SeaOrmTransactionalMessages, SeaOrmUnitOfWork, migrate_up,
+};
 use strata_tests::database::TestDatabase;
 use uuid::Uuid;
 
@@ -28,6 +30,9 @@ strata_tests::on_each_engine!(
     a_commit_wakes_the_relay_without_waiting_for_the_poll,
     a_commit_on_another_instance_reaches_the_relay,
     an_event_keeps_the_trace_of_the_work_that_recorded_it,
+    a_two_phase_message_committed_locally_is_delivered_though_its_submit_never_came,
+    a_check_back_before_the_local_commit_fails_the_message_and_refuses_the_late_transaction,
+    a_check_back_during_the_local_transaction_waits_and_leaves_the_message_committed,
 );
 
 struct NoMigrations;
@@ -613,4 +618,153 @@ async fn an_event_keeps_the_trace_of_the_work_that_recorded_it(database: TestDat
     let stored = f.outbox.oldest(10).await.expect("read");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].traceparent.as_deref(), Some(trace));
+}
+
+/// A message about no aggregate: a payout to be announced once it is booked.
+fn payout(amount: u64) -> EventEnvelope {
+    EventEnvelope {
+        id: Uuid::now_v7(),
+        aggregate_kind: "payout".into(),
+        aggregate_id: "batch-7".into(),
+        aggregate_version: 0,
+        event_type: "payments.payout_booked".into(),
+        payload: json!({ "amount": amount }),
+        traceparent: None,
+    }
+}
+
+impl Outboxes {
+    /// The local transaction of a two-phase message: a business change (an
+    /// event of the ledger) and the message's commit, together or not at all.
+    async fn book(&self, messages: &SeaOrmTransactionalMessages, id: Uuid) -> Result<(), AppError> {
+        let outbox = &self.outbox;
+        in_unit_of_work(&self.unit_of_work, Propagation::Required, async move {
+            outbox
+                .append(vec![EventEnvelope {
+                    id: Uuid::now_v7(),
+                    aggregate_kind: "ledger".into(),
+                    aggregate_id: "main".into(),
+                    aggregate_version: 1,
+                    event_type: "ledger.entry_booked".into(),
+                    payload: json!({ "message": id }),
+                    traceparent: None,
+                }])
+                .await?;
+            messages.commit(id).await?;
+            Ok::<_, AppError>(())
+        })
+        .await
+    }
+}
+
+async fn a_two_phase_message_committed_locally_is_delivered_though_its_submit_never_came(
+    database: TestDatabase,
+) {
+    let o = start(&database).await;
+    let messages = SeaOrmTransactionalMessages::new(o.database.clone(), Duration::from_millis(50));
+    let message = payout(100);
+    messages.prepare(message.clone()).await.expect("prepared");
+    o.book(&messages, message.id).await.expect("booked");
+    // The process dies here, before anything else happens. Later, the
+    // check-back finds the local transaction committed.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(messages.check_back(100).await.expect("checked").failed, 0);
+    assert_eq!(
+        messages.state(message.id).await.expect("read"),
+        Some(MessageState::Committed)
+    );
+    let broker = Broker::new();
+    drain(&o.relay(broker.clone(), quick())).await;
+    let delivered = delivered(&broker.bus);
+    let payouts: Vec<&Message> = delivered
+        .iter()
+        .filter(|delivered| delivered.topic == "payout")
+        .collect();
+    assert_eq!(payouts.len(), 1, "{delivered:?}");
+    assert_eq!(payouts[0].id, message.id, "delivered with its own id");
+    assert_eq!(payouts[0].payload, json!({ "amount": 100 }));
+    assert_eq!(delivered.len(), 2, "and the business change's event");
+}
+
+async fn a_check_back_before_the_local_commit_fails_the_message_and_refuses_the_late_transaction(
+    database: TestDatabase,
+) {
+    let o = start(&database).await;
+    let messages = SeaOrmTransactionalMessages::new(o.database.clone(), Duration::from_millis(20));
+    let message = payout(200);
+    messages.prepare(message.clone()).await.expect("prepared");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(messages.check_back(100).await.expect("checked").failed, 1);
+    assert_eq!(
+        messages.state(message.id).await.expect("read"),
+        Some(MessageState::Failed)
+    );
+    // The local transaction arrives late: refused whole.
+    let late = o.book(&messages, message.id).await;
+    assert!(
+        matches!(late, Err(AppError::Conflict { .. })),
+        "the late local transaction is refused: {late:?}"
+    );
+    let broker = Broker::new();
+    drain(&o.relay(broker.clone(), quick())).await;
+    assert!(
+        delivered(&broker.bus).is_empty(),
+        "nothing delivered, not even the business change's event"
+    );
+    let never_prepared = o.book(&messages, Uuid::now_v7()).await;
+    assert!(
+        matches!(never_prepared, Err(AppError::NotFound { .. })),
+        "{never_prepared:?}"
+    );
+}
+
+async fn a_check_back_during_the_local_transaction_waits_and_leaves_the_message_committed(
+    database: TestDatabase,
+) {
+    let o = Arc::new(start(&database).await);
+    let messages = SeaOrmTransactionalMessages::new(o.database.clone(), Duration::from_millis(20));
+    let message = payout(300);
+    messages.prepare(message.clone()).await.expect("prepared");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let (marked, go_on) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let local = {
+        let (o, messages, marked, go_on) = (
+            Arc::clone(&o),
+            messages.clone(),
+            Arc::clone(&marked),
+            Arc::clone(&go_on),
+        );
+        tokio::spawn(async move {
+            in_unit_of_work(&o.unit_of_work, Propagation::Required, async {
+                messages.commit(message.id).await?;
+                marked.notify_one();
+                go_on.notified().await;
+                Ok::<_, AppError>(())
+            })
+            .await
+        })
+    };
+    marked.notified().await;
+    let checking = {
+        let messages = messages.clone();
+        tokio::spawn(async move { messages.check_back(100).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    go_on.notify_one();
+    local
+        .await
+        .expect("ran")
+        .expect("the local transaction commits");
+    let checked = checking.await.expect("ran").expect("checked");
+    assert_eq!(checked.failed, 0, "the check-back saw the commit");
+    assert_eq!(
+        messages.state(message.id).await.expect("read"),
+        Some(MessageState::Committed)
+    );
+    let broker = Broker::new();
+    drain(&o.relay(broker.clone(), quick())).await;
+    assert_eq!(delivered(&broker.bus).len(), 1);
 }
