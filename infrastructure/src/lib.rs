@@ -34,6 +34,8 @@ mod db_error;
 pub mod idempotency;
 pub mod migration;
 pub mod outbox;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 mod rate_limiter;
 mod unit_of_work;
 mod versioned;

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Each server whose URL variable is set when the crate is built turns on a
-//! `cfg` (`strata_postgres`, `strata_redis`), and a suite that needs a server
+//! `cfg` (`strata_postgres`, `strata_redis`, `strata_rabbitmq`), and a suite that needs a server
 //! marks its tests `#[cfg_attr(not(strata_postgres), ignore = "...")]` — as
 //! [`crate::on_each_engine`] does. Without the server the tests are listed as
 //! *ignored* in the test runner's own summary, with the variable to set, rather
@@ -20,9 +20,10 @@
 
 /// The servers test suites may need: the variable naming each, and the `cfg`
 /// it turns on.
-pub const TEST_SERVERS: [(&str, &str); 2] = [
+pub const TEST_SERVERS: [(&str, &str); 3] = [
     ("STRATA_TEST_POSTGRES_URL", "strata_postgres"),
     ("STRATA_TEST_REDIS_URL", "strata_redis"),
+    ("STRATA_TEST_RABBITMQ_URL", "strata_rabbitmq"),
 ];
 
 /// Prints the build-script instructions that declare each test server's `cfg`,
@@ -49,6 +50,21 @@ pub const REDIS_URL_VARIABLE: &str = "STRATA_TEST_REDIS_URL";
 #[must_use]
 pub fn redis_url() -> String {
     server_url(REDIS_URL_VARIABLE)
+}
+
+/// The environment variable naming a RabbitMQ server for tests, such as
+/// `amqp://guest:guest@127.0.0.1:5672/%2f`; each test declares exchanges and
+/// queues under a prefix of its own.
+pub const RABBITMQ_URL_VARIABLE: &str = "STRATA_TEST_RABBITMQ_URL";
+
+/// The test RabbitMQ server's URL, for a test marked
+/// `#[cfg_attr(not(strata_rabbitmq), ignore = "...")]`.
+///
+/// # Panics
+/// As [`server_url`] does.
+#[must_use]
+pub fn rabbitmq_url() -> String {
+    server_url(RABBITMQ_URL_VARIABLE)
 }
 
 /// A key prefix no other test uses, so tests sharing a server run in parallel.

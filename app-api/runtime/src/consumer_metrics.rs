@@ -100,11 +100,13 @@ impl Collector for Collected {
         let backlog = lock(&self.0.backlog).clone();
         let pending: Vec<(Vec<(&str, &str)>, i64)> = backlog
             .iter()
-            .map(|(consumer, status)| {
-                (
-                    vec![("consumer", consumer.as_str())],
-                    i64::try_from(status.pending).unwrap_or(i64::MAX),
-                )
+            .filter_map(|(consumer, status)| {
+                status.pending.map(|pending| {
+                    (
+                        vec![("consumer", consumer.as_str())],
+                        i64::try_from(pending).unwrap_or(i64::MAX),
+                    )
+                })
             })
             .collect();
         gauge(

@@ -21,7 +21,7 @@ use crate::consumer_metrics::ConsumerGauges;
 pub struct GroupConsumerSettings {
     /// Messages applied in one transaction at most.
     pub batch: usize,
-    /// How long to wait for new messages when a round found none.
+    /// How long a round waits for messages when there are none.
     pub idle_wait: Duration,
 }
 
@@ -181,8 +181,9 @@ impl GroupConsumer {
     /// repeats it.
     ///
     /// A message that fails for a reason that may pass (a conflict, a
-    /// failure inside) is left unacknowledged: the broker delivers it again
-    /// after its idle threshold, and dead-letters it past the delivery limit.
+    /// failure inside) is handed back unacknowledged: the broker delivers it
+    /// again (at once, or after its idle threshold), and dead-letters it past
+    /// the delivery limit.
     ///
     /// # Errors
     /// When the broker or the database cannot be reached, or a message asks
@@ -191,7 +192,7 @@ impl GroupConsumer {
         self.measure().await;
         let deliveries = self
             .subscription
-            .receive(self.settings.batch, Duration::ZERO)
+            .receive(self.settings.batch, self.settings.idle_wait)
             .await?;
         if deliveries.is_empty() {
             return Ok(0);
@@ -213,7 +214,8 @@ impl GroupConsumer {
                 Ok(()) => self.ack(one).await?,
                 Err(Failed::Later(error)) => return Err(Box::new(error)),
                 Err(Failed::Message(error)) if may_pass(&error) => {
-                    tracing::warn!(consumer = %self.name, position = %delivery.position, deliveries = delivery.deliveries, error = %strata_app_api::application::error_chain(&error), "a message failed and is left for redelivery");
+                    tracing::warn!(consumer = %self.name, position = %delivery.position, deliveries = delivery.deliveries, error = %strata_app_api::application::error_chain(&error), "a message failed and is handed back for redelivery");
+                    self.subscription.release(one).await?;
                     continue;
                 }
                 Err(Failed::Message(error)) => {
@@ -254,7 +256,7 @@ impl GroupConsumer {
         match self.subscription.status().await {
             Ok(status) => {
                 gauges.backlog(&self.name, status);
-                if status.pending == 0 && status.lag == Some(0) {
+                if status.pending.unwrap_or(0) == 0 && status.lag == Some(0) {
                     gauges.behind(&self.name, None, None);
                 }
             }
@@ -271,13 +273,11 @@ impl Worker for GroupConsumer {
         &self.name
     }
 
-    async fn run(&self, mut context: WorkerContext) -> Result<(), WorkerError> {
+    async fn run(&self, context: WorkerContext) -> Result<(), WorkerError> {
+        // An empty round has waited `idle_wait` for messages already.
         while !context.is_stopping() {
-            let handled = self.round().await?;
+            self.round().await?;
             context.beat();
-            if handled == 0 && !context.sleep(self.settings.idle_wait).await {
-                break;
-            }
         }
         self.subscription.leave().await?;
         Ok(())

@@ -498,7 +498,9 @@ where
 /// Where events go and where consumers read them.
 pub(crate) struct EventBus {
     publisher: Arc<dyn EventPublisher>,
-    log: Arc<dyn PartitionLog>,
+    /// The log ordered consumers read; a broker without one (RabbitMQ) has
+    /// consumer groups only.
+    log: Option<Arc<dyn PartitionLog>>,
     groups: Groups,
 }
 
@@ -507,6 +509,11 @@ pub(crate) struct EventBus {
 pub(crate) enum Groups {
     InProcess(Arc<InProcessBus>),
     RedisStreams(RedisStreamsConfig),
+    #[cfg(feature = "rabbitmq")]
+    RabbitMq {
+        config: strata_infrastructure::rabbitmq::RabbitMqConfig,
+        publisher: Arc<strata_infrastructure::rabbitmq::RabbitMqPublisher>,
+    },
 }
 
 impl Groups {
@@ -525,6 +532,19 @@ impl Groups {
                 member,
                 settings,
             )?),
+            #[cfg(feature = "rabbitmq")]
+            Self::RabbitMq { config, publisher } => {
+                // Its queue exists before the relay's first publish.
+                publisher.declare(group, settings);
+                Arc::new(strata_infrastructure::rabbitmq::RabbitMqGroup::new(
+                    strata_infrastructure::rabbitmq::RabbitMqConfig {
+                        group_settings: settings,
+                        ..config.clone()
+                    },
+                    group,
+                    member,
+                ))
+            }
         })
     }
 }
@@ -533,6 +553,24 @@ impl Groups {
 /// service has Redis, the in-process bus otherwise.
 fn event_bus(service: &crate::ServiceSettings) -> Result<EventBus, BoxError> {
     let partitions = service.outbox.partitions;
+    #[cfg(feature = "rabbitmq")]
+    if let Some(url) = &service.rabbitmq_url {
+        let config = strata_infrastructure::rabbitmq::RabbitMqConfig {
+            partitions,
+            ..strata_infrastructure::rabbitmq::RabbitMqConfig::new(
+                url.expose(),
+                service.cache_key_prefix.clone(),
+            )
+        };
+        let publisher = Arc::new(strata_infrastructure::rabbitmq::RabbitMqPublisher::new(
+            config.clone(),
+        ));
+        return Ok(EventBus {
+            publisher: publisher.clone(),
+            log: None,
+            groups: Groups::RabbitMq { config, publisher },
+        });
+    }
     let Some(url) = &service.redis_url else {
         // 0 keeps every entry, as it does for a stream.
         let max_len = match service.outbox.stream_max_len {
@@ -542,7 +580,7 @@ fn event_bus(service: &crate::ServiceSettings) -> Result<EventBus, BoxError> {
         let bus = Arc::new(InProcessBus::new(partitions, max_len));
         return Ok(EventBus {
             publisher: bus.clone(),
-            log: bus.clone(),
+            log: Some(bus.clone()),
             groups: Groups::InProcess(bus),
         });
     };
@@ -554,7 +592,7 @@ fn event_bus(service: &crate::ServiceSettings) -> Result<EventBus, BoxError> {
     let log = RedisStreamsLog::new(config.clone(), Duration::from_secs(1))?;
     Ok(EventBus {
         publisher: Arc::new(RedisStreamsPublisher::new(config.clone())?),
-        log: Arc::new(log),
+        log: Some(Arc::new(log)),
         groups: Groups::RedisStreams(config),
     })
 }

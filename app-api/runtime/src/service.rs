@@ -216,7 +216,7 @@ pub struct Startup<S: Service> {
     pub(crate) metrics: Metrics,
     pub(crate) readiness: Readiness,
     pub(crate) workers: Workers,
-    pub(crate) event_log: Arc<dyn strata_infrastructure::consumer::PartitionLog>,
+    pub(crate) event_log: Option<Arc<dyn strata_infrastructure::consumer::PartitionLog>>,
     pub(crate) groups: crate::running::Groups,
     pub(crate) consumer_gauges: crate::consumer_metrics::ConsumerGauges,
     pub(crate) served: Vec<Served>,
@@ -388,16 +388,27 @@ impl<S: Service> Startup<S> {
     /// Runs an ordered consumer named `name` of the service's events (the
     /// in-process bus, or Redis Streams when `redis_url` is set): `handler`
     /// applies each message, in order per aggregate, effectively once.
+    ///
+    /// # Errors
+    /// When the service's bus keeps no log to read in order (RabbitMQ, with
+    /// `rabbitmq_url` set): its consumers run as groups
+    /// ([`Startup::consume_group`]).
     pub fn consume(
         &mut self,
         name: impl Into<String>,
         handler: impl strata_app_api::messaging::MessageHandler,
-    ) {
+    ) -> Result<(), BoxError> {
+        let Some(log) = &self.event_log else {
+            return Err(
+                "ordered consumers read a log, and RabbitMQ keeps none: consume it as a group"
+                    .into(),
+            );
+        };
         let database = self.database().clone();
         self.workers.add(
             crate::OrderedConsumer::new(
                 name,
-                Arc::clone(&self.event_log),
+                Arc::clone(log),
                 strata_infrastructure::consumer::ConsumerStore::new(database),
                 self.unit_of_work(),
                 Arc::new(handler),
@@ -405,6 +416,14 @@ impl<S: Service> Startup<S> {
             )
             .reporting_to(self.consumer_gauges.clone()),
         );
+        Ok(())
+    }
+
+    /// Whether the service's bus keeps a log that ordered consumers read
+    /// ([`Startup::consume`]); RabbitMQ does not.
+    #[must_use]
+    pub fn reads_in_order(&self) -> bool {
+        self.event_log.is_some()
     }
 
     /// Runs a group consumer named `name` of the service's events: the

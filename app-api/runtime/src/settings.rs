@@ -38,6 +38,11 @@ pub struct ServiceSettings {
     /// The prefix of the service's keys in Redis, so services (or tests) sharing
     /// a server do not collide.
     pub cache_key_prefix: String,
+    /// A RabbitMQ server (`amqp://`) to publish events to instead of Redis
+    /// Streams or the in-process bus; only a build with the `rabbitmq`
+    /// feature can. RabbitMQ keeps no log to read from an offset, so the
+    /// service's consumers then run as consumer groups.
+    pub rabbitmq_url: Option<ConnectionUrl>,
     /// An OpenTelemetry collector's OTLP/HTTP address (`http://host:4318`) to
     /// export spans to; only a build with the `otel` feature can.
     pub otlp_endpoint: Option<ConnectionUrl>,
@@ -292,6 +297,7 @@ impl ServiceSettings {
             migrate_on_start: true,
             seed: true,
             redis_url: None,
+            rabbitmq_url: None,
             cache_key_prefix: name.to_owned(),
             otlp_endpoint: None,
             http: HttpConfig::default(),
@@ -357,6 +363,24 @@ impl ServiceSettings {
                 Err(Invalid::new("otlp_endpoint", reason))
             }
             Err(error) => Err(Invalid::new("otlp_endpoint", error.to_string())),
+        }
+    }
+
+    fn check_rabbitmq_url(&self) -> Result<(), Invalid> {
+        let Some(url) = &self.rabbitmq_url else {
+            return Ok(());
+        };
+        if !cfg!(feature = "rabbitmq") {
+            return Err(Invalid::new(
+                "rabbitmq_url",
+                "is set, but the service was built without the `rabbitmq` feature: build it \
+                 with the feature to publish to RabbitMQ, or unset the key",
+            ));
+        }
+        if url.expose().starts_with("amqp://") || url.expose().starts_with("amqps://") {
+            Ok(())
+        } else {
+            Err(Invalid::new("rabbitmq_url", "must be an amqp:// URL"))
         }
     }
 
@@ -480,6 +504,7 @@ impl Config for ServiceSettings {
                 .map_err(|error| Invalid::new("redis_url", error.to_string()))?;
         }
         self.check_otlp_endpoint()?;
+        self.check_rabbitmq_url()?;
         for (index, origin) in self.http.cors_allowed_origins.iter().enumerate() {
             if let Err(reason) = check_origin(origin) {
                 return Err(Invalid::new(

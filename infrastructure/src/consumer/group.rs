@@ -47,8 +47,9 @@ impl Default for GroupSettings {
 /// A group's backlog, as the broker counts it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GroupStatus {
-    /// Delivered to a member and not acknowledged yet.
-    pub pending: u64,
+    /// Delivered to a member and not acknowledged yet, when the broker can
+    /// tell (AMQP cannot).
+    pub pending: Option<u64>,
     /// Not delivered to any member yet, when the broker can tell.
     pub lag: Option<u64>,
 }
@@ -76,6 +77,18 @@ pub trait GroupSubscription: Send + Sync {
     /// When the broker cannot be reached; the messages are then delivered
     /// again, and the consumer's inbox recognises them.
     async fn ack(&self, deliveries: &[Delivery]) -> Result<(), ReadError>;
+
+    /// Hands `deliveries` back unacknowledged after a failure that may pass,
+    /// to be delivered again, counting toward the delivery limit. By default
+    /// nothing is done, and the broker delivers them again once they have
+    /// been idle past [`GroupSettings::claim_idle`].
+    ///
+    /// # Errors
+    /// When the broker cannot be reached.
+    async fn release(&self, deliveries: &[Delivery]) -> Result<(), ReadError> {
+        let _ = deliveries;
+        Ok(())
+    }
 
     /// The group's backlog.
     ///
@@ -400,7 +413,7 @@ mod redis_group {
                 Err(error) => return Err(Box::new(error)),
             };
             let mut status = GroupStatus {
-                pending: 0,
+                pending: Some(0),
                 lag: Some(0),
             };
             for group in replies
@@ -408,7 +421,7 @@ mod redis_group {
                 .flat_map(|reply| &reply.groups)
                 .filter(|group| group.name == self.group)
             {
-                status.pending += group.pending as u64;
+                status.pending = status.pending.map(|total| total + group.pending as u64);
                 status.lag = match (status.lag, group.lag) {
                     (Some(total), Some(lag)) => Some(total + lag as u64),
                     _ => None,
@@ -641,7 +654,7 @@ mod in_process_group {
                 })
                 .sum();
             Ok(GroupStatus {
-                pending: state.pending.len() as u64,
+                pending: Some(state.pending.len() as u64),
                 lag: Some(lag),
             })
         }

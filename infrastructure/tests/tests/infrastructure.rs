@@ -2,6 +2,7 @@
 
 mod infrastructure {
     mod audit;
+    mod bus;
     mod cache;
     mod idempotency;
     mod outbox;

@@ -21,6 +21,7 @@ use strata_app_api::http::auth::{JwtAlgorithm, JwtKey, JwtSettings, TokenService
 use strata_app_api::workers::Periodic;
 use strata_bff::Upstream;
 use strata_domain::ports::{RateLimiter, SystemClock};
+use strata_infrastructure::consumer::GroupSettings;
 use strata_infrastructure::{InMemoryRateLimiter, RateLimit, SeaOrmOutbox};
 use strata_runtime::{BoxError, Resources, Service, Settings, Startup, in_transaction};
 
@@ -112,10 +113,15 @@ impl Service for Shop {
             .query::<ListDeadLetters>(operator.clone())
             .command::<RetryDeadLetter>(operator)
             .build();
-        startup.consume(
-            "sales_report",
-            CatalogEventsToReport::new(dispatcher.clone()),
-        );
+        // The report keeps the latest of what it is told, so it is right in
+        // any order: read in order where the bus keeps a log, as a group on
+        // RabbitMQ.
+        let report = CatalogEventsToReport::new(dispatcher.clone());
+        if startup.reads_in_order() {
+            startup.consume("sales_report", report)?;
+        } else {
+            startup.consume_group("sales_report", report, GroupSettings::default())?;
+        }
 
         ensure_administrator(&dispatcher, &settings.admin).await?;
         startup.worker(session_purge(dispatcher.clone()));

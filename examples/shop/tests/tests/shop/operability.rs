@@ -465,6 +465,49 @@ async fn catalog_events_reach_the_sales_report_through_redis_streams() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(strata_rabbitmq),
+    ignore = "needs RabbitMQ: set STRATA_TEST_RABBITMQ_URL"
+)]
+async fn catalog_events_reach_the_sales_report_through_rabbitmq() {
+    let url = strata_tests::servers::rabbitmq_url();
+    let prefix = strata_tests::servers::fresh_prefix("shop");
+    let declared = prefix.clone();
+    let app = spawn_app_with(move |settings| {
+        settings.service.rabbitmq_url = Some(url.as_str().into());
+        settings.service.cache_key_prefix.clone_from(&prefix);
+    })
+    .await;
+    catalog_events_reach_the_sales_report(app).await;
+    // What the shop declared is durable: the broker would keep it.
+    let connection = lapin::Connection::connect(
+        &strata_tests::servers::rabbitmq_url(),
+        lapin::ConnectionProperties::default(),
+    )
+    .await
+    .expect("connected");
+    let channel = connection.create_channel().await.expect("a channel");
+    for queue in ["sales_report", "sales_report.dead-letters"] {
+        channel
+            .queue_delete(
+                format!("{declared}.{queue}").into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await
+            .expect("deleted");
+    }
+    for exchange in ["events", "dead-letters"] {
+        channel
+            .exchange_delete(
+                format!("{declared}.{exchange}").into(),
+                lapin::options::ExchangeDeleteOptions::default(),
+            )
+            .await
+            .expect("deleted");
+    }
+}
+
+#[tokio::test]
 async fn a_report_day_that_is_not_a_date_is_refused_and_a_backwards_span_is_empty() {
     let app = spawn_app().await;
     for query in [
