@@ -19,6 +19,8 @@ use strata_runtime::{BoxError, Service, Startup, load_settings, main_with, start
 mod consumer;
 #[path = "runtime/group.rs"]
 mod group;
+#[path = "runtime/instances.rs"]
+mod instances;
 
 /// A service with no tables, an API of only the operational routes, and the
 /// workers its settings ask for.

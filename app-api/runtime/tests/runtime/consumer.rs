@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 #[path = "../support/fresh_postgres.rs"]
 mod fresh_postgres;
-use fresh_postgres::fresh_postgres_url;
+pub(crate) use fresh_postgres::fresh_postgres_url;
 
 pub(crate) struct NoMigrations;
 
