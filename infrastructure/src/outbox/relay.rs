@@ -383,8 +383,11 @@ impl RelayPass {
     }
 }
 
+/// How many due events, per event of a batch, a pass looks among for heads.
+const HEAD_WINDOW: u64 = 10;
+
 /// The first unpublished event of each aggregate that is due and not claimed,
-/// oldest first.
+/// oldest first, among the oldest due events.
 fn heads(now: i64, batch: u32) -> SelectStatement {
     let outer = Alias::new("o");
     let earlier = Alias::new("e");
@@ -399,25 +402,41 @@ fn heads(now: i64, batch: u32) -> SelectStatement {
             column(&earlier, Column::AggregateId).equals((outer.clone(), Column::AggregateId)),
         )
         .and_where(column(&earlier, Column::PublishedAt).is_null())
+        // One row comparison, which the index over unpublished events by
+        // aggregate answers with one probe, however many events wait.
         .and_where(
-            column(&earlier, Column::AggregateVersion)
-                .lt(column(&outer, Column::AggregateVersion))
-                .or(column(&earlier, Column::AggregateVersion)
-                    .eq(column(&outer, Column::AggregateVersion))
-                    .and(column(&earlier, Column::Id).lt(column(&outer, Column::Id)))),
+            Expr::tuple([
+                column(&earlier, Column::AggregateVersion),
+                column(&earlier, Column::Id),
+            ])
+            .lt(Expr::tuple([
+                column(&outer, Column::AggregateVersion),
+                column(&outer, Column::Id),
+            ])),
         )
+        .to_owned();
+    // The heads are looked for among the oldest due events only: however
+    // many wait (a backlog after a broker outage), a pass reads a window of
+    // them, even where the planner has no statistics of the table yet and
+    // would otherwise check every waiting event for an earlier one.
+    let window = Query::select()
+        .column(Column::Id)
+        .from(entity::Entity)
+        .and_where(Expr::col(Column::PublishedAt).is_null())
+        .and_where(Expr::col(Column::DeadAt).is_null())
+        .and_where(Expr::col(Column::NextAttemptAt).lte(now))
+        .and_where(
+            Expr::col(Column::ClaimedUntil)
+                .is_null()
+                .or(Expr::col(Column::ClaimedUntil).lt(now)),
+        )
+        .order_by(Column::Id, Order::Asc)
+        .limit(u64::from(batch).saturating_mul(HEAD_WINDOW))
         .to_owned();
     Query::select()
         .column((outer.clone(), Asterisk))
         .from_as(entity::Entity, outer.clone())
-        .and_where(column(&outer, Column::PublishedAt).is_null())
-        .and_where(column(&outer, Column::DeadAt).is_null())
-        .and_where(column(&outer, Column::NextAttemptAt).lte(now))
-        .and_where(
-            column(&outer, Column::ClaimedUntil)
-                .is_null()
-                .or(column(&outer, Column::ClaimedUntil).lt(now)),
-        )
+        .and_where(column(&outer, Column::Id).in_subquery(window))
         .and_where(Expr::exists(earlier_unpublished).not())
         .order_by((outer.clone(), Column::Id), Order::Asc)
         .limit(u64::from(batch))

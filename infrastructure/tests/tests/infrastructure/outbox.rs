@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 strata_tests::on_each_engine!(
     committed_events_are_published_once_in_order_per_aggregate,
+    a_backlog_deeper_than_a_pass_looks_is_published_whole_and_in_order,
     a_broker_outage_loses_nothing_and_delivers_in_order_after_it,
     a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_same_ids,
     two_relays_take_disjoint_batches_and_keep_each_aggregates_order,
@@ -225,6 +226,51 @@ async fn drain(relay: &OutboxRelay) {
         }
     }
     panic!("the outbox never drained");
+}
+
+async fn a_backlog_deeper_than_a_pass_looks_is_published_whole_and_in_order(
+    database: TestDatabase,
+) {
+    // A pass of 2 looks for heads among the 20 oldest due events: one busy
+    // aggregate fills that window many times over, the quiet ones after it.
+    let f = start(&database).await;
+    let outbox = &f.outbox;
+    let busy: Vec<EventEnvelope> = (1..=60)
+        .map(|version| EventEnvelope {
+            id: Uuid::now_v7(),
+            aggregate_kind: "note".into(),
+            aggregate_id: "busy".into(),
+            aggregate_version: version,
+            event_type: "notes.note_written".into(),
+            payload: json!({ "n": version }),
+            traceparent: None,
+        })
+        .collect();
+    in_unit_of_work(&f.unit_of_work, Propagation::Required, async move {
+        outbox.append(busy).await?;
+        Ok::<_, AppError>(())
+    })
+    .await
+    .expect("committed");
+    for aggregate in ["q1", "q2", "q3"] {
+        f.record(aggregate, 1..=3).await;
+    }
+    let broker = Broker::new();
+    let relay = f.relay(
+        broker.clone(),
+        RelaySettings {
+            batch: 2,
+            ..quick()
+        },
+    );
+    drain(&relay).await;
+    let messages = delivered(&broker.bus);
+    assert_eq!(messages.len(), 69);
+    let versions = versions_by_aggregate(&messages);
+    assert_eq!(versions["busy"], (1..=60).collect::<Vec<_>>());
+    for quiet in ["q1", "q2", "q3"] {
+        assert_eq!(versions[quiet], [1, 2, 3], "{quiet}");
+    }
 }
 
 async fn committed_events_are_published_once_in_order_per_aggregate(database: TestDatabase) {
