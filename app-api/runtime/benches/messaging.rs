@@ -5,7 +5,11 @@
 //!   the same messages in batches of 100;
 //! * ordered consumer: the same streams applied 100 at a time, each batch's
 //!   results, inbox rows and position in one PostgreSQL transaction, against a
-//!   raw `XREAD COUNT 100` loop over them.
+//!   raw `XREAD COUNT 100` loop over them;
+//! * commit-to-applied latency: events committed one at a time (200 a second,
+//!   then 4 a second) while the relay (woken by the commit) and the ordered
+//!   consumer run as the runtime runs them; from each event's commit to the
+//!   commit of the consumer's transaction that applied it, p50 and p99.
 //!
 //! Needs `STRATA_TEST_POSTGRES_URL` and `STRATA_TEST_REDIS_URL`;
 //! `MESSAGING_BENCH_EVENTS` sets how many events (10,000 by default) and
@@ -15,6 +19,7 @@
 //! cargo bench -p strata-runtime --bench messaging
 //! ```
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +30,10 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use strata_app_api::application::{AppError, RequestContext};
 use strata_app_api::messaging::MessageHandler;
-use strata_domain::ports::{EventEnvelope, Message, Outbox, Propagation, in_unit_of_work};
+use strata_app_api::workers::{RestartPolicy, Workers};
+use strata_domain::ports::{
+    EventEnvelope, Message, Outbox, Propagation, UnitOfWork, in_unit_of_work,
+};
 use strata_infrastructure::consumer::{ConsumerStore, RedisStreamsLog};
 use strata_infrastructure::outbox::{
     OutboxRelay, RedisStreamsConfig, RedisStreamsPublisher, RelaySettings,
@@ -119,6 +127,33 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         median(&mut raw_xread),
         median(&mut consumer),
     );
+    let database = fresh_database(postgres).await;
+    let config = RedisStreamsConfig {
+        partitions: PARTITIONS,
+        max_len: None,
+        ..RedisStreamsConfig::new(
+            redis_url,
+            format!("strata-bench-{}", Uuid::now_v7().simple()),
+        )
+    };
+    let steady = latency(
+        &database,
+        &config,
+        (events / 10).clamp(50, 2_000),
+        Duration::from_millis(5),
+    )
+    .await;
+    let sparse_config = RedisStreamsConfig {
+        key_prefix: format!("{}-sparse", config.key_prefix),
+        ..config.clone()
+    };
+    let sparse = latency(
+        &fresh_database(postgres).await,
+        &sparse_config,
+        (events / 250).clamp(10, 40),
+        Duration::from_millis(250),
+    )
+    .await;
     println!("| measurement | events/s (median of {rounds}) | baseline | ratio |");
     println!("|---|---|---|---|");
     println!("| raw pipelined `XADD`, batches of 100 (baseline) | {raw_xadd:.0} | — | — |");
@@ -131,6 +166,143 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         "| ordered consumer, batches of 100, results + inbox + position in one PostgreSQL transaction | {consumer:.0} | raw `XREAD` | **{:.2}** |",
         consumer / raw_xread
     );
+    println!();
+    for (what, latencies) in [("200 a second", &steady), ("4 a second", &sparse)] {
+        println!(
+            "commit-to-applied latency, {} events committed {what}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            latencies.len(),
+            percentile(latencies, 0.50),
+            percentile(latencies, 0.99),
+            percentile(latencies, 1.0)
+        );
+    }
+}
+
+/// The `share` quantile of `sorted` milliseconds.
+fn percentile(sorted: &[f64], share: f64) -> f64 {
+    let last = sorted.len().saturating_sub(1);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let index = ((last as f64) * share).round() as usize;
+    sorted.get(index.min(last)).copied().unwrap_or(f64::NAN)
+}
+
+/// Marks each message applied once the consumer's transaction commits.
+struct Stamp {
+    unit_of_work: Arc<dyn UnitOfWork>,
+    applied: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>>,
+}
+
+#[async_trait]
+impl MessageHandler for Stamp {
+    fn wants(&self, _topic: &str) -> bool {
+        true
+    }
+
+    async fn handle(&self, _request: &RequestContext, message: &Message) -> Result<(), AppError> {
+        let applied = Arc::clone(&self.applied);
+        let id = message.id;
+        self.unit_of_work
+            .after_commit(Box::new(move || {
+                Box::pin(async move {
+                    applied
+                        .lock()
+                        .expect("the stamps")
+                        .insert(id, Instant::now());
+                })
+            }))
+            .map_err(AppError::internal)?;
+        Ok(())
+    }
+}
+
+/// Commits `events` one at a time, `apart`, with the relay and the ordered
+/// consumer running as the runtime runs them; each event's latency from its
+/// commit to the commit that applied it, in milliseconds, sorted.
+async fn latency(
+    database: &Database,
+    config: &RedisStreamsConfig,
+    events: usize,
+    apart: Duration,
+) -> Vec<f64> {
+    let unit_of_work: Arc<dyn UnitOfWork> = Arc::new(SeaOrmUnitOfWork::new(database.clone()));
+    let applied = Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let publisher = Arc::new(RedisStreamsPublisher::new(config.clone()).expect("a publisher"));
+    let relay = OutboxRelay::new(database.clone(), publisher, RelaySettings::default());
+    let log = RedisStreamsLog::new(config.clone(), Duration::from_secs(1)).expect("a log");
+    let mut workers = Workers::new(RestartPolicy::default());
+    workers.add(OrderedConsumer::new(
+        "latency",
+        Arc::new(log),
+        ConsumerStore::new(database.clone()),
+        Arc::clone(&unit_of_work),
+        Arc::new(Stamp {
+            unit_of_work: Arc::clone(&unit_of_work),
+            applied: Arc::clone(&applied),
+        }),
+        ConsumerSettings {
+            idle_wait: Duration::from_millis(50),
+            ..ConsumerSettings::default()
+        },
+    ));
+    let running = workers.start();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relaying = tokio::spawn(async move {
+        relay
+            .run(
+                async {
+                    let _ = stopped.await;
+                },
+                |_| {},
+            )
+            .await
+    });
+    // Let the consumer take its partitions first.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let outbox = SeaOrmOutbox::new(database.clone());
+    let mut committed = HashMap::new();
+    for message in messages(events) {
+        let envelope = EventEnvelope {
+            id: message.id,
+            aggregate_kind: message.topic.clone(),
+            aggregate_id: message.key.clone(),
+            aggregate_version: message.version,
+            event_type: message.event_type.clone(),
+            payload: message.payload.clone(),
+            traceparent: None,
+        };
+        let outbox = &outbox;
+        in_unit_of_work(unit_of_work.as_ref(), Propagation::Required, async move {
+            outbox.append(vec![envelope]).await?;
+            Ok::<_, AppError>(())
+        })
+        .await
+        .expect("recorded");
+        committed.insert(message.id, Instant::now());
+        tokio::time::sleep(apart).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while applied.lock().expect("the stamps").len() < events && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    relaying.await.expect("ran").expect("the relay stopped");
+    running.shutdown(Duration::from_secs(5)).await;
+    let applied = applied.lock().expect("the stamps");
+    assert_eq!(applied.len(), events, "every event applied");
+    let mut latencies: Vec<f64> = committed
+        .iter()
+        .filter_map(|(id, at)| {
+            applied
+                .get(id)
+                .map(|done| done.saturating_duration_since(*at).as_secs_f64() * 1_000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    latencies
 }
 
 fn messages(events: usize) -> Vec<Message> {

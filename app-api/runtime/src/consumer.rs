@@ -496,12 +496,22 @@ impl Worker for OrderedConsumer {
         &self.name
     }
 
-    async fn run(&self, mut context: WorkerContext) -> Result<(), WorkerError> {
+    async fn run(&self, context: WorkerContext) -> Result<(), WorkerError> {
         while !context.is_stopping() {
             let handled = self.round().await?;
             context.beat();
-            if handled == 0 && !context.sleep(self.settings.idle_wait).await {
-                break;
+            if handled == 0 {
+                // Idle: wait for an entry in a partition it holds, up to
+                // `idle_wait` (it looks for partitions to take meanwhile).
+                let positions: Vec<(u32, Option<String>)> = lock(&self.held)
+                    .iter()
+                    .map(|(partition, held)| (*partition, held.position.clone()))
+                    .collect();
+                let mut stop = context.clone();
+                tokio::select! {
+                    () = self.log.wait_for_any(&positions, self.settings.idle_wait) => {}
+                    () = stop.stopping() => break,
+                }
             }
         }
         for partition in 0..self.log.partitions() {

@@ -55,6 +55,15 @@ pub trait PartitionLog: Send + Sync {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<LogEntry>, ReadError>;
+
+    /// Returns once any of `positions` (a partition and where its reader
+    /// stands) has an entry after it, or after `wait`, whichever comes first:
+    /// an idle consumer waits here rather than asking again and again. By
+    /// default it waits `wait`.
+    async fn wait_for_any(&self, positions: &[(u32, Option<String>)], wait: Duration) {
+        let _ = positions;
+        tokio::time::sleep(wait).await;
+    }
 }
 
 #[async_trait]
@@ -65,6 +74,22 @@ impl PartitionLog for InProcessBus {
 
     fn local_to(&self) -> Option<&str> {
         Some(self.id())
+    }
+
+    async fn wait_for_any(&self, positions: &[(u32, Option<String>)], wait: Duration) {
+        let published = self.published();
+        tokio::pin!(published);
+        published.as_mut().enable();
+        let waiting = positions.iter().any(|(partition, after)| {
+            let next = after
+                .as_deref()
+                .and_then(|position| position.parse::<u64>().ok())
+                .map_or(0, |position| position.saturating_add(1));
+            InProcessBus::end(self, *partition) > next
+        });
+        if !waiting {
+            let _ = tokio::time::timeout(wait, published).await;
+        }
     }
 
     async fn read(
@@ -211,6 +236,39 @@ mod redis_log {
             self.config.partitions
         }
 
+        /// One `XREAD BLOCK … COUNT 1` over the partitions' streams. On a
+        /// Redis Cluster, where the streams live in different slots, the
+        /// command is refused and it waits `wait` instead.
+        async fn wait_for_any(
+            &self,
+            positions: &[(u32, Option<String>)],
+            wait: std::time::Duration,
+        ) {
+            if positions.is_empty() {
+                tokio::time::sleep(wait).await;
+                return;
+            }
+            let keys: Vec<String> = positions
+                .iter()
+                .map(|(partition, _)| self.config.stream_key(*partition))
+                .collect();
+            let after: Vec<&str> = positions
+                .iter()
+                .map(|(_, after)| after.as_deref().unwrap_or("0"))
+                .collect();
+            let options = StreamReadOptions::default().count(1).block(
+                usize::try_from(wait.as_millis())
+                    .unwrap_or(usize::MAX)
+                    .max(1),
+            );
+            let mut connection = self.connection.clone();
+            let read: Result<Option<StreamReadReply>, redis::RedisError> =
+                connection.xread_options(&keys, &after, &options).await;
+            if read.is_err() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+
         async fn read(
             &self,
             partition: u32,
@@ -220,11 +278,17 @@ mod redis_log {
         ) -> Result<Vec<LogEntry>, ReadError> {
             let key = self.config.stream_key(partition);
             let after = after.unwrap_or("0");
-            let options = StreamReadOptions::default().count(max).block(
-                usize::try_from(wait.as_millis())
-                    .unwrap_or(usize::MAX)
-                    .max(1),
-            );
+            let mut options = StreamReadOptions::default().count(max);
+            // No BLOCK at all for a read that must not wait: Redis times
+            // blocked reads out on its clock's tick (a tenth of a second by
+            // default), however short the timeout asked for.
+            if !wait.is_zero() {
+                options = options.block(
+                    usize::try_from(wait.as_millis())
+                        .unwrap_or(usize::MAX)
+                        .max(1),
+                );
+            }
             let mut connection = self.connection.clone();
             let reply: Option<StreamReadReply> = connection
                 .xread_options(&[&key], &[after], &options)
