@@ -322,7 +322,10 @@ async fn a_product_created_over_http_has_its_event_relayed_and_counted() {
             .text()
             .await
             .expect("text");
-        if text.contains("outbox_pending 0") && !text.contains("outbox_published_total 0") {
+        if text.contains("outbox_pending 0")
+            && !text.contains("outbox_published_total 0")
+            && text.contains("consumer_behind_seconds{consumer=\"sales_report\"")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -332,6 +335,8 @@ async fn a_product_created_over_http_has_its_event_relayed_and_counted() {
         "outbox_dead_letters 0",
         "outbox_publish_failures_total 0",
         "worker_up{worker=\"outbox_relay\"} 1",
+        "# TYPE consumer_behind_seconds gauge",
+        "consumer_behind_seconds{consumer=\"sales_report\",partition=\"0\"}",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
