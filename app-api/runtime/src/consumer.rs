@@ -152,9 +152,11 @@ impl OrderedConsumer {
                     .filter(|message| self.handler.wants(&message.topic))
                     .map(|message| message.id)
                     .collect();
-                let first = self.store.first_deliveries(&self.name, &wanted).await?;
+                // A message published twice may come twice in one batch: it
+                // is applied at its first copy only.
+                let mut first = self.store.first_deliveries(&self.name, &wanted).await?;
                 for entry in entries {
-                    self.apply_one(partition, entry, &first).await?;
+                    self.apply_one(partition, entry, &mut first).await?;
                 }
                 self.advance(partition, &last.position).await
             })
@@ -195,11 +197,11 @@ impl OrderedConsumer {
         &self,
         partition: u32,
         entry: &LogEntry,
-        first: &std::collections::HashSet<Uuid>,
+        first: &mut std::collections::HashSet<Uuid>,
     ) -> Result<(), AppError> {
         match &entry.message {
             Ok(message) => {
-                if !first.contains(&message.id) {
+                if !first.remove(&message.id) {
                     return Ok(());
                 }
                 let request = request_for(self.handler.as_ref(), &self.name, message);

@@ -112,10 +112,12 @@ impl GroupConsumer {
                     .filter(|message| self.handler.wants(&message.topic))
                     .map(|message| message.id)
                     .collect();
-                let first = self.store.first_deliveries(&self.name, &wanted).await?;
+                // A message published twice may come twice in one batch: it
+                // is applied at its first copy only.
+                let mut first = self.store.first_deliveries(&self.name, &wanted).await?;
                 for delivery in deliveries {
                     match &delivery.message {
-                        Ok(message) if first.contains(&message.id) => {
+                        Ok(message) if first.remove(&message.id) => {
                             let request =
                                 request_for(self.handler.as_ref(), &self.name, message);
                             self.handler.handle(&request, message).await?;

@@ -317,6 +317,25 @@ async fn every_message_is_applied_once_in_order_per_aggregate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_published_twice_into_one_batch_is_applied_once() {
+    on_each_engine(|database| async move {
+        let f = start(&database).await;
+        let once = message("a", 1, json!({ "n": 1 }));
+        let after = message("a", 2, json!({ "n": 2 }));
+        f.bus
+            .publish(&[once.clone(), once.clone(), after])
+            .await
+            .expect("published");
+        let consumer = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
+        until_idle(&consumer).await;
+        let (order, times) = applied(&f).await;
+        assert_eq!(times.get(&once.id.to_string()), Some(&1), "{times:?}");
+        assert_eq!(order.get("a"), Some(&vec![1, 2]));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_dying_mid_batch_leaves_nothing_and_another_resumes_after_its_lease() {
     on_each_engine(|database| async move {
         let f = Arc::new(start(&database).await);

@@ -67,7 +67,7 @@ impl GroupFixture {
             Arc::new(Recorder::new(&self.f.database)),
             GroupConsumerSettings {
                 batch: 10,
-                ..GroupConsumerSettings::default()
+                idle_wait: Duration::from_millis(50),
             },
         )
     }
@@ -204,7 +204,7 @@ impl GroupSubscription for DiesBeforeAck {
 
 fn quick_claims() -> GroupSettings {
     GroupSettings {
-        claim_idle: Duration::from_millis(200),
+        claim_idle: Duration::from_millis(400),
         max_deliveries: 3,
     }
 }
@@ -228,7 +228,7 @@ async fn an_ack_lost_after_the_commit_is_redelivered_recognised_and_acknowledged
         assert!(!times.is_empty(), "its batch committed");
 
         let survivor = g.consumer(g.member("survivor"));
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         until_idle(&survivor).await;
         let (order, times) = applied(&g.f).await;
         assert_eq!(times.len(), 6);
@@ -238,6 +238,22 @@ async fn an_ack_lost_after_the_commit_is_redelivered_recognised_and_acknowledged
         assert_eq!(status.pending, Some(0), "the pending list ends empty");
         assert_eq!(status.lag, Some(0));
         assert!(g.broker_dead_letters().await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_published_twice_into_one_batch_is_applied_once_by_a_group() {
+    on_each_backend(|database, on_redis| async move {
+        let g = fixture(&database, on_redis, quick_claims()).await;
+        let once = message("a", 1, json!({ "n": 1 }));
+        g.publish(&[once.clone(), once.clone()]).await;
+        let consumer = g.consumer(g.member("only"));
+        until_idle(&consumer).await;
+        let (_, times) = applied(&g.f).await;
+        assert_eq!(times.get(&once.id.to_string()), Some(&1), "{times:?}");
+        let status = g.member("only").status().await.expect("a status");
+        assert_eq!(status.pending, Some(0), "both copies acknowledged");
     })
     .await;
 }
@@ -262,7 +278,7 @@ async fn a_stalled_members_messages_go_to_another_after_the_idle_threshold() {
             0,
             "before the threshold they are the stalled member's"
         );
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         until_idle(&other).await;
         let (_, times) = applied(&g.f).await;
         assert_eq!(times.len(), 3);
@@ -288,7 +304,7 @@ async fn a_message_past_its_delivery_limit_goes_to_the_dead_letter_stream_and_is
             if !g.broker_dead_letters().await.is_empty() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(450)).await;
         }
         let dead = g.broker_dead_letters().await;
         assert_eq!(dead.len(), 1, "{dead:?}");
