@@ -37,6 +37,7 @@ pub mod outbox;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 mod rate_limiter;
+pub mod tcc;
 mod unit_of_work;
 mod versioned;
 

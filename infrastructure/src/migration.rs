@@ -16,6 +16,7 @@ use crate::audit::CreateAuditTables;
 use crate::consumer::CreateConsumerTables;
 use crate::idempotency::{CreateIdempotencyTable, FenceIdempotencyKeys};
 use crate::outbox::{CreateMessagesTable, CreateOutboxTable, RelayOutboxTable};
+use crate::tcc::CreateTccTables;
 
 /// Strata's own migrations, oldest first.
 #[must_use]
@@ -28,6 +29,7 @@ pub fn strata_migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(RelayOutboxTable),
         Box::new(CreateConsumerTables),
         Box::new(CreateMessagesTable),
+        Box::new(CreateTccTables),
     ]
 }
 

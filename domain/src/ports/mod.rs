@@ -9,6 +9,7 @@ mod idempotency;
 mod outbox;
 mod rate_limiter;
 mod repository;
+mod tcc;
 mod transactional_message;
 mod unit_of_work;
 
@@ -20,6 +21,7 @@ pub use idempotency::{Claim, ClaimToken, Completion, IdempotencyStore};
 pub use outbox::{DeadLetter, DeadLetters, EventEnvelope, Outbox};
 pub use rate_limiter::{RateLimitError, RateLimiter};
 pub use repository::{Repository, RepositoryError};
+pub use tcc::{BarrierDecision, BranchOp, TccBarrier};
 pub use transactional_message::{MessageState, TransactionalMessages};
 pub use unit_of_work::{
     AfterCommit, BoxFuture, Outcome, Propagation, UnitOfWork, UnitOfWorkError, in_unit_of_work,
@@ -42,6 +44,8 @@ pub use outbox::{MockDeadLetters, MockOutbox};
 pub use rate_limiter::MockRateLimiter;
 #[cfg(feature = "mock")]
 pub use repository::MockRepository;
+#[cfg(feature = "mock")]
+pub use tcc::MockTccBarrier;
 #[cfg(feature = "mock")]
 pub use transactional_message::MockTransactionalMessages;
 #[cfg(feature = "mock")]

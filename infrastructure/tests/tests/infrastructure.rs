@@ -6,5 +6,6 @@ mod infrastructure {
     mod cache;
     mod idempotency;
     mod outbox;
+    mod tcc;
     mod unit_of_work;
 }

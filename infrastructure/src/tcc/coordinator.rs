@@ -1,0 +1,1123 @@
+//! The coordinator: global transactions and their branches in the initiating
+//! service's database, driven to a terminal state by the initiator and, when
+//! it cannot, by the recovery worker on any instance.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::future::join_all;
+use sea_orm::sea_query::{
+    Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement,
+};
+use sea_orm::{ConnectionTrait, FromQueryResult, StatementBuilder};
+use strata_domain::RepositoryError;
+use strata_domain::ports::{BranchOp, Clock, SystemClock};
+use uuid::Uuid;
+
+use super::migration::{Branches, Transactions};
+use super::transport::{BranchAnswer, BranchCall, BranchTransport};
+use crate::db_error::storage_error;
+use crate::{Database, Session};
+
+/// Where a global transaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionState {
+    /// Registered with its branches; tries (or saga actions) under way.
+    Prepared,
+    /// Every try succeeded: confirms are retried until each succeeds.
+    Submitted,
+    /// A try failed, or the transaction timed out: cancels are retried until
+    /// each succeeds.
+    Aborting,
+    /// Every branch confirmed.
+    Succeeded,
+    /// Every branch cancelled.
+    Failed,
+}
+
+impl TransactionState {
+    /// Its stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Prepared => "prepared",
+            Self::Submitted => "submitted",
+            Self::Aborting => "aborting",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The state named `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Prepared,
+            Self::Submitted,
+            Self::Aborting,
+            Self::Succeeded,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == name)
+    }
+
+    /// Whether nothing more happens to it.
+    #[must_use]
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
+/// What a global transaction came to, as far as is known now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every branch confirmed (or every saga action done).
+    Succeeded,
+    /// Every branch cancelled; why the transaction aborted.
+    Failed {
+        /// The first refusal's text, or `timeout`.
+        reason: String,
+    },
+    /// Not finished yet: the recovery worker takes it from here.
+    Pending {
+        /// Where it stands.
+        state: TransactionState,
+    },
+}
+
+/// One branch of a global transaction: where its participant serves it, and
+/// its request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchSpec {
+    /// The participant's branch address; the operation is appended.
+    pub url: String,
+    /// The request each of its operations gets.
+    pub payload: serde_json::Value,
+}
+
+/// How the coordinator times and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TccSettings {
+    /// How long a transaction may stay prepared: past it, it aborts.
+    pub timeout: Duration,
+    /// The pause before the first retry of an unfinished phase; it doubles
+    /// with each retry that makes no progress.
+    pub retry_interval: Duration,
+    /// Doublings after which a transaction is flagged for an operator: it
+    /// keeps its place and is retried only when an operator asks.
+    pub max_doublings: u32,
+    /// How long a recovery worker's claim on a transaction holds.
+    pub lease: Duration,
+}
+
+impl Default for TccSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            retry_interval: Duration::from_secs(1),
+            max_doublings: 8,
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A moment of the coordinator's work where a test can make it die.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// The transaction and its branches are stored; no try was sent.
+    Prepared,
+    /// Every try answered; nothing decided yet.
+    TriesAnswered,
+    /// `submitted` is stored; no confirm was sent.
+    Submitted,
+    /// A branch answered an operation; its status is not stored yet.
+    BranchAnswered {
+        /// The branch.
+        branch: String,
+        /// The operation.
+        op: BranchOp,
+    },
+}
+
+/// Decides whether the coordinator dies at a [`Phase`]: for fault-injection
+/// tests. [`NoFaults`] never does.
+#[async_trait]
+pub trait Faults: Send + Sync {
+    /// Whether to die at `phase` of `gid`.
+    async fn crash_at(&self, phase: &Phase, gid: &str) -> bool;
+}
+
+/// No faults: the coordinator of a real service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFaults;
+
+#[async_trait]
+impl Faults for NoFaults {
+    async fn crash_at(&self, _phase: &Phase, _gid: &str) -> bool {
+        false
+    }
+}
+
+/// Why the coordinator could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TccError {
+    /// Its tables could not be read or written.
+    #[error(transparent)]
+    Storage(#[from] RepositoryError),
+    /// A transaction with this id exists already.
+    #[error("a global transaction `{0}` exists already")]
+    Duplicate(String),
+    /// No transaction has this id.
+    #[error("no global transaction `{0}`")]
+    NotFound(String),
+    /// The transaction is not in a state the request applies to.
+    #[error("global transaction `{gid}` is {state}")]
+    WrongState {
+        /// The transaction.
+        gid: String,
+        /// Its state.
+        state: &'static str,
+    },
+    /// A fault injected at `0`: the coordinator stopped as a dying process
+    /// would, writing nothing more.
+    #[error("died at {0:?}")]
+    Crashed(Phase),
+}
+
+/// A global transaction as stored, with its branches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionView {
+    /// Its id.
+    pub gid: String,
+    /// `tcc` or `saga`.
+    pub kind: String,
+    /// Where it stands.
+    pub state: TransactionState,
+    /// Why it aborted, once it did.
+    pub reason: Option<String>,
+    /// Retries in a row that made no progress.
+    pub attempts: u32,
+    /// Whether it waits for an operator.
+    pub flagged: bool,
+    /// The last error a branch call gave.
+    pub last_error: Option<String>,
+    /// When the recovery worker next takes it, in milliseconds since the Unix
+    /// epoch.
+    pub next_retry_at_ms: i64,
+    /// When it began, in milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// Its branches, in order.
+    pub branches: Vec<BranchView>,
+}
+
+/// A branch as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchView {
+    /// Its id within the transaction.
+    pub branch: String,
+    /// Where its participant serves it.
+    pub url: String,
+    /// `registered`, `calling` (a saga action sent), `tried`, `try_failed`,
+    /// `confirmed` or `cancelled`.
+    pub state: String,
+    /// Calls made.
+    pub attempts: u32,
+    /// The last call's error.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct TransactionRow {
+    gid: String,
+    kind: String,
+    state: String,
+    timeout_at: i64,
+    next_retry_at: i64,
+    attempts: i32,
+    flagged: bool,
+    reason: Option<String>,
+    last_error: Option<String>,
+    created_at: i64,
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+struct BranchRow {
+    branch_id: String,
+    position: i32,
+    url: String,
+    payload: String,
+    state: String,
+    attempts: i32,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct GidRow {
+    gid: String,
+}
+
+const TCC: &str = "tcc";
+const SAGA: &str = "saga";
+
+/// The coordinator of one service's global transactions.
+#[derive(Clone)]
+pub struct Coordinator {
+    database: Database,
+    transport: Arc<dyn BranchTransport>,
+    settings: TccSettings,
+    clock: Arc<dyn Clock>,
+    faults: Arc<dyn Faults>,
+    instance: String,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("instance", &self.instance)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Coordinator {
+    /// A coordinator keeping its transactions in `database` and calling
+    /// branches through `transport`.
+    #[must_use]
+    pub fn new(
+        database: Database,
+        transport: Arc<dyn BranchTransport>,
+        settings: TccSettings,
+    ) -> Self {
+        Self {
+            database,
+            transport,
+            settings,
+            clock: Arc::new(SystemClock),
+            faults: Arc::new(NoFaults),
+            instance: Uuid::new_v4().simple().to_string(),
+        }
+    }
+
+    /// The same coordinator telling time by `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same coordinator dying where `faults` says (tests).
+    #[must_use]
+    pub fn with_faults(mut self, faults: Arc<dyn Faults>) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Its settings.
+    #[must_use]
+    pub fn settings(&self) -> &TccSettings {
+        &self.settings
+    }
+
+    fn now(&self) -> i64 {
+        self.clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, millis)
+    }
+
+    async fn die_at(&self, phase: Phase, gid: &str) -> Result<(), TccError> {
+        if self.faults.crash_at(&phase, gid).await {
+            return Err(TccError::Crashed(phase));
+        }
+        Ok(())
+    }
+
+    /// Runs a TCC transaction `gid` over `branches`: tries all at once,
+    /// then confirms all (every try succeeded) or cancels all. Returns what
+    /// it came to; a phase a participant did not finish is left to the
+    /// recovery worker ([`Outcome::Pending`]).
+    ///
+    /// # Errors
+    /// [`TccError::Duplicate`] when `gid` was used; storage failures.
+    pub async fn tcc(
+        &self,
+        gid: &str,
+        branches: Vec<BranchSpec>,
+        traceparent: Option<&str>,
+    ) -> Result<Outcome, TccError> {
+        self.create(gid, TCC, &branches).await?;
+        self.die_at(Phase::Prepared, gid).await?;
+        let rows = self.branches(gid).await?;
+        let answers = join_all(
+            rows.iter()
+                .map(|branch| self.call(gid, branch, BranchOp::Try, traceparent)),
+        )
+        .await;
+        self.die_at(Phase::TriesAnswered, gid).await?;
+        let mut refusal = None;
+        let mut unknown = None;
+        for (branch, answer) in rows.iter().zip(&answers) {
+            match answer {
+                BranchAnswer::Success => {
+                    self.branch_state(gid, &branch.branch_id, "tried", None)
+                        .await?;
+                }
+                BranchAnswer::Failure(reason) => {
+                    refusal.get_or_insert_with(|| reason.clone());
+                    self.branch_state(gid, &branch.branch_id, "try_failed", Some(reason))
+                        .await?;
+                }
+                BranchAnswer::Unknown(error) => {
+                    unknown.get_or_insert_with(|| error.clone());
+                    self.branch_error(gid, &branch.branch_id, error).await?;
+                }
+            }
+        }
+        if refusal.is_none() && unknown.is_none() {
+            if self
+                .move_state(
+                    gid,
+                    TransactionState::Prepared,
+                    TransactionState::Submitted,
+                    None,
+                )
+                .await?
+            {
+                self.die_at(Phase::Submitted, gid).await?;
+            }
+        } else {
+            let reason = refusal
+                .or(unknown.map(|error| format!("a participant did not answer: {error}")))
+                .unwrap_or_default();
+            self.move_state(
+                gid,
+                TransactionState::Prepared,
+                TransactionState::Aborting,
+                Some(&reason),
+            )
+            .await?;
+        }
+        self.drive(gid, traceparent).await
+    }
+
+    /// Runs a saga `gid` over `steps`: each step's action in turn; when one
+    /// fails, the compensations of every step that may have run, in reverse
+    /// order. Returns what it came to.
+    ///
+    /// # Errors
+    /// As [`Coordinator::tcc`].
+    pub async fn saga(
+        &self,
+        gid: &str,
+        steps: Vec<BranchSpec>,
+        traceparent: Option<&str>,
+    ) -> Result<Outcome, TccError> {
+        self.create(gid, SAGA, &steps).await?;
+        self.die_at(Phase::Prepared, gid).await?;
+        let rows = self.branches(gid).await?;
+        let mut failed = None;
+        for branch in &rows {
+            // Marked before it is sent, so a compensation follows it even if
+            // the answer is lost with this process.
+            self.branch_state(gid, &branch.branch_id, "calling", None)
+                .await?;
+            match self.call(gid, branch, BranchOp::Try, traceparent).await {
+                BranchAnswer::Success => {
+                    self.branch_state(gid, &branch.branch_id, "tried", None)
+                        .await?;
+                }
+                BranchAnswer::Failure(reason) => {
+                    self.branch_state(gid, &branch.branch_id, "try_failed", Some(&reason))
+                        .await?;
+                    failed = Some(reason);
+                    break;
+                }
+                BranchAnswer::Unknown(error) => {
+                    self.branch_error(gid, &branch.branch_id, &error).await?;
+                    failed = Some(format!("a participant did not answer: {error}"));
+                    break;
+                }
+            }
+        }
+        self.die_at(Phase::TriesAnswered, gid).await?;
+        match failed {
+            None => {
+                self.move_state(
+                    gid,
+                    TransactionState::Prepared,
+                    TransactionState::Submitted,
+                    None,
+                )
+                .await?;
+            }
+            Some(reason) => {
+                self.move_state(
+                    gid,
+                    TransactionState::Prepared,
+                    TransactionState::Aborting,
+                    Some(&reason),
+                )
+                .await?;
+            }
+        }
+        self.drive(gid, traceparent).await
+    }
+
+    /// Takes `gid` as far as it can go from where it stands, and leaves what
+    /// is left to a later retry.
+    async fn drive(&self, gid: &str, traceparent: Option<&str>) -> Result<Outcome, TccError> {
+        let row = self
+            .transaction_row(gid)
+            .await?
+            .ok_or_else(|| TccError::NotFound(gid.to_owned()))?;
+        let mut state = TransactionState::from_name(&row.state)
+            .ok_or_else(|| TccError::NotFound(gid.to_owned()))?;
+        if state == TransactionState::Prepared && self.now() >= row.timeout_at {
+            self.move_state(
+                gid,
+                TransactionState::Prepared,
+                TransactionState::Aborting,
+                Some("timeout"),
+            )
+            .await?;
+            state = self.state_of(gid).await?;
+        }
+        let branches = self.branches(gid).await?;
+        let (done, progressed, error) = match state {
+            TransactionState::Succeeded => return Ok(Outcome::Succeeded),
+            TransactionState::Failed => {
+                return Ok(Outcome::Failed {
+                    reason: self.reason_of(gid).await?,
+                });
+            }
+            TransactionState::Prepared => {
+                self.release(gid, row.timeout_at).await?;
+                return Ok(Outcome::Pending { state });
+            }
+            TransactionState::Submitted if row.kind == SAGA => (true, false, None),
+            TransactionState::Submitted => self.confirm_all(gid, &branches, traceparent).await?,
+            TransactionState::Aborting if row.kind == SAGA => {
+                self.compensate_in_reverse(gid, &branches, traceparent)
+                    .await?
+            }
+            TransactionState::Aborting => self.cancel_all(gid, &branches, traceparent).await?,
+        };
+        if done {
+            let terminal = if state == TransactionState::Submitted {
+                TransactionState::Succeeded
+            } else {
+                TransactionState::Failed
+            };
+            self.move_state(gid, state, terminal, None).await?;
+            self.release(gid, self.now()).await?;
+            return Ok(match terminal {
+                TransactionState::Succeeded => Outcome::Succeeded,
+                _ => Outcome::Failed {
+                    reason: self.reason_of(gid).await?,
+                },
+            });
+        }
+        self.retry_later(gid, row.attempts, progressed, error.as_deref())
+            .await?;
+        Ok(Outcome::Pending { state })
+    }
+
+    /// Confirms every branch not confirmed yet, all at once: whether all
+    /// are, whether any call succeeded, and the last error.
+    async fn confirm_all(
+        &self,
+        gid: &str,
+        branches: &[BranchRow],
+        traceparent: Option<&str>,
+    ) -> Result<(bool, bool, Option<String>), TccError> {
+        let open: Vec<&BranchRow> = branches
+            .iter()
+            .filter(|branch| branch.state != "confirmed")
+            .collect();
+        self.finish_all(gid, &open, BranchOp::Confirm, "confirmed", traceparent)
+            .await
+    }
+
+    /// Cancels every branch not cancelled yet, all at once.
+    async fn cancel_all(
+        &self,
+        gid: &str,
+        branches: &[BranchRow],
+        traceparent: Option<&str>,
+    ) -> Result<(bool, bool, Option<String>), TccError> {
+        let open: Vec<&BranchRow> = branches
+            .iter()
+            .filter(|branch| branch.state != "cancelled")
+            .collect();
+        self.finish_all(gid, &open, BranchOp::Cancel, "cancelled", traceparent)
+            .await
+    }
+
+    async fn finish_all(
+        &self,
+        gid: &str,
+        open: &[&BranchRow],
+        op: BranchOp,
+        finished: &str,
+        traceparent: Option<&str>,
+    ) -> Result<(bool, bool, Option<String>), TccError> {
+        let answers = join_all(
+            open.iter()
+                .map(|branch| self.call(gid, branch, op, traceparent)),
+        )
+        .await;
+        let (mut done, mut progressed, mut error) = (true, false, None);
+        for (branch, answer) in open.iter().zip(answers) {
+            self.die_at(
+                Phase::BranchAnswered {
+                    branch: branch.branch_id.clone(),
+                    op,
+                },
+                gid,
+            )
+            .await?;
+            match answer {
+                BranchAnswer::Success => {
+                    progressed = true;
+                    self.branch_state(gid, &branch.branch_id, finished, None)
+                        .await?;
+                }
+                BranchAnswer::Failure(text) | BranchAnswer::Unknown(text) => {
+                    // A confirm or a cancel must succeed in the end: any
+                    // answer but success is retried.
+                    done = false;
+                    self.branch_error(gid, &branch.branch_id, &text).await?;
+                    error = Some(text);
+                }
+            }
+        }
+        Ok((done, progressed, error))
+    }
+
+    /// Compensates the saga's steps that may have run, the last first, one
+    /// at a time; stops at the first that does not succeed.
+    async fn compensate_in_reverse(
+        &self,
+        gid: &str,
+        branches: &[BranchRow],
+        traceparent: Option<&str>,
+    ) -> Result<(bool, bool, Option<String>), TccError> {
+        let mut progressed = false;
+        let mut ran: Vec<&BranchRow> = branches
+            .iter()
+            .filter(|branch| branch.state != "registered" && branch.state != "cancelled")
+            .collect();
+        ran.sort_by_key(|branch| std::cmp::Reverse(branch.position));
+        for branch in ran {
+            let (done, this_progressed, error) = self
+                .finish_all(
+                    gid,
+                    std::slice::from_ref(&branch),
+                    BranchOp::Cancel,
+                    "cancelled",
+                    traceparent,
+                )
+                .await?;
+            progressed |= this_progressed;
+            if !done {
+                return Ok((false, progressed, error));
+            }
+        }
+        Ok((true, progressed, None))
+    }
+
+    async fn call(
+        &self,
+        gid: &str,
+        branch: &BranchRow,
+        op: BranchOp,
+        traceparent: Option<&str>,
+    ) -> BranchAnswer {
+        let payload = match serde_json::from_str::<serde_json::Value>(&branch.payload) {
+            Ok(payload) => payload,
+            Err(error) => return BranchAnswer::Unknown(format!("stored payload: {error}")),
+        };
+        let answer = self
+            .transport
+            .call(BranchCall {
+                gid,
+                branch: &branch.branch_id,
+                op,
+                url: &branch.url,
+                payload: &payload,
+                traceparent,
+            })
+            .await;
+        if !matches!(answer, BranchAnswer::Success) {
+            tracing::warn!(gid, branch = %branch.branch_id, op = op.as_str(), ?answer, "a branch call did not succeed");
+        }
+        answer
+    }
+
+    /// Claims up to `limit` transactions due for recovery (timed out while
+    /// prepared, or with a phase to retry) and drives each: how many it took.
+    /// Any number of instances may run it; each transaction is claimed by one
+    /// at a time, for the lease.
+    ///
+    /// # Errors
+    /// Storage failures, and [`TccError::Crashed`] from injected faults.
+    pub async fn recover_once(&self, limit: u64) -> Result<usize, TccError> {
+        let gids = self.claim(limit).await?;
+        for gid in &gids {
+            match self.drive(gid, None).await {
+                Ok(_) => {}
+                Err(error @ (TccError::Crashed(_) | TccError::Storage(_))) => return Err(error),
+                Err(error) => {
+                    tracing::error!(gid, %error, "a global transaction could not be recovered");
+                }
+            }
+        }
+        Ok(gids.len())
+    }
+
+    async fn claim(&self, limit: u64) -> Result<Vec<String>, TccError> {
+        let now = self.now();
+        let session = self.database.autonomous().await?;
+        let due: SelectStatement = Query::select()
+            .column(Transactions::Gid)
+            .from(Transactions::Table)
+            .and_where(Expr::col(Transactions::State).is_in([
+                TransactionState::Prepared.as_str(),
+                TransactionState::Submitted.as_str(),
+                TransactionState::Aborting.as_str(),
+            ]))
+            .and_where(Expr::col(Transactions::Flagged).eq(false))
+            .and_where(Expr::col(Transactions::NextRetryAt).lte(now))
+            .and_where(Expr::col(Transactions::LeaseUntil).lt(now))
+            .order_by(Transactions::NextRetryAt, Order::Asc)
+            .limit(limit)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .to_owned();
+        let backend = session.get_database_backend();
+        let rows = session
+            .query_all_raw(StatementBuilder::build(&due, &backend))
+            .await
+            .map_err(storage_error)?;
+        let gids: Vec<String> = rows
+            .iter()
+            .map(|row| GidRow::from_query_result(row, "").map(|row| row.gid))
+            .collect::<Result<_, _>>()
+            .map_err(storage_error)?;
+        if !gids.is_empty() {
+            let take = Query::update()
+                .table(Transactions::Table)
+                .value(Transactions::LeaseOwner, self.instance.as_str())
+                .value(
+                    Transactions::LeaseUntil,
+                    now.saturating_add(millis(self.settings.lease)),
+                )
+                .and_where(Expr::col(Transactions::Gid).is_in(gids.clone()))
+                .to_owned();
+            execute(&session, &take).await?;
+        }
+        session.finish().await?;
+        Ok(gids)
+    }
+
+    async fn create(&self, gid: &str, kind: &str, branches: &[BranchSpec]) -> Result<(), TccError> {
+        let now = self.now();
+        let timeout_at = now.saturating_add(millis(self.settings.timeout));
+        let session = self.database.autonomous().await?;
+        let insert = Query::insert()
+            .into_table(Transactions::Table)
+            .columns([
+                Transactions::Gid,
+                Transactions::Kind,
+                Transactions::State,
+                Transactions::TimeoutAt,
+                Transactions::NextRetryAt,
+                Transactions::Attempts,
+                Transactions::Flagged,
+                Transactions::LeaseOwner,
+                Transactions::LeaseUntil,
+                Transactions::CreatedAt,
+                Transactions::UpdatedAt,
+            ])
+            .values_panic([
+                gid.into(),
+                kind.into(),
+                TransactionState::Prepared.as_str().into(),
+                timeout_at.into(),
+                timeout_at.into(),
+                0_i32.into(),
+                false.into(),
+                self.instance.as_str().into(),
+                // The initiator holds it through its timeout and a lease more:
+                // recovery takes it only once the initiator is gone.
+                timeout_at
+                    .saturating_add(millis(self.settings.lease))
+                    .into(),
+                now.into(),
+                now.into(),
+            ])
+            .on_conflict(
+                OnConflict::column(Transactions::Gid)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        if execute(&session, &insert).await? != 1 {
+            session.finish().await?;
+            return Err(TccError::Duplicate(gid.to_owned()));
+        }
+        if !branches.is_empty() {
+            let mut insert = Query::insert();
+            insert.into_table(Branches::Table).columns([
+                Branches::Gid,
+                Branches::BranchId,
+                Branches::Position,
+                Branches::Url,
+                Branches::Payload,
+                Branches::State,
+                Branches::Attempts,
+                Branches::UpdatedAt,
+            ]);
+            for (position, branch) in branches.iter().enumerate() {
+                let position = i32::try_from(position).unwrap_or(i32::MAX);
+                insert.values_panic([
+                    gid.into(),
+                    format!("{:02}", position + 1).into(),
+                    position.into(),
+                    branch.url.as_str().into(),
+                    branch.payload.to_string().into(),
+                    "registered".into(),
+                    0_i32.into(),
+                    now.into(),
+                ]);
+            }
+            execute(&session, &insert).await?;
+        }
+        session.finish().await?;
+        Ok(())
+    }
+
+    /// Moves `gid` from `from` to `to`, if it is in `from`: whether it was.
+    async fn move_state(
+        &self,
+        gid: &str,
+        from: TransactionState,
+        to: TransactionState,
+        reason: Option<&str>,
+    ) -> Result<bool, TccError> {
+        let session = self.database.autonomous().await?;
+        let mut update = Query::update();
+        update
+            .table(Transactions::Table)
+            .value(Transactions::State, to.as_str())
+            .value(Transactions::UpdatedAt, self.now())
+            .and_where(Expr::col(Transactions::Gid).eq(gid))
+            .and_where(Expr::col(Transactions::State).eq(from.as_str()));
+        if let Some(reason) = reason {
+            update.value(Transactions::Reason, reason);
+        }
+        let moved = execute(&session, &update).await? == 1;
+        session.finish().await?;
+        if moved {
+            tracing::info!(
+                gid,
+                from = from.as_str(),
+                to = to.as_str(),
+                "a global transaction moved"
+            );
+        }
+        Ok(moved)
+    }
+
+    async fn branch_state(
+        &self,
+        gid: &str,
+        branch: &str,
+        state: &str,
+        error: Option<&str>,
+    ) -> Result<(), TccError> {
+        let session = self.database.autonomous().await?;
+        let update = Query::update()
+            .table(Branches::Table)
+            .value(Branches::State, state)
+            .value(Branches::Attempts, Expr::col(Branches::Attempts).add(1))
+            .value(Branches::LastError, error.map(str::to_owned))
+            .value(Branches::UpdatedAt, self.now())
+            .and_where(Expr::col(Branches::Gid).eq(gid))
+            .and_where(Expr::col(Branches::BranchId).eq(branch))
+            .to_owned();
+        execute(&session, &update).await?;
+        session.finish().await?;
+        Ok(())
+    }
+
+    async fn branch_error(&self, gid: &str, branch: &str, error: &str) -> Result<(), TccError> {
+        let session = self.database.autonomous().await?;
+        let update = Query::update()
+            .table(Branches::Table)
+            .value(Branches::Attempts, Expr::col(Branches::Attempts).add(1))
+            .value(
+                Branches::LastError,
+                error.chars().take(2_000).collect::<String>(),
+            )
+            .value(Branches::UpdatedAt, self.now())
+            .and_where(Expr::col(Branches::Gid).eq(gid))
+            .and_where(Expr::col(Branches::BranchId).eq(branch))
+            .to_owned();
+        execute(&session, &update).await?;
+        session.finish().await?;
+        Ok(())
+    }
+
+    /// Schedules the next retry of `gid`: the pause doubles with each retry
+    /// in a row that made no progress, from `retry_interval`; past
+    /// `max_doublings` the transaction is flagged for an operator.
+    async fn retry_later(
+        &self,
+        gid: &str,
+        attempts: i32,
+        progressed: bool,
+        error: Option<&str>,
+    ) -> Result<(), TccError> {
+        let attempts = if progressed {
+            0
+        } else {
+            attempts.saturating_add(1)
+        };
+        let doublings = u32::try_from(attempts).unwrap_or(0);
+        let flagged = doublings > self.settings.max_doublings;
+        let pause = millis(self.settings.retry_interval).saturating_mul(
+            1_i64 << Ord::min(Ord::min(doublings, self.settings.max_doublings), 40),
+        );
+        let now = self.now();
+        let session = self.database.autonomous().await?;
+        let mut update = Query::update();
+        update
+            .table(Transactions::Table)
+            .value(Transactions::Attempts, attempts)
+            .value(Transactions::Flagged, flagged)
+            .value(Transactions::NextRetryAt, now.saturating_add(pause))
+            .value(Transactions::LeaseUntil, 0_i64)
+            .value(Transactions::UpdatedAt, now)
+            .and_where(Expr::col(Transactions::Gid).eq(gid));
+        if let Some(error) = error {
+            update.value(
+                Transactions::LastError,
+                error.chars().take(2_000).collect::<String>(),
+            );
+        }
+        execute(&session, &update).await?;
+        session.finish().await?;
+        if flagged {
+            tracing::error!(
+                gid,
+                attempts,
+                "a global transaction keeps failing and waits for an operator"
+            );
+        }
+        Ok(())
+    }
+
+    /// Lets go of `gid`, to be taken again at `next_retry_at` (ms).
+    async fn release(&self, gid: &str, next_retry_at: i64) -> Result<(), TccError> {
+        let session = self.database.autonomous().await?;
+        let update = Query::update()
+            .table(Transactions::Table)
+            .value(Transactions::LeaseUntil, 0_i64)
+            .value(Transactions::NextRetryAt, next_retry_at)
+            .and_where(Expr::col(Transactions::Gid).eq(gid))
+            .to_owned();
+        execute(&session, &update).await?;
+        session.finish().await?;
+        Ok(())
+    }
+
+    async fn transaction_row(&self, gid: &str) -> Result<Option<TransactionRow>, TccError> {
+        let session = self.database.reader().await?;
+        let select = Query::select()
+            .columns([
+                Transactions::Gid,
+                Transactions::Kind,
+                Transactions::State,
+                Transactions::TimeoutAt,
+                Transactions::NextRetryAt,
+                Transactions::Attempts,
+                Transactions::Flagged,
+                Transactions::Reason,
+                Transactions::LastError,
+                Transactions::CreatedAt,
+            ])
+            .from(Transactions::Table)
+            .and_where(Expr::col(Transactions::Gid).eq(gid))
+            .to_owned();
+        let backend = session.get_database_backend();
+        let row = session
+            .query_one_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        Ok(row
+            .map(|row| TransactionRow::from_query_result(&row, ""))
+            .transpose()
+            .map_err(storage_error)?)
+    }
+
+    async fn state_of(&self, gid: &str) -> Result<TransactionState, TccError> {
+        self.transaction_row(gid)
+            .await?
+            .and_then(|row| TransactionState::from_name(&row.state))
+            .ok_or_else(|| TccError::NotFound(gid.to_owned()))
+    }
+
+    async fn reason_of(&self, gid: &str) -> Result<String, TccError> {
+        Ok(self
+            .transaction_row(gid)
+            .await?
+            .and_then(|row| row.reason)
+            .unwrap_or_default())
+    }
+
+    async fn branches(&self, gid: &str) -> Result<Vec<BranchRow>, TccError> {
+        let session = self.database.reader().await?;
+        let select = Query::select()
+            .columns([
+                Branches::BranchId,
+                Branches::Position,
+                Branches::Url,
+                Branches::Payload,
+                Branches::State,
+                Branches::Attempts,
+                Branches::LastError,
+            ])
+            .from(Branches::Table)
+            .and_where(Expr::col(Branches::Gid).eq(gid))
+            .order_by(Branches::Position, Order::Asc)
+            .to_owned();
+        let backend = session.get_database_backend();
+        let rows = session
+            .query_all_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        rows.iter()
+            .map(|row| {
+                BranchRow::from_query_result(row, "").map_err(|error| storage_error(error).into())
+            })
+            .collect()
+    }
+
+    /// `gid` as stored, with its branches.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn get(&self, gid: &str) -> Result<Option<TransactionView>, TccError> {
+        let Some(row) = self.transaction_row(gid).await? else {
+            return Ok(None);
+        };
+        let branches = self.branches(gid).await?;
+        Ok(Some(TransactionView {
+            gid: row.gid,
+            kind: row.kind,
+            state: TransactionState::from_name(&row.state)
+                .ok_or_else(|| TccError::NotFound(gid.to_owned()))?,
+            reason: row.reason,
+            attempts: u32::try_from(row.attempts).unwrap_or_default(),
+            flagged: row.flagged,
+            last_error: row.last_error,
+            next_retry_at_ms: row.next_retry_at,
+            created_at_ms: row.created_at,
+            branches: branches
+                .into_iter()
+                .map(|branch| BranchView {
+                    branch: branch.branch_id,
+                    url: branch.url,
+                    state: branch.state,
+                    attempts: u32::try_from(branch.attempts).unwrap_or_default(),
+                    last_error: branch.last_error,
+                })
+                .collect(),
+        }))
+    }
+
+    /// An operator's retry of `gid`: unflagged, its backoff reset, taken by
+    /// the next recovery pass.
+    ///
+    /// # Errors
+    /// [`TccError::NotFound`]; [`TccError::WrongState`] when it is terminal.
+    pub async fn retry(&self, gid: &str) -> Result<(), TccError> {
+        let state = self.state_of(gid).await?;
+        if state.is_terminal() {
+            return Err(TccError::WrongState {
+                gid: gid.to_owned(),
+                state: state.as_str(),
+            });
+        }
+        let session = self.database.autonomous().await?;
+        let update = Query::update()
+            .table(Transactions::Table)
+            .value(Transactions::Flagged, false)
+            .value(Transactions::Attempts, 0_i32)
+            .value(Transactions::NextRetryAt, self.now())
+            .and_where(Expr::col(Transactions::Gid).eq(gid))
+            .to_owned();
+        execute(&session, &update).await?;
+        session.finish().await?;
+        Ok(())
+    }
+
+    /// An operator's decision: `gid` is `to` (terminal) from now on, whatever
+    /// its branches did — for a participant that will never answer again.
+    ///
+    /// # Errors
+    /// [`TccError::NotFound`]; [`TccError::WrongState`] when it is terminal
+    /// already, or `to` is not terminal.
+    pub async fn force(&self, gid: &str, to: TransactionState) -> Result<(), TccError> {
+        let state = self.state_of(gid).await?;
+        if state.is_terminal() || !to.is_terminal() {
+            return Err(TccError::WrongState {
+                gid: gid.to_owned(),
+                state: state.as_str(),
+            });
+        }
+        if !self
+            .move_state(gid, state, to, Some("forced by an operator"))
+            .await?
+        {
+            return Err(TccError::WrongState {
+                gid: gid.to_owned(),
+                state: self.state_of(gid).await?.as_str(),
+            });
+        }
+        let session = self.database.autonomous().await?;
+        let update = Query::update()
+            .table(Transactions::Table)
+            .value(Transactions::Flagged, false)
+            .and_where(Expr::col(Transactions::Gid).eq(gid))
+            .to_owned();
+        execute(&session, &update).await?;
+        session.finish().await?;
+        tracing::warn!(
+            gid,
+            to = to.as_str(),
+            "an operator forced a global transaction"
+        );
+        Ok(())
+    }
+}
+
+async fn execute(
+    session: &Session<'_>,
+    statement: &impl StatementBuilder,
+) -> Result<u64, RepositoryError> {
+    let backend = session.get_database_backend();
+    Ok(session
+        .execute_raw(StatementBuilder::build(statement, &backend))
+        .await
+        .map_err(storage_error)?
+        .rows_affected())
+}

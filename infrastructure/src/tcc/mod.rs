@@ -1,0 +1,22 @@
+//! Distributed transactions: the [`Coordinator`] of TCC transactions and
+//! sagas (tables in the initiating service's database, driven by the
+//! initiator and finished by a recovery pass on any instance), the branch
+//! [`HttpBranchTransport`], and the participants' [`SeaOrmTccBarrier`].
+//!
+//! States and barrier decisions are those of `docs/decisions/0016-tcc.md`.
+
+mod barrier;
+mod coordinator;
+mod migration;
+mod transport;
+
+pub use barrier::SeaOrmTccBarrier;
+pub use coordinator::{
+    BranchSpec, BranchView, Coordinator, Faults, NoFaults, Outcome, Phase, TccError, TccSettings,
+    TransactionState, TransactionView,
+};
+pub(crate) use migration::CreateTccTables;
+pub use transport::{
+    BRANCH_HEADER, BranchAnswer, BranchCall, BranchTransport, GID_HEADER, HttpBranchTransport,
+    OP_HEADER, TokenSource,
+};

@@ -1,0 +1,964 @@
+//! TCC and saga on SQLite and PostgreSQL: FAULTS.md 1–14, each asserting the
+//! participants' stored balances, the calls they received and the final
+//! statuses. The coordinator and each participant have a database of their
+//! own; the participants are real HTTP services on this machine, with the
+//! barrier in their own transactions, and knobs to delay, fail or go down.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+use strata_app_api::application::AppError;
+use strata_domain::ports::{
+    BarrierDecision, BranchOp, Clock, ManualClock, Propagation, TccBarrier, in_unit_of_work,
+};
+use strata_infrastructure::tcc::{
+    BRANCH_HEADER, BranchSpec, Coordinator, Faults, GID_HEADER, HttpBranchTransport, Outcome,
+    Phase, SeaOrmTccBarrier, TccSettings, TransactionState,
+};
+use strata_infrastructure::{Database, SeaOrmUnitOfWork, migrate_up};
+use strata_tests::database::{Engine, TestDatabase};
+
+strata_tests::on_each_engine!(
+    tries_that_succeed_are_confirmed_once_each,
+    a_refused_try_cancels_every_branch_and_holds_nothing,
+    f01_an_initiator_dead_after_prepare_aborts_after_the_timeout_with_empty_cancels,
+    f02_an_initiator_dead_before_submit_aborts_and_releases_the_reservations,
+    f03_a_coordinator_dead_after_submit_is_finished_by_recovery_once,
+    f04_a_confirm_whose_status_was_lost_is_sent_again_and_skipped,
+    f05_a_try_that_outlives_its_call_and_its_cancel_nets_to_nothing_in_both_orders,
+    f06_f07_duplicate_calls_answer_success_and_act_once,
+    f08_a_cancel_with_no_try_leaves_a_tombstone_and_no_business_write,
+    f09_a_try_after_its_cancel_is_refused_and_the_transaction_stays_failed,
+    f10_two_identical_cancels_at_once_compensate_once,
+    f11_a_confirm_that_keeps_failing_is_flagged_and_never_aborted,
+    f12_a_participant_down_for_a_while_is_confirmed_when_back,
+    f13_a_failed_saga_step_compensates_the_steps_in_reverse,
+    f14_two_recovery_workers_finish_each_transaction_once,
+);
+
+struct NoMigrations;
+
+impl sea_orm_migration::MigratorTrait for NoMigrations {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        Vec::new()
+    }
+}
+
+/// Orders calls across participants.
+static SEQUENCE: AtomicU64 = AtomicU64::new(1);
+
+/// What a participant was asked, and what it can be told to do wrong.
+#[derive(Default)]
+struct Knobs {
+    /// Answers 503 to everything.
+    down: AtomicBool,
+    /// Answers 503 to this many confirms before it confirms again.
+    failing_confirms: AtomicU32,
+    /// Waits this long inside a try's transaction, after the barrier.
+    try_delay_inside_ms: AtomicU64,
+    /// Waits this long before a try starts its transaction.
+    try_delay_before_ms: AtomicU64,
+    /// Waits this long inside a cancel's transaction, after the barrier.
+    cancel_delay_inside_ms: AtomicU64,
+    /// Calls received per operation, answered or not.
+    calls: std::sync::Mutex<HashMap<&'static str, u32>>,
+    /// When (in [`SEQUENCE`]) the last cancel arrived.
+    cancelled_at: AtomicU64,
+    /// Business changes made per operation (committed or not).
+    effects: std::sync::Mutex<HashMap<&'static str, u32>>,
+}
+
+impl Knobs {
+    fn calls(&self, op: &str) -> u32 {
+        self.calls
+            .lock()
+            .expect("calls")
+            .get(op)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn effects(&self, op: &str) -> u32 {
+        self.effects
+            .lock()
+            .expect("effects")
+            .get(op)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// A participant holding an amount of one thing: stock of an item, or a
+/// wallet's money. Try moves `quantity` from available to reserved (refused
+/// when there is not enough), confirm from reserved to spent, cancel from
+/// reserved back to available.
+struct Participant {
+    _database: TestDatabase,
+    connected: Database,
+    knobs: Arc<Knobs>,
+    url: String,
+}
+
+#[derive(Clone)]
+struct ParticipantState {
+    database: Database,
+    unit_of_work: Arc<SeaOrmUnitOfWork>,
+    barrier: Arc<SeaOrmTccBarrier>,
+    knobs: Arc<Knobs>,
+}
+
+fn sql(backend: sea_orm::DbBackend, postgres: &str) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => postgres.to_owned(),
+        _ => {
+            let mut text = postgres.to_owned();
+            for n in (1..=4).rev() {
+                text = text.replace(&format!("${n}"), &format!("?{n}"));
+            }
+            text
+        }
+    }
+}
+
+async fn business(state: &ParticipantState, op: BranchOp, quantity: i64) -> Result<(), AppError> {
+    let session = state.database.writer().await?;
+    let backend = session.get_database_backend();
+    let statement = match op {
+        BranchOp::Try => {
+            "UPDATE holding SET available = available - $1, reserved = reserved + $1 WHERE available >= $1"
+        }
+        BranchOp::Confirm => {
+            "UPDATE holding SET reserved = reserved - $1, spent = spent + $1 WHERE reserved >= $1"
+        }
+        BranchOp::Cancel => {
+            "UPDATE holding SET reserved = reserved - $1, available = available + $1 WHERE reserved >= $1"
+        }
+    };
+    let changed = session
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, statement),
+            [quantity.into()],
+        ))
+        .await
+        .map_err(strata_infrastructure::storage_error)?
+        .rows_affected();
+    session.finish().await?;
+    if changed == 0 {
+        return Err(AppError::RuleViolated {
+            code: "not_enough",
+            message: format!("not enough to {}", op.as_str()),
+        });
+    }
+    *state
+        .knobs
+        .effects
+        .lock()
+        .expect("effects")
+        .entry(op.as_str())
+        .or_default() += 1;
+    Ok(())
+}
+
+async fn branch_route(
+    State(state): State<ParticipantState>,
+    Path(op): Path<String>,
+    headers: HeaderMap,
+    Json(payload): Json<Value>,
+) -> (StatusCode, String) {
+    let Some(op) = BranchOp::from_name(&op) else {
+        return (StatusCode::NOT_FOUND, "no such operation".into());
+    };
+    *state
+        .knobs
+        .calls
+        .lock()
+        .expect("calls")
+        .entry(op.as_str())
+        .or_default() += 1;
+    if op == BranchOp::Cancel {
+        state
+            .knobs
+            .cancelled_at
+            .store(SEQUENCE.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+    }
+    if state.knobs.down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down".into());
+    }
+    if op == BranchOp::Confirm
+        && state
+            .knobs
+            .failing_confirms
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "confirm failed".into());
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (Some(gid), Some(branch)) = (header(GID_HEADER), header(BRANCH_HEADER)) else {
+        return (StatusCode::BAD_REQUEST, "no transaction headers".into());
+    };
+    let quantity = payload["quantity"].as_i64().unwrap_or(0);
+    if op == BranchOp::Try {
+        let before = state.knobs.try_delay_before_ms.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(before)).await;
+    }
+    let inside = match op {
+        BranchOp::Try => state.knobs.try_delay_inside_ms.load(Ordering::SeqCst),
+        BranchOp::Cancel => state.knobs.cancel_delay_inside_ms.load(Ordering::SeqCst),
+        BranchOp::Confirm => 0,
+    };
+    let outcome = in_unit_of_work(state.unit_of_work.as_ref(), Propagation::Required, async {
+        let decision = state.barrier.enter(&gid, &branch, op).await?;
+        tokio::time::sleep(Duration::from_millis(inside)).await;
+        match decision {
+            BarrierDecision::Run => business(&state, op, quantity).await,
+            BarrierDecision::Skip => Ok(()),
+            BarrierDecision::Refuse => Err(AppError::Conflict {
+                code: "cancelled_before",
+                message: "this branch was cancelled before its try arrived".into(),
+            }),
+        }
+    })
+    .await;
+    match outcome {
+        Ok(()) => (StatusCode::OK, String::new()),
+        Err(AppError::RuleViolated { message, .. } | AppError::Conflict { message, .. }) => {
+            (StatusCode::CONFLICT, message)
+        }
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+    }
+}
+
+impl Participant {
+    async fn start(engine: Engine, available: i64) -> Self {
+        let database = TestDatabase::on(engine).await;
+        let connected = Database::connect(database.url()).await.expect("connected");
+        migrate_up::<NoMigrations>(&connected)
+            .await
+            .expect("migrated");
+        let pool = connected.connection().expect("the pool");
+        pool.execute_unprepared(
+            "CREATE TABLE holding (available BIGINT NOT NULL, reserved BIGINT NOT NULL, spent BIGINT NOT NULL)",
+        )
+        .await
+        .expect("table made");
+        pool.execute_unprepared(&format!(
+            "INSERT INTO holding (available, reserved, spent) VALUES ({available}, 0, 0)"
+        ))
+        .await
+        .expect("stocked");
+        let knobs = Arc::new(Knobs::default());
+        let state = ParticipantState {
+            unit_of_work: Arc::new(SeaOrmUnitOfWork::new(connected.clone())),
+            barrier: Arc::new(SeaOrmTccBarrier::new(connected.clone())),
+            database: connected.clone(),
+            knobs: Arc::clone(&knobs),
+        };
+        let router = axum::Router::new()
+            .route("/tcc/holding/{op}", axum::routing::post(branch_route))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let addr = listener.local_addr().expect("an address");
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self {
+            _database: database,
+            connected,
+            knobs,
+            url: format!("http://{addr}/tcc/holding"),
+        }
+    }
+
+    /// (available, reserved, spent)
+    async fn holding(&self) -> (i64, i64, i64) {
+        let row = self
+            .connected
+            .connection()
+            .expect("the pool")
+            .query_one_raw(Statement::from_string(
+                self.connected.backend(),
+                "SELECT available, reserved, spent FROM holding",
+            ))
+            .await
+            .expect("read")
+            .expect("a row");
+        (
+            row.try_get("", "available").expect("available"),
+            row.try_get("", "reserved").expect("reserved"),
+            row.try_get("", "spent").expect("spent"),
+        )
+    }
+
+    async fn barrier_rows(&self, gid: &str) -> Vec<String> {
+        let rows = self
+            .connected
+            .connection()
+            .expect("the pool")
+            .query_all_raw(Statement::from_sql_and_values(
+                self.connected.backend(),
+                sql(
+                    self.connected.backend(),
+                    "SELECT op FROM strata_tcc_barrier WHERE gid = $1 ORDER BY op",
+                ),
+                [gid.into()],
+            ))
+            .await
+            .expect("read");
+        rows.iter()
+            .map(|row| row.try_get("", "op").expect("an op"))
+            .collect()
+    }
+
+    fn branch(&self, quantity: i64) -> BranchSpec {
+        BranchSpec {
+            url: self.url.clone(),
+            payload: json!({ "quantity": quantity }),
+        }
+    }
+}
+
+/// Dies at the phases it is given, once each.
+#[derive(Default)]
+struct CrashAt {
+    phases: std::sync::Mutex<Vec<Phase>>,
+}
+
+#[async_trait]
+impl Faults for CrashAt {
+    async fn crash_at(&self, phase: &Phase, _gid: &str) -> bool {
+        let mut phases = self.phases.lock().expect("phases");
+        match phases.iter().position(|wanted| wanted == phase) {
+            Some(index) => {
+                phases.remove(index);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+struct Shop {
+    _database: TestDatabase,
+    database: Database,
+    clock: ManualClock,
+    inventory: Participant,
+    wallet: Participant,
+    settings: TccSettings,
+}
+
+impl Shop {
+    async fn start(engine: Engine) -> Self {
+        let database = TestDatabase::on(engine).await;
+        let connected = Database::connect(database.url()).await.expect("connected");
+        migrate_up::<NoMigrations>(&connected)
+            .await
+            .expect("migrated");
+        Self {
+            _database: database,
+            database: connected,
+            clock: ManualClock::starting_now(),
+            inventory: Participant::start(engine, 10).await,
+            wallet: Participant::start(engine, 1_000).await,
+            settings: TccSettings {
+                timeout: Duration::from_secs(30),
+                retry_interval: Duration::from_secs(1),
+                max_doublings: 3,
+                lease: Duration::from_secs(10),
+            },
+        }
+    }
+
+    fn coordinator(&self) -> Coordinator {
+        self.coordinator_with(Duration::from_secs(5))
+    }
+
+    fn coordinator_with(&self, call_timeout: Duration) -> Coordinator {
+        Coordinator::new(
+            self.database.clone(),
+            Arc::new(HttpBranchTransport::new(call_timeout)),
+            self.settings,
+        )
+        .with_clock(Arc::new(self.clock.clone()))
+    }
+
+    fn crashing(&self, phases: Vec<Phase>) -> Coordinator {
+        self.coordinator().with_faults(Arc::new(CrashAt {
+            phases: std::sync::Mutex::new(phases),
+        }))
+    }
+
+    /// An order of `items` units for `price` each: stock and money.
+    fn order(&self, items: i64, price: i64) -> Vec<BranchSpec> {
+        vec![
+            self.inventory.branch(items),
+            self.wallet.branch(items * price),
+        ]
+    }
+
+    /// Moves the clock past the transaction timeout and the initiator's
+    /// lease, as if it had died long enough ago.
+    fn past_the_initiator(&self) {
+        self.clock
+            .advance(self.settings.timeout + self.settings.lease + Duration::from_secs(1));
+    }
+
+    async fn recover_until_quiet(&self, coordinator: &Coordinator) {
+        for _ in 0..50 {
+            if coordinator.recover_once(100).await.expect("a pass") == 0 {
+                return;
+            }
+            self.clock.advance(Duration::from_secs(120));
+        }
+        panic!("recovery never went quiet");
+    }
+
+    async fn state(&self, gid: &str) -> TransactionState {
+        self.coordinator()
+            .get(gid)
+            .await
+            .expect("read")
+            .expect("stored")
+            .state
+    }
+}
+
+async fn tries_that_succeed_are_confirmed_once_each(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let outcome = shop
+        .coordinator()
+        .tcc("order-1", shop.order(2, 30), None)
+        .await
+        .expect("ran");
+    assert_eq!(outcome, Outcome::Succeeded);
+    assert_eq!(shop.inventory.holding().await, (8, 0, 2));
+    assert_eq!(shop.wallet.holding().await, (940, 0, 60));
+    for participant in [&shop.inventory, &shop.wallet] {
+        assert_eq!(participant.knobs.calls("try"), 1);
+        assert_eq!(participant.knobs.calls("confirm"), 1);
+        assert_eq!(participant.knobs.calls("cancel"), 0);
+        assert_eq!(
+            participant.barrier_rows("order-1").await,
+            ["confirm", "try"]
+        );
+    }
+    let view = shop
+        .coordinator()
+        .get("order-1")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(
+        view.branches
+            .iter()
+            .all(|branch| branch.state == "confirmed")
+    );
+    assert!(matches!(
+        shop.coordinator()
+            .tcc("order-1", shop.order(1, 30), None)
+            .await,
+        Err(strata_infrastructure::tcc::TccError::Duplicate(_))
+    ));
+}
+
+async fn a_refused_try_cancels_every_branch_and_holds_nothing(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    // 11 units against a stock of 10.
+    let outcome = shop
+        .coordinator()
+        .tcc("order-1", shop.order(11, 30), None)
+        .await
+        .expect("ran");
+    let Outcome::Failed { reason } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(reason.contains("not enough"), "{reason}");
+    assert_eq!(shop.inventory.holding().await, (10, 0, 0));
+    assert_eq!(
+        shop.wallet.holding().await,
+        (1_000, 0, 0),
+        "the money frozen is released"
+    );
+    assert_eq!(shop.wallet.knobs.effects("cancel"), 1);
+    assert_eq!(
+        shop.inventory.knobs.effects("cancel"),
+        0,
+        "an empty compensation: the refused try changed nothing"
+    );
+    assert_eq!(shop.state("order-1").await, TransactionState::Failed);
+}
+
+async fn f01_an_initiator_dead_after_prepare_aborts_after_the_timeout_with_empty_cancels(
+    database: TestDatabase,
+) {
+    let shop = Shop::start(database.engine()).await;
+    let died = shop
+        .crashing(vec![Phase::Prepared])
+        .tcc("order-1", shop.order(1, 30), None)
+        .await;
+    assert!(died.is_err());
+    let recovery = shop.coordinator();
+    assert_eq!(
+        recovery.recover_once(100).await.expect("a pass"),
+        0,
+        "not before the timeout"
+    );
+    shop.past_the_initiator();
+    shop.recover_until_quiet(&recovery).await;
+    assert_eq!(shop.state("order-1").await, TransactionState::Failed);
+    for participant in [&shop.inventory, &shop.wallet] {
+        assert_eq!(participant.knobs.calls("try"), 0);
+        assert_eq!(participant.knobs.calls("cancel"), 1);
+        assert_eq!(participant.knobs.effects("cancel"), 0, "empty compensation");
+        assert_eq!(
+            participant.barrier_rows("order-1").await,
+            ["cancel", "try"],
+            "a tombstone for the try"
+        );
+    }
+    assert_eq!(shop.inventory.holding().await, (10, 0, 0));
+    assert_eq!(shop.wallet.holding().await, (1_000, 0, 0));
+}
+
+async fn f02_an_initiator_dead_before_submit_aborts_and_releases_the_reservations(
+    database: TestDatabase,
+) {
+    let shop = Shop::start(database.engine()).await;
+    let died = shop
+        .crashing(vec![Phase::TriesAnswered])
+        .tcc("order-1", shop.order(3, 30), None)
+        .await;
+    assert!(died.is_err());
+    assert_eq!(shop.inventory.holding().await, (7, 3, 0), "reserved");
+    shop.past_the_initiator();
+    shop.recover_until_quiet(&shop.coordinator()).await;
+    assert_eq!(shop.state("order-1").await, TransactionState::Failed);
+    assert_eq!(shop.inventory.holding().await, (10, 0, 0));
+    assert_eq!(shop.wallet.holding().await, (1_000, 0, 0));
+    assert_eq!(shop.inventory.knobs.effects("cancel"), 1);
+    assert_eq!(shop.wallet.knobs.effects("cancel"), 1);
+}
+
+async fn f03_a_coordinator_dead_after_submit_is_finished_by_recovery_once(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let died = shop
+        .crashing(vec![Phase::Submitted])
+        .tcc("order-1", shop.order(2, 30), None)
+        .await;
+    assert!(died.is_err());
+    assert_eq!(shop.state("order-1").await, TransactionState::Submitted);
+    shop.past_the_initiator();
+    shop.recover_until_quiet(&shop.coordinator()).await;
+    assert_eq!(shop.state("order-1").await, TransactionState::Succeeded);
+    assert_eq!(shop.inventory.holding().await, (8, 0, 2));
+    assert_eq!(shop.wallet.holding().await, (940, 0, 60));
+    assert_eq!(shop.inventory.knobs.effects("confirm"), 1);
+    assert_eq!(shop.wallet.knobs.effects("confirm"), 1);
+}
+
+async fn f04_a_confirm_whose_status_was_lost_is_sent_again_and_skipped(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let died = shop
+        .crashing(vec![Phase::BranchAnswered {
+            branch: "01".into(),
+            op: BranchOp::Confirm,
+        }])
+        .tcc("order-1", shop.order(2, 30), None)
+        .await;
+    assert!(died.is_err());
+    shop.past_the_initiator();
+    shop.recover_until_quiet(&shop.coordinator()).await;
+    assert_eq!(shop.state("order-1").await, TransactionState::Succeeded);
+    assert_eq!(shop.inventory.knobs.calls("confirm"), 2, "sent again");
+    assert_eq!(shop.inventory.knobs.effects("confirm"), 1, "done once");
+    assert_eq!(shop.inventory.holding().await, (8, 0, 2));
+    assert_eq!(shop.wallet.holding().await, (940, 0, 60));
+}
+
+async fn f05_a_try_that_outlives_its_call_and_its_cancel_nets_to_nothing_in_both_orders(
+    database: TestDatabase,
+) {
+    let shop = Shop::start(database.engine()).await;
+    let coordinator = shop.coordinator_with(Duration::from_millis(300));
+
+    // The try commits while the cancel runs: it holds its transaction open
+    // past the call's timeout; the cancel waits for it, then compensates.
+    shop.inventory
+        .knobs
+        .try_delay_inside_ms
+        .store(900, Ordering::SeqCst);
+    let outcome = coordinator
+        .tcc("order-1", shop.order(2, 30), None)
+        .await
+        .expect("ran");
+    shop.inventory
+        .knobs
+        .try_delay_inside_ms
+        .store(0, Ordering::SeqCst);
+    let settled = match outcome {
+        Outcome::Pending { .. } => {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            shop.clock.advance(Duration::from_secs(60));
+            shop.recover_until_quiet(&coordinator).await;
+            shop.state("order-1").await
+        }
+        Outcome::Failed { .. } => TransactionState::Failed,
+        Outcome::Succeeded => TransactionState::Succeeded,
+    };
+    assert_eq!(settled, TransactionState::Failed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(shop.inventory.holding().await, (10, 0, 0), "net zero");
+    assert_eq!(shop.wallet.holding().await, (1_000, 0, 0));
+
+    // The try arrives after its cancel: refused at the barrier.
+    shop.inventory
+        .knobs
+        .try_delay_before_ms
+        .store(900, Ordering::SeqCst);
+    let outcome = coordinator
+        .tcc("order-2", shop.order(2, 30), None)
+        .await
+        .expect("ran");
+    assert!(
+        matches!(outcome, Outcome::Failed { .. } | Outcome::Pending { .. }),
+        "{outcome:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    shop.clock.advance(Duration::from_secs(60));
+    shop.recover_until_quiet(&coordinator).await;
+    assert_eq!(shop.state("order-2").await, TransactionState::Failed);
+    assert_eq!(
+        shop.inventory.holding().await,
+        (10, 0, 0),
+        "the late try did nothing"
+    );
+    assert_eq!(shop.wallet.holding().await, (1_000, 0, 0));
+    assert_eq!(
+        shop.inventory.barrier_rows("order-2").await,
+        ["cancel", "try"]
+    );
+}
+
+async fn f06_f07_duplicate_calls_answer_success_and_act_once(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let client = reqwest::Client::new();
+    let call = |op: &'static str, gid: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/{op}", shop.inventory.url);
+        async move {
+            client
+                .post(url)
+                .header(GID_HEADER, gid)
+                .header(BRANCH_HEADER, "01")
+                .json(&json!({ "quantity": 2 }))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(call("try", "g-confirm").await, StatusCode::OK);
+    }
+    assert_eq!(shop.inventory.holding().await, (8, 2, 0), "reserved once");
+    for _ in 0..3 {
+        assert_eq!(call("confirm", "g-confirm").await, StatusCode::OK);
+    }
+    assert_eq!(shop.inventory.holding().await, (8, 0, 2), "confirmed once");
+    assert_eq!(call("try", "g-cancel").await, StatusCode::OK);
+    for _ in 0..3 {
+        assert_eq!(call("cancel", "g-cancel").await, StatusCode::OK);
+    }
+    assert_eq!(shop.inventory.holding().await, (8, 0, 2), "cancelled once");
+    assert_eq!(shop.inventory.knobs.effects("try"), 2);
+    assert_eq!(shop.inventory.knobs.effects("confirm"), 1);
+    assert_eq!(shop.inventory.knobs.effects("cancel"), 1);
+}
+
+async fn f08_a_cancel_with_no_try_leaves_a_tombstone_and_no_business_write(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let status = reqwest::Client::new()
+        .post(format!("{}/cancel", shop.inventory.url))
+        .header(GID_HEADER, "g-1")
+        .header(BRANCH_HEADER, "01")
+        .json(&json!({ "quantity": 2 }))
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shop.inventory.holding().await, (10, 0, 0));
+    assert_eq!(shop.inventory.knobs.effects("cancel"), 0);
+    assert_eq!(shop.inventory.barrier_rows("g-1").await, ["cancel", "try"]);
+}
+
+async fn f09_a_try_after_its_cancel_is_refused_and_the_transaction_stays_failed(
+    database: TestDatabase,
+) {
+    let shop = Shop::start(database.engine()).await;
+    let died = shop
+        .crashing(vec![Phase::Prepared])
+        .tcc("order-1", shop.order(2, 30), None)
+        .await;
+    assert!(died.is_err());
+    shop.past_the_initiator();
+    shop.recover_until_quiet(&shop.coordinator()).await;
+    assert_eq!(shop.state("order-1").await, TransactionState::Failed);
+    // The try the dead initiator had sent arrives now.
+    let status = reqwest::Client::new()
+        .post(format!("{}/try", shop.inventory.url))
+        .header(GID_HEADER, "order-1")
+        .header(BRANCH_HEADER, "01")
+        .json(&json!({ "quantity": 2 }))
+        .send()
+        .await
+        .expect("answered")
+        .status();
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(shop.inventory.holding().await, (10, 0, 0));
+    assert_eq!(shop.inventory.knobs.effects("try"), 0);
+    assert!(
+        shop.coordinator()
+            .force("order-1", TransactionState::Succeeded)
+            .await
+            .is_err(),
+        "a failed transaction is never submitted or succeeded"
+    );
+    assert_eq!(shop.state("order-1").await, TransactionState::Failed);
+}
+
+async fn f10_two_identical_cancels_at_once_compensate_once(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let client = reqwest::Client::new();
+    let send = |op: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/{op}", shop.inventory.url);
+        async move {
+            client
+                .post(url)
+                .header(GID_HEADER, "g-1")
+                .header(BRANCH_HEADER, "01")
+                .json(&json!({ "quantity": 2 }))
+                .send()
+                .await
+                .expect("answered")
+                .status()
+        }
+    };
+    assert_eq!(send("try").await, StatusCode::OK);
+    shop.inventory
+        .knobs
+        .cancel_delay_inside_ms
+        .store(300, Ordering::SeqCst);
+    let (first, second) = tokio::join!(send("cancel"), send("cancel"));
+    assert_eq!((first, second), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(shop.inventory.knobs.effects("cancel"), 1);
+    assert_eq!(shop.inventory.holding().await, (10, 0, 0));
+}
+
+async fn f11_a_confirm_that_keeps_failing_is_flagged_and_never_aborted(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    shop.wallet
+        .knobs
+        .failing_confirms
+        .store(u32::MAX, Ordering::SeqCst);
+    let coordinator = shop.coordinator();
+    let outcome = coordinator
+        .tcc("order-1", shop.order(1, 30), None)
+        .await
+        .expect("ran");
+    assert_eq!(
+        outcome,
+        Outcome::Pending {
+            state: TransactionState::Submitted
+        }
+    );
+    let mut pauses = Vec::new();
+    for _ in 0..10 {
+        let view = coordinator
+            .get("order-1")
+            .await
+            .expect("read")
+            .expect("stored");
+        if view.flagged {
+            break;
+        }
+        let now = shop.clock.now();
+        let now_ms = i64::try_from(
+            now.duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_millis(),
+        )
+        .expect("ms");
+        pauses.push(view.next_retry_at_ms - now_ms);
+        shop.clock.advance(Duration::from_millis(
+            u64::try_from(view.next_retry_at_ms - now_ms).unwrap_or(0),
+        ));
+        coordinator.recover_once(10).await.expect("a pass");
+    }
+    let view = coordinator
+        .get("order-1")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(view.flagged, "waits for an operator: {view:?}");
+    assert_eq!(view.state, TransactionState::Submitted, "never aborted");
+    assert!(
+        pauses.windows(2).all(|pair| pair[1] == pair[0] * 2),
+        "doubling intervals: {pauses:?}"
+    );
+    assert_eq!(pauses.len(), 4, "{pauses:?}");
+    let calls = shop.wallet.knobs.calls("confirm");
+    shop.clock.advance(Duration::from_secs(3_600));
+    assert_eq!(
+        coordinator.recover_once(10).await.expect("a pass"),
+        0,
+        "left alone"
+    );
+    assert_eq!(shop.wallet.knobs.calls("confirm"), calls);
+    // The operator fixes the wallet and retries.
+    shop.wallet
+        .knobs
+        .failing_confirms
+        .store(0, Ordering::SeqCst);
+    coordinator.retry("order-1").await.expect("retried");
+    shop.recover_until_quiet(&coordinator).await;
+    assert_eq!(shop.state("order-1").await, TransactionState::Succeeded);
+    assert_eq!(shop.wallet.holding().await, (970, 0, 30));
+    assert_eq!(shop.inventory.knobs.effects("confirm"), 1);
+}
+
+async fn f12_a_participant_down_for_a_while_is_confirmed_when_back(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let coordinator = shop.coordinator();
+    let died = shop
+        .crashing(vec![Phase::Submitted])
+        .tcc("order-1", shop.order(1, 30), None)
+        .await;
+    assert!(died.is_err());
+    shop.inventory.knobs.down.store(true, Ordering::SeqCst);
+    shop.past_the_initiator();
+    for _ in 0..3 {
+        coordinator.recover_once(10).await.expect("a pass");
+        shop.clock.advance(Duration::from_secs(60));
+    }
+    let view = coordinator
+        .get("order-1")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(view.state, TransactionState::Submitted);
+    assert!(view.attempts >= 2, "{view:?}");
+    assert_eq!(
+        shop.wallet.knobs.effects("confirm"),
+        1,
+        "the other branch is done"
+    );
+    shop.inventory.knobs.down.store(false, Ordering::SeqCst);
+    shop.recover_until_quiet(&coordinator).await;
+    let view = coordinator
+        .get("order-1")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(view.state, TransactionState::Succeeded);
+    assert_eq!(shop.inventory.knobs.effects("confirm"), 1);
+    assert_eq!(shop.inventory.holding().await, (9, 0, 1));
+}
+
+async fn f13_a_failed_saga_step_compensates_the_steps_in_reverse(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let third = Participant::start(database.engine(), 0).await;
+    let outcome = shop
+        .coordinator()
+        .saga(
+            "saga-1",
+            vec![
+                shop.inventory.branch(2),
+                shop.wallet.branch(60),
+                third.branch(1),
+            ],
+            None,
+        )
+        .await
+        .expect("ran");
+    assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+    assert_eq!(shop.inventory.holding().await, (10, 0, 0));
+    assert_eq!(shop.wallet.holding().await, (1_000, 0, 0));
+    assert_eq!(
+        third.knobs.effects("cancel"),
+        0,
+        "step 3's compensation is empty"
+    );
+    assert_eq!(third.barrier_rows("saga-1").await, ["cancel", "try"]);
+    let view = shop
+        .coordinator()
+        .get("saga-1")
+        .await
+        .expect("read")
+        .expect("stored");
+    assert!(
+        view.branches
+            .iter()
+            .all(|branch| branch.state == "cancelled"),
+        "{view:?}"
+    );
+    // In reverse: the third's cancel came first, the inventory's last.
+    let calls = [&third, &shop.wallet, &shop.inventory]
+        .iter()
+        .map(|participant| participant.knobs.calls("cancel"))
+        .collect::<Vec<_>>();
+    assert_eq!(calls, [1, 1, 1]);
+    let at = [&third, &shop.wallet, &shop.inventory]
+        .iter()
+        .map(|participant| participant.knobs.cancelled_at.load(Ordering::SeqCst))
+        .collect::<Vec<_>>();
+    assert!(at[0] < at[1] && at[1] < at[2], "{at:?}");
+}
+
+async fn f14_two_recovery_workers_finish_each_transaction_once(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    for n in 0..6 {
+        let died = shop
+            .crashing(vec![Phase::Submitted])
+            .tcc(&format!("order-{n}"), shop.order(1, 10), None)
+            .await;
+        assert!(died.is_err());
+    }
+    shop.past_the_initiator();
+    let (first, second) = (shop.coordinator(), shop.coordinator());
+    let (a, b) = tokio::join!(first.recover_once(100), second.recover_once(100));
+    let taken = a.expect("a pass") + b.expect("a pass");
+    assert_eq!(taken, 6, "each taken by one of them");
+    shop.recover_until_quiet(&first).await;
+    for n in 0..6 {
+        assert_eq!(
+            shop.state(&format!("order-{n}")).await,
+            TransactionState::Succeeded
+        );
+    }
+    assert_eq!(shop.inventory.knobs.effects("confirm"), 6);
+    assert_eq!(
+        shop.inventory.knobs.calls("confirm"),
+        6,
+        "no branch called twice"
+    );
+    assert_eq!(shop.inventory.holding().await, (4, 0, 6));
+    assert_eq!(shop.wallet.holding().await, (940, 0, 60));
+}
