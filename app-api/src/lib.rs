@@ -76,6 +76,8 @@ pub mod messaging;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod secret;
+#[cfg(feature = "http")]
+pub mod tcc;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
 pub mod workers;

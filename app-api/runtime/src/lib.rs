@@ -41,6 +41,7 @@ mod outbox;
 mod running;
 mod service;
 mod settings;
+mod tcc;
 mod telemetry;
 
 pub use cli::{load_settings, main, main_with};
@@ -52,5 +53,5 @@ pub use running::{
 };
 pub use service::{BindError, BoxError, Listener, Resources, Service, Settings, Startup};
 pub use settings::{
-    AuditConfig, DatabaseConfig, HealthConfig, HttpConfig, OutboxConfig, ServiceSettings,
+    AuditConfig, DatabaseConfig, HealthConfig, HttpConfig, OutboxConfig, ServiceSettings, TccConfig,
 };

@@ -395,6 +395,8 @@ pub async fn start<S: Service>(
         event_log,
         groups,
         consumer_gauges,
+        tcc_recovery: false,
+        tcc_barrier_purge: false,
         served: Vec::new(),
         announcements: Vec::new(),
     };

@@ -219,6 +219,8 @@ pub struct Startup<S: Service> {
     pub(crate) event_log: Option<Arc<dyn strata_infrastructure::consumer::PartitionLog>>,
     pub(crate) groups: crate::running::Groups,
     pub(crate) consumer_gauges: crate::consumer_metrics::ConsumerGauges,
+    pub(crate) tcc_recovery: bool,
+    pub(crate) tcc_barrier_purge: bool,
     pub(crate) served: Vec<Served>,
     pub(crate) announcements: Vec<String>,
 }
@@ -368,6 +370,63 @@ impl<S: Service> Startup<S> {
             socket: listener.socket,
             router,
         });
+    }
+
+    /// The coordinator of the service's distributed transactions, its tables
+    /// in the service's database, calling branches over HTTP with `token` as
+    /// the bearer of each call (a service token). The first call also starts
+    /// the recovery worker (`tcc_recovery`), which finishes what an initiator
+    /// left on any instance.
+    pub fn coordinator(
+        &mut self,
+        token: Option<strata_infrastructure::tcc::TokenSource>,
+    ) -> strata_infrastructure::tcc::Coordinator {
+        let config = self.service_settings().tcc.clone();
+        let mut transport =
+            strata_infrastructure::tcc::HttpBranchTransport::new(config.call_timeout);
+        if let Some(token) = token {
+            transport = transport.with_token(token);
+        }
+        let coordinator = strata_infrastructure::tcc::Coordinator::new(
+            self.database().clone(),
+            Arc::new(transport),
+            config.coordinator_settings(),
+        );
+        if !self.tcc_recovery {
+            self.tcc_recovery = true;
+            self.workers.add(crate::tcc::RecoveryWorker {
+                coordinator: coordinator.clone(),
+                interval: config.recovery_interval,
+            });
+        }
+        coordinator
+    }
+
+    /// The barrier of the service's TCC participants (see
+    /// `strata_app_api::tcc`); the first call also starts the worker that
+    /// purges its rows after `tcc.barrier_retention`.
+    pub fn tcc_barrier(&mut self) -> Arc<dyn strata_domain::ports::TccBarrier> {
+        let barrier = strata_infrastructure::tcc::SeaOrmTccBarrier::new(self.database().clone());
+        if !self.tcc_barrier_purge {
+            self.tcc_barrier_purge = true;
+            let purging = barrier.clone();
+            let retention = self.service_settings().tcc.barrier_retention;
+            self.workers.add(strata_app_api::workers::Periodic::new(
+                "tcc_barrier_purge",
+                self.service_settings().outbox.purge_interval,
+                move || {
+                    let barrier = purging.clone();
+                    async move {
+                        let purged = barrier.purge(retention).await?;
+                        if purged > 0 {
+                            tracing::info!(purged, "purged TCC barrier rows past their retention");
+                        }
+                        Ok(())
+                    }
+                },
+            ));
+        }
+        Arc::new(barrier)
     }
 
     /// Two-phase transactional messages in the service's database: prepared,

@@ -56,6 +56,66 @@ pub struct ServiceSettings {
     pub audit: AuditConfig,
     /// How the outbox's events are published.
     pub outbox: OutboxConfig,
+    /// How distributed transactions are coordinated and recovered.
+    pub tcc: TccConfig,
+}
+
+/// How the service's distributed transactions run (`[tcc]`): as the
+/// initiator's coordinator and recovery worker, and as a participant's
+/// barrier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TccConfig {
+    /// How long a transaction may stay prepared before it aborts.
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// How long each branch call may take; past it the answer is unknown.
+    #[serde(with = "duration")]
+    pub call_timeout: Duration,
+    /// The pause before the first retry of an unfinished phase; it doubles
+    /// with each retry that makes no progress.
+    #[serde(with = "duration")]
+    pub retry_interval: Duration,
+    /// Doublings after which a transaction waits for an operator.
+    pub max_doublings: u32,
+    /// How long a recovery worker's claim on a transaction holds.
+    #[serde(with = "duration")]
+    pub lease: Duration,
+    /// How often the recovery worker looks for due transactions.
+    #[serde(with = "duration")]
+    pub recovery_interval: Duration,
+    /// How long a participant keeps its barrier rows: longer than any call
+    /// of their transaction can still arrive.
+    #[serde(with = "duration")]
+    pub barrier_retention: Duration,
+}
+
+impl Default for TccConfig {
+    fn default() -> Self {
+        let coordinator = strata_infrastructure::tcc::TccSettings::default();
+        Self {
+            timeout: coordinator.timeout,
+            call_timeout: Duration::from_secs(5),
+            retry_interval: coordinator.retry_interval,
+            max_doublings: coordinator.max_doublings,
+            lease: coordinator.lease,
+            recovery_interval: Duration::from_secs(1),
+            barrier_retention: Duration::from_secs(7 * 24 * 60 * 60),
+        }
+    }
+}
+
+impl TccConfig {
+    /// The coordinator's settings.
+    #[must_use]
+    pub fn coordinator_settings(&self) -> strata_infrastructure::tcc::TccSettings {
+        strata_infrastructure::tcc::TccSettings {
+            timeout: self.timeout,
+            retry_interval: self.retry_interval,
+            max_doublings: self.max_doublings,
+            lease: self.lease,
+        }
+    }
 }
 
 /// How the outbox's events are published (`[outbox]`): by a relay on every
@@ -305,6 +365,7 @@ impl ServiceSettings {
             idempotency: IdempotencySettings::default(),
             audit: AuditConfig::default(),
             outbox: OutboxConfig::default(),
+            tcc: TccConfig::default(),
         }
     }
 

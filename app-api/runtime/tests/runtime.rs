@@ -33,6 +33,8 @@ struct ProbeSettings {
     crashing_worker: bool,
     /// Adds a worker that ignores the stop signal.
     stubborn_worker: bool,
+    /// Coordinates distributed transactions and is a TCC participant.
+    coordinating: bool,
 }
 
 impl Config for ProbeSettings {}
@@ -108,6 +110,20 @@ impl Service for Probe {
         }
         if startup.settings().stubborn_worker {
             startup.worker(Stubborn);
+        }
+        if startup.settings().coordinating {
+            let coordinator = startup.coordinator(None);
+            // Asked twice, the workers start once.
+            let _ = startup.coordinator(None);
+            let _ = startup.tcc_barrier();
+            let _ = startup.tcc_barrier();
+            let outcome = coordinator
+                .tcc("probe-nothing", Vec::new(), None)
+                .await
+                .map_err(|error| Box::new(error) as BoxError)?;
+            if outcome != strata_infrastructure::tcc::Outcome::Succeeded {
+                return Err(format!("a transaction of no branches ended {outcome:?}").into());
+            }
         }
         let operations = startup.operations();
         let router = axum::Router::new()
@@ -189,6 +205,23 @@ async fn a_worker_that_keeps_panicking_is_restarted_and_reported_in_readiness_an
         metrics.contains("worker_up{worker=\"idempotency_key_purge\"} 1"),
         "{metrics}"
     );
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_coordinating_service_runs_the_recovery_and_barrier_purge_workers_once() {
+    let running = probe(|settings| settings.coordinating = true).await;
+    let (status, metrics) = get(&running, "/metrics").await;
+    assert_eq!(status, 200);
+    for worker in ["tcc_recovery", "tcc_barrier_purge"] {
+        assert_eq!(
+            metrics
+                .matches(&format!("worker_up{{worker=\"{worker}\"}} 1"))
+                .count(),
+            1,
+            "{worker} runs once:\n{metrics}"
+        );
+    }
     running.shutdown().await;
 }
 
