@@ -394,9 +394,12 @@ impl<S: Service> Startup<S> {
         );
         if !self.tcc_recovery {
             self.tcc_recovery = true;
+            let counts = Arc::default();
+            crate::tcc::report_to(&self.metrics, &counts);
             self.workers.add(crate::tcc::RecoveryWorker {
                 coordinator: coordinator.clone(),
                 interval: config.recovery_interval,
+                counts,
             });
         }
         coordinator

@@ -211,8 +211,21 @@ async fn a_worker_that_keeps_panicking_is_restarted_and_reported_in_readiness_an
 #[tokio::test]
 async fn a_coordinating_service_runs_the_recovery_and_barrier_purge_workers_once() {
     let running = probe(|settings| settings.coordinating = true).await;
-    let (status, metrics) = get(&running, "/metrics").await;
-    assert_eq!(status, 200);
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        let (status, text) = get(&running, "/metrics").await;
+        assert_eq!(status, 200);
+        metrics = text;
+        if metrics.contains("tcc_transactions{") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        metrics.contains("tcc_transactions{state=\"succeeded\"} 1"),
+        "the transaction it ran is counted:\n{metrics}"
+    );
+    assert!(metrics.contains("tcc_flagged 0"), "{metrics}");
     for worker in ["tcc_recovery", "tcc_barrier_purge"] {
         assert_eq!(
             metrics

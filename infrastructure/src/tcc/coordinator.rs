@@ -258,6 +258,22 @@ struct GidRow {
     gid: String,
 }
 
+#[derive(Debug, FromQueryResult)]
+struct CountRow {
+    state: String,
+    flagged: bool,
+    transactions: i64,
+}
+
+/// How many global transactions stand where, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransactionCounts {
+    /// Per state, how many transactions are in it.
+    pub by_state: Vec<(TransactionState, u64)>,
+    /// How many wait for an operator.
+    pub flagged: u64,
+}
+
 const TCC: &str = "tcc";
 const SAGA: &str = "saga";
 
@@ -269,8 +285,13 @@ pub struct Coordinator {
     settings: TccSettings,
     clock: Arc<dyn Clock>,
     faults: Arc<dyn Faults>,
+    alert: Option<Alert>,
     instance: String,
 }
+
+/// Called with a transaction's id when it is flagged for an operator: a
+/// hook to page someone, open a ticket, post to a channel.
+pub type Alert = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for Coordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -300,6 +321,7 @@ impl Coordinator {
             settings,
             clock: Arc::new(SystemClock),
             faults: Arc::new(NoFaults),
+            alert: None,
             instance: Uuid::new_v4().simple().to_string(),
         }
     }
@@ -315,6 +337,15 @@ impl Coordinator {
     #[must_use]
     pub fn with_faults(mut self, faults: Arc<dyn Faults>) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// The same coordinator calling `alert` whenever a transaction is
+    /// flagged for an operator (besides the error log line and the
+    /// `flagged` state it always leaves).
+    #[must_use]
+    pub fn with_alert(mut self, alert: Alert) -> Self {
+        self.alert = Some(alert);
         self
     }
 
@@ -919,6 +950,9 @@ impl Coordinator {
                 attempts,
                 "a global transaction keeps failing and waits for an operator"
             );
+            if let Some(alert) = &self.alert {
+                alert(gid);
+            }
         }
         Ok(())
     }
@@ -1009,6 +1043,46 @@ impl Coordinator {
                 BranchRow::from_query_result(row, "").map_err(|error| storage_error(error).into())
             })
             .collect()
+    }
+
+    /// How many transactions stand in each state, and how many are flagged.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn counts(&self) -> Result<TransactionCounts, TccError> {
+        let session = self.database.reader().await?;
+        let select = Query::select()
+            .columns([Transactions::State, Transactions::Flagged])
+            .expr_as(Expr::col(Transactions::Gid).count(), "transactions")
+            .from(Transactions::Table)
+            .group_by_columns([Transactions::State, Transactions::Flagged])
+            .to_owned();
+        let backend = session.get_database_backend();
+        let rows = session
+            .query_all_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        let mut counts = TransactionCounts::default();
+        for row in &rows {
+            let row = CountRow::from_query_result(row, "").map_err(storage_error)?;
+            let Some(state) = TransactionState::from_name(&row.state) else {
+                continue;
+            };
+            let transactions = u64::try_from(row.transactions).unwrap_or_default();
+            if row.flagged {
+                counts.flagged += transactions;
+            }
+            match counts
+                .by_state
+                .iter_mut()
+                .find(|(known, _)| *known == state)
+            {
+                Some((_, total)) => *total += transactions,
+                None => counts.by_state.push((state, transactions)),
+            }
+        }
+        Ok(counts)
     }
 
     /// `gid` as stored, with its branches.

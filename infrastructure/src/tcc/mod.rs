@@ -12,8 +12,8 @@ mod transport;
 
 pub use barrier::SeaOrmTccBarrier;
 pub use coordinator::{
-    BranchSpec, BranchView, Coordinator, Faults, NoFaults, Outcome, Phase, TccError, TccSettings,
-    TransactionState, TransactionView,
+    Alert, BranchSpec, BranchView, Coordinator, Faults, NoFaults, Outcome, Phase, TccError,
+    TccSettings, TransactionCounts, TransactionState, TransactionView,
 };
 pub(crate) use migration::CreateTccTables;
 pub use transport::{

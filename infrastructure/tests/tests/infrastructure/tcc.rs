@@ -780,7 +780,11 @@ async fn f11_a_confirm_that_keeps_failing_is_flagged_and_never_aborted(database:
         .knobs
         .failing_confirms
         .store(u32::MAX, Ordering::SeqCst);
-    let coordinator = shop.coordinator();
+    let alerts = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let alerted = Arc::clone(&alerts);
+    let coordinator = shop.coordinator().with_alert(Arc::new(move |gid: &str| {
+        alerted.lock().expect("alerts").push(gid.to_owned());
+    }));
     let outcome = coordinator
         .tcc("order-1", shop.order(1, 30), None)
         .await
@@ -820,6 +824,11 @@ async fn f11_a_confirm_that_keeps_failing_is_flagged_and_never_aborted(database:
         .expect("read")
         .expect("stored");
     assert!(view.flagged, "waits for an operator: {view:?}");
+    assert_eq!(
+        *alerts.lock().expect("alerts"),
+        ["order-1"],
+        "the alert hook called once"
+    );
     assert_eq!(view.state, TransactionState::Submitted, "never aborted");
     assert!(
         pauses.windows(2).all(|pair| pair[1] == pair[0] * 2),
