@@ -979,7 +979,7 @@ async fn random_faults_then_recovery_leave_every_transaction_terminal_and_everyt
 ) {
     let shop = Shop::start(database.engine()).await;
     // A deterministic sequence, so a failure can be replayed.
-    let mut seed: u64 = 0x5eed_0f_7cc;
+    let mut seed: u64 = 0x0005_eed0_f7cc;
     let mut next = move |bound: u64| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
