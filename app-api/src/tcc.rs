@@ -16,6 +16,7 @@
 //! answer, and the coordinator calls again.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::{FromRef, State};
@@ -24,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::de::DeserializeOwned;
 use strata_domain::ValidationFailure;
-use strata_domain::ports::{BarrierDecision, BranchOp, TccBarrier};
+use strata_domain::ports::{BarrierDecision, BranchOp, Clock, TccBarrier};
 
 use strata_domain::ports::Propagation;
 
@@ -38,6 +39,9 @@ use crate::http::ApiJson;
 pub const GID_HEADER: &str = "x-strata-gid";
 /// The header naming the branch.
 pub const BRANCH_HEADER: &str = "x-strata-branch";
+/// The header giving when the transaction stops sending tries, in
+/// milliseconds since the Unix epoch.
+pub const DEADLINE_HEADER: &str = "x-strata-deadline";
 
 /// One operation of one branch: `command`, run only as the barrier decides.
 #[derive(Debug, Clone)]
@@ -48,6 +52,9 @@ pub struct Branch<C> {
     pub branch: String,
     /// Which operation this is.
     pub op: BranchOp,
+    /// When the transaction stops sending tries (ms since the Unix epoch),
+    /// when the call said.
+    pub deadline_ms: Option<i64>,
     /// The participant's command for it.
     pub command: C,
 }
@@ -112,6 +119,86 @@ impl<C: Command<Output = ()>> CommandHandler<Branch<C>> for BranchHandler<C> {
     }
 }
 
+/// Runs a branch's command by the timeout rule, for a participant whose
+/// resource cannot hold a barrier in the transaction of its change (an
+/// external API): a try after the transaction's deadline is refused; a cancel
+/// is answered "not yet" (425 with `Retry-After`) until a try sent before the
+/// deadline can no longer arrive (the deadline and `grace`, the longest a
+/// call takes), and then runs; a confirm runs. The commands must be
+/// idempotent at the resource, and a cancel of a try that never ran must do
+/// no harm there.
+pub struct TimeoutRuleHandler<C: Command> {
+    clock: Arc<dyn Clock>,
+    grace: Duration,
+    inner: Arc<dyn CommandHandler<C>>,
+}
+
+impl<C: Command> std::fmt::Debug for TimeoutRuleHandler<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeoutRuleHandler")
+            .field("command", &C::NAME)
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Command> TimeoutRuleHandler<C> {
+    /// `inner` by the timeout rule, a try sent before the deadline arriving
+    /// within `grace`.
+    #[must_use]
+    pub fn new(clock: Arc<dyn Clock>, grace: Duration, inner: Arc<dyn CommandHandler<C>>) -> Self {
+        Self {
+            clock,
+            grace,
+            inner,
+        }
+    }
+}
+
+/// The code of a try that arrived after its transaction's deadline.
+pub const TRY_TOO_LATE: &str = "tcc_try_too_late";
+/// The code of a cancel asked before its try could no longer arrive.
+pub const TRY_MAY_STILL_ARRIVE: &str = "tcc_try_may_still_arrive";
+
+#[async_trait]
+impl<C: Command<Output = ()>> CommandHandler<Branch<C>> for TimeoutRuleHandler<C> {
+    async fn handle(&self, cx: &UseCaseContext, branch: Branch<C>) -> Result<(), AppError> {
+        let Some(deadline) = branch.deadline_ms else {
+            return Err(AppError::BadRequest {
+                code: "tcc_deadline_missing",
+                message: format!("a call to this participant gives `{DEADLINE_HEADER}`"),
+            });
+        };
+        let now = self
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| {
+                i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+            });
+        match branch.op {
+            BranchOp::Try if now > deadline => Err(AppError::Conflict {
+                code: TRY_TOO_LATE,
+                message: "the transaction sends no try any more".into(),
+            }),
+            BranchOp::Cancel => {
+                let safe_from = deadline
+                    .saturating_add(i64::try_from(self.grace.as_millis()).unwrap_or(i64::MAX));
+                if now < safe_from {
+                    let wait_ms = u64::try_from(safe_from - now).unwrap_or(0);
+                    return Err(AppError::TooEarly {
+                        code: TRY_MAY_STILL_ARRIVE,
+                        message: "its try may still arrive: ask again later".into(),
+                        retry_after_secs: wait_ms.div_ceil(1_000).max(1),
+                    });
+                }
+                self.inner.handle(cx, branch.command).await
+            }
+            _ => self.inner.handle(cx, branch.command).await,
+        }
+    }
+}
+
 /// A TCC participant: the request a branch carries, and the command each
 /// operation makes of it.
 pub trait Participant: Send + Sync + 'static {
@@ -152,6 +239,35 @@ pub fn register_participant<P: Participant>(
         )))
         .command::<Branch<P::Cancel>>(Arc::new(BranchHandler::new(
             Arc::clone(barrier),
+            cancel_handler,
+        )))
+}
+
+/// Registers participant `P`'s three commands by the timeout rule
+/// ([`TimeoutRuleHandler`]), for a resource that cannot hold a barrier.
+#[must_use]
+pub fn register_participant_by_timeout<P: Participant>(
+    builder: DispatcherBuilder,
+    clock: &Arc<dyn Clock>,
+    grace: Duration,
+    try_handler: Arc<dyn CommandHandler<P::Try>>,
+    confirm_handler: Arc<dyn CommandHandler<P::Confirm>>,
+    cancel_handler: Arc<dyn CommandHandler<P::Cancel>>,
+) -> DispatcherBuilder {
+    builder
+        .command::<Branch<P::Try>>(Arc::new(TimeoutRuleHandler::new(
+            Arc::clone(clock),
+            grace,
+            try_handler,
+        )))
+        .command::<Branch<P::Confirm>>(Arc::new(TimeoutRuleHandler::new(
+            Arc::clone(clock),
+            grace,
+            confirm_handler,
+        )))
+        .command::<Branch<P::Cancel>>(Arc::new(TimeoutRuleHandler::new(
+            Arc::clone(clock),
+            grace,
             cancel_handler,
         )))
 }
@@ -206,6 +322,10 @@ async fn run<C: Command<Output = ()>>(
         Ok(branch) => branch,
         Err(error) => return error.into_response(),
     };
+    let deadline_ms = headers
+        .get(DEADLINE_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i64>().ok());
     answer(
         dispatcher
             .execute(
@@ -214,6 +334,7 @@ async fn run<C: Command<Output = ()>>(
                     gid,
                     branch,
                     op,
+                    deadline_ms,
                     command,
                 },
             )
@@ -457,6 +578,82 @@ mod tests {
             call(&router, "try", r#"{"quantity": 0}"#, true).await,
             StatusCode::CONFLICT,
             "a rule's refusal is a failure, not an unknown"
+        );
+    }
+
+    #[tokio::test]
+    async fn by_the_timeout_rule_a_cancel_waits_until_its_try_cannot_arrive_and_a_late_try_is_refused()
+     {
+        let clock = strata_domain::ports::ManualClock::starting_now();
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        let counting = Arc::new(Counting::default());
+        let dispatcher = register_participant_by_timeout::<Stock>(
+            Dispatcher::builder(),
+            &shared,
+            Duration::from_secs(5),
+            counting.clone(),
+            counting.clone(),
+            counting.clone(),
+        )
+        .build();
+        let router = participant_routes::<Stock, Dispatcher>("/tcc/stock").with_state(dispatcher);
+        let now_ms = |clock: &strata_domain::ports::ManualClock| {
+            i64::try_from(
+                clock
+                    .now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_millis(),
+            )
+            .expect("ms")
+        };
+        let deadline = now_ms(&clock) + 30_000;
+        let send = |op: &'static str| {
+            let router = router.clone();
+            async move {
+                router
+                    .oneshot(
+                        Request::post(format!("/tcc/stock/{op}"))
+                            .header("content-type", "application/json")
+                            .header(GID_HEADER, "g-1")
+                            .header(BRANCH_HEADER, "01")
+                            .header(DEADLINE_HEADER, deadline.to_string())
+                            .body(Body::from(r#"{"quantity": 2}"#))
+                            .expect("a request"),
+                    )
+                    .await
+                    .expect("an answer")
+            }
+        };
+        let early = send("cancel").await;
+        assert_eq!(early.status(), StatusCode::TOO_EARLY);
+        assert_eq!(
+            early
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("35"),
+            "until the deadline and the grace"
+        );
+        assert_eq!(counting.0.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            send("try").await.status(),
+            StatusCode::OK,
+            "before the deadline"
+        );
+        clock.advance(Duration::from_secs(31));
+        assert_eq!(send("try").await.status(), StatusCode::CONFLICT, "after it");
+        assert_eq!(
+            send("cancel").await.status(),
+            StatusCode::TOO_EARLY,
+            "within the grace"
+        );
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(send("cancel").await.status(), StatusCode::OK);
+        assert_eq!(
+            counting.0.load(Ordering::SeqCst),
+            2,
+            "the early try and the cancel"
         );
     }
 

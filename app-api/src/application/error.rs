@@ -84,6 +84,18 @@ pub enum AppError {
         #[source]
         cause: Box<dyn StdError + Send + Sync>,
     },
+    /// Asked too early: the same request will be answered after the given
+    /// number of seconds (425, with `Retry-After`) — a cancel that must wait
+    /// until its try can no longer arrive.
+    #[error("{message}")]
+    TooEarly {
+        /// A stable machine-readable code, such as `try_may_still_arrive`.
+        code: &'static str,
+        /// A sentence for a person.
+        message: String,
+        /// Seconds until asking again may be answered.
+        retry_after_secs: u64,
+    },
     /// Something failed that the client cannot fix; the cause goes to the log.
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
@@ -103,6 +115,7 @@ impl AppError {
             | Self::Taken { code, .. }
             | Self::RuleViolated { code, .. }
             | Self::BadRequest { code, .. }
+            | Self::TooEarly { code, .. }
             | Self::Unavailable { code, .. } => code,
             Self::Internal(_) => "internal_error",
         }

@@ -131,6 +131,7 @@ impl From<&AppError> for Problem {
             AppError::Conflict { .. } | AppError::Taken { .. } | AppError::RuleViolated { .. } => {
                 StatusCode::CONFLICT
             }
+            AppError::TooEarly { .. } => StatusCode::TOO_EARLY,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => return Self::internal_error(),
         };
@@ -161,6 +162,9 @@ impl IntoResponse for AppError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::TooManyRequests { retry_after_secs }
+            | Self::TooEarly {
+                retry_after_secs, ..
+            }
             | Self::Unavailable {
                 retry_after_secs, ..
             } => {

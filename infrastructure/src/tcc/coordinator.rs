@@ -382,12 +382,12 @@ impl Coordinator {
         branches: Vec<BranchSpec>,
         traceparent: Option<&str>,
     ) -> Result<Outcome, TccError> {
-        self.create(gid, TCC, &branches).await?;
+        let deadline = self.create(gid, TCC, &branches).await?;
         self.die_at(Phase::Prepared, gid).await?;
         let rows = self.branches(gid).await?;
         let answers = join_all(
             rows.iter()
-                .map(|branch| self.call(gid, branch, BranchOp::Try, traceparent)),
+                .map(|branch| self.call(gid, branch, BranchOp::Try, traceparent, deadline)),
         )
         .await;
         self.die_at(Phase::TriesAnswered, gid).await?;
@@ -449,7 +449,7 @@ impl Coordinator {
         steps: Vec<BranchSpec>,
         traceparent: Option<&str>,
     ) -> Result<Outcome, TccError> {
-        self.create(gid, SAGA, &steps).await?;
+        let deadline = self.create(gid, SAGA, &steps).await?;
         self.die_at(Phase::Prepared, gid).await?;
         let rows = self.branches(gid).await?;
         let mut failed = None;
@@ -458,7 +458,10 @@ impl Coordinator {
             // the answer is lost with this process.
             self.branch_state(gid, &branch.branch_id, "calling", None)
                 .await?;
-            match self.call(gid, branch, BranchOp::Try, traceparent).await {
+            match self
+                .call(gid, branch, BranchOp::Try, traceparent, deadline)
+                .await
+            {
                 BranchAnswer::Success => {
                     self.branch_state(gid, &branch.branch_id, "tried", None)
                         .await?;
@@ -532,12 +535,18 @@ impl Coordinator {
                 return Ok(Outcome::Pending { state });
             }
             TransactionState::Submitted if row.kind == SAGA => (true, false, None),
-            TransactionState::Submitted => self.confirm_all(gid, &branches, traceparent).await?,
-            TransactionState::Aborting if row.kind == SAGA => {
-                self.compensate_in_reverse(gid, &branches, traceparent)
+            TransactionState::Submitted => {
+                self.confirm_all(gid, &branches, traceparent, row.timeout_at)
                     .await?
             }
-            TransactionState::Aborting => self.cancel_all(gid, &branches, traceparent).await?,
+            TransactionState::Aborting if row.kind == SAGA => {
+                self.compensate_in_reverse(gid, &branches, traceparent, row.timeout_at)
+                    .await?
+            }
+            TransactionState::Aborting => {
+                self.cancel_all(gid, &branches, traceparent, row.timeout_at)
+                    .await?
+            }
         };
         if done {
             let terminal = if state == TransactionState::Submitted {
@@ -566,13 +575,21 @@ impl Coordinator {
         gid: &str,
         branches: &[BranchRow],
         traceparent: Option<&str>,
+        deadline: i64,
     ) -> Result<(bool, bool, Option<String>), TccError> {
         let open: Vec<&BranchRow> = branches
             .iter()
             .filter(|branch| branch.state != "confirmed")
             .collect();
-        self.finish_all(gid, &open, BranchOp::Confirm, "confirmed", traceparent)
-            .await
+        self.finish_all(
+            gid,
+            &open,
+            BranchOp::Confirm,
+            "confirmed",
+            traceparent,
+            deadline,
+        )
+        .await
     }
 
     /// Cancels every branch not cancelled yet, all at once.
@@ -581,13 +598,21 @@ impl Coordinator {
         gid: &str,
         branches: &[BranchRow],
         traceparent: Option<&str>,
+        deadline: i64,
     ) -> Result<(bool, bool, Option<String>), TccError> {
         let open: Vec<&BranchRow> = branches
             .iter()
             .filter(|branch| branch.state != "cancelled")
             .collect();
-        self.finish_all(gid, &open, BranchOp::Cancel, "cancelled", traceparent)
-            .await
+        self.finish_all(
+            gid,
+            &open,
+            BranchOp::Cancel,
+            "cancelled",
+            traceparent,
+            deadline,
+        )
+        .await
     }
 
     async fn finish_all(
@@ -597,10 +622,11 @@ impl Coordinator {
         op: BranchOp,
         finished: &str,
         traceparent: Option<&str>,
+        deadline: i64,
     ) -> Result<(bool, bool, Option<String>), TccError> {
         let answers = join_all(
             open.iter()
-                .map(|branch| self.call(gid, branch, op, traceparent)),
+                .map(|branch| self.call(gid, branch, op, traceparent, deadline)),
         )
         .await;
         let (mut done, mut progressed, mut error) = (true, false, None);
@@ -638,6 +664,7 @@ impl Coordinator {
         gid: &str,
         branches: &[BranchRow],
         traceparent: Option<&str>,
+        deadline: i64,
     ) -> Result<(bool, bool, Option<String>), TccError> {
         let mut progressed = false;
         let mut ran: Vec<&BranchRow> = branches
@@ -653,6 +680,7 @@ impl Coordinator {
                     BranchOp::Cancel,
                     "cancelled",
                     traceparent,
+                    deadline,
                 )
                 .await?;
             progressed |= this_progressed;
@@ -669,6 +697,7 @@ impl Coordinator {
         branch: &BranchRow,
         op: BranchOp,
         traceparent: Option<&str>,
+        deadline_ms: i64,
     ) -> BranchAnswer {
         let payload = match serde_json::from_str::<serde_json::Value>(&branch.payload) {
             Ok(payload) => payload,
@@ -683,6 +712,7 @@ impl Coordinator {
                 url: &branch.url,
                 payload: &payload,
                 traceparent,
+                deadline_ms,
             })
             .await;
         if !matches!(answer, BranchAnswer::Success) {
@@ -756,7 +786,13 @@ impl Coordinator {
         Ok(gids)
     }
 
-    async fn create(&self, gid: &str, kind: &str, branches: &[BranchSpec]) -> Result<(), TccError> {
+    /// Stores the transaction and its branches: when it times out (ms).
+    async fn create(
+        &self,
+        gid: &str,
+        kind: &str,
+        branches: &[BranchSpec],
+    ) -> Result<i64, TccError> {
         let now = self.now();
         let timeout_at = now.saturating_add(millis(self.settings.timeout));
         let session = self.database.autonomous().await?;
@@ -830,7 +866,7 @@ impl Coordinator {
             execute(&session, &insert).await?;
         }
         session.finish().await?;
-        Ok(())
+        Ok(timeout_at)
     }
 
     /// Moves `gid` from `from` to `to`, if it is in `from`: whether it was.

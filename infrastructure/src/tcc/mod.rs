@@ -17,6 +17,6 @@ pub use coordinator::{
 };
 pub(crate) use migration::CreateTccTables;
 pub use transport::{
-    BRANCH_HEADER, BranchAnswer, BranchCall, BranchTransport, GID_HEADER, HttpBranchTransport,
-    OP_HEADER, TokenSource,
+    BRANCH_HEADER, BranchAnswer, BranchCall, BranchTransport, DEADLINE_HEADER, GID_HEADER,
+    HttpBranchTransport, OP_HEADER, TokenSource,
 };

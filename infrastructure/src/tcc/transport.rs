@@ -12,6 +12,10 @@ pub const GID_HEADER: &str = "x-strata-gid";
 pub const BRANCH_HEADER: &str = "x-strata-branch";
 /// The header carrying the operation (`try`, `confirm`, `cancel`).
 pub const OP_HEADER: &str = "x-strata-op";
+/// The header carrying the moment, in milliseconds since the Unix epoch,
+/// after which the transaction sends no try any more: what a participant
+/// without a barrier decides by.
+pub const DEADLINE_HEADER: &str = "x-strata-deadline";
 
 /// One call of one branch.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +33,9 @@ pub struct BranchCall<'a> {
     pub payload: &'a serde_json::Value,
     /// The trace the call belongs to.
     pub traceparent: Option<&'a str>,
+    /// When the transaction stops sending tries, in milliseconds since the
+    /// Unix epoch.
+    pub deadline_ms: i64,
 }
 
 /// What a participant answered.
@@ -102,6 +109,7 @@ impl BranchTransport for HttpBranchTransport {
             .header(GID_HEADER, call.gid)
             .header(BRANCH_HEADER, call.branch)
             .header(OP_HEADER, call.op.as_str())
+            .header(DEADLINE_HEADER, call.deadline_ms.to_string())
             .json(call.payload);
         if let Some(traceparent) = call.traceparent {
             request = request.header("traceparent", traceparent);
