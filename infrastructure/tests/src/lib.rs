@@ -5,3 +5,4 @@
 
 pub mod notes;
 pub mod pipeline;
+pub mod tcc;
