@@ -408,7 +408,10 @@ mod redis_group {
                 Ok(replies) => replies,
                 // A stream not made yet: nothing is waiting.
                 Err(error) if error.to_string().contains("no such key") => {
-                    return Ok(GroupStatus::default());
+                    return Ok(GroupStatus {
+                        pending: Some(0),
+                        lag: Some(0),
+                    });
                 }
                 Err(error) => return Err(Box::new(error)),
             };

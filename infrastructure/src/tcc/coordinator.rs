@@ -274,6 +274,33 @@ pub struct TransactionCounts {
     pub flagged: u64,
 }
 
+/// What one call of a branch came to, to store.
+struct BranchOutcome {
+    branch: String,
+    /// Its new state, when the call moved it.
+    state: Option<&'static str>,
+    /// The call's error, if any (cleared by a success).
+    error: Option<String>,
+}
+
+impl BranchOutcome {
+    fn state(branch: &str, state: &'static str, error: Option<&str>) -> Self {
+        Self {
+            branch: branch.to_owned(),
+            state: Some(state),
+            error: error.map(|error| error.chars().take(2_000).collect()),
+        }
+    }
+
+    fn error(branch: &str, error: &str) -> Self {
+        Self {
+            branch: branch.to_owned(),
+            state: None,
+            error: Some(error.chars().take(2_000).collect()),
+        }
+    }
+}
+
 const TCC: &str = "tcc";
 const SAGA: &str = "saga";
 
@@ -393,23 +420,21 @@ impl Coordinator {
         self.die_at(Phase::TriesAnswered, gid).await?;
         let mut refusal = None;
         let mut unknown = None;
+        let mut outcomes = Vec::with_capacity(rows.len());
         for (branch, answer) in rows.iter().zip(&answers) {
-            match answer {
-                BranchAnswer::Success => {
-                    self.branch_state(gid, &branch.branch_id, "tried", None)
-                        .await?;
-                }
+            outcomes.push(match answer {
+                BranchAnswer::Success => BranchOutcome::state(&branch.branch_id, "tried", None),
                 BranchAnswer::Failure(reason) => {
                     refusal.get_or_insert_with(|| reason.clone());
-                    self.branch_state(gid, &branch.branch_id, "try_failed", Some(reason))
-                        .await?;
+                    BranchOutcome::state(&branch.branch_id, "try_failed", Some(reason))
                 }
                 BranchAnswer::Unknown(error) => {
                     unknown.get_or_insert_with(|| error.clone());
-                    self.branch_error(gid, &branch.branch_id, error).await?;
+                    BranchOutcome::error(&branch.branch_id, error)
                 }
-            }
+            });
         }
+        self.store_outcomes(gid, &outcomes).await?;
         if refusal.is_none() && unknown.is_none() {
             if self
                 .move_state(
@@ -456,24 +481,38 @@ impl Coordinator {
         for branch in &rows {
             // Marked before it is sent, so a compensation follows it even if
             // the answer is lost with this process.
-            self.branch_state(gid, &branch.branch_id, "calling", None)
-                .await?;
+            self.store_outcomes(
+                gid,
+                &[BranchOutcome::state(&branch.branch_id, "calling", None)],
+            )
+            .await?;
             match self
                 .call(gid, branch, BranchOp::Try, traceparent, deadline)
                 .await
             {
                 BranchAnswer::Success => {
-                    self.branch_state(gid, &branch.branch_id, "tried", None)
-                        .await?;
+                    self.store_outcomes(
+                        gid,
+                        &[BranchOutcome::state(&branch.branch_id, "tried", None)],
+                    )
+                    .await?;
                 }
                 BranchAnswer::Failure(reason) => {
-                    self.branch_state(gid, &branch.branch_id, "try_failed", Some(&reason))
-                        .await?;
+                    self.store_outcomes(
+                        gid,
+                        &[BranchOutcome::state(
+                            &branch.branch_id,
+                            "try_failed",
+                            Some(&reason),
+                        )],
+                    )
+                    .await?;
                     failed = Some(reason);
                     break;
                 }
                 BranchAnswer::Unknown(error) => {
-                    self.branch_error(gid, &branch.branch_id, &error).await?;
+                    self.store_outcomes(gid, &[BranchOutcome::error(&branch.branch_id, &error)])
+                        .await?;
                     failed = Some(format!("a participant did not answer: {error}"));
                     break;
                 }
@@ -554,8 +593,7 @@ impl Coordinator {
             } else {
                 TransactionState::Failed
             };
-            self.move_state(gid, state, terminal, None).await?;
-            self.release(gid, self.now()).await?;
+            self.finish(gid, state, terminal).await?;
             return Ok(match terminal {
                 TransactionState::Succeeded => Outcome::Succeeded,
                 _ => Outcome::Failed {
@@ -620,7 +658,7 @@ impl Coordinator {
         gid: &str,
         open: &[&BranchRow],
         op: BranchOp,
-        finished: &str,
+        finished: &'static str,
         traceparent: Option<&str>,
         deadline: i64,
     ) -> Result<(bool, bool, Option<String>), TccError> {
@@ -630,6 +668,7 @@ impl Coordinator {
         )
         .await;
         let (mut done, mut progressed, mut error) = (true, false, None);
+        let mut outcomes = Vec::with_capacity(open.len());
         for (branch, answer) in open.iter().zip(answers) {
             self.die_at(
                 Phase::BranchAnswered {
@@ -639,21 +678,22 @@ impl Coordinator {
                 gid,
             )
             .await?;
-            match answer {
+            outcomes.push(match answer {
                 BranchAnswer::Success => {
                     progressed = true;
-                    self.branch_state(gid, &branch.branch_id, finished, None)
-                        .await?;
+                    BranchOutcome::state(&branch.branch_id, finished, None)
                 }
                 BranchAnswer::Failure(text) | BranchAnswer::Unknown(text) => {
                     // A confirm or a cancel must succeed in the end: any
                     // answer but success is retried.
                     done = false;
-                    self.branch_error(gid, &branch.branch_id, &text).await?;
+                    let outcome = BranchOutcome::error(&branch.branch_id, &text);
                     error = Some(text);
+                    outcome
                 }
-            }
+            });
         }
+        self.store_outcomes(gid, &outcomes).await?;
         Ok((done, progressed, error))
     }
 
@@ -901,42 +941,27 @@ impl Coordinator {
         Ok(moved)
     }
 
-    async fn branch_state(
-        &self,
-        gid: &str,
-        branch: &str,
-        state: &str,
-        error: Option<&str>,
-    ) -> Result<(), TccError> {
+    /// Stores what each branch's call came to, all in one transaction.
+    async fn store_outcomes(&self, gid: &str, outcomes: &[BranchOutcome]) -> Result<(), TccError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
         let session = self.database.autonomous().await?;
-        let update = Query::update()
-            .table(Branches::Table)
-            .value(Branches::State, state)
-            .value(Branches::Attempts, Expr::col(Branches::Attempts).add(1))
-            .value(Branches::LastError, error.map(str::to_owned))
-            .value(Branches::UpdatedAt, self.now())
-            .and_where(Expr::col(Branches::Gid).eq(gid))
-            .and_where(Expr::col(Branches::BranchId).eq(branch))
-            .to_owned();
-        execute(&session, &update).await?;
-        session.finish().await?;
-        Ok(())
-    }
-
-    async fn branch_error(&self, gid: &str, branch: &str, error: &str) -> Result<(), TccError> {
-        let session = self.database.autonomous().await?;
-        let update = Query::update()
-            .table(Branches::Table)
-            .value(Branches::Attempts, Expr::col(Branches::Attempts).add(1))
-            .value(
-                Branches::LastError,
-                error.chars().take(2_000).collect::<String>(),
-            )
-            .value(Branches::UpdatedAt, self.now())
-            .and_where(Expr::col(Branches::Gid).eq(gid))
-            .and_where(Expr::col(Branches::BranchId).eq(branch))
-            .to_owned();
-        execute(&session, &update).await?;
+        for outcome in outcomes {
+            let mut update = Query::update();
+            update
+                .table(Branches::Table)
+                .value(Branches::Attempts, Expr::col(Branches::Attempts).add(1))
+                .value(Branches::LastError, outcome.error.clone())
+                .value(Branches::UpdatedAt, now)
+                .and_where(Expr::col(Branches::Gid).eq(gid))
+                .and_where(Expr::col(Branches::BranchId).eq(outcome.branch.as_str()));
+            if let Some(state) = outcome.state {
+                update.value(Branches::State, state);
+            }
+            execute(&session, &update).await?;
+        }
         session.finish().await?;
         Ok(())
     }
@@ -991,6 +1016,38 @@ impl Coordinator {
             }
         }
         Ok(())
+    }
+
+    /// Moves `gid` from `from` to the terminal `to` and lets go of it, in one
+    /// statement.
+    async fn finish(
+        &self,
+        gid: &str,
+        from: TransactionState,
+        to: TransactionState,
+    ) -> Result<bool, TccError> {
+        let now = self.now();
+        let session = self.database.autonomous().await?;
+        let update = Query::update()
+            .table(Transactions::Table)
+            .value(Transactions::State, to.as_str())
+            .value(Transactions::LeaseUntil, 0_i64)
+            .value(Transactions::NextRetryAt, now)
+            .value(Transactions::UpdatedAt, now)
+            .and_where(Expr::col(Transactions::Gid).eq(gid))
+            .and_where(Expr::col(Transactions::State).eq(from.as_str()))
+            .to_owned();
+        let moved = execute(&session, &update).await? == 1;
+        session.finish().await?;
+        if moved {
+            tracing::info!(
+                gid,
+                from = from.as_str(),
+                to = to.as_str(),
+                "a global transaction finished"
+            );
+        }
+        Ok(moved)
     }
 
     /// Lets go of `gid`, to be taken again at `next_retry_at` (ms).
