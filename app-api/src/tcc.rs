@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 use serde::de::DeserializeOwned;
 use strata_domain::ValidationFailure;
 use strata_domain::ports::{BarrierDecision, BranchOp, Clock, TccBarrier};
@@ -342,6 +342,24 @@ async fn run<C: Command<Output = ()>>(
     )
 }
 
+/// The route of one operation: its command made of the request by `build`.
+fn operation<P, S, C>(op: BranchOp, build: fn(P::Request) -> C) -> MethodRouter<S>
+where
+    P: Participant,
+    C: Command<Output = ()>,
+    S: Clone + Send + Sync + 'static,
+    Dispatcher: FromRef<S>,
+{
+    post(
+        move |State(dispatcher): State<Dispatcher>,
+              request: RequestContext,
+              headers: HeaderMap,
+              ApiJson(body): ApiJson<P::Request>| async move {
+            run(dispatcher, request, headers, op, build(body)).await
+        },
+    )
+}
+
 /// The routes of participant `P` under `path`: `POST {path}/try`,
 /// `{path}/confirm` and `{path}/cancel`, each running its command through the
 /// dispatcher (register them with [`register_participant`]).
@@ -355,57 +373,15 @@ where
     axum::Router::new()
         .route(
             &format!("{path}/try"),
-            post(
-                |State(dispatcher): State<Dispatcher>,
-                 request: RequestContext,
-                 headers: HeaderMap,
-                 ApiJson(body): ApiJson<P::Request>| async move {
-                    run(
-                        dispatcher,
-                        request,
-                        headers,
-                        BranchOp::Try,
-                        P::try_command(body),
-                    )
-                    .await
-                },
-            ),
+            operation::<P, S, _>(BranchOp::Try, P::try_command),
         )
         .route(
             &format!("{path}/confirm"),
-            post(
-                |State(dispatcher): State<Dispatcher>,
-                 request: RequestContext,
-                 headers: HeaderMap,
-                 ApiJson(body): ApiJson<P::Request>| async move {
-                    run(
-                        dispatcher,
-                        request,
-                        headers,
-                        BranchOp::Confirm,
-                        P::confirm_command(body),
-                    )
-                    .await
-                },
-            ),
+            operation::<P, S, _>(BranchOp::Confirm, P::confirm_command),
         )
         .route(
             &format!("{path}/cancel"),
-            post(
-                |State(dispatcher): State<Dispatcher>,
-                 request: RequestContext,
-                 headers: HeaderMap,
-                 ApiJson(body): ApiJson<P::Request>| async move {
-                    run(
-                        dispatcher,
-                        request,
-                        headers,
-                        BranchOp::Cancel,
-                        P::cancel_command(body),
-                    )
-                    .await
-                },
-            ),
+            operation::<P, S, _>(BranchOp::Cancel, P::cancel_command),
         )
 }
 

@@ -522,3 +522,17 @@ impl Deref for Session<'_> {
         }
     }
 }
+
+/// Runs `statement` in `session`: how many rows it changed.
+pub(crate) async fn execute(
+    session: &Session<'_>,
+    statement: &impl sea_orm::StatementBuilder,
+) -> Result<u64, RepositoryError> {
+    use sea_orm::ConnectionTrait;
+    let backend = session.get_database_backend();
+    Ok(session
+        .execute_raw(sea_orm::StatementBuilder::build(statement, &backend))
+        .await
+        .map_err(crate::db_error::storage_error)?
+        .rows_affected())
+}

@@ -26,9 +26,10 @@ pub use log::{LogEntry, PartitionLog, ReadError, Undecodable};
 pub(crate) use migration::CreateConsumerTables;
 use migration::{DeadLetters, Inbox, Members, Partitions};
 
+use crate::Database;
+use crate::database::execute;
 use crate::db_error::storage_error;
 use crate::outbox::now_ms;
-use crate::{Database, Session};
 
 /// A consumer's bookkeeping in one database.
 #[derive(Debug, Clone)]
@@ -482,17 +483,4 @@ impl ConsumerStore {
             .map(|row| ConsumerDeadLetter::from_query_result(row, "").map_err(storage_error))
             .collect()
     }
-}
-
-/// Runs `statement` in `session`: how many rows it changed.
-async fn execute(
-    session: &Session<'_>,
-    statement: &impl StatementBuilder,
-) -> Result<u64, RepositoryError> {
-    let backend = session.get_database_backend();
-    Ok(session
-        .execute_raw(StatementBuilder::build(statement, &backend))
-        .await
-        .map_err(storage_error)?
-        .rows_affected())
 }

@@ -11,6 +11,7 @@ use strata_domain::{RepositoryError, Version};
 use uuid::Uuid;
 
 use super::{insert, now_ms};
+use crate::database::execute;
 use crate::db_error::storage_error;
 use crate::{Database, Session};
 
@@ -107,12 +108,7 @@ impl SeaOrmTransactionalMessages {
             .and_where(Expr::col(Messages::State).ne(MessageState::Prepared.as_str()))
             .and_where(Expr::col(Messages::PreparedAt).lt(cutoff))
             .to_owned();
-        let backend = session.get_database_backend();
-        let deleted = session
-            .execute_raw(StatementBuilder::build(&delete, &backend))
-            .await
-            .map_err(storage_error)?
-            .rows_affected();
+        let deleted = execute(&session, &delete).await?;
         session.finish().await?;
         Ok(deleted)
     }
@@ -170,13 +166,7 @@ async fn move_state(
         .and_where(Expr::col(Messages::Id).eq(id))
         .and_where(Expr::col(Messages::State).eq(from.as_str()))
         .to_owned();
-    let backend = session.get_database_backend();
-    Ok(session
-        .execute_raw(StatementBuilder::build(&update, &backend))
-        .await
-        .map_err(storage_error)?
-        .rows_affected()
-        == 1)
+    Ok(execute(session, &update).await? == 1)
 }
 
 #[async_trait]
@@ -211,11 +201,7 @@ impl TransactionalMessages for SeaOrmTransactionalMessages {
                 now.saturating_add(timeout).into(),
             ])
             .to_owned();
-        let backend = session.get_database_backend();
-        session
-            .execute_raw(StatementBuilder::build(&insert, &backend))
-            .await
-            .map_err(storage_error)?;
+        execute(&session, &insert).await?;
         session.finish().await
     }
 

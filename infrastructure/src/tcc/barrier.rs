@@ -9,6 +9,7 @@ use strata_domain::RepositoryError;
 use strata_domain::ports::{BarrierDecision, BranchOp, TccBarrier};
 
 use super::migration::Barrier;
+use crate::database::execute;
 use crate::db_error::storage_error;
 use crate::outbox::now_ms;
 use crate::{Database, Session};
@@ -54,12 +55,7 @@ impl SeaOrmTccBarrier {
             .from_table(Barrier::Table)
             .and_where(Expr::col(Barrier::CreatedAt).lt(cutoff))
             .to_owned();
-        let backend = session.get_database_backend();
-        let deleted = session
-            .execute_raw(StatementBuilder::build(&delete, &backend))
-            .await
-            .map_err(storage_error)?
-            .rows_affected();
+        let deleted = execute(&session, &delete).await?;
         session.finish().await?;
         Ok(deleted)
     }
@@ -92,13 +88,7 @@ async fn insert(
                 .to_owned(),
         )
         .to_owned();
-    let backend = session.get_database_backend();
-    Ok(session
-        .execute_raw(StatementBuilder::build(&statement, &backend))
-        .await
-        .map_err(storage_error)?
-        .rows_affected()
-        == 1)
+    Ok(execute(session, &statement).await? == 1)
 }
 
 async fn exists(

@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use super::migration::{Branches, Transactions};
 use super::transport::{BranchAnswer, BranchCall, BranchTransport};
+use crate::Database;
+use crate::database::execute;
 use crate::db_error::storage_error;
-use crate::{Database, Session};
 
 /// Where a global transaction stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -575,16 +576,30 @@ impl Coordinator {
             }
             TransactionState::Submitted if row.kind == SAGA => (true, false, None),
             TransactionState::Submitted => {
-                self.confirm_all(gid, &branches, traceparent, row.timeout_at)
-                    .await?
+                self.finish_open(
+                    gid,
+                    &branches,
+                    BranchOp::Confirm,
+                    "confirmed",
+                    traceparent,
+                    row.timeout_at,
+                )
+                .await?
             }
             TransactionState::Aborting if row.kind == SAGA => {
                 self.compensate_in_reverse(gid, &branches, traceparent, row.timeout_at)
                     .await?
             }
             TransactionState::Aborting => {
-                self.cancel_all(gid, &branches, traceparent, row.timeout_at)
-                    .await?
+                self.finish_open(
+                    gid,
+                    &branches,
+                    BranchOp::Cancel,
+                    "cancelled",
+                    traceparent,
+                    row.timeout_at,
+                )
+                .await?
             }
         };
         if done {
@@ -606,51 +621,23 @@ impl Coordinator {
         Ok(Outcome::Pending { state })
     }
 
-    /// Confirms every branch not confirmed yet, all at once: whether all
-    /// are, whether any call succeeded, and the last error.
-    async fn confirm_all(
+    /// Calls `op` on every branch not `finished` yet, all at once: whether
+    /// all are, whether any call succeeded, and the last error.
+    async fn finish_open(
         &self,
         gid: &str,
         branches: &[BranchRow],
+        op: BranchOp,
+        finished: &'static str,
         traceparent: Option<&str>,
         deadline: i64,
     ) -> Result<(bool, bool, Option<String>), TccError> {
         let open: Vec<&BranchRow> = branches
             .iter()
-            .filter(|branch| branch.state != "confirmed")
+            .filter(|branch| branch.state != finished)
             .collect();
-        self.finish_all(
-            gid,
-            &open,
-            BranchOp::Confirm,
-            "confirmed",
-            traceparent,
-            deadline,
-        )
-        .await
-    }
-
-    /// Cancels every branch not cancelled yet, all at once.
-    async fn cancel_all(
-        &self,
-        gid: &str,
-        branches: &[BranchRow],
-        traceparent: Option<&str>,
-        deadline: i64,
-    ) -> Result<(bool, bool, Option<String>), TccError> {
-        let open: Vec<&BranchRow> = branches
-            .iter()
-            .filter(|branch| branch.state != "cancelled")
-            .collect();
-        self.finish_all(
-            gid,
-            &open,
-            BranchOp::Cancel,
-            "cancelled",
-            traceparent,
-            deadline,
-        )
-        .await
+        self.finish_all(gid, &open, op, finished, traceparent, deadline)
+            .await
     }
 
     async fn finish_all(
@@ -1275,16 +1262,4 @@ impl Coordinator {
         );
         Ok(())
     }
-}
-
-async fn execute(
-    session: &Session<'_>,
-    statement: &impl StatementBuilder,
-) -> Result<u64, RepositoryError> {
-    let backend = session.get_database_backend();
-    Ok(session
-        .execute_raw(StatementBuilder::build(statement, &backend))
-        .await
-        .map_err(storage_error)?
-        .rows_affected())
 }
