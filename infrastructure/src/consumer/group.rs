@@ -349,6 +349,54 @@ mod redis_group {
                 })
                 .collect())
         }
+
+        /// Entries no member was given yet, waiting up to `wait` for the first:
+        /// one `XREADGROUP … BLOCK` over every partition's stream. On a Redis
+        /// Cluster, where the streams live in different slots, the command is
+        /// refused; it then waits `wait` and reads once more.
+        async fn fresh_waiting(
+            &self,
+            max: usize,
+            wait: Duration,
+        ) -> Result<Vec<Delivery>, ReadError> {
+            // Within the connection's response timeout.
+            let wait = wait.min(self.config.timeout / 2);
+            let keys: Vec<String> = (0..self.config.partitions)
+                .map(|partition| self.config.stream_key(partition))
+                .collect();
+            let ids: Vec<&str> = keys.iter().map(|_| ">").collect();
+            let options = StreamReadOptions::default()
+                .group(&self.group, &self.member)
+                .count(self.per_partition(max))
+                .block(
+                    usize::try_from(wait.as_millis())
+                        .unwrap_or(usize::MAX)
+                        .max(1),
+                );
+            let mut pipe = redis::pipe();
+            pipe.xread_options(&keys, &ids, &options);
+            match self.query::<(Option<StreamReadReply>,)>(&pipe).await {
+                Ok((reply,)) => Ok(reply
+                    .into_iter()
+                    .flat_map(|reply| reply.keys)
+                    .flat_map(|stream| {
+                        let partition = keys
+                            .iter()
+                            .position(|key| *key == stream.key)
+                            .and_then(|index| u32::try_from(index).ok())
+                            .unwrap_or(0);
+                        stream
+                            .ids
+                            .into_iter()
+                            .map(move |entry| delivery(partition, &entry, 1))
+                    })
+                    .collect()),
+                Err(_) => {
+                    tokio::time::sleep(wait).await;
+                    self.fresh(max).await
+                }
+            }
+        }
     }
 
     fn delivery(partition: u32, entry: &StreamId, deliveries: u32) -> Delivery {
@@ -373,7 +421,7 @@ mod redis_group {
                 deliveries.extend(self.fresh(max - deliveries.len()).await?);
             }
             if deliveries.is_empty() && !wait.is_zero() {
-                tokio::time::sleep(wait).await;
+                deliveries = self.fresh_waiting(max, wait).await?;
             }
             Ok(deliveries)
         }

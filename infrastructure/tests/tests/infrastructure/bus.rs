@@ -401,6 +401,36 @@ async fn a_message_published_again_arrives_again_with_the_same_id(bus: Bus) {
     member.ack(&received).await.expect("acknowledged");
 }
 
+async fn a_member_waiting_for_messages_gets_one_published_while_it_waits(bus: Bus) {
+    let member = (bus.join)("waiting");
+    // Joined, and nothing there yet.
+    assert!(
+        member
+            .receive(10, Duration::ZERO)
+            .await
+            .expect("received")
+            .is_empty()
+    );
+    let later = message("a", 1, json!({ "n": 1 }));
+    let publisher = Arc::clone(&bus.publisher);
+    let sent = later.clone();
+    let publishing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        publisher.publish(&[sent]).await.expect("published");
+    });
+    let received = member
+        .receive(10, Duration::from_secs(1))
+        .await
+        .expect("received");
+    publishing.await.expect("ran");
+    assert_eq!(
+        ids(&received),
+        vec![later.id],
+        "the wait ends with the message"
+    );
+    member.ack(&received).await.expect("acknowledged");
+}
+
 async fn what_is_not_a_message_arrives_as_undecodable_beside_the_rest(bus: Bus) {
     let raw = bus.raw.as_ref().expect("a broker's bus carries bytes");
     let partition = message("a", 1, json!({})).partition(PARTITIONS);
@@ -469,6 +499,7 @@ on_each_bus!(
     every_message_arrives_whole_in_order_per_key_and_once_acknowledged_never_again,
     a_member_that_goes_away_holding_messages_hands_them_to_another,
     a_message_handed_back_past_the_delivery_limit_is_dead_lettered_and_not_seen_again,
-    a_message_published_again_arrives_again_with_the_same_id;
+    a_message_published_again_arrives_again_with_the_same_id,
+    a_member_waiting_for_messages_gets_one_published_while_it_waits;
     brokers only: what_is_not_a_message_arrives_as_undecodable_beside_the_rest,
 );
