@@ -29,7 +29,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer,
-    ExchangeKind,
+    ExchangeKind, Queue,
 };
 use strata_domain::ports::{EventPublisher, Message, PublishError};
 use tokio::sync::Mutex;
@@ -109,9 +109,15 @@ fn unavailable(error: impl std::error::Error + Send + Sync + 'static) -> Publish
 async fn connect(config: &RabbitMqConfig) -> Result<(Connection, Channel), lapin::Error> {
     let connection = Connection::connect(&config.url, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
+    declare_exchange(&channel, config.exchange()).await?;
+    Ok((connection, channel))
+}
+
+/// Makes the durable direct exchange `name`.
+async fn declare_exchange(channel: &Channel, name: String) -> Result<(), lapin::Error> {
     channel
         .exchange_declare(
-            config.exchange().into(),
+            name.into(),
             ExchangeKind::Direct,
             ExchangeDeclareOptions {
                 durable: true,
@@ -119,34 +125,24 @@ async fn connect(config: &RabbitMqConfig) -> Result<(Connection, Channel), lapin
             },
             FieldTable::default(),
         )
-        .await?;
-    Ok((connection, channel))
+        .await
 }
 
 /// Makes `group`'s queue, whose messages go to its dead-letter queue past
 /// `settings`' delivery limit, and that dead-letter queue, bound as they must
-/// be. Every declarer of a group must give it the same settings.
+/// be; answers the group's queue as the broker reports it. Every declarer of
+/// a group must give it the same settings.
 async fn declare_group(
     channel: &Channel,
     config: &RabbitMqConfig,
     group: &str,
     settings: GroupSettings,
-) -> Result<(), lapin::Error> {
+) -> Result<Queue, lapin::Error> {
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
     };
-    channel
-        .exchange_declare(
-            config.dead_letter_exchange().into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    declare_exchange(channel, config.dead_letter_exchange()).await?;
     channel
         .queue_declare(
             config.dead_letter_queue(group).into(),
@@ -183,7 +179,7 @@ async fn declare_group(
         "x-dead-letter-routing-key".into(),
         AMQPValue::LongString(group.into()),
     );
-    channel
+    let queue = channel
         .queue_declare(config.queue(group).into(), durable, arguments)
         .await?;
     for partition in 0..config.partitions {
@@ -197,7 +193,7 @@ async fn declare_group(
             )
             .await?;
     }
-    Ok(())
+    Ok(queue)
 }
 
 /// Publishes to RabbitMQ with publisher confirms: a batch is published on
@@ -579,7 +575,7 @@ impl GroupSubscription for RabbitMqGroup {
 
     async fn status(&self) -> Result<GroupStatus, ReadError> {
         let (connection, channel) = connect(&self.config).await.map_err(read_error)?;
-        declare_group(
+        let queue = declare_group(
             &channel,
             &self.config,
             &self.group,
@@ -587,17 +583,6 @@ impl GroupSubscription for RabbitMqGroup {
         )
         .await
         .map_err(read_error)?;
-        let queue = channel
-            .queue_declare(
-                self.config.queue(&self.group).into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map_err(read_error)?;
         let _ = connection.close(200, "done".into()).await;
         Ok(GroupStatus {
             // AMQP does not tell how many are delivered and unacknowledged.

@@ -608,7 +608,7 @@ impl Coordinator {
             } else {
                 TransactionState::Failed
             };
-            self.finish(gid, state, terminal).await?;
+            self.transition(gid, state, terminal, None, true).await?;
             return Ok(match terminal {
                 TransactionState::Succeeded => Outcome::Succeeded,
                 _ => Outcome::Failed {
@@ -904,16 +904,36 @@ impl Coordinator {
         to: TransactionState,
         reason: Option<&str>,
     ) -> Result<bool, TccError> {
+        self.transition(gid, from, to, reason, false).await
+    }
+
+    /// Moves `gid` from `from` to `to` (with `reason`, when given), if it is
+    /// in `from`, and — when `release` — lets go of it to be looked at now,
+    /// all in one statement: whether it was in `from`.
+    async fn transition(
+        &self,
+        gid: &str,
+        from: TransactionState,
+        to: TransactionState,
+        reason: Option<&str>,
+        release: bool,
+    ) -> Result<bool, TccError> {
+        let now = self.now();
         let session = self.database.autonomous().await?;
         let mut update = Query::update();
         update
             .table(Transactions::Table)
             .value(Transactions::State, to.as_str())
-            .value(Transactions::UpdatedAt, self.now())
+            .value(Transactions::UpdatedAt, now)
             .and_where(Expr::col(Transactions::Gid).eq(gid))
             .and_where(Expr::col(Transactions::State).eq(from.as_str()));
         if let Some(reason) = reason {
             update.value(Transactions::Reason, reason);
+        }
+        if release {
+            update
+                .value(Transactions::LeaseUntil, 0_i64)
+                .value(Transactions::NextRetryAt, now);
         }
         let moved = execute(&session, &update).await? == 1;
         session.finish().await?;
@@ -1003,38 +1023,6 @@ impl Coordinator {
             }
         }
         Ok(())
-    }
-
-    /// Moves `gid` from `from` to the terminal `to` and lets go of it, in one
-    /// statement.
-    async fn finish(
-        &self,
-        gid: &str,
-        from: TransactionState,
-        to: TransactionState,
-    ) -> Result<bool, TccError> {
-        let now = self.now();
-        let session = self.database.autonomous().await?;
-        let update = Query::update()
-            .table(Transactions::Table)
-            .value(Transactions::State, to.as_str())
-            .value(Transactions::LeaseUntil, 0_i64)
-            .value(Transactions::NextRetryAt, now)
-            .value(Transactions::UpdatedAt, now)
-            .and_where(Expr::col(Transactions::Gid).eq(gid))
-            .and_where(Expr::col(Transactions::State).eq(from.as_str()))
-            .to_owned();
-        let moved = execute(&session, &update).await? == 1;
-        session.finish().await?;
-        if moved {
-            tracing::info!(
-                gid,
-                from = from.as_str(),
-                to = to.as_str(),
-                "a global transaction finished"
-            );
-        }
-        Ok(moved)
     }
 
     /// Lets go of `gid`, to be taken again at `next_retry_at` (ms).
