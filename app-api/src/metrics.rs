@@ -145,11 +145,11 @@ impl Metrics {
     /// its state at that moment.
     pub fn register_pool(
         &self,
-        pool: &'static str,
+        pool: impl Into<String>,
         usage: impl Fn() -> PoolUsage + Send + Sync + 'static,
     ) {
         let collector = PoolCollector {
-            pool,
+            pool: pool.into(),
             usage: Box::new(usage),
         };
         if let Ok(mut registry) = self.registry.write() {
@@ -229,7 +229,7 @@ pub struct PoolUsage {
 }
 
 struct PoolCollector {
-    pool: &'static str,
+    pool: String,
     usage: Box<dyn Fn() -> PoolUsage + Send + Sync>,
 }
 
@@ -252,7 +252,7 @@ impl Collector for PoolCollector {
             prometheus_client::metrics::MetricType::Gauge,
         )?;
         for (state, value) in [("idle", usage.idle), ("in_use", in_use)] {
-            let labels = [("pool", self.pool), ("state", state)];
+            let labels = [("pool", self.pool.as_str()), ("state", state)];
             ConstGauge::new(i64::from(value)).encode(connections.encode_family(&labels)?)?;
         }
         let mut limit = encoder.encode_descriptor(
@@ -261,7 +261,8 @@ impl Collector for PoolCollector {
             None,
             prometheus_client::metrics::MetricType::Gauge,
         )?;
-        ConstGauge::new(i64::from(usage.max)).encode(limit.encode_family(&[("pool", self.pool)])?)
+        ConstGauge::new(i64::from(usage.max))
+            .encode(limit.encode_family(&[("pool", self.pool.as_str())])?)
     }
 }
 

@@ -314,9 +314,16 @@ impl Checker<'_> {
             .as_object()
             .cloned()
             .unwrap_or_default();
-        let is_page = properties
-            .get("items")
-            .is_some_and(|items| self.resolve(items)["type"] == "array");
+        // An answer with an `items` array is a page, unless its `total` is
+        // something other than a count (an order's items and its total
+        // price, say).
+        let total_is_not_a_count = properties
+            .get("total")
+            .is_some_and(|total| self.resolve(total)["type"] == "object");
+        let is_page = !total_is_not_a_count
+            && properties
+                .get("items")
+                .is_some_and(|items| self.resolve(items)["type"] == "array");
         let takes_paging = query("page").is_some() || query("per_page").is_some();
         if method != "get" || !(is_page || takes_paging) {
             return;
@@ -600,6 +607,23 @@ mod tests {
         let mut document = keeping();
         document["paths"]["/api/notes"]["get"]["parameters"] = json!([]);
         breaks(&document, "paged_lists");
+    }
+
+    #[test]
+    fn a_resource_with_items_and_a_total_price_is_not_a_page() {
+        let mut document = keeping();
+        document["components"]["schemas"]["Note"]["properties"]["items"] =
+            json!({ "type": "array", "maxItems": 10, "items": { "type": "integer" } });
+        document["components"]["schemas"]["Note"]["properties"]["total"] =
+            json!({ "type": "object", "properties": { "amount_minor": { "type": "integer" } } });
+        document["paths"]["/api/notes/{id}"] = json!({
+            "get": {
+                "responses": {
+                    "200": { "description": "a note", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Note" } } } }
+                }
+            }
+        });
+        check(&document).assert_clean();
     }
 
     #[test]

@@ -135,7 +135,17 @@ fn command<S: Service>() -> Command {
                 .action(ArgAction::Set),
         )
         .subcommand(
-            Command::new("serve").about("Serve until SIGTERM or Ctrl-C (the default command)"),
+            Command::new("serve")
+                .about("Serve until SIGTERM or Ctrl-C (the default command)")
+                .arg(
+                    Arg::new("only")
+                        .long("only")
+                        .value_name("CONTEXT")
+                        .help(format!(
+                            "Run only this context of the service, as a process of its own \
+                             [env: {prefix}_ONLY]"
+                        )),
+                ),
         )
         .subcommand(migrate)
         .subcommand(Command::new("seed").about("Add the demo data to an empty database"))
@@ -205,7 +215,14 @@ async fn run<S: Service>(
     environment: Environment,
 ) -> ExitCode {
     match matches.subcommand() {
-        None | Some(("serve", _)) => serve::<S>(loaded.into_value(), environment).await,
+        None => serve::<S>(loaded.into_value(), environment).await,
+        Some(("serve", serving)) => {
+            let mut settings = loaded.into_value();
+            if let Some(only) = serving.get_one::<String>("only") {
+                settings.service.only = Some(only.clone());
+            }
+            serve::<S>(settings, environment).await
+        }
         Some(("config", _)) => {
             println!("# {} configuration for {environment}", S::name());
             print!("{}", loaded.render());

@@ -36,6 +36,7 @@
 pub mod cli;
 mod consumer;
 mod consumer_metrics;
+mod context;
 mod group;
 mod outbox;
 mod running;
@@ -46,6 +47,7 @@ mod telemetry;
 
 pub use cli::{load_settings, main, main_with};
 pub use consumer::{ConsumerSettings, OrderedConsumer};
+pub use context::{Context, ContextDatabase, MigrationFuture};
 pub use group::{GroupConsumer, GroupConsumerSettings};
 pub use running::{
     Migration, OutboxCommand, OutboxReport, Running, StartError, in_transaction, migrate,

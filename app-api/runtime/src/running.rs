@@ -68,8 +68,15 @@ pub enum Migration {
 /// # Errors
 /// When the URL is malformed or the database cannot be reached.
 pub async fn open_database<S: Service>(settings: &Settings<S>) -> Result<Database, StartError> {
-    let url = &settings.service.database_url;
-    Database::connect_with(url.expose(), &settings.service.database_options())
+    connect(&settings.service.database_url, &settings.service).await
+}
+
+/// Opens the database at `url` with the service's connection options.
+pub(crate) async fn connect(
+    url: &strata_app_api::config::ConnectionUrl,
+    service: &crate::ServiceSettings,
+) -> Result<Database, StartError> {
+    Database::connect_with(url.expose(), &service.database_options())
         .await
         .map_err(|error| {
             // The driver may quote the URL it could not use, password and all.
@@ -78,11 +85,13 @@ pub async fn open_database<S: Service>(settings: &Settings<S>) -> Result<Databas
         })
 }
 
-/// Runs `migration` on the service's database, then answers every migration,
-/// Strata's included, with whether it is applied.
+/// Runs `migration` on the service's database and on each of its contexts'
+/// (the one `only` names, when set), then answers every migration, Strata's
+/// included, with whether it is applied; a context's are named
+/// `<context>/<migration>`.
 ///
 /// # Errors
-/// When the database cannot be reached or a migration fails.
+/// When a database cannot be reached or a migration fails.
 pub async fn migrate<S: Service>(
     settings: &Settings<S>,
     migration: Migration,
@@ -96,9 +105,30 @@ pub async fn migrate<S: Service>(
             .map_err(failed)?,
         Migration::Status => {}
     }
-    migration_status::<S::Migrator>(&database)
+    let mut status = migration_status::<S::Migrator>(&database)
         .await
-        .map_err(failed)
+        .map_err(failed)?;
+    for context in S::contexts(&settings.app) {
+        if settings
+            .service
+            .only
+            .as_deref()
+            .is_some_and(|only| only != context.name())
+        {
+            continue;
+        }
+        let database = connect(context.url(), &settings.service).await?;
+        let applied = context
+            .migrate(&database, migration)
+            .await
+            .map_err(failed)?;
+        status.extend(
+            applied
+                .into_iter()
+                .map(|(name, applied)| (format!("{}/{name}", context.name()), applied)),
+        );
+    }
+    Ok(status)
 }
 
 /// Adds the service's demo data to its database (whose schema must be up to
@@ -174,6 +204,8 @@ pub struct Running<S: Service> {
     workers: RunningWorkers,
     grace: Duration,
     database: Database,
+    /// The databases of the contexts it opened.
+    contexts: Vec<Database>,
     _service: std::marker::PhantomData<S>,
 }
 
@@ -231,6 +263,9 @@ impl<S: Service> Running<S> {
         };
         let ((), _overran) = tokio::join!(servers, self.workers.shutdown(self.grace));
         self.database.settle().await;
+        for database in &self.contexts {
+            database.settle().await;
+        }
     }
 }
 
@@ -246,6 +281,24 @@ pub async fn start<S: Service>(
     settings: Settings<S>,
 ) -> Result<Running<S>, StartError> {
     let service = settings.service.clone();
+    if let Some(only) = &service.only
+        && !S::contexts(&settings.app)
+            .iter()
+            .any(|context| context.name() == only)
+    {
+        let known: Vec<&str> = S::contexts(&settings.app)
+            .iter()
+            .map(crate::ContextDatabase::name)
+            .collect();
+        return Err(StartError::Service(
+            S::name(),
+            format!(
+                "`only` names `{only}`, which is not one of its contexts ({})",
+                known.join(", ")
+            )
+            .into(),
+        ));
+    }
     let database = open_database::<S>(&settings).await?;
     if service.migrate_on_start {
         migrate_up::<S::Migrator>(&database)
@@ -270,43 +323,18 @@ pub async fn start<S: Service>(
     );
     let audit = Arc::new(SeaOrmAuditTrail::new(database.clone()));
     let metrics = Metrics::new();
-    register_pools(&metrics, &database);
+    register_pools(&metrics, &database, "database");
     let readiness = readiness(&database, &cache_store, service.health.check_timeout);
     let mut workers = Workers::new(RestartPolicy::default());
-    let purged = Arc::clone(&idempotency);
-    workers.add(Periodic::new(
+    workers.add(idempotency_purge(
         "idempotency_key_purge",
-        service.idempotency.purge_interval,
-        move || {
-            let store = Arc::clone(&purged);
-            async move {
-                let purged = store.purge_expired().await?;
-                if purged > 0 {
-                    tracing::info!(purged, "purged idempotency keys past their retention");
-                }
-                Ok(())
-            }
-        },
+        Arc::clone(&idempotency),
+        &service,
     ));
-
-    let trail = Arc::clone(&audit);
-    let retention = service.audit.retention;
-    workers.add(Periodic::new(
+    workers.add(audit_purge(
         "audit_purge",
-        service.audit.purge_interval,
-        move || {
-            let trail = Arc::clone(&trail);
-            async move {
-                let cutoff = SystemTime::now()
-                    .checked_sub(retention)
-                    .unwrap_or(SystemTime::UNIX_EPOCH);
-                let purged = trail.purge_before(cutoff).await?;
-                if purged > 0 {
-                    tracing::info!(purged, "purged audit entries past their retention");
-                }
-                Ok(())
-            }
-        },
+        Arc::clone(&audit) as _,
+        &service,
     ));
 
     let EventBus {
@@ -396,7 +424,8 @@ pub async fn start<S: Service>(
         groups,
         consumer_gauges,
         tcc_recovery: false,
-        tcc_barrier_purge: false,
+        barrier_purges: std::collections::BTreeSet::new(),
+        contexts: BTreeMap::new(),
         served: Vec::new(),
         announcements: Vec::new(),
     };
@@ -408,6 +437,11 @@ pub async fn start<S: Service>(
         readiness.add(check);
     }
     startup.workers.report_to(&metrics);
+    let contexts = startup
+        .contexts
+        .values()
+        .map(|context| context.database.clone())
+        .collect();
     let workers = startup.workers.start();
 
     let grace = service.http.shutdown_grace;
@@ -440,20 +474,66 @@ pub async fn start<S: Service>(
         workers,
         grace,
         database,
+        contexts,
         _service: std::marker::PhantomData,
     })
 }
 
-fn register_pools(metrics: &Metrics, database: &Database) {
+/// Reports `database`'s pools as `{name}` (writes) and `{name}_reads`.
+pub(crate) fn register_pools(metrics: &Metrics, database: &Database, name: &str) {
     let usage = |status: PoolStatus| PoolUsage {
         open: status.open,
         idle: status.idle,
         max: status.max,
     };
     let writes = database.clone();
-    metrics.register_pool("database", move || usage(writes.pool_status()));
+    metrics.register_pool(name, move || usage(writes.pool_status()));
     let reads = database.clone();
-    metrics.register_pool("database_reads", move || usage(reads.read_pool_status()));
+    metrics.register_pool(format!("{name}_reads"), move || {
+        usage(reads.read_pool_status())
+    });
+}
+
+/// Forgets the idempotency keys of `store` past their retention, every
+/// `idempotency.purge_interval`.
+pub(crate) fn idempotency_purge(
+    name: impl Into<String>,
+    store: Arc<SeaOrmIdempotencyStore>,
+    service: &crate::ServiceSettings,
+) -> impl strata_app_api::workers::Worker {
+    Periodic::new(name, service.idempotency.purge_interval, move || {
+        let store = Arc::clone(&store);
+        async move {
+            let purged = store.purge_expired().await?;
+            if purged > 0 {
+                tracing::info!(purged, "purged idempotency keys past their retention");
+            }
+            Ok(())
+        }
+    })
+}
+
+/// Forgets the entries of `trail` past `audit.retention`, every
+/// `audit.purge_interval`.
+pub(crate) fn audit_purge(
+    name: impl Into<String>,
+    trail: Arc<dyn AuditTrail>,
+    service: &crate::ServiceSettings,
+) -> impl strata_app_api::workers::Worker {
+    let retention = service.audit.retention;
+    Periodic::new(name, service.audit.purge_interval, move || {
+        let trail = Arc::clone(&trail);
+        async move {
+            let cutoff = SystemTime::now()
+                .checked_sub(retention)
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            let purged = trail.purge_before(cutoff).await?;
+            if purged > 0 {
+                tracing::info!(purged, "purged audit entries past their retention");
+            }
+            Ok(())
+        }
+    })
 }
 
 /// The database by `SELECT 1`, the cache's server by its own client when it has

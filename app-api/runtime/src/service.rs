@@ -104,6 +104,15 @@ pub trait Service: Sized + Send + Sync + 'static {
         Ok(0)
     }
 
+    /// The bounded contexts that keep their data in a database of their own,
+    /// beside the service's: each is migrated with the service (`migrate`,
+    /// `migrate_on_start`), opened by [`Startup::context`], and may run as a
+    /// process of its own (`serve --only <name>`). None unless the service
+    /// says so.
+    fn contexts(_settings: &Self::Settings) -> Vec<crate::ContextDatabase> {
+        Vec::new()
+    }
+
     /// Wires the service: builds its use cases on the runtime's middleware,
     /// binds and serves its routers, and adds its workers and readiness checks.
     ///
@@ -220,7 +229,9 @@ pub struct Startup<S: Service> {
     pub(crate) groups: crate::running::Groups,
     pub(crate) consumer_gauges: crate::consumer_metrics::ConsumerGauges,
     pub(crate) tcc_recovery: bool,
-    pub(crate) tcc_barrier_purge: bool,
+    /// The databases whose barrier rows are purged by a worker already.
+    pub(crate) barrier_purges: std::collections::BTreeSet<String>,
+    pub(crate) contexts: std::collections::BTreeMap<&'static str, crate::Context>,
     pub(crate) served: Vec<Served>,
     pub(crate) announcements: Vec<String>,
 }
@@ -250,18 +261,113 @@ impl<S: Service> Startup<S> {
     /// `strata_app_api::application::middleware::Standard`).
     #[must_use]
     pub fn middleware(&self) -> Vec<Arc<dyn Middleware>> {
-        let idempotency = &self.service_settings().idempotency;
+        self.middleware_over(
+            self.unit_of_work(),
+            Arc::clone(&self.idempotency),
+            Arc::clone(&self.audit),
+        )
+    }
+
+    fn middleware_over(
+        &self,
+        unit_of_work: Arc<dyn UnitOfWork>,
+        idempotency: Arc<SeaOrmIdempotencyStore>,
+        audit: Arc<dyn AuditTrail>,
+    ) -> Vec<Arc<dyn Middleware>> {
+        let lease = self.service_settings().idempotency.lease;
         let mut chain: Vec<Arc<dyn Middleware>> =
             vec![Arc::new(UseCaseMetrics::new(self.metrics.clone()))];
         chain.extend(
-            middleware::Standard::new(self.unit_of_work())
+            middleware::Standard::new(unit_of_work)
                 .with_cache(Arc::clone(&self.cache))
-                .with_idempotency(Arc::clone(&self.idempotency) as _)
-                .idempotency_lease(idempotency.lease)
-                .with_audit(Arc::clone(&self.audit), Arc::new(SystemClock))
+                .with_idempotency(idempotency as _)
+                .idempotency_lease(lease)
+                .with_audit(audit, Arc::new(SystemClock))
                 .build(),
         );
         chain
+    }
+
+    /// The context this process runs alone (`serve --only <name>`), if any:
+    /// the service then wires that context only.
+    #[must_use]
+    pub fn only(&self) -> Option<&str> {
+        self.service_settings().only.as_deref()
+    }
+
+    /// Whether this process runs context `name`: when it runs whole, or that
+    /// context alone.
+    #[must_use]
+    pub fn hosts(&self, name: &str) -> bool {
+        self.only().is_none_or(|only| only == name)
+    }
+
+    /// Opens context `name`'s database (see [`Service::contexts`]), migrated
+    /// when `migrate_on_start` is set, with its readiness check
+    /// (`database_<name>`), pool metrics, and the purges of its idempotency
+    /// keys and audit trail; the same context on later calls.
+    ///
+    /// # Errors
+    /// When the service has no such context, or its database cannot be
+    /// opened or migrated.
+    pub async fn context(&mut self, name: &str) -> Result<crate::Context, BoxError> {
+        if let Some(context) = self.contexts.get(name) {
+            return Ok(context.clone());
+        }
+        let declared = S::contexts(self.settings())
+            .into_iter()
+            .find(|context| context.name() == name)
+            .ok_or_else(|| format!("{} has no context `{name}`", S::name()))?;
+        let service = self.service_settings().clone();
+        let database = crate::running::connect(declared.url(), &service).await?;
+        if service.migrate_on_start {
+            declared
+                .migrate(&database, crate::Migration::Up)
+                .await
+                .map_err(|error| format!("the {name} database could not be migrated: {error}"))?;
+        }
+        let name = declared.name();
+        crate::running::register_pools(&self.metrics, &database, &format!("database_{name}"));
+        let pinged = database.clone();
+        self.readiness.add(strata_app_api::http::health::check_fn(
+            format!("database_{name}"),
+            move || {
+                let database = pinged.clone();
+                async move { database.ping().await }
+            },
+        ));
+        let idempotency = Arc::new(
+            SeaOrmIdempotencyStore::new(database.clone())
+                .with_retention(service.idempotency.retention),
+        );
+        let audit: Arc<dyn AuditTrail> = Arc::new(strata_infrastructure::SeaOrmAuditTrail::new(
+            database.clone(),
+        ));
+        self.workers.add(crate::running::idempotency_purge(
+            format!("{name}_idempotency_key_purge"),
+            Arc::clone(&idempotency),
+            &service,
+        ));
+        self.workers.add(crate::running::audit_purge(
+            format!("{name}_audit_purge"),
+            Arc::clone(&audit),
+            &service,
+        ));
+        let unit_of_work = Arc::new(SeaOrmUnitOfWork::new(database.clone()));
+        let middleware = self.middleware_over(
+            Arc::clone(&unit_of_work) as Arc<dyn UnitOfWork>,
+            Arc::clone(&idempotency),
+            Arc::clone(&audit),
+        );
+        let context = crate::Context {
+            name,
+            database,
+            unit_of_work,
+            audit,
+            middleware,
+        };
+        self.contexts.insert(name, context.clone());
+        Ok(context)
     }
 
     /// A dispatcher builder with [`Startup::middleware`] in place: register the
@@ -409,13 +515,34 @@ impl<S: Service> Startup<S> {
     /// `strata_app_api::tcc`); the first call also starts the worker that
     /// purges its rows after `tcc.barrier_retention`.
     pub fn tcc_barrier(&mut self) -> Arc<dyn strata_domain::ports::TccBarrier> {
-        let barrier = strata_infrastructure::tcc::SeaOrmTccBarrier::new(self.database().clone());
-        if !self.tcc_barrier_purge {
-            self.tcc_barrier_purge = true;
+        let database = self.database().clone();
+        self.barrier_on(database, "tcc_barrier_purge".to_owned())
+    }
+
+    /// The barrier of TCC participants in `context`, its rows in the
+    /// context's database; the first call also starts the worker
+    /// (`<context>_tcc_barrier_purge`) that purges them.
+    pub fn context_barrier(
+        &mut self,
+        context: &crate::Context,
+    ) -> Arc<dyn strata_domain::ports::TccBarrier> {
+        self.barrier_on(
+            context.database.clone(),
+            format!("{}_tcc_barrier_purge", context.name),
+        )
+    }
+
+    fn barrier_on(
+        &mut self,
+        database: Database,
+        purge: String,
+    ) -> Arc<dyn strata_domain::ports::TccBarrier> {
+        let barrier = strata_infrastructure::tcc::SeaOrmTccBarrier::new(database);
+        if self.barrier_purges.insert(purge.clone()) {
             let purging = barrier.clone();
             let retention = self.service_settings().tcc.barrier_retention;
             self.workers.add(strata_app_api::workers::Periodic::new(
-                "tcc_barrier_purge",
+                purge,
                 self.service_settings().outbox.purge_interval,
                 move || {
                     let barrier = purging.clone();
@@ -460,20 +587,59 @@ impl<S: Service> Startup<S> {
         name: impl Into<String>,
         handler: impl strata_app_api::messaging::MessageHandler,
     ) -> Result<(), BoxError> {
+        let database = self.database().clone();
+        let unit_of_work = self.unit_of_work();
+        self.ordered_over(name.into(), Arc::new(handler), database, unit_of_work)
+    }
+
+    /// Runs a consumer named `name` of the service's events whose effects
+    /// and inbox live in `context`'s database: ordered when the bus keeps a
+    /// log ([`Startup::consume`]), otherwise a group with default settings
+    /// ([`Startup::consume_group`]).
+    ///
+    /// # Errors
+    /// When the broker's settings are not usable.
+    pub fn consume_in(
+        &mut self,
+        context: &crate::Context,
+        name: impl Into<String>,
+        handler: impl strata_app_api::messaging::MessageHandler,
+    ) -> Result<(), BoxError> {
+        let database = context.database.clone();
+        let unit_of_work = context.unit_of_work();
+        if self.reads_in_order() {
+            self.ordered_over(name.into(), Arc::new(handler), database, unit_of_work)
+        } else {
+            self.group_over(
+                name.into(),
+                Arc::new(handler),
+                strata_infrastructure::consumer::GroupSettings::default(),
+                database,
+                unit_of_work,
+            )
+        }
+    }
+
+    fn ordered_over(
+        &mut self,
+        name: String,
+        handler: Arc<dyn strata_app_api::messaging::MessageHandler>,
+        database: Database,
+        unit_of_work: Arc<dyn UnitOfWork>,
+    ) -> Result<(), BoxError> {
         let Some(log) = &self.event_log else {
             return Err(
                 "ordered consumers read a log, and RabbitMQ keeps none: consume it as a group"
                     .into(),
             );
         };
-        let database = self.database().clone();
         self.workers.add(
             crate::OrderedConsumer::new(
                 name,
                 Arc::clone(log),
                 strata_infrastructure::consumer::ConsumerStore::new(database),
-                self.unit_of_work(),
-                Arc::new(handler),
+                unit_of_work,
+                handler,
                 crate::ConsumerSettings::default(),
             )
             .reporting_to(self.consumer_gauges.clone()),
@@ -503,17 +669,34 @@ impl<S: Service> Startup<S> {
         handler: impl strata_app_api::messaging::MessageHandler,
         settings: strata_infrastructure::consumer::GroupSettings,
     ) -> Result<(), BoxError> {
-        let name = name.into();
+        let database = self.database().clone();
+        let unit_of_work = self.unit_of_work();
+        self.group_over(
+            name.into(),
+            Arc::new(handler),
+            settings,
+            database,
+            unit_of_work,
+        )
+    }
+
+    fn group_over(
+        &mut self,
+        name: String,
+        handler: Arc<dyn strata_app_api::messaging::MessageHandler>,
+        settings: strata_infrastructure::consumer::GroupSettings,
+        database: Database,
+        unit_of_work: Arc<dyn UnitOfWork>,
+    ) -> Result<(), BoxError> {
         let member = uuid::Uuid::new_v4().simple().to_string();
         let subscription = self.groups.join(&name, &member, settings)?;
-        let database = self.database().clone();
         self.workers.add(
             crate::GroupConsumer::new(
                 name,
                 subscription,
                 strata_infrastructure::consumer::ConsumerStore::new(database),
-                self.unit_of_work(),
-                Arc::new(handler),
+                unit_of_work,
+                handler,
                 crate::GroupConsumerSettings::default(),
             )
             .reporting_to(self.consumer_gauges.clone()),

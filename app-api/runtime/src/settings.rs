@@ -58,6 +58,10 @@ pub struct ServiceSettings {
     pub outbox: OutboxConfig,
     /// How distributed transactions are coordinated and recovered.
     pub tcc: TccConfig,
+    /// Runs only the named context of a service that has several (see
+    /// `Service::contexts`), as a process of its own; `serve --only <name>`
+    /// sets it too. Unset, the service runs whole.
+    pub only: Option<String>,
 }
 
 /// How the service's distributed transactions run (`[tcc]`): as the
@@ -366,6 +370,7 @@ impl ServiceSettings {
             audit: AuditConfig::default(),
             outbox: OutboxConfig::default(),
             tcc: TccConfig::default(),
+            only: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod error;
 pub mod middleware;
 pub mod outbox;
 mod pipeline;
+pub mod transactions;
 mod use_case;
 
 pub use access::{Access, Owned, OwnerOr, ResourcePolicy};

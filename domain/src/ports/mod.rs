@@ -21,7 +21,10 @@ pub use idempotency::{Claim, ClaimToken, Completion, IdempotencyStore};
 pub use outbox::{DeadLetter, DeadLetters, EventEnvelope, Outbox};
 pub use rate_limiter::{RateLimitError, RateLimiter};
 pub use repository::{Repository, RepositoryError};
-pub use tcc::{BarrierDecision, BranchOp, TccBarrier};
+pub use tcc::{
+    BarrierDecision, BranchOp, GlobalBranch, GlobalTransaction, GlobalTransactions, Repair,
+    TccBarrier,
+};
 pub use transactional_message::{MessageState, TransactionalMessages};
 pub use unit_of_work::{
     AfterCommit, BoxFuture, Outcome, Propagation, UnitOfWork, UnitOfWorkError, in_unit_of_work,
@@ -45,7 +48,7 @@ pub use rate_limiter::MockRateLimiter;
 #[cfg(feature = "mock")]
 pub use repository::MockRepository;
 #[cfg(feature = "mock")]
-pub use tcc::MockTccBarrier;
+pub use tcc::{MockGlobalTransactions, MockTccBarrier};
 #[cfg(feature = "mock")]
 pub use transactional_message::MockTransactionalMessages;
 #[cfg(feature = "mock")]

@@ -1041,20 +1041,7 @@ impl Coordinator {
 
     async fn transaction_row(&self, gid: &str) -> Result<Option<TransactionRow>, TccError> {
         let session = self.database.reader().await?;
-        let select = Query::select()
-            .columns([
-                Transactions::Gid,
-                Transactions::Kind,
-                Transactions::State,
-                Transactions::TimeoutAt,
-                Transactions::NextRetryAt,
-                Transactions::Attempts,
-                Transactions::Flagged,
-                Transactions::Reason,
-                Transactions::LastError,
-                Transactions::CreatedAt,
-            ])
-            .from(Transactions::Table)
+        let select = transaction_columns()
             .and_where(Expr::col(Transactions::Gid).eq(gid))
             .to_owned();
         let backend = session.get_database_backend();
@@ -1153,6 +1140,65 @@ impl Coordinator {
         Ok(counts)
     }
 
+    /// One page of transactions, newest first; only those in `state` when
+    /// given, only the flagged ones when `flagged`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn list(
+        &self,
+        state: Option<TransactionState>,
+        flagged: bool,
+        page: strata_domain::PageRequest,
+    ) -> Result<strata_domain::Page<TransactionView>, TccError> {
+        let mut filter = sea_orm::Condition::all();
+        if let Some(state) = state {
+            filter = filter.add(Expr::col(Transactions::State).eq(state.as_str()));
+        }
+        if flagged {
+            filter = filter.add(Expr::col(Transactions::Flagged).eq(true));
+        }
+        let select = transaction_columns()
+            .cond_where(filter.clone())
+            .order_by(Transactions::CreatedAt, Order::Desc)
+            .order_by(Transactions::Gid, Order::Desc)
+            .limit(u64::from(page.per_page()))
+            .offset(page.offset())
+            .to_owned();
+        let count = Query::select()
+            .expr_as(Expr::col(Transactions::Gid).count(), "transactions")
+            .from(Transactions::Table)
+            .cond_where(filter)
+            .to_owned();
+        let session = self.database.reader().await?;
+        let backend = session.get_database_backend();
+        let rows = session
+            .query_all_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .map_err(storage_error)?;
+        let total = session
+            .query_one_raw(StatementBuilder::build(&count, &backend))
+            .await
+            .map_err(storage_error)?
+            .map(|row| row.try_get::<i64>("", "transactions"))
+            .transpose()
+            .map_err(storage_error)?
+            .unwrap_or(0);
+        session.finish().await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                let row = TransactionRow::from_query_result(row, "").map_err(storage_error)?;
+                Ok(view_of(row, Vec::new()))
+            })
+            .collect::<Result<Vec<_>, TccError>>()?;
+        Ok(strata_domain::Page::new(
+            items,
+            page,
+            u64::try_from(total).unwrap_or_default(),
+        ))
+    }
+
     /// `gid` as stored, with its branches.
     ///
     /// # Errors
@@ -1162,28 +1208,7 @@ impl Coordinator {
             return Ok(None);
         };
         let branches = self.branches(gid).await?;
-        Ok(Some(TransactionView {
-            gid: row.gid,
-            kind: row.kind,
-            state: TransactionState::from_name(&row.state)
-                .ok_or_else(|| TccError::NotFound(gid.to_owned()))?,
-            reason: row.reason,
-            attempts: u32::try_from(row.attempts).unwrap_or_default(),
-            flagged: row.flagged,
-            last_error: row.last_error,
-            next_retry_at_ms: row.next_retry_at,
-            created_at_ms: row.created_at,
-            branches: branches
-                .into_iter()
-                .map(|branch| BranchView {
-                    branch: branch.branch_id,
-                    url: branch.url,
-                    state: branch.state,
-                    attempts: u32::try_from(branch.attempts).unwrap_or_default(),
-                    last_error: branch.last_error,
-                })
-                .collect(),
-        }))
+        Ok(Some(view_of(row, branches)))
     }
 
     /// An operator's retry of `gid`: unflagged, its backoff reset, taken by
@@ -1249,5 +1274,145 @@ impl Coordinator {
             "an operator forced a global transaction"
         );
         Ok(())
+    }
+}
+
+/// The columns of a transaction, as [`TransactionRow`] reads them.
+fn transaction_columns() -> SelectStatement {
+    Query::select()
+        .columns([
+            Transactions::Gid,
+            Transactions::Kind,
+            Transactions::State,
+            Transactions::TimeoutAt,
+            Transactions::NextRetryAt,
+            Transactions::Attempts,
+            Transactions::Flagged,
+            Transactions::Reason,
+            Transactions::LastError,
+            Transactions::CreatedAt,
+        ])
+        .from(Transactions::Table)
+        .to_owned()
+}
+
+fn view_of(row: TransactionRow, branches: Vec<BranchRow>) -> TransactionView {
+    TransactionView {
+        gid: row.gid,
+        kind: row.kind,
+        // Only the coordinator writes states; an unknown one reads as the
+        // earliest, so it is never taken for finished.
+        state: TransactionState::from_name(&row.state).unwrap_or(TransactionState::Prepared),
+        reason: row.reason,
+        attempts: u32::try_from(row.attempts).unwrap_or_default(),
+        flagged: row.flagged,
+        last_error: row.last_error,
+        next_retry_at_ms: row.next_retry_at,
+        created_at_ms: row.created_at,
+        branches: branches
+            .into_iter()
+            .map(|branch| BranchView {
+                branch: branch.branch_id,
+                url: branch.url,
+                state: branch.state,
+                attempts: u32::try_from(branch.attempts).unwrap_or_default(),
+                last_error: branch.last_error,
+            })
+            .collect(),
+    }
+}
+
+impl From<TransactionView> for strata_domain::ports::GlobalTransaction {
+    fn from(view: TransactionView) -> Self {
+        Self {
+            gid: view.gid,
+            kind: view.kind,
+            state: view.state.as_str().to_owned(),
+            reason: view.reason,
+            attempts: view.attempts,
+            flagged: view.flagged,
+            last_error: view.last_error,
+            next_retry_at_ms: view.next_retry_at_ms,
+            created_at_ms: view.created_at_ms,
+            branches: view
+                .branches
+                .into_iter()
+                .map(|branch| strata_domain::ports::GlobalBranch {
+                    branch: branch.branch,
+                    url: branch.url,
+                    state: branch.state,
+                    attempts: branch.attempts,
+                    last_error: branch.last_error,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A repair's error as the operator's port answers it.
+fn repair(result: Result<(), TccError>) -> Result<strata_domain::ports::Repair, RepositoryError> {
+    use strata_domain::ports::Repair;
+    match result {
+        Ok(()) => Ok(Repair::Done),
+        Err(TccError::NotFound(_)) => Ok(Repair::NotFound),
+        Err(TccError::WrongState { state, .. }) => Ok(Repair::WrongState(state.to_owned())),
+        Err(TccError::Storage(error)) => Err(error),
+        Err(other) => Err(RepositoryError::storage(other)),
+    }
+}
+
+impl From<TccError> for RepositoryError {
+    fn from(error: TccError) -> Self {
+        match error {
+            TccError::Storage(error) => error,
+            other => Self::storage(other),
+        }
+    }
+}
+
+#[async_trait]
+impl strata_domain::ports::GlobalTransactions for Coordinator {
+    async fn list(
+        &self,
+        state: Option<String>,
+        page: strata_domain::PageRequest,
+    ) -> Result<strata_domain::Page<strata_domain::ports::GlobalTransaction>, RepositoryError> {
+        let (state, flagged) = match state.as_deref() {
+            None => (None, false),
+            Some("flagged") => (None, true),
+            Some(name) => match TransactionState::from_name(name) {
+                Some(state) => (Some(state), false),
+                None => return Ok(strata_domain::Page::new(Vec::new(), page, 0)),
+            },
+        };
+        Ok(Coordinator::list(self, state, flagged, page)
+            .await
+            .map_err(RepositoryError::from)?
+            .map(Into::into))
+    }
+
+    async fn get(
+        &self,
+        gid: &str,
+    ) -> Result<Option<strata_domain::ports::GlobalTransaction>, RepositoryError> {
+        Ok(Coordinator::get(self, gid)
+            .await
+            .map_err(RepositoryError::from)?
+            .map(Into::into))
+    }
+
+    async fn retry(&self, gid: &str) -> Result<strata_domain::ports::Repair, RepositoryError> {
+        repair(Coordinator::retry(self, gid).await)
+    }
+
+    async fn force(
+        &self,
+        gid: &str,
+        to: &str,
+    ) -> Result<strata_domain::ports::Repair, RepositoryError> {
+        match TransactionState::from_name(to).filter(|state| state.is_terminal()) {
+            Some(to) => repair(Coordinator::force(self, gid, to).await),
+            None => Ok(strata_domain::ports::Repair::WrongState(to.to_owned())),
+        }
     }
 }

@@ -9,12 +9,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use shop_infrastructure::{
-    Argon2PasswordHasher, Migrator, SeaOrmProductRepository, SeaOrmRefreshTokens,
-    SeaOrmSalesReportStore, SeaOrmUserRepository, SeaOrmWishlistRepository, seed_catalog,
+    Argon2PasswordHasher, InventoryMigrator, Migrator, SeaOrmOrderRepository,
+    SeaOrmProductRepository, SeaOrmRefreshTokens, SeaOrmSalesReportStore, SeaOrmStockLedger,
+    SeaOrmUserRepository, SeaOrmWallets, SeaOrmWishlistRepository, TccOrderPlacement,
+    WalletMigrator, seed_catalog,
 };
 use strata_app_api::Secret;
 use strata_app_api::application::audit::{AuditTrailReader, ReadAuditTrail};
 use strata_app_api::application::outbox::{ListDeadLetters, OutboxOperator, RetryDeadLetter};
+use strata_app_api::application::transactions::{
+    ForceTransaction, GetTransaction, ListTransactions, RetryTransaction, TransactionOperator,
+};
 use strata_app_api::application::{Dispatcher, RequestContext};
 use strata_app_api::config::{ConfigError, Environment};
 use strata_app_api::http::auth::{JwtAlgorithm, JwtKey, JwtSettings, TokenService};
@@ -23,18 +28,24 @@ use strata_bff::Upstream;
 use strata_domain::ports::{RateLimiter, SystemClock};
 use strata_infrastructure::consumer::GroupSettings;
 use strata_infrastructure::{InMemoryRateLimiter, RateLimit, SeaOrmOutbox};
-use strata_runtime::{BoxError, Resources, Service, Settings, Startup, in_transaction};
+use strata_runtime::{
+    BoxError, ContextDatabase, Resources, Service, Settings, Startup, in_transaction,
+};
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::api::{AppState, router};
+use crate::api::{self, AppState, internal_router, router, shop_routes};
 use crate::application::catalog::{self, Catalog};
 use crate::application::identity::{
     self, EnsureAdministrator, Identity, IdentityPorts, IdentitySettings, PurgeExpiredSessions,
     Throttles,
 };
-use crate::application::permissions::system_principal;
+use crate::application::inventory::{self, Inventory};
+use crate::application::ordering::{self, Ordering, OrderingPorts, SettleOrders};
+use crate::application::permissions::{ordering_principal, system_principal};
 use crate::application::reports::{self, Reports};
+use crate::application::wallet::{self, WalletService};
 use crate::application::wishlists::{self, Wishlists};
-use crate::messaging::CatalogEventsToReport;
+use crate::messaging::{CatalogEventsToInventory, CatalogEventsToReport};
 use crate::settings::{AdminSettings, CONFIG_FILES, ShopSettings, check_for};
 
 /// The sample shop, as the service runtime runs it.
@@ -63,7 +74,20 @@ impl Service for Shop {
     }
 
     fn check(settings: &Settings<Self>, environment: Environment) -> Result<(), ConfigError> {
-        check_for(environment, &settings.app)
+        let split = settings.service.only.is_some()
+            || settings.app.inventory.url.is_some()
+            || settings.app.wallet.url.is_some();
+        check_for(environment, &settings.app, split)
+    }
+
+    fn contexts(settings: &ShopSettings) -> Vec<ContextDatabase> {
+        vec![
+            ContextDatabase::new::<InventoryMigrator>(
+                "inventory",
+                settings.inventory.database_url.clone(),
+            ),
+            ContextDatabase::new::<WalletMigrator>("wallet", settings.wallet.database_url.clone()),
+        ]
     }
 
     async fn seed(resources: &Resources<Self>) -> Result<usize, BoxError> {
@@ -73,6 +97,10 @@ impl Service for Shop {
 
     async fn start(startup: &mut Startup<Self>) -> Result<(), BoxError> {
         let settings = startup.settings().clone();
+        let tokens = Arc::new(token_service(settings.jwt_secret.clone())?);
+        if let Some(only) = startup.only().map(str::to_owned) {
+            return start_context(startup, &only, tokens).await;
+        }
         let database = startup.database().clone();
         let products = Arc::new(SeaOrmProductRepository::new(database.clone()));
         let identity = Identity::new(
@@ -101,7 +129,51 @@ impl Service for Shop {
             Arc::new(SeaOrmWishlistRepository::new(database.clone())),
             products.clone(),
         );
+        // The listeners are bound first: a context hosted here is called at
+        // the internal address, over HTTP, as one run on its own would be.
+        let api = startup
+            .bind("api", startup.service_settings().api_addr)
+            .await?;
+        let internal = startup.bind("internal", settings.internal_addr).await?;
+        let here = format!("http://{}", internal.addr());
+        let inventory_url = settings
+            .inventory
+            .url
+            .clone()
+            .unwrap_or_else(|| here.clone());
+        let wallet_url = settings.wallet.url.clone().unwrap_or_else(|| here.clone());
+        let issuer = Arc::clone(&tokens);
+        let coordinator = startup.coordinator(Some(Arc::new(move || {
+            issuer
+                .issue(&ordering_principal())
+                .map(|issued| issued.token)
+                .map_err(|error| tracing::error!(%error, "no service token for a branch call"))
+                .ok()
+        })));
+        let ordering = Ordering::new(
+            OrderingPorts {
+                orders: Arc::new(SeaOrmOrderRepository::new(database.clone())),
+                products: products.clone(),
+                placement: Arc::new(TccOrderPlacement::new(
+                    coordinator.clone(),
+                    format!(
+                        "{}{}",
+                        inventory_url.trim_end_matches('/'),
+                        api::inventory::BRANCH_PATH
+                    ),
+                    format!(
+                        "{}{}",
+                        wallet_url.trim_end_matches('/'),
+                        api::wallet::BRANCH_PATH
+                    ),
+                )),
+                unit_of_work: startup.unit_of_work(),
+                clock: Arc::new(SystemClock),
+            },
+            startup.service_settings().tcc.timeout,
+        );
         let dispatcher = catalog::register(startup.dispatcher(), Arc::new(Catalog::new(products)));
+        let dispatcher = ordering::register(dispatcher, Arc::new(ordering));
         let dispatcher = identity::register(dispatcher, Arc::new(identity));
         let operator = Arc::new(OutboxOperator::new(Arc::new(SeaOrmOutbox::new(
             database.clone(),
@@ -111,7 +183,13 @@ impl Service for Shop {
         let dispatcher = reports::register(dispatcher, Arc::new(reports))
             .query::<ReadAuditTrail>(Arc::new(AuditTrailReader::new(startup.audit_trail())))
             .query::<ListDeadLetters>(operator.clone())
-            .command::<RetryDeadLetter>(operator)
+            .command::<RetryDeadLetter>(operator);
+        let transactions = Arc::new(TransactionOperator::new(Arc::new(coordinator)));
+        let dispatcher = dispatcher
+            .query::<ListTransactions>(transactions.clone())
+            .query::<GetTransaction>(transactions.clone())
+            .command::<RetryTransaction>(transactions.clone())
+            .command::<ForceTransaction>(transactions)
             .build();
         // The report keeps the latest of what it is told, so it is right in
         // any order: read in order where the bus keeps a log, as a group on
@@ -125,13 +203,34 @@ impl Service for Shop {
 
         ensure_administrator(&dispatcher, &settings.admin).await?;
         startup.worker(session_purge(dispatcher.clone()));
+        startup.worker(order_settlement(
+            dispatcher.clone(),
+            startup.service_settings().tcc.retry_interval,
+        ));
 
-        let api = startup
-            .bind("api", startup.service_settings().api_addr)
-            .await?;
         let web = startup.bind("web", settings.web_addr).await?;
+        let state = AppState::new(dispatcher, tokens);
+        let mut routes = shop_routes();
+        let mut branches = OpenApiRouter::new();
+        for (name, remote) in [
+            ("inventory", settings.inventory.url.is_some()),
+            ("wallet", settings.wallet.url.is_some()),
+        ] {
+            if !remote {
+                let (public, branch) = context_routes(startup, name, &state).await?;
+                routes = routes.merge(public);
+                branches = branches.merge(branch);
+            }
+        }
+        let internal_router = internal_router(
+            state.clone(),
+            branches,
+            startup.http_settings(),
+            startup.operations(),
+        );
         let (api_router, _document) = router(
-            AppState::new(dispatcher, Arc::new(token_service(settings.jwt_secret)?)),
+            state,
+            routes,
             startup.http_settings(),
             startup.client_limiter()?,
             startup.operations(),
@@ -141,9 +240,86 @@ impl Service for Shop {
         startup.announce(format!("Shop web page: http://{}/", web.addr()));
         startup.announce(format!("API docs:      http://{}/docs", api.addr()));
         startup.serve(api, api_router);
+        startup.serve(internal, internal_router);
         startup.serve(web, shop_bff::router(upstream));
         Ok(())
     }
+}
+
+/// Wires context `name` (`inventory`, `wallet`) on its own database: its use
+/// cases on the context's middleware, its TCC participant behind the
+/// context's barrier, its consumers; answers its public routes and its
+/// branch routes, over `state`'s tokens and the context's dispatcher.
+async fn context_routes(
+    startup: &mut Startup<Shop>,
+    name: &str,
+    state: &AppState,
+) -> Result<(OpenApiRouter<AppState>, OpenApiRouter<AppState>), BoxError> {
+    let context = startup.context(name).await?;
+    let barrier = startup.context_barrier(&context);
+    let database = context.database().clone();
+    Ok(match name {
+        "inventory" => {
+            let handlers = Arc::new(Inventory::new(Arc::new(SeaOrmStockLedger::new(database))));
+            let dispatcher = inventory::register(context.dispatcher(), &handlers, &barrier).build();
+            startup.consume_in(
+                &context,
+                "inventory_stock",
+                CatalogEventsToInventory::new(dispatcher.clone()),
+            )?;
+            let state = state.over(dispatcher);
+            (
+                api::inventory::routes(state.clone()),
+                api::inventory::branch_routes(state),
+            )
+        }
+        _ => {
+            let handlers = Arc::new(WalletService::new(Arc::new(SeaOrmWallets::new(database))));
+            let dispatcher = wallet::register(context.dispatcher(), &handlers, &barrier).build();
+            let state = state.over(dispatcher);
+            (
+                api::wallet::routes(state.clone()),
+                api::wallet::branch_routes(state),
+            )
+        }
+    })
+}
+
+/// Runs context `name` alone (`shop serve --only inventory`): its public
+/// routes on `api_addr`, its branch on `internal_addr`.
+async fn start_context(
+    startup: &mut Startup<Shop>,
+    name: &str,
+    tokens: Arc<TokenService>,
+) -> Result<(), BoxError> {
+    let api = startup
+        .bind("api", startup.service_settings().api_addr)
+        .await?;
+    let internal = startup
+        .bind("internal", startup.settings().internal_addr)
+        .await?;
+    // The shop's own use cases are not served here; the state's dispatcher
+    // is the context's for each of its routes.
+    let state = AppState::new(startup.dispatcher().build(), tokens);
+    let (routes, branches) = context_routes(startup, name, &state).await?;
+    let (api_router, _document) = router(
+        state.clone(),
+        routes,
+        startup.http_settings(),
+        startup.client_limiter()?,
+        startup.operations(),
+    );
+    let internal_router = internal_router(
+        state,
+        branches,
+        startup.http_settings(),
+        startup.operations(),
+    );
+    startup.announce(format!("Shop {name}:          http://{}", api.addr()));
+    startup.announce(format!("Shop {name} branch:   http://{}", internal.addr()));
+    startup.serve(api, api_router);
+    startup.serve(internal, internal_router);
+    Ok(())
 }
 
 /// Makes the configured administrator account, through its use case, as the
@@ -184,6 +360,27 @@ fn session_purge(dispatcher: Dispatcher) -> impl strata_app_api::workers::Worker
             if purged > 0 {
                 tracing::info!(purged, "forgot expired refresh tokens");
             }
+            Ok(())
+        }
+    })
+}
+
+/// Settles the orders whose transaction finished after their request ended,
+/// through its use case, every `interval`.
+fn order_settlement(
+    dispatcher: Dispatcher,
+    interval: Duration,
+) -> impl strata_app_api::workers::Worker {
+    Periodic::new("order_settlement", interval, move || {
+        let dispatcher = dispatcher.clone();
+        async move {
+            let request = RequestContext::background().with_principal(system_principal());
+            // A full round means more may be waiting: go on at once.
+            while dispatcher
+                .execute(&request, SettleOrders { limit: 100 })
+                .await?
+                == 100
+            {}
             Ok(())
         }
     })

@@ -9,7 +9,8 @@ use strata_app_api::messaging::MessageHandler;
 use strata_domain::Id;
 use strata_domain::ports::Message;
 
-use crate::application::permissions::REPORTS_WRITE;
+use crate::application::inventory::OpenStock;
+use crate::application::permissions::{REPORTS_WRITE, STOCK_OPEN};
 use crate::application::reports::{CatalogChange, RecordCatalogEvent};
 
 /// Counts the catalog's events in the sales report (consumer `sales_report`).
@@ -79,5 +80,67 @@ impl MessageHandler for CatalogEventsToReport {
                 },
             )
             .await
+    }
+}
+
+/// Gives each new product of the catalog its first stock in the inventory
+/// (consumer `inventory_stock`).
+#[derive(Debug, Clone)]
+pub struct CatalogEventsToInventory {
+    dispatcher: Dispatcher,
+}
+
+impl CatalogEventsToInventory {
+    /// The adapter, dispatching through `dispatcher` (the inventory's).
+    #[must_use]
+    pub fn new(dispatcher: Dispatcher) -> Self {
+        Self { dispatcher }
+    }
+}
+
+/// A new product as the inventory reads it; other product events are passed
+/// over.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum NewProductPayload {
+    Created {
+        id: uuid::Uuid,
+        #[serde(default)]
+        stock: u32,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[async_trait]
+impl MessageHandler for CatalogEventsToInventory {
+    fn wants(&self, topic: &str) -> bool {
+        topic == "product"
+    }
+
+    fn principal(&self, consumer: &str) -> Principal {
+        Principal::new(consumer, PrincipalKind::Service).with_permission(STOCK_OPEN)
+    }
+
+    async fn handle(&self, request: &RequestContext, message: &Message) -> Result<(), AppError> {
+        let payload = NewProductPayload::deserialize(&message.payload).map_err(|error| {
+            AppError::RuleViolated {
+                code: "unreadable_event",
+                message: format!("`{}` is not a product event: {error}", message.event_type),
+            }
+        })?;
+        let NewProductPayload::Created { id, stock } = payload else {
+            return Ok(());
+        };
+        self.dispatcher
+            .execute(
+                request,
+                OpenStock {
+                    product: Id::from_uuid(id),
+                    units: stock,
+                },
+            )
+            .await?;
+        Ok(())
     }
 }

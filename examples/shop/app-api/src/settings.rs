@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use shop_domain::identity::{Email, Password};
 use strata_app_api::Secret;
-use strata_app_api::config::{Config, ConfigError, Environment, Invalid};
+use strata_app_api::config::{Config, ConfigError, ConnectionUrl, Environment, Invalid};
 
 /// The configuration files, one per environment, compiled into the binary so
 /// `cargo run` needs no set-up; `SHOP_CONFIG_DIR` (or `--config-dir`) names a
@@ -30,11 +30,65 @@ pub const CONFIG_FILES: [(Environment, &str); 3] = [
 pub struct ShopSettings {
     /// Where the web page listens.
     pub web_addr: SocketAddr,
+    /// Where the internal API listens: the inventory's and the wallet's
+    /// branches that ordering calls. Only the shop's own processes should
+    /// reach it; it has no per-client request limit.
+    pub internal_addr: SocketAddr,
     /// The key access tokens are signed with (32 bytes or more). Without one, a
     /// random key is made at start-up, and tokens die with the process.
     pub jwt_secret: Option<Secret>,
     /// An administrator account to make at start-up if it does not exist yet.
     pub admin: AdminSettings,
+    /// The inventory: its database, and where it runs.
+    pub inventory: ContextSettings,
+    /// The wallet: its database, and where it runs.
+    pub wallet: ContextSettings,
+}
+
+/// A context of the shop that keeps its own database (`[inventory]`,
+/// `[wallet]`): hosted by this process unless `url` names one run on its own
+/// (`shop serve --only inventory`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSettings {
+    /// Its database (SQLite or PostgreSQL), never the shop's own.
+    pub database_url: ConnectionUrl,
+    /// The base URL of the internal API of a process running it on its own
+    /// (`http://host:port`, its `internal_addr`); unset, this process hosts
+    /// it.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+impl ContextSettings {
+    fn named(name: &str) -> Self {
+        Self {
+            database_url: ConnectionUrl::new(format!("sqlite://shop-{name}.db?mode=rwc")),
+            url: None,
+        }
+    }
+
+    fn validate(&self, key: &str) -> Result<(), Invalid> {
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(Invalid::new(
+                format!("{key}.database_url"),
+                "must be a sqlite: or postgres:// URL",
+            ));
+        }
+        if let Some(url) = &self.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(Invalid::new(
+                format!("{key}.url"),
+                "must be an http:// or https:// URL",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The administrator account made at start-up: both keys or neither.
@@ -51,8 +105,11 @@ impl Default for ShopSettings {
     fn default() -> Self {
         Self {
             web_addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            internal_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             jwt_secret: None,
             admin: AdminSettings::default(),
+            inventory: ContextSettings::named("inventory"),
+            wallet: ContextSettings::named("wallet"),
         }
     }
 }
@@ -66,6 +123,8 @@ impl Config for ShopSettings {
         {
             return Err(Invalid::new("jwt_secret", "must be at least 32 bytes"));
         }
+        self.inventory.validate("inventory")?;
+        self.wallet.validate("wallet")?;
         match (&self.admin.email, &self.admin.password) {
             (Some(email), Some(password)) => {
                 if Email::parse(email).is_err() {
@@ -100,11 +159,24 @@ impl Config for ShopSettings {
 }
 
 /// Production refuses the random signing key that would sign users out on every
-/// restart.
+/// restart; so does a shop split over processes (`only`, or a context's
+/// `url`), whose service tokens must be checked by the other processes.
 ///
 /// # Errors
-/// `jwt_secret` missing in production.
-pub fn check_for(environment: Environment, settings: &ShopSettings) -> Result<(), ConfigError> {
+/// `jwt_secret` missing in production or across processes.
+pub fn check_for(
+    environment: Environment,
+    settings: &ShopSettings,
+    split: bool,
+) -> Result<(), ConfigError> {
+    if split && settings.jwt_secret.is_none() {
+        return Err(ConfigError::Missing {
+            key: "jwt_secret".into(),
+            reason: "a shop run as several processes signs and checks service tokens with one \
+                     key (SHOP_JWT_SECRET)"
+                .into(),
+        });
+    }
     if environment == Environment::Production && settings.jwt_secret.is_none() {
         return Err(ConfigError::Missing {
             key: "jwt_secret".into(),

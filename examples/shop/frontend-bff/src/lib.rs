@@ -18,7 +18,6 @@ struct Product {
     name: String,
     sku: String,
     price: Price,
-    stock: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,16 +62,15 @@ fn render_catalog(products: &ProductPage) -> Html<String> {
     let _ = writeln!(body, "<p>{} products in the catalog.</p>", products.total);
     body.push_str(
         "<table id=\"products\">\n<thead><tr><th>Name</th><th>SKU</th>\
-         <th class=\"num\">Price</th><th class=\"num\">In stock</th></tr></thead>\n<tbody>\n",
+         <th class=\"num\">Price</th></tr></thead>\n<tbody>\n",
     );
     for product in &products.items {
         let _ = writeln!(
             body,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
             escape(&product.name),
             escape(&product.sku),
             escape(&format_price(&product.price)),
-            product.stock,
         );
     }
     body.push_str("</tbody>\n</table>");
@@ -104,7 +102,6 @@ mod tests {
                     amount_minor: 1205,
                     currency: "EUR".into(),
                 },
-                stock: 3,
             }],
             total: 1,
         };

@@ -3,14 +3,20 @@
 
 pub mod catalog;
 pub mod identity;
+pub mod inventory;
 pub mod migration;
+pub mod ordering;
 pub mod reports;
+pub mod wallet;
 pub mod wishlists;
 
 pub use catalog::{SeaOrmProductRepository, seed_catalog};
 pub use identity::{Argon2PasswordHasher, SeaOrmRefreshTokens, SeaOrmUserRepository};
+pub use inventory::{InventoryMigrator, SeaOrmStockLedger};
 pub use migration::Migrator;
+pub use ordering::{SeaOrmOrderRepository, TccOrderPlacement};
 pub use reports::SeaOrmSalesReportStore;
+pub use wallet::{SeaOrmWallets, WalletMigrator};
 pub use wishlists::SeaOrmWishlistRepository;
 
 use sea_orm::DbErr;

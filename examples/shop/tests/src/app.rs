@@ -32,10 +32,14 @@ pub struct TestApp {
     pub api: String,
     /// The web page's base URL.
     pub web: String,
+    /// The internal API's base URL (the branches other services call).
+    pub internal: String,
     /// A client for both.
     pub client: reqwest::Client,
     service: TestService<Shop>,
     admin: OnceCell<String>,
+    /// The inventory's and the wallet's databases, on the shop's engine.
+    contexts: Vec<Arc<TestDatabase>>,
 }
 
 impl TestApp {
@@ -149,6 +153,18 @@ impl TestApp {
         self.service.database()
     }
 
+    /// The inventory's database.
+    #[must_use]
+    pub fn inventory_database(&self) -> &TestDatabase {
+        &self.contexts[0]
+    }
+
+    /// The wallet's database.
+    #[must_use]
+    pub fn wallet_database(&self) -> &TestDatabase {
+        &self.contexts[1]
+    }
+
     /// Stops the shop, letting requests in flight finish.
     pub async fn stop(self) {
         self.service.stop().await;
@@ -206,8 +222,9 @@ pub async fn spawn_two_instances_sharing_redis(
         settings.service.cache_key_prefix.clone_from(&prefix);
         settings.app.jwt_secret = Some(Secret::from(secret.clone()));
     };
-    let first = spawn_with(Arc::clone(&database), false, shared).await;
-    let second = spawn_with(database, false, shared).await;
+    let contexts = context_databases(database.engine()).await;
+    let first = spawn_sharing(Arc::clone(&database), contexts.clone(), false, shared).await;
+    let second = spawn_sharing(database, contexts, false, shared).await;
     (first, second)
 }
 
@@ -215,13 +232,34 @@ async fn spawn(database: TestDatabase, seed: bool) -> TestApp {
     spawn_with(Arc::new(database), seed, |_| {}).await
 }
 
+/// Fresh databases for the inventory and the wallet, on `engine`.
+async fn context_databases(engine: crate::Engine) -> Vec<Arc<TestDatabase>> {
+    vec![
+        Arc::new(TestDatabase::on(engine).await),
+        Arc::new(TestDatabase::on(engine).await),
+    ]
+}
+
 async fn spawn_with(
     database: Arc<TestDatabase>,
     seed: bool,
     customize: impl FnOnce(&mut strata_runtime::Settings<Shop>),
 ) -> TestApp {
+    let contexts = context_databases(database.engine()).await;
+    spawn_sharing(database, contexts, seed, customize).await
+}
+
+async fn spawn_sharing(
+    database: Arc<TestDatabase>,
+    contexts: Vec<Arc<TestDatabase>>,
+    seed: bool,
+    customize: impl FnOnce(&mut strata_runtime::Settings<Shop>),
+) -> TestApp {
+    let (inventory, wallet) = (contexts[0].url().to_owned(), contexts[1].url().to_owned());
     let service = TestService::<Shop>::spawn_on(database, |settings| {
         settings.service.seed = seed;
+        settings.app.inventory.database_url = inventory.as_str().into();
+        settings.app.wallet.database_url = wallet.as_str().into();
         settings.app.admin = AdminSettings {
             email: Some(ADMIN_EMAIL.into()),
             password: Some(Secret::from(ADMIN_PASSWORD.to_owned())),
@@ -232,9 +270,11 @@ async fn spawn_with(
     TestApp {
         api: service.base_url("api"),
         web: service.base_url("web"),
+        internal: service.base_url("internal"),
         client: reqwest::Client::new(),
         service,
         admin: OnceCell::new(),
+        contexts,
     }
 }
 

@@ -10,6 +10,7 @@ mod shop {
     mod logs;
     mod openapi;
     mod operability;
+    mod ordering;
     mod persistence;
     mod web;
 }

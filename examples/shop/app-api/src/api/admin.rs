@@ -1,11 +1,18 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use serde::Deserialize;
 use strata_app_api::application::AppError;
 use strata_app_api::application::audit::{AuditEntryView, ReadAuditTrail};
 use strata_app_api::application::outbox::{DeadLetterView, ListDeadLetters, RetryDeadLetter};
-use strata_app_api::http::openapi::{AuditTrailParams, PageOf, Paging};
-use strata_app_api::http::{ApiPath, ApiQuery, MayAsk, MayExecute, Problem};
+use strata_app_api::application::transactions::{
+    ForceTransaction, GetTransaction, ListTransactions, MAX_GID_CHARS, RetryTransaction,
+    STATE_PATTERN, TransactionView,
+};
+use strata_app_api::http::openapi::{AuditTrailParams, PageOf, Paging, rules};
+use strata_app_api::http::{ApiPath, ApiQuery, DocumentedJson, MayAsk, MayExecute, Problem};
+use utoipa::openapi::schema::Object;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,7 +23,139 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(read_audit_trail))
         .routes(routes!(list_dead_letters))
         .routes(routes!(retry_dead_letter))
+        .routes(routes!(list_transactions))
+        .routes(routes!(get_transaction))
+        .routes(routes!(retry_transaction))
+        .routes(routes!(force_transaction))
 }
+
+fn state_filter() -> Object {
+    rules::text(6, 9, Some(STATE_PATTERN))
+}
+
+fn terminal_state() -> Object {
+    rules::text(6, 9, Some("^(succeeded|failed)$"))
+}
+
+/// Which transactions to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TransactionFilter {
+    /// Only those in this state; `flagged`: those waiting for an operator.
+    #[param(schema_with = state_filter)]
+    state: Option<String>,
+}
+
+/// Where an operator puts a transaction.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ForceTransaction)]
+struct ForceBody {
+    /// `succeeded` or `failed`.
+    #[schema(schema_with = terminal_state)]
+    state: String,
+}
+
+/// The distributed transactions, newest first: state, attempts, last error
+/// and next retry of each.
+#[utoipa::path(
+    get,
+    path = "/api/admin/transactions",
+    tag = "operations",
+    security(("bearer" = ["tcc.operate"])),
+    params(TransactionFilter, Paging),
+    responses(
+        (status = 200, description = "One page of transactions", body = PageOf<TransactionView>),
+        (status = 400, description = "A query parameter is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The state or page is out of range", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+async fn list_transactions(
+    may: MayAsk<ListTransactions>,
+    ApiQuery(filter): ApiQuery<TransactionFilter>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<impl IntoResponse, AppError> {
+    let (page, per_page) = paging.page_and_size();
+    let query = ListTransactions {
+        state: filter.state,
+        page,
+        per_page,
+    };
+    Ok(Json(may.ask(query).await?))
+}
+
+/// One distributed transaction with its branches: each one's state,
+/// attempts and last error.
+#[utoipa::path(
+    get,
+    path = "/api/admin/transactions/{gid}",
+    tag = "operations",
+    security(("bearer" = ["tcc.operate"])),
+    params(("gid" = String, Path, max_length = 64, description = "The transaction's id")),
+    responses(
+        (status = 200, description = "The transaction", body = TransactionView),
+        (status = 404, description = "No transaction has this id", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+async fn get_transaction(
+    may: MayAsk<GetTransaction>,
+    ApiPath(gid): ApiPath<String>,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(may.ask(GetTransaction { gid }).await?))
+}
+
+/// Takes a transaction up again at once with a fresh set of retries (one
+/// flagged for an operator, say, once its participant is back).
+#[utoipa::path(
+    post,
+    path = "/api/admin/transactions/{gid}/retry",
+    tag = "operations",
+    security(("bearer" = ["tcc.operate"])),
+    params(("gid" = String, Path, max_length = 64, description = "The transaction's id")),
+    responses(
+        (status = 204, description = "The recovery worker takes it up at once"),
+        (status = 404, description = "No transaction has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`transaction_state`: it is finished", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+async fn retry_transaction(
+    may: MayExecute<RetryTransaction>,
+    ApiPath(gid): ApiPath<String>,
+) -> Result<impl IntoResponse, AppError> {
+    may.execute(RetryTransaction { gid }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Moves a transaction to `succeeded` or `failed` without calling its
+/// branches, for an operator who repaired them by hand.
+#[utoipa::path(
+    post,
+    path = "/api/admin/transactions/{gid}/force",
+    tag = "operations",
+    security(("bearer" = ["tcc.operate"])),
+    params(("gid" = String, Path, max_length = 64, description = "The transaction's id")),
+    request_body = ForceBody,
+    responses(
+        (status = 204, description = "It is in that state now"),
+        (status = 404, description = "No transaction has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`transaction_state`: it is finished already", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The state is not `succeeded` or `failed`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+async fn force_transaction(
+    may: MayExecute<ForceTransaction>,
+    ApiPath(gid): ApiPath<String>,
+    DocumentedJson(body): DocumentedJson<ForceBody>,
+) -> Result<impl IntoResponse, AppError> {
+    may.execute(ForceTransaction {
+        gid,
+        state: body.state,
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const _: () = assert!(MAX_GID_CHARS == 64);
 
 /// The audit trail, newest first: every command run, by whom, how it ended and
 /// what it changed.

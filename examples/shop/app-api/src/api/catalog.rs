@@ -34,13 +34,13 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = PriceInput, example = json!({"amount_minor": 4900, "currency": "EUR"}))]
-struct PriceBody {
+pub(super) struct PriceBody {
     /// The amount in the currency's minor unit (cents for EUR).
     #[schema(schema_with = amount_minor)]
-    amount_minor: i64,
+    pub(super) amount_minor: i64,
     /// The ISO 4217 code, upper case.
     #[schema(schema_with = currency)]
-    currency: String,
+    pub(super) currency: String,
 }
 
 fn amount_minor() -> Object {

@@ -8,7 +8,10 @@
 mod admin;
 mod catalog;
 mod identity;
+pub mod inventory;
+mod orders;
 mod reports;
+pub mod wallet;
 mod wishlists;
 
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use strata_app_api::http::openapi::Api;
 use strata_app_api::http::{HttpSettings, Operations};
 use strata_domain::ports::RateLimiter;
 use utoipa::openapi::{InfoBuilder, OpenApiBuilder, Tag};
+use utoipa_axum::router::OpenApiRouter;
 
 /// The largest request body the API reads; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -44,28 +48,77 @@ impl AppState {
     pub fn new(dispatcher: Dispatcher, tokens: Arc<TokenService>) -> Self {
         Self { dispatcher, tokens }
     }
+
+    /// The same tokens over another context's `dispatcher`.
+    #[must_use]
+    pub fn over(&self, dispatcher: Dispatcher) -> Self {
+        Self {
+            dispatcher,
+            tokens: Arc::clone(&self.tokens),
+        }
+    }
 }
 
-/// Every route of the API, with the operational routes, behind bearer-token
-/// authentication, the per-client request limit, the standard HTTP layers and
-/// request metrics (`strata_app_api::http::openapi::Api`); with the OpenAPI
-/// document it serves.
+/// The shop's own routes (identity, catalog, wishlists, orders, reports and
+/// administration), over the state the API is built with.
+pub fn shop_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(identity::routes())
+        .merge(catalog::routes())
+        .merge(wishlists::routes())
+        .merge(orders::routes())
+        .merge(admin::routes())
+        .merge(reports::routes())
+}
+
+/// `routes` ([`shop_routes`], and the routes of the contexts this process
+/// hosts: [`inventory::routes`], [`wallet::routes`]) with the operational
+/// routes, behind bearer-token authentication, the per-client request limit,
+/// the standard HTTP layers and request metrics
+/// (`strata_app_api::http::openapi::Api`); with the OpenAPI document it
+/// serves.
 pub fn router(
     state: AppState,
+    routes: OpenApiRouter<AppState>,
     settings: HttpSettings,
     limiter: Option<Arc<dyn RateLimiter>>,
     operations: Operations,
 ) -> (Router, utoipa::openapi::OpenApi) {
     let authenticator = Arc::new(Authenticator::new().with_tokens(Arc::clone(&state.tokens)));
     Api::new(description())
-        .routes(identity::routes())
-        .routes(catalog::routes())
-        .routes(wishlists::routes())
-        .routes(admin::routes())
-        .routes(reports::routes())
+        .routes(routes)
         .body_limit(MAX_BODY_BYTES)
         .authenticated_by(authenticator)
         .build(state, settings, limiter, operations)
+}
+
+/// The internal API: the branches other services call (`branches`, from
+/// [`inventory::branch_routes`] and [`wallet::branch_routes`]) with the
+/// operational routes, behind bearer-token authentication and the standard
+/// HTTP layers, but no per-client request limit: its clients are the shop's
+/// own services, whose calls a limit meant for users would turn into retries.
+/// Serve it on an address only those services reach.
+pub fn internal_router(
+    state: AppState,
+    branches: OpenApiRouter<AppState>,
+    settings: HttpSettings,
+    operations: Operations,
+) -> Router {
+    let authenticator = Arc::new(Authenticator::new().with_tokens(Arc::clone(&state.tokens)));
+    let description = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Strata sample shop: internal branches")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .build();
+    Api::new(description)
+        .routes(branches)
+        .body_limit(MAX_BODY_BYTES)
+        .authenticated_by(authenticator)
+        .build(state, settings, None, operations)
+        .0
 }
 
 fn description() -> utoipa::openapi::OpenApi {
@@ -89,6 +142,12 @@ fn description() -> utoipa::openapi::OpenApi {
             tag("catalog", "Products: anyone reads, administrators write"),
             tag("identity", "Accounts and sessions"),
             tag("wishlists", "A customer's own wishlists"),
+            tag(
+                "orders",
+                "A customer's orders, placed across the inventory and the wallet",
+            ),
+            tag("wallet", "A customer's money"),
+            tag("inventory", "Stock of each product"),
             tag("health", "Liveness and readiness probes"),
             tag("operations", "Metrics for monitoring"),
             tag("documentation", "This document and its browsable page"),

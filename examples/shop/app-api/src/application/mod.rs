@@ -2,6 +2,9 @@
 
 pub mod catalog;
 pub mod identity;
+pub mod inventory;
+pub mod ordering;
 pub mod permissions;
 pub mod reports;
+pub mod wallet;
 pub mod wishlists;

@@ -21,6 +21,21 @@ pub const REPORTS_READ: &str = "reports.read";
 pub const REPORTS_WRITE: &str = "reports.write";
 /// Forget expired sessions (the service itself, on a schedule).
 pub const SESSIONS_PURGE: &str = "sessions.purge";
+/// See any customer's orders (support staff).
+pub const ORDERS_READ_ANY: &str = "orders.read_any";
+/// Settle orders whose transaction ended (the service itself, on a schedule).
+pub const ORDERS_SETTLE: &str = "orders.settle";
+/// Reserve, deduct and release stock for orders (the ordering service's
+/// token, calling the inventory's branch).
+pub const STOCK_RESERVE: &str = "inventory.reserve";
+/// Give a new product its first stock (the inventory's consumer of catalog
+/// events).
+pub const STOCK_OPEN: &str = "inventory.open";
+/// Freeze, debit and unfreeze money for orders (the ordering service's
+/// token, calling the wallet's branch).
+pub const MONEY_FREEZE: &str = "wallet.freeze";
+/// See and repair distributed transactions.
+pub use strata_app_api::application::transactions::TCC_OPERATE;
 
 /// The principal the shop acts as for work no person asked for: start-up
 /// provisioning, background jobs.
@@ -29,6 +44,16 @@ pub fn system_principal() -> Principal {
     Principal::new("shop", PrincipalKind::Service)
         .with_permission(ACCOUNTS_PROVISION)
         .with_permission(SESSIONS_PURGE)
+        .with_permission(ORDERS_SETTLE)
+}
+
+/// The principal ordering calls the inventory and the wallet as: its service
+/// token carries these permissions only.
+#[must_use]
+pub fn ordering_principal() -> Principal {
+    Principal::new("shop-ordering", PrincipalKind::Service)
+        .with_permission(STOCK_RESERVE)
+        .with_permission(MONEY_FREEZE)
 }
 
 /// The principal a signed-in `user` acts as: their id, role and the permissions
@@ -44,6 +69,8 @@ pub fn principal_for(user: &User) -> Principal {
             .with_permission(WISHLISTS_READ_ANY)
             .with_permission(AUDIT_READ)
             .with_permission(OUTBOX_OPERATE)
-            .with_permission(REPORTS_READ),
+            .with_permission(REPORTS_READ)
+            .with_permission(ORDERS_READ_ANY)
+            .with_permission(TCC_OPERATE),
     }
 }

@@ -19,7 +19,7 @@ pub struct NewProduct {
     pub price_minor: i64,
     /// The price's currency code.
     pub currency: String,
-    /// The units on hand.
+    /// The units it starts with; the inventory keeps its stock from then on.
     pub stock: i64,
 }
 
@@ -35,6 +35,9 @@ pub enum ProductEvent {
         sku: Sku,
         /// Its first price.
         price: Money,
+        /// Its first units, for the inventory, which keeps its stock from
+        /// then on.
+        stock: Stock,
     },
     /// The product's price changed.
     PriceChanged {
@@ -95,7 +98,12 @@ impl Product {
                     stock,
                     state: AggregateState::new(),
                 };
-                product.record(ProductEvent::Created { id, sku, price });
+                product.record(ProductEvent::Created {
+                    id,
+                    sku,
+                    price,
+                    stock,
+                });
                 Ok(product)
             }
             _ => Err(DomainError::Invalid(failure)),
@@ -168,7 +176,7 @@ impl Product {
         self.price
     }
 
-    /// The units on hand.
+    /// The units it started with (its stock is the inventory's).
     #[must_use]
     pub fn stock(&self) -> Stock {
         self.stock
@@ -234,6 +242,7 @@ mod tests {
                 id: product.id(),
                 sku: product.sku().clone(),
                 price: eur(2499),
+                stock: Stock::new(10).expect("valid stock"),
             }]
         );
         assert!(product.pending_events().is_empty());

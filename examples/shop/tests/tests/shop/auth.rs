@@ -509,6 +509,8 @@ async fn callers_are_refused_before_anything_they_sent_is_read() {
                 "audit.read",
                 "outbox.operate",
                 "reports.read",
+                "orders.read_any",
+                "tcc.operate",
             ],
         },
     )

@@ -15,8 +15,6 @@ pub struct ProductView {
     pub sku: String,
     /// The current price.
     pub price: PriceView,
-    /// The units on hand.
-    pub stock: u32,
     /// The version to send back when changing the product.
     pub version: u64,
 }
@@ -41,7 +39,6 @@ impl From<&Product> for ProductView {
                 amount_minor: product.price().amount_minor(),
                 currency: product.price().currency().to_string(),
             },
-            stock: product.stock().units(),
             version: product.version().value(),
         }
     }
