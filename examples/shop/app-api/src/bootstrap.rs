@@ -45,7 +45,7 @@ use crate::application::permissions::{ordering_principal, system_principal};
 use crate::application::reports::{self, Reports};
 use crate::application::wallet::{self, WalletService};
 use crate::application::wishlists::{self, Wishlists};
-use crate::messaging::{CatalogEventsToInventory, CatalogEventsToReport};
+use crate::messaging::{CatalogEventsToInventory, EventsToReport};
 use crate::settings::{AdminSettings, CONFIG_FILES, ShopSettings, check_for};
 
 /// The sample shop, as the service runtime runs it.
@@ -191,10 +191,10 @@ impl Service for Shop {
             .command::<RetryTransaction>(transactions.clone())
             .command::<ForceTransaction>(transactions)
             .build();
-        // The report keeps the latest of what it is told, so it is right in
-        // any order: read in order where the bus keeps a log, as a group on
-        // RabbitMQ.
-        let report = CatalogEventsToReport::new(dispatcher.clone());
+        // The report adds up counts and keeps the latest price change, so it
+        // is right in any order: read in order where the bus keeps a log, as
+        // a group on RabbitMQ.
+        let report = EventsToReport::new(dispatcher.clone());
         if startup.reads_in_order() {
             startup.consume("sales_report", report)?;
         } else {

@@ -11,15 +11,16 @@ use strata_domain::ports::Message;
 
 use crate::application::inventory::OpenStock;
 use crate::application::permissions::{REPORTS_WRITE, STOCK_OPEN};
-use crate::application::reports::{CatalogChange, RecordCatalogEvent};
+use crate::application::reports::{CatalogChange, RecordCatalogEvent, RecordSale, SoldLine};
 
-/// Counts the catalog's events in the sales report (consumer `sales_report`).
+/// Counts the catalog's and the orders' events in the sales report
+/// (consumer `sales_report`).
 #[derive(Debug, Clone)]
-pub struct CatalogEventsToReport {
+pub struct EventsToReport {
     dispatcher: Dispatcher,
 }
 
-impl CatalogEventsToReport {
+impl EventsToReport {
     /// The adapter, dispatching through `dispatcher`.
     #[must_use]
     pub fn new(dispatcher: Dispatcher) -> Self {
@@ -42,10 +43,86 @@ struct PricePayload {
     currency: String,
 }
 
+impl PricePayload {
+    fn money(&self) -> Result<Money, AppError> {
+        Money::new(self.amount_minor, &self.currency).map_err(|failure| AppError::RuleViolated {
+            code: "unreadable_event",
+            message: format!("a price in the event is not a price: {failure}"),
+        })
+    }
+}
+
+/// An order event as ordering publishes it; the report counts the confirmed
+/// ones.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OrderEventPayload {
+    Confirmed {
+        lines: Vec<OrderLinePayload>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct OrderLinePayload {
+    product: uuid::Uuid,
+    quantity: u32,
+    unit_price: PricePayload,
+}
+
+fn unreadable(message: &Message, error: &serde_json::Error) -> AppError {
+    AppError::RuleViolated {
+        code: "unreadable_event",
+        message: format!("`{}` cannot be read: {error}", message.event_type),
+    }
+}
+
+impl EventsToReport {
+    async fn order_event(
+        &self,
+        request: &RequestContext,
+        message: &Message,
+    ) -> Result<(), AppError> {
+        let payload = OrderEventPayload::deserialize(&message.payload)
+            .map_err(|error| unreadable(message, &error))?;
+        let OrderEventPayload::Confirmed { lines } = payload else {
+            return Ok(());
+        };
+        let lines = lines
+            .iter()
+            .map(|line| {
+                let price = line.unit_price.money()?;
+                let revenue = i64::from(line.quantity)
+                    .checked_mul(price.amount_minor())
+                    .and_then(|minor| Money::new(minor, price.currency().as_str()).ok())
+                    .ok_or_else(|| AppError::RuleViolated {
+                        code: "unreadable_event",
+                        message: "a line's revenue is out of range".into(),
+                    })?;
+                Ok(SoldLine {
+                    product: Id::from_uuid(line.product),
+                    units: line.quantity,
+                    revenue,
+                })
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        self.dispatcher
+            .execute(
+                request,
+                RecordSale {
+                    lines,
+                    recorded_at_ms: message.recorded_at_ms,
+                },
+            )
+            .await
+    }
+}
+
 #[async_trait]
-impl MessageHandler for CatalogEventsToReport {
+impl MessageHandler for EventsToReport {
     fn wants(&self, topic: &str) -> bool {
-        topic == "product"
+        topic == "product" || topic == "order"
     }
 
     fn principal(&self, consumer: &str) -> Principal {
@@ -53,6 +130,9 @@ impl MessageHandler for CatalogEventsToReport {
     }
 
     async fn handle(&self, request: &RequestContext, message: &Message) -> Result<(), AppError> {
+        if message.topic == "order" {
+            return self.order_event(request, message).await;
+        }
         let payload = ProductEventPayload::deserialize(&message.payload).map_err(|error| {
             AppError::RuleViolated {
                 code: "unreadable_event",
@@ -63,12 +143,7 @@ impl MessageHandler for CatalogEventsToReport {
             ProductEventPayload::Created {} => CatalogChange::ProductAdded,
             ProductEventPayload::PriceChanged { id, to } => CatalogChange::PriceChanged {
                 product: Id::from_uuid(id),
-                price: Money::new(to.amount_minor, &to.currency).map_err(|failure| {
-                    AppError::RuleViolated {
-                        code: "unreadable_event",
-                        message: format!("the new price is not a price: {failure}"),
-                    }
-                })?,
+                price: to.money()?,
             },
         };
         self.dispatcher

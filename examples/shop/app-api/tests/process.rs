@@ -37,6 +37,12 @@ impl Drop for Running {
 }
 
 fn start(command: &mut Command) -> Running {
+    start_announcing(command, "Shop API:")
+}
+
+/// Starts the shop and waits for the line starting with `announcement` that
+/// names its address.
+fn start_announcing(command: &mut Command, announcement: &str) -> Running {
     let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -65,7 +71,7 @@ fn start(command: &mut Command) -> Running {
             .output
             .recv_timeout(remaining)
             .expect("the shop prints its API address within 30 s");
-        if let Some(url) = line.strip_prefix("Shop API:") {
+        if let Some(url) = line.strip_prefix(announcement) {
             running.api = url
                 .trim()
                 .trim_start_matches("http://")
@@ -211,10 +217,14 @@ fn migrate_reports_each_migration_and_seed_fills_an_empty_catalog() {
     let directory = std::env::temp_dir().join(format!("shop-cli-{}", std::process::id()));
     std::fs::create_dir_all(&directory).expect("a directory");
     let url = format!("sqlite://{}/cli.db?mode=rwc", directory.display());
+    let inventory = format!("sqlite://{}/cli-inventory.db?mode=rwc", directory.display());
+    let wallet = format!("sqlite://{}/cli-wallet.db?mode=rwc", directory.display());
     let run = |args: &[&str]| {
         let output = shop()
             .args(args)
             .env("SHOP_DATABASE_URL", &url)
+            .env("SHOP_INVENTORY__DATABASE_URL", &inventory)
+            .env("SHOP_WALLET__DATABASE_URL", &wallet)
             .output()
             .expect("the shop binary runs");
         assert!(
@@ -234,6 +244,13 @@ fn migrate_reports_each_migration_and_seed_fills_an_empty_catalog() {
         applied.lines().all(|line| line.starts_with("applied")),
         "{applied}"
     );
+    // The inventory's and the wallet's databases are migrated with the shop's.
+    for context in ["inventory/", "wallet/"] {
+        assert!(
+            applied.lines().any(|line| line.contains(context)),
+            "{applied}"
+        );
+    }
     assert!(run(&["seed"]).starts_with("added 5 demo products"));
     assert!(run(&["seed"]).contains("nothing added"));
     // No relay ran: the catalog's events wait in the outbox.
@@ -325,4 +342,303 @@ fn config_masks_a_password_in_a_urls_query_string() {
     assert!(!stdout.contains("hunter2"), "{stdout}");
     assert!(!stdout.contains("swordfish"), "{stdout}");
     assert!(stdout.contains("sslmode=require"), "{stdout}");
+}
+
+/// The inventory run as a process of its own: its branch reached through a
+/// proxy that, once every try of a burst of orders has passed, kills the
+/// inventory as the first confirm arrives.
+mod separate_processes {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+    use axum::body::Bytes;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const ORDERS: usize = 5;
+    const SECRET: &str = "a signing key the shop's processes share, 32+ bytes";
+
+    #[derive(Clone)]
+    struct Proxy {
+        target: String,
+        client: reqwest::Client,
+        tries: Arc<AtomicU32>,
+        inventory_pid: Arc<AtomicU32>,
+        killed: Arc<AtomicBool>,
+    }
+
+    async fn forward(
+        State(proxy): State<Proxy>,
+        Path(op): Path<String>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> (StatusCode, Bytes) {
+        if op == "confirm" && !proxy.killed.load(Ordering::SeqCst) {
+            // Every order's try first, then the inventory dies as the
+            // confirms are being sent.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while proxy.tries.load(Ordering::SeqCst) < ORDERS as u32 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if !proxy.killed.swap(true, Ordering::SeqCst) {
+                kill(proxy.inventory_pid.load(Ordering::SeqCst), "-KILL");
+            }
+            return (StatusCode::BAD_GATEWAY, Bytes::new());
+        }
+        let mut request = proxy
+            .client
+            .post(format!("{}/internal/inventory/branch/{op}", proxy.target))
+            .body(body);
+        for (name, value) in &headers {
+            if name.as_str().starts_with("x-strata-")
+                || name == "authorization"
+                || name == "content-type"
+                || name == "traceparent"
+            {
+                request = request.header(name, value);
+            }
+        }
+        match request.send().await {
+            Ok(response) => {
+                let status = StatusCode::from_u16(response.status().as_u16())
+                    .unwrap_or(StatusCode::BAD_GATEWAY);
+                if op == "try" && status == StatusCode::OK {
+                    proxy.tries.fetch_add(1, Ordering::SeqCst);
+                }
+                (status, response.bytes().await.unwrap_or_default())
+            }
+            Err(_) => (StatusCode::BAD_GATEWAY, Bytes::new()),
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port()
+    }
+
+    fn inventory(directory: &std::path::Path, port: u16, redis: &str, prefix: &str) -> Running {
+        start_announcing(
+            shop()
+                .args(["serve", "--only", "inventory"])
+                .env(
+                    "SHOP_DATABASE_URL",
+                    format!(
+                        "sqlite://{}/inventory-service.db?mode=rwc",
+                        directory.display()
+                    ),
+                )
+                .env(
+                    "SHOP_INVENTORY__DATABASE_URL",
+                    format!("sqlite://{}/inventory.db?mode=rwc", directory.display()),
+                )
+                .env("SHOP_INTERNAL_ADDR", format!("127.0.0.1:{port}"))
+                .env("SHOP_JWT_SECRET", SECRET)
+                .env("SHOP_REDIS_URL", redis)
+                .env("SHOP_CACHE_KEY_PREFIX", prefix),
+            "Shop inventory:",
+        )
+    }
+
+    async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("a status");
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_inventory_killed_while_confirms_are_sent_and_restarted_a_minute_later_confirms_every_order_once()
+     {
+        let Ok(redis) = std::env::var("STRATA_TEST_REDIS_URL") else {
+            eprintln!(
+                "skipped: the shop's processes share their events through Redis; set \
+                 STRATA_TEST_REDIS_URL"
+            );
+            return;
+        };
+        let directory = tempfile::tempdir().expect("a directory");
+        let prefix = format!("shop-processes-{}", std::process::id());
+        let port = free_port();
+        let first = inventory(directory.path(), port, &redis, &prefix);
+
+        let proxy = Proxy {
+            target: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            tries: Arc::default(),
+            inventory_pid: Arc::new(AtomicU32::new(first.child.id())),
+            killed: Arc::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the proxy binds");
+        let proxy_addr = listener.local_addr().expect("an address");
+        let routes = axum::Router::new()
+            .route(
+                "/internal/inventory/branch/{op}",
+                axum::routing::post(forward),
+            )
+            .with_state(proxy.clone());
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+
+        let main = start(
+            shop()
+                .env(
+                    "SHOP_DATABASE_URL",
+                    format!("sqlite://{}/shop.db?mode=rwc", directory.path().display()),
+                )
+                .env(
+                    "SHOP_WALLET__DATABASE_URL",
+                    format!("sqlite://{}/wallet.db?mode=rwc", directory.path().display()),
+                )
+                .env("SHOP_INVENTORY__URL", format!("http://{proxy_addr}"))
+                .env("SHOP_JWT_SECRET", SECRET)
+                .env("SHOP_REDIS_URL", &redis)
+                .env("SHOP_CACHE_KEY_PREFIX", &prefix)
+                .env("SHOP_TCC__RETRY_INTERVAL", "500ms")
+                .env("SHOP_ADMIN_EMAIL", ADMIN_EMAIL)
+                .env("SHOP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        );
+        let api = format!("http://{}", main.api);
+        let stock_url = |product: &str| format!("http://{}/api/inventory/{product}", first.api);
+        let client = reqwest::Client::new();
+        let sign_in = |email: &str, password: &str| {
+            let client = client.clone();
+            let url = format!("{api}/api/auth/sign-in");
+            let body = json!({ "email": email, "password": password });
+            async move {
+                let (status, tokens) =
+                    json_of(client.post(url).json(&body).send().await.expect("sent")).await;
+                assert_eq!(status, StatusCode::OK, "{tokens}");
+                tokens["access_token"].as_str().expect("a token").to_owned()
+            }
+        };
+        let admin = sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let (status, product) = json_of(
+            client
+                .post(format!("{api}/api/products"))
+                .bearer_auth(&admin)
+                .json(&json!({
+                    "name": "Tea", "sku": "TEA-PROCESS",
+                    "price": { "amount_minor": 100, "currency": "EUR" }, "stock": 50
+                }))
+                .send()
+                .await
+                .expect("sent"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{product}");
+        let product = product["id"].as_str().expect("an id").to_owned();
+        let stock = |url: String| {
+            let client = client.clone();
+            async move { json_of(client.get(url).send().await.expect("sent")).await }
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while stock(stock_url(&product)).await.0 != StatusCode::OK {
+            assert!(
+                Instant::now() < deadline,
+                "the inventory never got the product's stock"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        let email = "customer@shop.test";
+        let password = "a customer's password";
+        let registered = client
+            .post(format!("{api}/api/auth/register"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(registered.status().as_u16(), 201);
+        let customer = sign_in(email, password).await;
+        let topped = client
+            .post(format!("{api}/api/wallet/top-ups"))
+            .bearer_auth(&customer)
+            .header("Idempotency-Key", "top-up")
+            .json(&json!({ "amount": { "amount_minor": 10_000, "currency": "EUR" } }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(topped.status().as_u16(), 200);
+
+        let mut placing = Vec::new();
+        for n in 0..ORDERS {
+            let request = client
+                .post(format!("{api}/api/orders"))
+                .bearer_auth(&customer)
+                .header("Idempotency-Key", format!("order-{n}"))
+                .json(&json!({ "items": [{ "product_id": product, "quantity": 1 }] }));
+            placing.push(tokio::spawn(async move {
+                json_of(request.send().await.expect("sent")).await
+            }));
+        }
+        for placed in placing {
+            let (status, order) = placed.await.expect("an answer");
+            assert_eq!(
+                status,
+                StatusCode::ACCEPTED,
+                "pending while the inventory is down: {order}"
+            );
+            assert_eq!(order["status"], "pending");
+        }
+        assert!(proxy.killed.load(Ordering::SeqCst));
+        drop(first);
+
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let second = inventory(directory.path(), port, &redis, &prefix);
+        proxy
+            .inventory_pid
+            .store(second.child.id(), Ordering::SeqCst);
+
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (_, orders) = json_of(
+                client
+                    .get(format!("{api}/api/orders"))
+                    .bearer_auth(&customer)
+                    .send()
+                    .await
+                    .expect("sent"),
+            )
+            .await;
+            let confirmed = orders["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|order| order["status"] == "confirmed")
+                .count();
+            if confirmed == ORDERS {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "orders not all confirmed: {orders}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let second_stock = format!("http://{}/api/inventory/{product}", second.api);
+        let (_, levels) = stock(second_stock).await;
+        assert_eq!(
+            levels,
+            json!({ "product_id": product, "available": 45, "reserved": 0, "sold": 5 }),
+            "each deduction made once"
+        );
+        let (_, wallet) = json_of(
+            client
+                .get(format!("{api}/api/wallet"))
+                .bearer_auth(&customer)
+                .send()
+                .await
+                .expect("sent"),
+        )
+        .await;
+        assert_eq!(wallet["balance"]["amount_minor"], 9_500);
+        assert_eq!(wallet["frozen"]["amount_minor"], 0);
+        drop(main);
+        drop(second);
+    }
 }

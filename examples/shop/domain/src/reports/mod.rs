@@ -1,10 +1,10 @@
-//! The sales report: a read model the catalog's (and, to come, the orders')
-//! events feed, day by day.
+//! The sales report: a read model the catalog's and the orders' events feed,
+//! day by day.
 
 use async_trait::async_trait;
 use strata_domain::RepositoryError;
 
-use crate::catalog::{Money, ProductId};
+use crate::catalog::{Currency, Money, ProductId};
 
 /// A calendar day (UTC), as days since 1970-01-01.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -57,6 +57,21 @@ pub struct CatalogDay {
     pub last_price_change: Option<PriceChange>,
 }
 
+/// What one product sold on one day, in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductSales {
+    /// The day.
+    pub day: Day,
+    /// The product.
+    pub product: ProductId,
+    /// Units sold.
+    pub units: u64,
+    /// Revenue, in minor units of `currency`.
+    pub revenue_minor: i64,
+    /// The currency.
+    pub currency: Currency,
+}
+
 /// Where the report is kept. Each call is one event applied; the caller runs
 /// it in the unit of work that records the event as applied, so none is
 /// counted twice.
@@ -73,6 +88,19 @@ pub trait SalesReportStore: Send + Sync {
     /// The days from `from` to `to` (both included) on which anything
     /// happened, in order.
     async fn catalog_days(&self, from: Day, to: Day) -> Result<Vec<CatalogDay>, RepositoryError>;
+
+    /// Counts `units` of `product` sold on `day` for `revenue`.
+    async fn sold(
+        &self,
+        day: Day,
+        product: ProductId,
+        units: u32,
+        revenue: Money,
+    ) -> Result<(), RepositoryError>;
+
+    /// What each product sold from `from` to `to` (both included), by day,
+    /// then product.
+    async fn sales(&self, from: Day, to: Day) -> Result<Vec<ProductSales>, RepositoryError>;
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, FromQueryResult, StatementBuilder};
-use shop_domain::catalog::Money;
-use shop_domain::reports::{CatalogDay, Day, PriceChange, SalesReportStore};
+use shop_domain::catalog::{Currency, Money, ProductId};
+use shop_domain::reports::{CatalogDay, Day, PriceChange, ProductSales, SalesReportStore};
 use strata_domain::{Id, RepositoryError};
 use strata_infrastructure::{Database, storage_error};
 
 use crate::migration::m20261202_000001_create_sales_report::CatalogDays;
+use crate::migration::m20261203_000002_create_product_sales::ProductSales as Sales;
 
 /// The [`SalesReportStore`] on sea-orm: one row a day, upserted in the unit of
 /// work of the event it counts.
@@ -36,8 +37,99 @@ struct DayRow {
     last_changed_at: Option<i64>,
 }
 
+#[derive(Debug, FromQueryResult)]
+struct SalesRow {
+    day: i32,
+    product: uuid::Uuid,
+    currency: String,
+    units: i64,
+    revenue_minor: i64,
+}
+
 #[async_trait]
 impl SalesReportStore for SeaOrmSalesReportStore {
+    async fn sold(
+        &self,
+        day: Day,
+        product: ProductId,
+        units: u32,
+        revenue: Money,
+    ) -> Result<(), RepositoryError> {
+        let session = self.database.writer().await?;
+        let backend = session.get_database_backend();
+        let upsert = Query::insert()
+            .into_table(Sales::Table)
+            .columns([
+                Sales::Day,
+                Sales::Product,
+                Sales::Currency,
+                Sales::Units,
+                Sales::RevenueMinor,
+            ])
+            .values_panic([
+                day.days_since_epoch().into(),
+                product.as_uuid().into(),
+                revenue.currency().as_str().into(),
+                i64::from(units).into(),
+                revenue.amount_minor().into(),
+            ])
+            .on_conflict(
+                OnConflict::columns([Sales::Day, Sales::Product, Sales::Currency])
+                    .value(
+                        Sales::Units,
+                        Expr::col((Sales::Table, Sales::Units)).add(i64::from(units)),
+                    )
+                    .value(
+                        Sales::RevenueMinor,
+                        Expr::col((Sales::Table, Sales::RevenueMinor)).add(revenue.amount_minor()),
+                    )
+                    .to_owned(),
+            )
+            .to_owned();
+        session
+            .execute_raw(StatementBuilder::build(&upsert, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await
+    }
+
+    async fn sales(&self, from: Day, to: Day) -> Result<Vec<ProductSales>, RepositoryError> {
+        let session = self.database.reader().await?;
+        let backend = session.get_database_backend();
+        let select = Query::select()
+            .columns([
+                Sales::Day,
+                Sales::Product,
+                Sales::Currency,
+                Sales::Units,
+                Sales::RevenueMinor,
+            ])
+            .from(Sales::Table)
+            .and_where(Expr::col(Sales::Day).gte(from.days_since_epoch()))
+            .and_where(Expr::col(Sales::Day).lte(to.days_since_epoch()))
+            .order_by(Sales::Day, Order::Asc)
+            .order_by(Sales::Product, Order::Asc)
+            .order_by(Sales::Currency, Order::Asc)
+            .to_owned();
+        let rows = session
+            .query_all_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        rows.iter()
+            .map(|row| {
+                let row = SalesRow::from_query_result(row, "").map_err(storage_error)?;
+                Ok(ProductSales {
+                    day: Day::from_days_since_epoch(row.day),
+                    product: Id::from_uuid(row.product),
+                    units: u64::try_from(row.units).unwrap_or_default(),
+                    revenue_minor: row.revenue_minor,
+                    currency: Currency::parse(&row.currency).map_err(RepositoryError::storage)?,
+                })
+            })
+            .collect()
+    }
+
     async fn product_added(&self, day: Day) -> Result<(), RepositoryError> {
         let session = self.database.writer().await?;
         let backend = session.get_database_backend();

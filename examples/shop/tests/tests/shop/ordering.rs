@@ -97,6 +97,18 @@ async fn order(app: &TestApp, who: &Tokens, key: &str, items: &[(&str, i64)]) ->
         .expect("request sent")
 }
 
+/// Today (UTC) as `YYYY-MM-DD`.
+fn today() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    chrono::DateTime::from_timestamp(i64::try_from(now.as_secs()).expect("seconds"), 0)
+        .expect("a time")
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
     app.client
         .get(app.api_url(path))
@@ -180,6 +192,41 @@ async fn places_an_order_across_inventory_and_wallet(app: &TestApp) {
     assert_eq!(bobs["total"], 0);
     let admin = app.admin_token().await.to_owned();
     assert_eq!(get(app, &admin, &location).await.status(), StatusCode::OK);
+
+    // The sales report counts what was sold, from the order's event.
+    let today = today();
+    let mut sales = Value::Null;
+    for _ in 0..200 {
+        let report: Value = app
+            .get_as_admin(&format!("/api/reports/sales?from={today}&to={today}"))
+            .await
+            .json()
+            .await
+            .expect("a report");
+        if report["sales"]
+            .as_array()
+            .is_some_and(|sales| sales.len() == 2)
+        {
+            sales = report["sales"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let sold = |product: &str| {
+        sales
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|line| line["product_id"] == product)
+            .map(|line| {
+                (
+                    line["units"].clone(),
+                    line["revenue"]["amount_minor"].clone(),
+                )
+            })
+    };
+    assert_eq!(sold(&tea), Some((json!(2), json!(2_500))), "{sales}");
+    assert_eq!(sold(&cup), Some((json!(3), json!(900))), "{sales}");
 
     // The administrator sees its transaction, branch by branch.
     let gid = placed["id"].as_str().expect("an id");

@@ -51,6 +51,38 @@ impl Command for RecordCatalogEvent {
     const ACCESS: Access = Access::Permission(REPORTS_WRITE);
 }
 
+/// One product of a confirmed order, as the report counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoldLine {
+    /// The product.
+    pub product: ProductId,
+    /// Units sold.
+    pub units: u32,
+    /// What they cost together.
+    pub revenue: Money,
+}
+
+/// Counts a confirmed order's products in the report.
+#[derive(Debug, Clone)]
+pub struct RecordSale {
+    /// What was sold.
+    pub lines: Vec<SoldLine>,
+    /// When the order was confirmed, in milliseconds since the Unix epoch.
+    pub recorded_at_ms: i64,
+}
+
+impl InputRules for RecordSale {
+    fn check_rules(&self) -> Result<(), ValidationFailure> {
+        Ok(())
+    }
+}
+
+impl Command for RecordSale {
+    type Output = ();
+    const NAME: &'static str = "reports.record_sale";
+    const ACCESS: Access = Access::Permission(REPORTS_WRITE);
+}
+
 /// The sales report from `from` to `to`, both included.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadSalesReport {
@@ -107,15 +139,31 @@ pub struct CatalogDayView {
     pub last_price_change: Option<PriceChangeView>,
 }
 
-/// The sales report of a span of days: the days on which anything happened.
+/// What one product sold on one day.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProductSalesView {
+    /// The day (UTC), `YYYY-MM-DD`.
+    pub day: String,
+    /// The product.
+    pub product_id: uuid::Uuid,
+    /// Units sold.
+    pub units: u64,
+    /// Revenue.
+    pub revenue: ReportPrice,
+}
+
+/// The sales report of a span of days: the days on which the catalog
+/// changed, and what each product sold each day.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SalesReportView {
     /// The first day, `YYYY-MM-DD`.
     pub from: String,
     /// The last day, `YYYY-MM-DD`.
     pub to: String,
-    /// The days with activity, in order.
+    /// The days with catalog activity, in order.
     pub days: Vec<CatalogDayView>,
+    /// Units and revenue per product per day, by day, then product.
+    pub sales: Vec<ProductSalesView>,
 }
 
 /// `YYYY-MM-DD` of `day`.
@@ -196,6 +244,7 @@ impl QueryHandler<ReadSalesReport> for Reports {
         query: ReadSalesReport,
     ) -> Result<SalesReportView, AppError> {
         let days = self.store.catalog_days(query.from, query.to).await?;
+        let sales = self.store.sales(query.from, query.to).await?;
         Ok(SalesReportView {
             from: day_text(query.from),
             to: day_text(query.to),
@@ -215,7 +264,32 @@ impl QueryHandler<ReadSalesReport> for Reports {
                     }),
                 })
                 .collect(),
+            sales: sales
+                .into_iter()
+                .map(|sold| ProductSalesView {
+                    day: day_text(sold.day),
+                    product_id: sold.product.as_uuid(),
+                    units: sold.units,
+                    revenue: ReportPrice {
+                        amount_minor: sold.revenue_minor,
+                        currency: sold.currency.as_str().to_owned(),
+                    },
+                })
+                .collect(),
         })
+    }
+}
+
+#[async_trait]
+impl CommandHandler<RecordSale> for Reports {
+    async fn handle(&self, _cx: &UseCaseContext, command: RecordSale) -> Result<(), AppError> {
+        let day = Day::of_unix_ms(command.recorded_at_ms);
+        for line in command.lines {
+            self.store
+                .sold(day, line.product, line.units, line.revenue)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -224,6 +298,7 @@ impl QueryHandler<ReadSalesReport> for Reports {
 pub fn register(dispatcher: DispatcherBuilder, reports: Arc<Reports>) -> DispatcherBuilder {
     dispatcher
         .command::<RecordCatalogEvent>(reports.clone())
+        .command::<RecordSale>(reports.clone())
         .query::<ReadSalesReport>(reports)
 }
 
