@@ -37,6 +37,7 @@ pub mod cli;
 mod consumer;
 mod consumer_metrics;
 mod context;
+mod dead_letters;
 mod group;
 mod outbox;
 mod running;

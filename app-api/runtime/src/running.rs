@@ -426,6 +426,7 @@ pub async fn start<S: Service>(
         tcc_recovery: false,
         barrier_purges: std::collections::BTreeSet::new(),
         contexts: BTreeMap::new(),
+        consumers: crate::dead_letters::Consumers::default(),
         served: Vec::new(),
         announcements: Vec::new(),
     };

@@ -232,6 +232,7 @@ pub struct Startup<S: Service> {
     /// The databases whose barrier rows are purged by a worker already.
     pub(crate) barrier_purges: std::collections::BTreeSet<String>,
     pub(crate) contexts: std::collections::BTreeMap<&'static str, crate::Context>,
+    pub(crate) consumers: crate::dead_letters::Consumers,
     pub(crate) served: Vec<Served>,
     pub(crate) announcements: Vec<String>,
 }
@@ -633,11 +634,20 @@ impl<S: Service> Startup<S> {
                     .into(),
             );
         };
+        let store = strata_infrastructure::consumer::ConsumerStore::new(database);
+        self.consumers.add(
+            &name,
+            crate::dead_letters::ConsumerEntry {
+                store: store.clone(),
+                unit_of_work: Arc::clone(&unit_of_work),
+                handler: Arc::clone(&handler),
+            },
+        );
         self.workers.add(
             crate::OrderedConsumer::new(
                 name,
                 Arc::clone(log),
-                strata_infrastructure::consumer::ConsumerStore::new(database),
+                store,
                 unit_of_work,
                 handler,
                 crate::ConsumerSettings::default(),
@@ -690,11 +700,20 @@ impl<S: Service> Startup<S> {
     ) -> Result<(), BoxError> {
         let member = uuid::Uuid::new_v4().simple().to_string();
         let subscription = self.groups.join(&name, &member, settings)?;
+        let store = strata_infrastructure::consumer::ConsumerStore::new(database);
+        self.consumers.add(
+            &name,
+            crate::dead_letters::ConsumerEntry {
+                store: store.clone(),
+                unit_of_work: Arc::clone(&unit_of_work),
+                handler: Arc::clone(&handler),
+            },
+        );
         self.workers.add(
             crate::GroupConsumer::new(
                 name,
                 subscription,
-                strata_infrastructure::consumer::ConsumerStore::new(database),
+                store,
                 unit_of_work,
                 handler,
                 crate::GroupConsumerSettings::default(),
@@ -702,6 +721,16 @@ impl<S: Service> Startup<S> {
             .reporting_to(self.consumer_gauges.clone()),
         );
         Ok(())
+    }
+
+    /// The dead letters of the service's consumers — those it runs now and
+    /// those it adds later — for an operator to list and apply again
+    /// (`strata_app_api::application::consumers`).
+    #[must_use]
+    pub fn consumer_dead_letters(&self) -> Arc<dyn strata_domain::ports::ConsumerDeadLetters> {
+        Arc::new(crate::dead_letters::ConsumerOperator {
+            consumers: self.consumers.clone(),
+        })
     }
 
     /// A line to print once the service is serving (where to find it).

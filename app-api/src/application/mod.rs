@@ -9,6 +9,7 @@
 mod access;
 pub mod audit;
 mod cache;
+pub mod consumers;
 pub(crate) mod context;
 mod dispatcher;
 mod error;

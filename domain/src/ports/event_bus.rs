@@ -109,3 +109,54 @@ mod tests {
         );
     }
 }
+
+/// A message a consumer gave up on, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerDeadLetter {
+    /// Its id within the consumer.
+    pub id: i64,
+    /// The consumer.
+    pub consumer: String,
+    /// The partition it came from.
+    pub partition: u32,
+    /// Its position there.
+    pub position: String,
+    /// Its message id, when it could be read.
+    pub message_id: Option<String>,
+    /// Its event type, when it could be read.
+    pub event_type: Option<String>,
+    /// Why it was given up on.
+    pub reason: String,
+    /// When, in milliseconds since the Unix epoch.
+    pub dead_at_ms: i64,
+}
+
+/// What a retried consumer dead letter came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerRetry {
+    /// Applied; the dead letter is gone.
+    Applied,
+    /// No such consumer, or no such dead letter of it.
+    NotFound,
+    /// It failed again, for this reason; it stays.
+    Failed(String),
+}
+
+/// The messages the service's consumers gave up on: listed per consumer, and
+/// applied again once what made them fail is fixed.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ConsumerDeadLetters: Send + Sync {
+    /// One page of `consumer`'s dead letters, the newest first; `None` when
+    /// the service has no such consumer.
+    async fn list(
+        &self,
+        consumer: &str,
+        page: crate::PageRequest,
+    ) -> Result<Option<crate::Page<ConsumerDeadLetter>>, crate::RepositoryError>;
+
+    /// Applies `consumer`'s dead letter `id` again, through its handler, in
+    /// one unit of work with the dead letter's removal.
+    async fn retry(&self, consumer: &str, id: i64)
+    -> Result<ConsumerRetry, crate::RepositoryError>;
+}

@@ -16,7 +16,10 @@ mod unit_of_work;
 pub use audit::{AggregateChange, AuditEntry, AuditFilter, AuditTrail};
 pub use cache::{CacheError, CacheStore};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use event_bus::{EventPublisher, Message, PublishError, partition_of};
+pub use event_bus::{
+    ConsumerDeadLetter, ConsumerDeadLetters, ConsumerRetry, EventPublisher, Message, PublishError,
+    partition_of,
+};
 pub use idempotency::{Claim, ClaimToken, Completion, IdempotencyStore};
 pub use outbox::{DeadLetter, DeadLetters, EventEnvelope, Outbox};
 pub use rate_limiter::{RateLimitError, RateLimiter};
@@ -38,7 +41,7 @@ pub use cache::MockCacheStore;
 #[cfg(feature = "mock")]
 pub use clock::MockClock;
 #[cfg(feature = "mock")]
-pub use event_bus::MockEventPublisher;
+pub use event_bus::{MockConsumerDeadLetters, MockEventPublisher};
 #[cfg(feature = "mock")]
 pub use idempotency::MockIdempotencyStore;
 #[cfg(feature = "mock")]

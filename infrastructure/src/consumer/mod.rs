@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, FromQueryResult, StatementBuilder};
-use strata_domain::RepositoryError;
+use strata_domain::{Page, PageRequest, RepositoryError};
 use uuid::Uuid;
 
 #[cfg(feature = "redis")]
@@ -447,40 +447,111 @@ impl ConsumerStore {
         session.finish().await
     }
 
-    /// `consumer`'s dead letters, the newest first, at most `limit`.
+    /// One page of `consumer`'s dead letters, the newest first.
     ///
     /// # Errors
     /// When the table cannot be read.
     pub async fn dead_letters(
         &self,
         consumer: &str,
-        limit: u64,
-    ) -> Result<Vec<ConsumerDeadLetter>, RepositoryError> {
-        let session = self.database.reader().await?;
-        let backend = session.get_database_backend();
-        let select = Query::select()
-            .columns([
-                DeadLetters::Id,
-                DeadLetters::Consumer,
-                DeadLetters::Partition,
-                DeadLetters::Position,
-                DeadLetters::MessageId,
-                DeadLetters::Message,
-                DeadLetters::Reason,
-                DeadLetters::DeadAt,
-            ])
-            .from(DeadLetters::Table)
+        page: PageRequest,
+    ) -> Result<Page<ConsumerDeadLetter>, RepositoryError> {
+        let select = dead_letter_columns()
             .and_where(Expr::col(DeadLetters::Consumer).eq(consumer))
             .order_by(DeadLetters::Id, Order::Desc)
-            .limit(limit)
+            .limit(u64::from(page.per_page()))
+            .offset(page.offset())
             .to_owned();
+        let count = Query::select()
+            .expr_as(Expr::col(DeadLetters::Id).count(), "members")
+            .from(DeadLetters::Table)
+            .and_where(Expr::col(DeadLetters::Consumer).eq(consumer))
+            .to_owned();
+        let session = self.database.reader().await?;
+        let backend = session.get_database_backend();
         let rows = session
             .query_all_raw(StatementBuilder::build(&select, &backend))
             .await
             .map_err(storage_error)?;
+        let total = session
+            .query_one_raw(StatementBuilder::build(&count, &backend))
+            .await
+            .map_err(storage_error)?
+            .map(|row| MembersRow::from_query_result(&row, ""))
+            .transpose()
+            .map_err(storage_error)?
+            .map_or(0, |row| row.members);
         session.finish().await?;
-        rows.iter()
+        let items = rows
+            .iter()
             .map(|row| ConsumerDeadLetter::from_query_result(row, "").map_err(storage_error))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::new(
+            items,
+            page,
+            u64::try_from(total).unwrap_or_default(),
+        ))
     }
+
+    /// `consumer`'s dead letter `id`, if it has one.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub async fn dead_letter(
+        &self,
+        consumer: &str,
+        id: i64,
+    ) -> Result<Option<ConsumerDeadLetter>, RepositoryError> {
+        let select = dead_letter_columns()
+            .and_where(Expr::col(DeadLetters::Consumer).eq(consumer))
+            .and_where(Expr::col(DeadLetters::Id).eq(id))
+            .to_owned();
+        let session = self.database.reader().await?;
+        let backend = session.get_database_backend();
+        let row = session
+            .query_one_raw(StatementBuilder::build(&select, &backend))
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        row.map(|row| ConsumerDeadLetter::from_query_result(&row, "").map_err(storage_error))
+            .transpose()
+    }
+
+    /// Removes `consumer`'s dead letter `id` in the running unit of work:
+    /// `false` when it is gone already (another retry took it).
+    ///
+    /// # Errors
+    /// When no unit of work of this database runs, or the table cannot be
+    /// written.
+    pub async fn forget_dead_letter(
+        &self,
+        consumer: &str,
+        id: i64,
+    ) -> Result<bool, RepositoryError> {
+        let session = self.database.writer().await?;
+        let delete = Query::delete()
+            .from_table(DeadLetters::Table)
+            .and_where(Expr::col(DeadLetters::Consumer).eq(consumer))
+            .and_where(Expr::col(DeadLetters::Id).eq(id))
+            .to_owned();
+        let removed = execute(&session, &delete).await?;
+        session.finish().await?;
+        Ok(removed == 1)
+    }
+}
+
+fn dead_letter_columns() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .columns([
+            DeadLetters::Id,
+            DeadLetters::Consumer,
+            DeadLetters::Partition,
+            DeadLetters::Position,
+            DeadLetters::MessageId,
+            DeadLetters::Message,
+            DeadLetters::Reason,
+            DeadLetters::DeadAt,
+        ])
+        .from(DeadLetters::Table)
+        .to_owned()
 }

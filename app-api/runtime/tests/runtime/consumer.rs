@@ -458,9 +458,10 @@ async fn a_poison_message_is_dead_lettered_and_the_rest_of_its_batch_applied() {
         );
         assert!(times.values().all(|n| *n == 1));
         let dead = ConsumerStore::new(f.database.clone())
-            .dead_letters("recorder", 10)
+            .dead_letters("recorder", strata_domain::PageRequest::first())
             .await
-            .expect("dead letters");
+            .expect("dead letters")
+            .items;
         assert_eq!(dead.len(), 1, "{dead:?}");
         assert_eq!(
             dead[0].message_id.as_deref(),
@@ -601,9 +602,10 @@ async fn an_entry_that_is_not_a_message_is_dead_lettered_and_the_consumer_goes_o
     let (order, _) = applied(&f).await;
     assert_eq!(order.get("a"), Some(&vec![1, 2]));
     let dead = ConsumerStore::new(f.database.clone())
-        .dead_letters("recorder", 10)
+        .dead_letters("recorder", strata_domain::PageRequest::first())
         .await
-        .expect("dead letters");
+        .expect("dead letters")
+        .items;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(
         dead[0].reason.contains("cannot be read"),

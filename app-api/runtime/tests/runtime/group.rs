@@ -343,9 +343,10 @@ async fn a_poison_message_in_a_group_is_dead_lettered_with_its_reason_and_the_re
         assert!(!times.contains_key(&sent[1].id.to_string()));
         assert_eq!(order.get("b"), Some(&vec![1]));
         let dead = ConsumerStore::new(g.f.database.clone())
-            .dead_letters("recorder", 10)
+            .dead_letters("recorder", strata_domain::PageRequest::first())
             .await
-            .expect("dead letters");
+            .expect("dead letters")
+            .items;
         assert_eq!(dead.len(), 1, "{dead:?}");
         assert_eq!(
             dead[0].message_id.as_deref(),
@@ -398,9 +399,10 @@ async fn an_undecodable_entry_in_a_group_is_dead_lettered_and_the_group_goes_on(
     let (order, _) = applied(&g.f).await;
     assert_eq!(order.get("a").map(Vec::len), Some(2));
     let dead = ConsumerStore::new(g.f.database.clone())
-        .dead_letters("recorder", 10)
+        .dead_letters("recorder", strata_domain::PageRequest::first())
         .await
-        .expect("dead letters");
+        .expect("dead letters")
+        .items;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(
         dead[0].reason.contains("cannot be read"),

@@ -16,6 +16,9 @@ use shop_infrastructure::{
 };
 use strata_app_api::Secret;
 use strata_app_api::application::audit::{AuditTrailReader, ReadAuditTrail};
+use strata_app_api::application::consumers::{
+    ConsumerOperator, ListConsumerDeadLetters, RetryConsumerDeadLetter,
+};
 use strata_app_api::application::outbox::{ListDeadLetters, OutboxOperator, RetryDeadLetter};
 use strata_app_api::application::transactions::{
     ForceTransaction, GetTransaction, ListTransactions, RetryTransaction, TransactionOperator,
@@ -185,7 +188,10 @@ impl Service for Shop {
             .query::<ListDeadLetters>(operator.clone())
             .command::<RetryDeadLetter>(operator);
         let transactions = Arc::new(TransactionOperator::new(Arc::new(coordinator)));
+        let consumers = Arc::new(ConsumerOperator::new(startup.consumer_dead_letters()));
         let dispatcher = dispatcher
+            .query::<ListConsumerDeadLetters>(consumers.clone())
+            .command::<RetryConsumerDeadLetter>(consumers)
             .query::<ListTransactions>(transactions.clone())
             .query::<GetTransaction>(transactions.clone())
             .command::<RetryTransaction>(transactions.clone())

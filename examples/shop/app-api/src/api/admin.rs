@@ -4,6 +4,9 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use strata_app_api::application::AppError;
 use strata_app_api::application::audit::{AuditEntryView, ReadAuditTrail};
+use strata_app_api::application::consumers::{
+    ConsumerDeadLetterView, ListConsumerDeadLetters, MAX_CONSUMER_CHARS, RetryConsumerDeadLetter,
+};
 use strata_app_api::application::outbox::{DeadLetterView, ListDeadLetters, RetryDeadLetter};
 use strata_app_api::application::transactions::{
     ForceTransaction, GetTransaction, ListTransactions, MAX_GID_CHARS, RetryTransaction,
@@ -23,11 +26,71 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(read_audit_trail))
         .routes(routes!(list_dead_letters))
         .routes(routes!(retry_dead_letter))
+        .routes(routes!(list_consumer_dead_letters))
+        .routes(routes!(retry_consumer_dead_letter))
         .routes(routes!(list_transactions))
         .routes(routes!(get_transaction))
         .routes(routes!(retry_transaction))
         .routes(routes!(force_transaction))
 }
+
+/// A consumer's dead letters, the most recent first: messages it gave up on,
+/// with the reason.
+#[utoipa::path(
+    get,
+    path = "/api/admin/consumers/{consumer}/dead-letters",
+    tag = "operations",
+    security(("bearer" = ["outbox.operate"])),
+    params(("consumer" = String, Path, max_length = 64, description = "The consumer's name, such as `sales_report`"), Paging),
+    responses(
+        (status = 200, description = "One page of the consumer's dead letters", body = PageOf<ConsumerDeadLetterView>),
+        (status = 400, description = "A query parameter is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The service has no such consumer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The page or page size is out of range", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+async fn list_consumer_dead_letters(
+    may: MayAsk<ListConsumerDeadLetters>,
+    ApiPath(consumer): ApiPath<String>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<impl IntoResponse, AppError> {
+    let (page, per_page) = paging.page_and_size();
+    let query = ListConsumerDeadLetters {
+        consumer,
+        page,
+        per_page,
+    };
+    Ok(Json(may.ask(query).await?))
+}
+
+/// Applies a consumer's dead letter again, through the consumer, once what
+/// made it fail is fixed; it is gone once applied.
+#[utoipa::path(
+    post,
+    path = "/api/admin/consumers/{consumer}/dead-letters/{id}/retry",
+    tag = "operations",
+    security(("bearer" = ["outbox.operate"])),
+    params(
+        ("consumer" = String, Path, max_length = 64, description = "The consumer's name"),
+        ("id" = i64, Path, description = "The dead letter's id"),
+    ),
+    responses(
+        (status = 204, description = "It was applied"),
+        (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such consumer or dead letter", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`dead_letter_failed`: it failed again, and stays", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+async fn retry_consumer_dead_letter(
+    may: MayExecute<RetryConsumerDeadLetter>,
+    ApiPath((consumer, id)): ApiPath<(String, i64)>,
+) -> Result<impl IntoResponse, AppError> {
+    may.execute(RetryConsumerDeadLetter { consumer, id })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+const _: () = assert!(MAX_CONSUMER_CHARS == 64);
 
 fn state_filter() -> Object {
     rules::text(6, 9, Some(STATE_PATTERN))

@@ -541,3 +541,102 @@ async fn concurrent_orders_never_oversell_on_postgres() {
     sells_no_more_than_it_has(&app, 50, 200).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_consumer_dead_letter_is_listed_with_its_reason_and_applied_again_once_repaired() {
+    use sea_orm::ConnectionTrait;
+    use strata_domain::ports::{EventEnvelope, Outbox, Propagation, in_unit_of_work};
+
+    let app = spawn_app().await;
+    let product = uuid::Uuid::now_v7();
+    // A product event the inventory cannot read: its stock is not a number.
+    let database = strata_infrastructure::Database::connect(app.database().url())
+        .await
+        .expect("the shop's database");
+    let outbox = strata_infrastructure::SeaOrmOutbox::new(database.clone());
+    let unit_of_work = strata_infrastructure::SeaOrmUnitOfWork::new(database.clone());
+    let event = EventEnvelope {
+        id: uuid::Uuid::now_v7(),
+        aggregate_kind: "product".into(),
+        aggregate_id: product.to_string(),
+        aggregate_version: 1,
+        event_type: "catalog.product_created".into(),
+        payload: json!({ "type": "created", "id": product, "stock": "many" }),
+        traceparent: None,
+    };
+    let appended: Result<(), strata_domain::RepositoryError> = in_unit_of_work(
+        &unit_of_work,
+        Propagation::Required,
+        outbox.append(vec![event]),
+    )
+    .await;
+    appended.expect("the event is in the outbox");
+
+    let admin = app.admin_token().await.to_owned();
+    let path = "/api/admin/consumers/inventory_stock/dead-letters";
+    let mut dead = Value::Null;
+    for _ in 0..200 {
+        dead = get(&app, &admin, path).await.json().await.expect("a page");
+        if dead["total"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(dead["total"], 1, "{dead}");
+    let letter = &dead["items"][0];
+    assert_eq!(letter["event_type"], "catalog.product_created");
+    assert!(
+        letter["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("not a product event")),
+        "{letter}"
+    );
+    let id = letter["id"].as_i64().expect("an id");
+    let retry = |id: i64| {
+        let client = app.client.clone();
+        let url = app.api_url(&format!("{path}/{id}/retry"));
+        let admin = admin.clone();
+        async move {
+            client
+                .post(url)
+                .bearer_auth(admin)
+                .send()
+                .await
+                .expect("sent")
+        }
+    };
+    let again = retry(id).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        again.json::<Value>().await.expect("a problem")["code"],
+        "dead_letter_failed"
+    );
+    assert!(stock_of(&app, &product.to_string()).await.is_none());
+
+    // An operator repairs the message where it lies, and applies it again.
+    let inventory = sea_orm::Database::connect(app.inventory_database().url())
+        .await
+        .expect("the inventory's database");
+    inventory
+        .execute_unprepared(
+            "UPDATE strata_consumer_dead_letters SET message = replace(message, '\"many\"', '7')",
+        )
+        .await
+        .expect("repaired");
+    assert_eq!(retry(id).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(stock(&app, &product.to_string()).await, (7, 0, 0));
+    let dead: Value = get(&app, &admin, path).await.json().await.expect("a page");
+    assert_eq!(dead["total"], 0);
+    assert_eq!(retry(id).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(
+            &app,
+            &admin,
+            "/api/admin/consumers/no_such_consumer/dead-letters"
+        )
+        .await
+        .status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
