@@ -306,7 +306,8 @@ pub async fn start<S: Service>(
             .map_err(|error| StartError::Database(Box::new(error)))?;
     }
     let resources = Resources::<S>::new(environment, settings, database.clone());
-    if service.seed {
+    // A context run alone has no demo data of its own.
+    if service.seed && service.only.is_none() {
         let added = S::seed(&resources).await.map_err(StartError::Seed)?;
         if added > 0 {
             tracing::info!(added, "added the demo data to an empty database");

@@ -36,7 +36,7 @@ impl Query for ListConsumerDeadLetters {
     const ACCESS: Access = Access::Permission(OUTBOX_OPERATE);
 }
 
-/// Applies consumer `consumer`'s dead letter `id` again, through the
+/// Applies consumer `consumer`'s dead letter `number` again, through the
 /// consumer's handler; it is gone once applied, and stays when it fails again
 /// (409 `dead_letter_failed` with the reason).
 #[derive(Debug, Clone, Validate, Serialize)]
@@ -44,8 +44,8 @@ pub struct RetryConsumerDeadLetter {
     /// The consumer.
     #[validate(length(min = 1, max = MAX_CONSUMER_CHARS))]
     pub consumer: String,
-    /// The dead letter.
-    pub id: i64,
+    /// The dead letter's number.
+    pub number: i64,
 }
 
 impl Command for RetryConsumerDeadLetter {
@@ -58,8 +58,8 @@ impl Command for RetryConsumerDeadLetter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsumerDeadLetterView {
-    /// Its id within the consumer.
-    pub id: i64,
+    /// Its number among the consumer's dead letters.
+    pub number: i64,
     /// The consumer.
     pub consumer: String,
     /// The partition it came from.
@@ -67,7 +67,7 @@ pub struct ConsumerDeadLetterView {
     /// Its position there.
     pub position: String,
     /// Its message id, when it could be read.
-    pub message_id: Option<String>,
+    pub message_id: Option<uuid::Uuid>,
     /// Its event type, when it could be read.
     pub event_type: Option<String>,
     /// Why it was given up on.
@@ -79,11 +79,13 @@ pub struct ConsumerDeadLetterView {
 impl From<ConsumerDeadLetter> for ConsumerDeadLetterView {
     fn from(dead: ConsumerDeadLetter) -> Self {
         Self {
-            id: dead.id,
+            number: dead.id,
             consumer: dead.consumer,
             partition: dead.partition,
             position: dead.position,
-            message_id: dead.message_id,
+            message_id: dead
+                .message_id
+                .and_then(|id| uuid::Uuid::parse_str(&id).ok()),
             event_type: dead.event_type,
             reason: dead.reason,
             dead_at_ms: dead.dead_at_ms,
@@ -138,13 +140,13 @@ impl CommandHandler<RetryConsumerDeadLetter> for ConsumerOperator {
     ) -> Result<(), AppError> {
         match self
             .dead_letters
-            .retry(&command.consumer, command.id)
+            .retry(&command.consumer, command.number)
             .await?
         {
             ConsumerRetry::Applied => Ok(()),
             ConsumerRetry::NotFound => Err(AppError::NotFound {
                 kind: "dead_letter",
-                id: command.id.to_string(),
+                id: command.number.to_string(),
             }),
             ConsumerRetry::Failed(reason) => Err(AppError::Conflict {
                 code: "dead_letter_failed",

@@ -173,7 +173,9 @@ impl Service for Shop {
                 unit_of_work: startup.unit_of_work(),
                 clock: Arc::new(SystemClock),
             },
-            startup.service_settings().tcc.timeout,
+            // Longer than one branch call: the request has begun its
+            // transaction by then, or died.
+            startup.service_settings().tcc.call_timeout,
         );
         let dispatcher = catalog::register(startup.dispatcher(), Arc::new(Catalog::new(products)));
         let dispatcher = ordering::register(dispatcher, Arc::new(ordering));

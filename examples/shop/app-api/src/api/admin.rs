@@ -67,25 +67,25 @@ async fn list_consumer_dead_letters(
 /// made it fail is fixed; it is gone once applied.
 #[utoipa::path(
     post,
-    path = "/api/admin/consumers/{consumer}/dead-letters/{id}/retry",
+    path = "/api/admin/consumers/{consumer}/dead-letters/{number}/retry",
     tag = "operations",
     security(("bearer" = ["outbox.operate"])),
     params(
         ("consumer" = String, Path, max_length = 64, description = "The consumer's name"),
-        ("id" = i64, Path, description = "The dead letter's id"),
+        ("number" = i64, Path, description = "The dead letter's number"),
     ),
     responses(
         (status = 204, description = "It was applied"),
-        (status = 400, description = "The id is not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The number is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such consumer or dead letter", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`dead_letter_failed`: it failed again, and stays", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn retry_consumer_dead_letter(
     may: MayExecute<RetryConsumerDeadLetter>,
-    ApiPath((consumer, id)): ApiPath<(String, i64)>,
+    ApiPath((consumer, number)): ApiPath<(String, i64)>,
 ) -> Result<impl IntoResponse, AppError> {
-    may.execute(RetryConsumerDeadLetter { consumer, id })
+    may.execute(RetryConsumerDeadLetter { consumer, number })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -591,7 +591,7 @@ async fn a_consumer_dead_letter_is_listed_with_its_reason_and_applied_again_once
             .is_some_and(|reason| reason.contains("not a product event")),
         "{letter}"
     );
-    let id = letter["id"].as_i64().expect("an id");
+    let id = letter["number"].as_i64().expect("a number");
     let retry = |id: i64| {
         let client = app.client.clone();
         let url = app.api_url(&format!("{path}/{id}/retry"));
