@@ -285,6 +285,7 @@ mod tests {
     use strata_domain::ports::MockGlobalTransactions;
 
     use super::*;
+    use crate::application::middleware::{Authorization, Validation};
     use crate::application::{Dispatcher, Principal, PrincipalKind, RequestContext};
 
     fn operator_request() -> RequestContext {
@@ -295,6 +296,10 @@ mod tests {
     fn dispatcher(transactions: MockGlobalTransactions) -> Dispatcher {
         let operator = Arc::new(TransactionOperator::new(Arc::new(transactions)));
         Dispatcher::builder()
+            .middleware([
+                Arc::new(Authorization) as Arc<dyn crate::application::Middleware>,
+                Arc::new(Validation),
+            ])
             .query::<ListTransactions>(operator.clone())
             .query::<GetTransaction>(operator.clone())
             .command::<RetryTransaction>(operator.clone())

@@ -111,25 +111,30 @@ pub fn sql(backend: sea_orm::DbBackend, postgres: &str) -> String {
     }
 }
 
-async fn business(state: &ParticipantState, op: BranchOp, quantity: i64) -> Result<(), AppError> {
+async fn business(
+    state: &ParticipantState,
+    op: BranchOp,
+    holder: i64,
+    quantity: i64,
+) -> Result<(), AppError> {
     let session = state.database.writer().await?;
     let backend = session.get_database_backend();
     let statement = match op {
         BranchOp::Try => {
-            "UPDATE holding SET available = available - $1, reserved = reserved + $1 WHERE available >= $1"
+            "UPDATE holding SET available = available - $1, reserved = reserved + $1 WHERE holder = $2 AND available >= $1"
         }
         BranchOp::Confirm => {
-            "UPDATE holding SET reserved = reserved - $1, spent = spent + $1 WHERE reserved >= $1"
+            "UPDATE holding SET reserved = reserved - $1, spent = spent + $1 WHERE holder = $2 AND reserved >= $1"
         }
         BranchOp::Cancel => {
-            "UPDATE holding SET reserved = reserved - $1, available = available + $1 WHERE reserved >= $1"
+            "UPDATE holding SET reserved = reserved - $1, available = available + $1 WHERE holder = $2 AND reserved >= $1"
         }
     };
     let changed = session
         .execute_raw(Statement::from_sql_and_values(
             backend,
             sql(backend, statement),
-            [quantity.into()],
+            [quantity.into(), holder.into()],
         ))
         .await
         .map_err(strata_infrastructure::storage_error)?
@@ -197,6 +202,7 @@ async fn branch_route(
         return (StatusCode::BAD_REQUEST, "no transaction headers".into());
     };
     let quantity = payload["quantity"].as_i64().unwrap_or(0);
+    let holder = payload["holder"].as_i64().unwrap_or(0);
     if op == BranchOp::Try {
         let before = state.knobs.try_delay_before_ms.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(before)).await;
@@ -210,7 +216,7 @@ async fn branch_route(
         let decision = state.barrier.enter(&gid, &branch, op).await?;
         tokio::time::sleep(Duration::from_millis(inside)).await;
         match decision {
-            BarrierDecision::Run => business(&state, op, quantity).await,
+            BarrierDecision::Run => business(&state, op, holder, quantity).await,
             BarrierDecision::Skip => Ok(()),
             BarrierDecision::Refuse => Err(AppError::Conflict {
                 code: "cancelled_before",
@@ -241,12 +247,12 @@ impl Participant {
             .expect("migrated");
         let pool = connected.connection().expect("the pool");
         pool.execute_unprepared(
-            "CREATE TABLE holding (available BIGINT NOT NULL, reserved BIGINT NOT NULL, spent BIGINT NOT NULL)",
+            "CREATE TABLE holding (holder BIGINT NOT NULL PRIMARY KEY, available BIGINT NOT NULL, reserved BIGINT NOT NULL, spent BIGINT NOT NULL)",
         )
         .await
         .expect("table made");
         pool.execute_unprepared(&format!(
-            "INSERT INTO holding (available, reserved, spent) VALUES ({available}, 0, 0)"
+            "INSERT INTO holding (holder, available, reserved, spent) VALUES (0, {available}, 0, 0)"
         ))
         .await
         .expect("stocked");
@@ -272,7 +278,23 @@ impl Participant {
         }
     }
 
-    /// What it holds: (available, reserved, spent).
+    /// Gives it holders `1..=count` besides the first (customers' wallets,
+    /// say), each holding `available`.
+    ///
+    /// # Panics
+    /// When the table cannot be written.
+    pub async fn open_holders(&self, count: i64, available: i64) {
+        let pool = self.connected.connection().expect("the pool");
+        for holder in 1..=count {
+            pool.execute_unprepared(&format!(
+                "INSERT INTO holding (holder, available, reserved, spent) VALUES ({holder}, {available}, 0, 0)"
+            ))
+            .await
+            .expect("opened");
+        }
+    }
+
+    /// What all its holders hold together: (available, reserved, spent).
     ///
     /// # Panics
     /// When the table cannot be read.
@@ -283,7 +305,9 @@ impl Participant {
             .expect("the pool")
             .query_one_raw(Statement::from_string(
                 self.connected.backend(),
-                "SELECT available, reserved, spent FROM holding",
+                "SELECT CAST(SUM(available) AS BIGINT) AS available, \
+                 CAST(SUM(reserved) AS BIGINT) AS reserved, \
+                 CAST(SUM(spent) AS BIGINT) AS spent FROM holding",
             ))
             .await
             .expect("read")
@@ -319,12 +343,18 @@ impl Participant {
             .collect()
     }
 
-    /// A branch asking it for `quantity`.
+    /// A branch asking its first holder for `quantity`.
     #[must_use]
     pub fn branch(&self, quantity: i64) -> BranchSpec {
+        self.branch_of(0, quantity)
+    }
+
+    /// A branch asking holder `holder` for `quantity`.
+    #[must_use]
+    pub fn branch_of(&self, holder: i64, quantity: i64) -> BranchSpec {
         BranchSpec {
             url: self.url.clone(),
-            payload: json!({ "quantity": quantity }),
+            payload: json!({ "holder": holder, "quantity": quantity }),
         }
     }
 }
