@@ -383,12 +383,15 @@ fn order_settlement(
         let dispatcher = dispatcher.clone();
         async move {
             let request = RequestContext::background().with_principal(system_principal());
-            // A full round means more may be waiting: go on at once.
-            while dispatcher
-                .execute(&request, SettleOrders { limit: 100 })
-                .await?
-                == 100
-            {}
+            let settled = dispatcher
+                .execute(&request, SettleOrders { page: 100 })
+                .await?;
+            if settled > 0 {
+                tracing::info!(
+                    settled,
+                    "settled orders whose transaction ended after their request"
+                );
+            }
             Ok(())
         }
     })

@@ -46,7 +46,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         (status = 200, description = "One page of the consumer's dead letters", body = PageOf<ConsumerDeadLetterView>),
         (status = 400, description = "A query parameter is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The service has no such consumer", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The page or page size is out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The consumer's name is longer than 64 characters, or the page or page size is out of range", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn list_consumer_dead_letters(
@@ -79,6 +79,7 @@ async fn list_consumer_dead_letters(
         (status = 400, description = "The number is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such consumer or dead letter", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`dead_letter_failed`: it failed again, and stays", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The consumer's name is longer than 64 characters", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn retry_consumer_dead_letter(
@@ -158,6 +159,7 @@ async fn list_transactions(
     responses(
         (status = 200, description = "The transaction", body = TransactionView),
         (status = 404, description = "No transaction has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is longer than 64 characters", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn get_transaction(
@@ -179,6 +181,7 @@ async fn get_transaction(
         (status = 204, description = "The recovery worker takes it up at once"),
         (status = 404, description = "No transaction has this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`transaction_state`: it is finished", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is longer than 64 characters", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn retry_transaction(
@@ -202,7 +205,7 @@ async fn retry_transaction(
         (status = 204, description = "It is in that state now"),
         (status = 404, description = "No transaction has this id", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`transaction_state`: it is finished already", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The state is not `succeeded` or `failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The state is not `succeeded` or `failed`, or the id is longer than 64 characters", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn force_transaction(

@@ -380,10 +380,13 @@ pub trait OrderRepository: Repository<Order> {
     ) -> Result<Page<Order>, RepositoryError>;
 
     /// Up to `limit` pending orders placed before `placed_before_ms`, oldest
-    /// first.
+    /// first (by placement time, then id), after `after` (an order's
+    /// placement time and id) when given: a cursor, so orders that stay
+    /// pending never hide the ones behind them.
     async fn pending(
         &self,
         placed_before_ms: i64,
+        after: Option<(i64, OrderId)>,
         limit: u64,
     ) -> Result<Vec<Order>, RepositoryError>;
 }
@@ -434,7 +437,12 @@ mockall::mock! {
             customer: UserId,
             page: PageRequest,
         ) -> Result<Page<Order>, RepositoryError>;
-        async fn pending(&self, placed_before_ms: i64, limit: u64) -> Result<Vec<Order>, RepositoryError>;
+        async fn pending(
+            &self,
+            placed_before_ms: i64,
+            after: Option<(i64, OrderId)>,
+            limit: u64,
+        ) -> Result<Vec<Order>, RepositoryError>;
     }
 }
 

@@ -5,7 +5,7 @@ mod order_entity;
 
 use async_trait::async_trait;
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -177,13 +177,25 @@ impl OrderRepository for SeaOrmOrderRepository {
     async fn pending(
         &self,
         placed_before_ms: i64,
+        after: Option<(i64, OrderId)>,
         limit: u64,
     ) -> Result<Vec<Order>, RepositoryError> {
-        let session = self.database.reader().await?;
-        let rows = Orders::find()
+        let mut pending = Orders::find()
             .filter(Column::Status.eq(OrderStatus::Pending.as_str()))
-            .filter(Column::PlacedAt.lt(placed_before_ms))
+            .filter(Column::PlacedAt.lt(placed_before_ms));
+        if let Some((placed_at, id)) = after {
+            pending = pending.filter(
+                Condition::any().add(Column::PlacedAt.gt(placed_at)).add(
+                    Condition::all()
+                        .add(Column::PlacedAt.eq(placed_at))
+                        .add(Column::Id.gt(id.as_uuid())),
+                ),
+            );
+        }
+        let session = self.database.reader().await?;
+        let rows = pending
             .order_by_asc(Column::PlacedAt)
+            .order_by_asc(Column::Id)
             .limit(limit)
             .all(&*session)
             .await

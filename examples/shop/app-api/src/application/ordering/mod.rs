@@ -129,13 +129,13 @@ impl Command for PlaceOrder {
 }
 
 /// Settles the pending orders whose transaction finished after their request
-/// ended, and drives the ones whose request died before starting it; answers
-/// how many were settled.
+/// ended, and drives the ones whose request died before starting it: every
+/// pending order, `page` at a time; answers how many were settled.
 #[derive(Debug, Clone, Copy, Validate)]
 pub struct SettleOrders {
-    /// At most this many orders.
+    /// Orders read at a time.
     #[validate(range(min = 1, max = 1_000))]
-    pub limit: u32,
+    pub page: u32,
 }
 
 impl Command for SettleOrders {
@@ -393,24 +393,31 @@ impl CommandHandler<SettleOrders> for Ordering {
     async fn handle(&self, _cx: &UseCaseContext, command: SettleOrders) -> Result<usize, AppError> {
         let now = now_ms(self.ports.clock.as_ref());
         let before = now.saturating_sub(i64::try_from(self.settle_after.as_millis()).unwrap_or(0));
-        let pending = self
-            .ports
-            .orders
-            .pending(before, u64::from(command.limit))
-            .await?;
         let mut settled = 0;
-        for order in pending {
-            let placement = match self.ports.placement.placement(order.id()).await? {
-                Some(placement) => placement,
-                // Its request died before the transaction began: begin it.
-                None => self.ports.placement.place(&order, None).await?,
-            };
-            if placement != Placement::Pending {
-                self.settle(order.id(), placement, None).await?;
-                settled += 1;
+        let mut after = None;
+        loop {
+            let pending = self
+                .ports
+                .orders
+                .pending(before, after, u64::from(command.page))
+                .await?;
+            let read = pending.len();
+            for order in pending {
+                after = Some((order.placed_at_ms(), order.id()));
+                let placement = match self.ports.placement.placement(order.id()).await? {
+                    Some(placement) => placement,
+                    // Its request died before the transaction began: begin it.
+                    None => self.ports.placement.place(&order, None).await?,
+                };
+                if placement != Placement::Pending {
+                    self.settle(order.id(), placement, None).await?;
+                    settled += 1;
+                }
+            }
+            if read < usize::try_from(command.page).unwrap_or(usize::MAX) {
+                return Ok(settled);
             }
         }
-        Ok(settled)
     }
 }
 
@@ -452,4 +459,100 @@ pub fn register(dispatcher: DispatcherBuilder, ordering: Arc<Ordering>) -> Dispa
         .command::<SettleOrders>(ordering.clone())
         .guarded_query::<GetOrder>(ordering.clone(), OwnerOr(ORDERS_READ_ANY))
         .query::<ListMyOrders>(ordering)
+}
+
+#[cfg(test)]
+mod tests {
+    use mockall::predicate::eq;
+    use shop_domain::catalog::{MockProductRepository, Money};
+    use shop_domain::ordering::{MockOrderPlacement, MockOrderRepository};
+    use strata_app_api::application::{
+        Dispatcher, Principal, PrincipalKind, RequestContext, middleware,
+    };
+    use strata_domain::ports::{MockUnitOfWork, Outcome, SystemClock};
+
+    use super::*;
+
+    fn pending_order(placed_at_ms: i64) -> Order {
+        Order::place(
+            OrderId::generate(),
+            UserId::generate(),
+            vec![OrderLine {
+                product: ProductId::generate(),
+                quantity: Quantity::new(1).expect("a quantity"),
+                unit_price: Money::new(100, "EUR").expect("a price"),
+            }],
+            placed_at_ms,
+        )
+        .expect("an order")
+    }
+
+    #[tokio::test]
+    async fn orders_that_stay_pending_do_not_hide_the_ones_behind_them() {
+        // A full page of orders whose transactions wait for an operator,
+        // then one whose transaction was confirmed.
+        let stuck: Vec<Order> = (0..2).map(pending_order).collect();
+        let confirmed = pending_order(5);
+        let confirmed_id = confirmed.id();
+        let last = (stuck[1].placed_at_ms(), stuck[1].id());
+        let mut orders = MockOrderRepository::new();
+        let first_page = stuck.clone();
+        orders
+            .expect_pending()
+            .withf(|_, after, limit| after.is_none() && *limit == 2)
+            .times(1)
+            .returning(move |_, _, _| Ok(first_page.clone()));
+        let behind = confirmed.clone();
+        orders
+            .expect_pending()
+            .withf(move |_, after, _| *after == Some(last))
+            .times(1)
+            .returning(move |_, _, _| Ok(vec![behind.clone()]));
+        let found = confirmed.clone();
+        orders
+            .expect_find()
+            .with(eq(confirmed_id))
+            .times(1)
+            .returning(move |_| Ok(Some(found.clone())));
+        orders.expect_save().times(1).returning(|_| Ok(()));
+        let mut placement = MockOrderPlacement::new();
+        placement.expect_placement().returning(move |id| {
+            Ok(Some(if id == confirmed_id {
+                Placement::Confirmed
+            } else {
+                Placement::Pending
+            }))
+        });
+        placement.expect_place().never();
+        let mut unit_of_work = MockUnitOfWork::new();
+        unit_of_work.expect_begin().returning(|_| Ok(()));
+        unit_of_work
+            .expect_finish()
+            .with(eq(Outcome::Commit))
+            .returning(Ok);
+        let unit_of_work: Arc<dyn UnitOfWork> = Arc::new(unit_of_work);
+        let ordering = Arc::new(Ordering::new(
+            OrderingPorts {
+                orders: Arc::new(orders),
+                products: Arc::new(MockProductRepository::new()),
+                placement: Arc::new(placement),
+                unit_of_work: Arc::clone(&unit_of_work),
+                clock: Arc::new(SystemClock),
+            },
+            Duration::from_secs(5),
+        ));
+        let dispatcher = register(
+            Dispatcher::builder().middleware(middleware::standard(unit_of_work)),
+            ordering,
+        )
+        .build();
+        let request = RequestContext::background().with_principal(
+            Principal::new("shop", PrincipalKind::Service).with_permission(ORDERS_SETTLE),
+        );
+        let settled = dispatcher
+            .execute(&request, SettleOrders { page: 2 })
+            .await
+            .expect("settled");
+        assert_eq!(settled, 1);
+    }
 }
