@@ -19,8 +19,26 @@ pub use reports::SeaOrmSalesReportStore;
 pub use wallet::{SeaOrmWallets, WalletMigrator};
 pub use wishlists::SeaOrmWishlistRepository;
 
-use sea_orm::DbErr;
-use strata_infrastructure::Database;
+use sea_orm::{ConnectionTrait, DbErr, StatementBuilder};
+use strata_domain::RepositoryError;
+use strata_infrastructure::{Database, storage_error};
+
+/// Runs `statement` through a writing session of `database` (the caller's
+/// unit of work): how many rows it changed.
+pub(crate) async fn execute(
+    database: &Database,
+    statement: &impl StatementBuilder,
+) -> Result<u64, RepositoryError> {
+    let session = database.writer().await?;
+    let backend = session.get_database_backend();
+    let changed = session
+        .execute_raw(StatementBuilder::build(statement, &backend))
+        .await
+        .map_err(storage_error)?
+        .rows_affected();
+    session.finish().await?;
+    Ok(changed)
+}
 
 /// Brings the schema up to date: applies every migration not yet applied.
 ///

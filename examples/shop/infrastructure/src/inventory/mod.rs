@@ -90,19 +90,7 @@ impl SeaOrmStockLedger {
             .and_where(Expr::col(Stock::ProductId).eq(line.product.as_uuid()))
             .and_where(Expr::col(from).gte(units))
             .to_owned();
-        Ok(self.run(&update).await? == 1)
-    }
-
-    async fn run(&self, statement: &impl StatementBuilder) -> Result<u64, RepositoryError> {
-        let session = self.database.writer().await?;
-        let backend = session.get_database_backend();
-        let changed = session
-            .execute_raw(StatementBuilder::build(statement, &backend))
-            .await
-            .map_err(storage_error)?
-            .rows_affected();
-        session.finish().await?;
-        Ok(changed)
+        Ok(crate::execute(&self.database, &update).await? == 1)
     }
 }
 
@@ -137,7 +125,7 @@ impl StockLedger for SeaOrmStockLedger {
             .map_err(RepositoryError::storage)?
             .on_conflict(OnConflict::column(Stock::ProductId).do_nothing().to_owned())
             .to_owned();
-        Ok(self.run(&insert).await? == 1)
+        Ok(crate::execute(&self.database, &insert).await? == 1)
     }
 
     async fn reserve(&self, line: StockLine) -> Result<bool, RepositoryError> {

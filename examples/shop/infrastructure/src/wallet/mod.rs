@@ -77,18 +77,6 @@ impl SeaOrmWallets {
         Self { database }
     }
 
-    async fn run(&self, statement: &impl StatementBuilder) -> Result<u64, RepositoryError> {
-        let session = self.database.writer().await?;
-        let backend = session.get_database_backend();
-        let changed = session
-            .execute_raw(StatementBuilder::build(statement, &backend))
-            .await
-            .map_err(storage_error)?
-            .rows_affected();
-        session.finish().await?;
-        Ok(changed)
-    }
-
     /// Moves `amount` from `from` to `to` of `owner`'s wallet, if `from`
     /// holds it in `amount`'s currency; otherwise says why not.
     async fn shift(
@@ -107,7 +95,7 @@ impl SeaOrmWallets {
             .and_where(Expr::col(Wallet::Currency).eq(amount.currency().as_str()))
             .and_where(Expr::col(from).gte(minor))
             .to_owned();
-        if self.run(&update).await? == 1 {
+        if crate::execute(&self.database, &update).await? == 1 {
             return Ok(Moved::Done);
         }
         self.refusal(owner, amount.currency()).await
@@ -181,7 +169,7 @@ impl Wallets for SeaOrmWallets {
             .map_err(RepositoryError::storage)?
             .on_conflict(OnConflict::column(Wallet::Owner).do_nothing().to_owned())
             .to_owned();
-        if self.run(&upsert).await? == 1 {
+        if crate::execute(&self.database, &upsert).await? == 1 {
             return Ok(Moved::Done);
         }
         let add = Query::update()
@@ -191,7 +179,7 @@ impl Wallets for SeaOrmWallets {
             .and_where(Expr::col(Wallet::Currency).eq(amount.currency().as_str()))
             .and_where(Expr::col(Wallet::Balance).lte(Money::MAX_MINOR - minor))
             .to_owned();
-        if self.run(&add).await? == 1 {
+        if crate::execute(&self.database, &add).await? == 1 {
             return Ok(Moved::Done);
         }
         self.refusal(owner, amount.currency()).await
