@@ -296,13 +296,6 @@ impl<S: Service> Startup<S> {
         self.service_settings().only.as_deref()
     }
 
-    /// Whether this process runs context `name`: when it runs whole, or that
-    /// context alone.
-    #[must_use]
-    pub fn hosts(&self, name: &str) -> bool {
-        self.only().is_none_or(|only| only == name)
-    }
-
     /// Opens context `name`'s database (see [`Service::contexts`]), migrated
     /// when `migrate_on_start` is set, with its readiness check
     /// (`database_<name>`), pool metrics, and the purges of its idempotency
