@@ -60,7 +60,7 @@ for who in admin customer; do
     -H "Authorization: Bearer $token" \
     --checks all \
     --max-examples "$examples" \
-    --workers 2 \
+    --workers 1 \
     --no-color \
     ${FUZZ_SEED:+--seed "$FUZZ_SEED"} | tee "$work/st-$who.log" || status=1
   generated=$(grep -Eo '[0-9]+ generated' "$work/st-$who.log" | tail -n1 | cut -d' ' -f1)

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use strata_app_api::application::error_chain;
-use strata_app_api::config::{ConfigError, Environment, Loaded, Loader};
+use strata_app_api::config::{ConfigError, Environment, Loaded, Loader, Origin};
 
 use crate::running::{Migration, OutboxCommand, OutboxReport, migrate, outbox, seed, start};
 use crate::service::{Service, Settings};
@@ -205,8 +205,39 @@ pub fn load_settings<S: Service>(
         ),
     };
     let loaded = loader.load_pair::<_, S::Settings>(S::defaults())?;
-    S::check(loaded.value(), environment)?;
+    check::<S>(loaded.value(), environment, loaded.origin("only"))?;
     Ok(loaded)
+}
+
+/// The runtime's own rules over loaded settings, then the service's
+/// (`Service::check`).
+fn check<S: Service>(
+    settings: &Settings<S>,
+    environment: Environment,
+    only_from: Origin,
+) -> Result<(), ConfigError> {
+    if let Some(only) = &settings.service.only {
+        let contexts: Vec<String> = S::contexts(&settings.app)
+            .iter()
+            .map(|context| context.name().to_owned())
+            .collect();
+        if !contexts.contains(only) {
+            return Err(ConfigError::Invalid {
+                key: "only".into(),
+                origin: only_from,
+                reason: if contexts.is_empty() {
+                    format!("{} has no context to run alone", S::name())
+                } else {
+                    format!(
+                        "{} has no context by that name; it has {}",
+                        S::name(),
+                        contexts.join(", ")
+                    )
+                },
+            });
+        }
+    }
+    S::check(settings, environment)
 }
 
 async fn run<S: Service>(
@@ -220,6 +251,11 @@ async fn run<S: Service>(
             let mut settings = loaded.into_value();
             if let Some(only) = serving.get_one::<String>("only") {
                 settings.service.only = Some(only.clone());
+                let origin = Origin::Argument("--only".into());
+                if let Err(error) = check::<S>(&settings, environment, origin) {
+                    eprintln!("{}: {error}", S::name());
+                    return ExitCode::from(EXIT_CONFIG);
+                }
             }
             serve::<S>(settings, environment).await
         }

@@ -130,6 +130,8 @@ pub enum Origin {
     File(String),
     /// An environment variable, by name.
     Variable(String),
+    /// A command-line argument, by name.
+    Argument(String),
 }
 
 impl fmt::Display for Origin {
@@ -138,6 +140,7 @@ impl fmt::Display for Origin {
             Self::Default => f.write_str("the default"),
             Self::File(name) => write!(f, "from {name}"),
             Self::Variable(name) => write!(f, "from environment variable {name}"),
+            Self::Argument(name) => write!(f, "from command-line argument {name}"),
         }
     }
 }

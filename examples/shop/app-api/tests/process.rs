@@ -203,6 +203,39 @@ fn config_prints_the_effective_configuration_with_secrets_masked() {
 }
 
 #[test]
+fn serving_one_context_alone_without_the_shared_signing_key_is_a_configuration_error() {
+    let output = shop()
+        .args(["serve", "--only", "inventory"])
+        .env_remove("SHOP_JWT_SECRET")
+        .output()
+        .expect("the shop binary runs");
+    assert_eq!(output.status.code(), Some(78), "EX_CONFIG");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("shop: configuration key `jwt_secret` is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serving_a_context_the_service_does_not_have_is_a_configuration_error() {
+    let output = shop()
+        .args(["serve", "--only", "payroll"])
+        .env(
+            "SHOP_JWT_SECRET",
+            "a signing key of more than thirty-two bytes",
+        )
+        .output()
+        .expect("the shop binary runs");
+    assert_eq!(output.status.code(), Some(78), "EX_CONFIG");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`only`") && stderr.contains("inventory, wallet"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_mistyped_command_is_a_usage_error() {
     let output = shop()
         .args(["serv"])
