@@ -282,6 +282,21 @@ impl Session {
         }
     }
 
+    /// The claims of the signed-in user's access token, read without
+    /// checking its signature: for what a page shows (a link to a page the
+    /// user may open), never for what it allows — the upstream checks the
+    /// token on every call.
+    pub async fn claims<T: DeserializeOwned>(&self) -> Option<T> {
+        use base64::Engine as _;
+        let data = self.data.lock().await;
+        let token = &data.tokens.as_ref()?.access_token;
+        let payload = token.split('.').nth(1)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// The value kept under `key`, if any and if it reads as a `T`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         let data = self.data.lock().await;

@@ -191,6 +191,11 @@ impl Call {
         Self::new(Method::POST, path).json(body)
     }
 
+    /// `POST path` with no body: an action on the resource at `path`.
+    pub fn post_empty(path: impl Into<String>) -> Self {
+        Self::new(Method::POST, path)
+    }
+
     /// `PUT path` with a JSON `body`.
     pub fn put(path: impl Into<String>, body: serde_json::Value) -> Self {
         Self::new(Method::PUT, path).json(body)

@@ -243,13 +243,22 @@ impl Service for Shop {
             startup.client_limiter()?,
             startup.operations(),
         );
-        let upstream = Upstream::new(format!("http://{}", api.addr()))?;
+        let upstream = Upstream::new(
+            settings
+                .web
+                .api_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", api.addr())),
+        )?;
         startup.announce(format!("Shop API:      http://{}/api/products", api.addr()));
         startup.announce(format!("Shop web page: http://{}/", web.addr()));
         startup.announce(format!("API docs:      http://{}/docs", api.addr()));
         startup.serve(api, api_router);
         startup.serve(internal, internal_router);
-        startup.serve(web, shop_bff::router(upstream));
+        let web_settings = shop_bff::WebSettings {
+            secure_cookie: settings.web.secure_cookie,
+        };
+        startup.serve(web, shop_bff::router(upstream, &web_settings));
         Ok(())
     }
 }

@@ -43,6 +43,29 @@ pub struct ShopSettings {
     pub inventory: ContextSettings,
     /// The wallet: its database, and where it runs.
     pub wallet: ContextSettings,
+    /// The web app.
+    pub web: WebSettings,
+}
+
+/// The web app (`[web]`): the pages served at `web_addr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSettings {
+    /// Whether the session cookie is sent over HTTPS only. Switch it off only
+    /// to develop over plain HTTP.
+    pub secure_cookie: bool,
+    /// The API the pages are fetched from (`http://host:port`); unset, this
+    /// process's own.
+    pub api_url: Option<String>,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            secure_cookie: true,
+            api_url: None,
+        }
+    }
 }
 
 /// A context of the shop that keeps its own database (`[inventory]`,
@@ -110,6 +133,7 @@ impl Default for ShopSettings {
             admin: AdminSettings::default(),
             inventory: ContextSettings::named("inventory"),
             wallet: ContextSettings::named("wallet"),
+            web: WebSettings::default(),
         }
     }
 }
@@ -125,6 +149,14 @@ impl Config for ShopSettings {
         }
         self.inventory.validate("inventory")?;
         self.wallet.validate("wallet")?;
+        if let Some(url) = &self.web.api_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(Invalid::new(
+                "web.api_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
         match (&self.admin.email, &self.admin.password) {
             (Some(email), Some(password)) => {
                 if Email::parse(email).is_err() {

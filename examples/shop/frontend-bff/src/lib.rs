@@ -1,113 +1,85 @@
-//! The sample shop's backend for its web page. It serves the page and fetches the
-//! data for it from app-api over HTTP; it never touches the database.
+//! The sample shop's web app, served by its backend-for-frontend: pages
+//! rendered on the server from app-api's answers (never from the database),
+//! usable without JavaScript, from sign-up to checkout, and an operator's
+//! dashboard. The browser holds only an opaque session cookie; its tokens
+//! stay here.
 
-use std::fmt::Write as _;
+mod admin;
+mod pages;
+mod view;
+
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
-use axum::routing::get;
-use serde::Deserialize;
-use strata_bff::html::{escape, page};
-use strata_bff::{Origin, Upstream};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use strata_bff::{HotCache, SessionSettings, Sessions, Upstream, session_layer};
 
-/// A product as the page needs it, read from app-api's JSON.
-#[derive(Debug, Deserialize)]
-struct Product {
-    name: String,
-    sku: String,
-    price: Price,
+/// How the web app runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// Whether the session cookie is sent over HTTPS only; off only to
+    /// develop over plain HTTP.
+    pub secure_cookie: bool,
 }
 
-#[derive(Debug, Deserialize)]
-struct Price {
-    amount_minor: i64,
-    currency: String,
+/// What every page handler shares.
+#[derive(Clone)]
+pub(crate) struct Web {
+    pub(crate) api: Upstream,
+    /// Catalog pages and products as app-api answered them: served from
+    /// memory while fresh, stale while one refresh runs.
+    pub(crate) catalog: HotCache<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
-struct ProductPage {
-    items: Vec<Product>,
-    total: u64,
-}
-
-/// The web routes, fetching from the app-api at `api`.
-pub fn router(api: Upstream) -> Router {
-    Router::new().route("/", get(catalog_page)).with_state(api)
-}
-
-async fn catalog_page(State(api): State<Upstream>, origin: Origin) -> impl IntoResponse {
-    match api
-        .get_json::<ProductPage>(&origin, "/api/products?page=1&per_page=100")
-        .await
-    {
-        Ok(products) => (StatusCode::OK, render_catalog(&products)),
-        Err(error) => {
-            tracing::warn!(error = %error, "the catalog page could not load its products");
-            (
-                StatusCode::BAD_GATEWAY,
-                page(
-                    "Shop — unavailable",
-                    "<h1>Shop</h1>\n<p class=\"error\">The catalog is unavailable right now. \
-                     Please try again in a moment.</p>",
-                ),
-            )
-        }
-    }
-}
-
-fn render_catalog(products: &ProductPage) -> Html<String> {
-    let mut body = String::from("<h1>Shop</h1>\n");
-    let _ = writeln!(body, "<p>{} products in the catalog.</p>", products.total);
-    body.push_str(
-        "<table id=\"products\">\n<thead><tr><th>Name</th><th>SKU</th>\
-         <th class=\"num\">Price</th></tr></thead>\n<tbody>\n",
+/// The web app's routes, fetching from the app-api at `api`.
+pub fn router(api: Upstream, settings: &WebSettings) -> Router {
+    let sessions = Sessions::new(
+        SessionSettings {
+            cookie_name: "shop_session".into(),
+            secure: settings.secure_cookie,
+            ..SessionSettings::default()
+        },
+        api.clone(),
     );
-    for product in &products.items {
-        let _ = writeln!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-            escape(&product.name),
-            escape(&product.sku),
-            escape(&format_price(&product.price)),
-        );
-    }
-    body.push_str("</tbody>\n</table>");
-    page("Shop — catalog", &body)
+    let web = Web {
+        api,
+        catalog: HotCache::new(Duration::from_secs(5), Duration::from_secs(300), 10_000),
+    };
+    Router::new()
+        .route("/", get(pages::catalog))
+        .route("/products/{id}", get(pages::product))
+        .route("/sign-up", get(pages::sign_up_form).post(pages::sign_up))
+        .route("/sign-in", get(pages::sign_in_form).post(pages::sign_in))
+        .route("/sign-out", post(pages::sign_out))
+        .route("/cart", get(pages::cart))
+        .route("/cart/items", post(pages::add_to_cart))
+        .route("/cart/items/{id}/remove", post(pages::remove_from_cart))
+        .route("/checkout", post(pages::checkout))
+        .route("/orders", get(pages::orders))
+        .route("/orders/{id}", get(pages::order))
+        .route("/orders/{id}/status", get(pages::order_status))
+        .route("/wallet", get(pages::wallet))
+        .route("/wallet/top-ups", post(pages::top_up))
+        .route("/admin", get(admin::dashboard))
+        .route("/admin/transactions/{gid}", get(admin::transaction))
+        .route("/admin/transactions/{gid}/retry", post(admin::retry))
+        .route("/admin/transactions/{gid}/force", post(admin::force))
+        .route("/static/app.js", get(script))
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            session_layer,
+        ))
+        .with_state(web)
 }
 
-fn format_price(price: &Price) -> String {
-    let sign = if price.amount_minor < 0 { "-" } else { "" };
-    let minor = price.amount_minor.unsigned_abs();
-    format!(
-        "{sign}{}.{:02} {}",
-        minor / 100,
-        minor % 100,
-        price.currency
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("app.js"),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_every_product_escaped() {
-        let products = ProductPage {
-            items: vec![Product {
-                name: "<b>Tea</b> & cake".into(),
-                sku: "TEA-1".into(),
-                price: Price {
-                    amount_minor: 1205,
-                    currency: "EUR".into(),
-                },
-            }],
-            total: 1,
-        };
-        let Html(html) = render_catalog(&products);
-        assert!(html.contains("&lt;b&gt;Tea&lt;/b&gt; &amp; cake"));
-        assert!(html.contains("12.05 EUR"));
-        assert!(html.contains("1 products in the catalog"));
-    }
 }

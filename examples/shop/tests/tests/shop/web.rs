@@ -27,6 +27,75 @@ async fn the_page_lists_the_products_the_api_serves() {
     assert!(html.contains("TOWEL-LIN"));
     assert!(html.contains("49.00 EUR"));
     assert!(html.contains("Matcha &lt;ceremonial&gt; &amp; co"));
-    assert!(html.contains("6 products in the catalog"));
+    assert!(html.contains("6 products · page 1 of 1"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_a_form_without_its_csrf_token_is_refused() {
+    let app = spawn_seeded_app().await;
+    let response = app.client.get(&app.web).send().await.expect("request sent");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .expect("a session cookie")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    let session = cookie.split(';').next().expect("name=value").to_owned();
+    let html = response.text().await.expect("an HTML page");
+    let token = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field in the page")
+        .to_owned();
+    let product = html
+        .split("name=\"product_id\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a product in the page")
+        .to_owned();
+    let add = |body: String| {
+        app.client
+            .post(format!("{}/cart/items", app.web))
+            .header("cookie", &session)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+
+    let refused = add(format!("product_id={product}&quantity=1"))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let forged = add(format!(
+        "product_id={product}&quantity=1&_csrf=0{}",
+        &token[1..]
+    ))
+    .send()
+    .await
+    .expect("request sent");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let added = add(format!("product_id={product}&quantity=2&_csrf={token}"))
+        .send()
+        .await
+        .expect("request sent");
+    // Sent on to the cart.
+    assert_eq!(added.status(), StatusCode::OK);
+    assert_eq!(added.url().path(), "/cart");
+    let cart = app
+        .client
+        .get(format!("{}/cart", app.web))
+        .header("cookie", &session)
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("an HTML page");
+    assert!(cart.contains("<span id=\"cart-count\">2</span>"), "{cart}");
     app.stop().await;
 }
