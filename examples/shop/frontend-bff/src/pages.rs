@@ -149,16 +149,19 @@ async fn catalog_page(
     web: &Web,
     origin: &Origin,
     page: u32,
+    matching: Option<&str>,
 ) -> Result<serde_json::Value, UpstreamError> {
     let api = web.api.clone();
     let origin = origin.clone();
+    let mut query = format!("page={page}&per_page={PER_PAGE}");
+    if let Some(text) = matching {
+        query.push_str("&q=");
+        query.push_str(&encode(text));
+    }
     web.catalog
-        .get_or_load(&format!("products?page={page}"), move || async move {
-            api.get_json(
-                &origin,
-                &format!("/api/products?page={page}&per_page={PER_PAGE}"),
-            )
-            .await
+        .get_or_load(&format!("products?{query}"), move || async move {
+            api.get_json(&origin, &format!("/api/products?{query}"))
+                .await
         })
         .await
 }
@@ -184,29 +187,49 @@ pub(crate) struct Paging {
     page: Option<u32>,
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct CatalogQuery {
+    page: Option<u32>,
+    q: Option<String>,
+}
+
 pub(crate) async fn catalog(
     State(web): State<Web>,
     session: Session,
     origin: Origin,
-    Query(paging): Query<Paging>,
+    Query(query): Query<CatalogQuery>,
 ) -> Response {
     let viewer = viewer(&session).await;
     let notice = take_flash(&session).await;
-    let number = paging.page.unwrap_or(1).clamp(1, 10_000);
-    let products = match catalog_page(&web, &origin, number).await {
+    let number = query.page.unwrap_or(1).clamp(1, 10_000);
+    let matching: Option<String> = query
+        .q
+        .map(|text| text.trim().chars().take(100).collect::<String>())
+        .filter(|text| !text.is_empty());
+    let products = match catalog_page(&web, &origin, number, matching.as_deref()).await {
         Ok(value) => serde_json::from_value::<ProductPage>(value).ok(),
         Err(error) if error.status() == Some(422) => None,
         Err(_) => return unavailable(&viewer, "The catalog"),
     };
-    let mut main = String::from("<h1>Catalog</h1>\n");
+    let mut main = format!(
+        "<h1>Catalog</h1>\n<form role=\"search\" method=\"get\" action=\"/\"><label for=\"q\">\
+         Search by name or SKU</label><input id=\"q\" name=\"q\" type=\"search\" maxlength=\"100\" \
+         value=\"{}\"> <button type=\"submit\">Search</button></form>\n",
+        escape(matching.as_deref().unwrap_or(""))
+    );
     let Some(products) = products else {
         main.push_str("<p>There is no such page.</p><p><a href=\"/\">First page</a></p>");
         return page(&viewer, "Catalog", notice.as_ref(), &main).into_response();
     };
     let pages = products.total.div_ceil(u64::from(PER_PAGE)).max(1);
+    let found = matching
+        .as_deref()
+        .map(|text| format!(" matching “{}”", escape(text)))
+        .unwrap_or_default();
     let _ = writeln!(
         main,
-        "<p>{} products · page {} of {pages}</p>\n<div class=\"cards\" id=\"products\">",
+        "<p id=\"catalog-summary\">{} products{found} · page {} of {pages}</p>\n\
+         <div class=\"cards\" id=\"products\">",
         products.total, products.page
     );
     for product in &products.items {
@@ -221,18 +244,22 @@ pub(crate) async fn catalog(
             add_form(&viewer, product.id, "Add to cart"),
         );
     }
+    let also = matching
+        .as_deref()
+        .map(|text| format!("&amp;q={}", escape(&encode(text))))
+        .unwrap_or_default();
     main.push_str("</div>\n<nav class=\"pager\" aria-label=\"Pages\">");
     if products.page > 1 {
         let _ = write!(
             main,
-            "<a href=\"/?page={}\" rel=\"prev\">Previous page</a>",
+            "<a href=\"/?page={}{also}\" rel=\"prev\">Previous page</a>",
             products.page - 1
         );
     }
     if u64::from(products.page) < pages {
         let _ = write!(
             main,
-            "<a href=\"/?page={}\" rel=\"next\">Next page</a>",
+            "<a href=\"/?page={}{also}\" rel=\"next\">Next page</a>",
             products.page + 1
         );
     }

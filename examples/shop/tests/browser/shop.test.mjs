@@ -188,6 +188,20 @@ test("a visitor signs up, signs out and signs in again", async () => {
   assert.match(await page.textContent(".notice.error"), /email or password is not right/);
 });
 
+test("the catalog searches by name or SKU", async () => {
+  await fresh();
+  await page.goto(`${shop.web}/`);
+  await page.fill("#q", "SENCHA");
+  await page.press("#q", "Enter");
+  await page.waitForURL(/q=SENCHA/);
+  assert.equal(await page.locator("#products article").count(), 1);
+  assert.match(await page.textContent("#catalog-summary"), /1 products matching “SENCHA”/);
+  await page.fill("#q", "100%");
+  await page.press("#q", "Enter");
+  await page.waitForURL(/q=100%25/);
+  assert.equal(await page.locator("#products article").count(), 0);
+});
+
 test("a customer tops up, checks out and sees the order confirmed", async () => {
   await fresh();
   await signUp(email());

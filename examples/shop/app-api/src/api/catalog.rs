@@ -104,25 +104,44 @@ struct ChangePriceBody {
     version: u64,
 }
 
-/// One page of the catalog, oldest product first.
+/// What a catalog listing is narrowed to.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ProductFilter {
+    /// Only products whose name or SKU contains this, ignoring case.
+    #[param(schema_with = search_text)]
+    q: Option<String>,
+}
+
+fn search_text() -> Object {
+    rules::text(1, 100, None)
+}
+
+/// One page of the catalog, oldest product first; `q` narrows it to the
+/// products whose name or SKU contains it.
 #[utoipa::path(
     get,
     path = "/api/products",
     tag = "catalog",
-    params(Paging),
+    params(ProductFilter, Paging),
     responses(
         (status = 200, description = "One page of products", body = PageOf<ProductView>),
         (status = 304, description = "The client's copy (`If-None-Match`) is current"),
         (status = 400, description = "A query parameter is not a number", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The page or page size is out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The page or page size is out of range, or `q` is empty or longer than 100 characters", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 async fn list_products(
     may: MayAsk<ListProducts>,
+    ApiQuery(filter): ApiQuery<ProductFilter>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<impl IntoResponse, AppError> {
     let (page, per_page) = paging.page_and_size();
-    let query = ListProducts { page, per_page };
+    let query = ListProducts {
+        page,
+        per_page,
+        matching: filter.q,
+    };
     Ok(Json(may.ask(query).await?))
 }
 

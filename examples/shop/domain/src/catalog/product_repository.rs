@@ -9,8 +9,13 @@ pub trait ProductRepository: Repository<Product> {
     /// The product with this SKU, if there is one.
     async fn find_by_sku(&self, sku: &Sku) -> Result<Option<Product>, RepositoryError>;
 
-    /// One page of products, oldest first.
-    async fn list(&self, page: PageRequest) -> Result<Page<Product>, RepositoryError>;
+    /// One page of products, oldest first; with `matching`, only those whose
+    /// name or SKU contains it, ignoring case.
+    async fn list(
+        &self,
+        matching: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<Product>, RepositoryError>;
 }
 
 #[cfg(feature = "mock")]
@@ -27,6 +32,10 @@ mockall::mock! {
     #[async_trait]
     impl ProductRepository for ProductRepository {
         async fn find_by_sku(&self, sku: &Sku) -> Result<Option<Product>, RepositoryError>;
-        async fn list(&self, page: PageRequest) -> Result<Page<Product>, RepositoryError>;
+        async fn list(
+            &self,
+            matching: Option<String>,
+            page: PageRequest,
+        ) -> Result<Page<Product>, RepositoryError>;
     }
 }

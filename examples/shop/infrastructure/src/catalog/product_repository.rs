@@ -1,6 +1,7 @@
 use async_trait::async_trait;
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func, LikeExpr};
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use shop_domain::catalog::{Money, Product, ProductId, ProductName, ProductRepository, Sku, Stock};
 use strata_domain::{
@@ -107,13 +108,20 @@ impl ProductRepository for SeaOrmProductRepository {
         row.map(to_domain).transpose()
     }
 
-    async fn list(&self, page: PageRequest) -> Result<Page<Product>, RepositoryError> {
+    async fn list(
+        &self,
+        matching: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<Product>, RepositoryError> {
+        let condition = matching.as_deref().map_or_else(Condition::all, containing);
         let session = self.database.reader().await?;
         let total = Products::find()
+            .filter(condition.clone())
             .count(&*session)
             .await
             .map_err(storage_error)?;
         let rows = Products::find()
+            .filter(condition)
             .order_by_asc(Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
@@ -124,4 +132,22 @@ impl ProductRepository for SeaOrmProductRepository {
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok(Page::new(items, page, total))
     }
+}
+
+/// Name or SKU contains `text`, ignoring case; `%`, `_` and `\\` in it match
+/// themselves.
+fn containing(text: &str) -> Condition {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    let like = || LikeExpr::new(pattern.clone()).escape('\\');
+    Condition::any()
+        .add(Expr::expr(Func::lower(Expr::col(Column::Name))).like(like()))
+        .add(Expr::expr(Func::lower(Expr::col(Column::Sku))).like(like()))
 }

@@ -30,7 +30,7 @@ const DEMO: [(&str, &str, i64, i64); 5] = [
 /// # Errors
 /// When the catalog cannot be read or a product cannot be saved.
 pub async fn seed_catalog(products: &dyn ProductRepository) -> Result<usize, SeedError> {
-    if products.list(PageRequest::first()).await?.total > 0 {
+    if products.list(None, PageRequest::first()).await?.total > 0 {
         return Ok(0);
     }
     for (name, sku, price_minor, stock) in DEMO {

@@ -18,6 +18,7 @@ strata_tests::on_each_engine!(
     of_two_concurrent_updates_one_wins_and_one_conflicts,
     a_duplicate_sku_is_reported_as_duplicate,
     listing_pages_in_creation_order_with_a_total,
+    a_search_matches_name_or_sku_ignoring_case_and_wildcards,
 );
 
 fn product(sku: &str) -> Product {
@@ -158,11 +159,37 @@ async fn listing_pages_in_creation_order_with_a_total(database: TestDatabase) {
     }
     let page = f
         .products
-        .list(PageRequest::new(2, 2).expect("valid"))
+        .list(None, PageRequest::new(2, 2).expect("valid"))
         .await
         .expect("listed");
     let skus: Vec<_> = page.items.iter().map(|p| p.sku().to_string()).collect();
     assert_eq!(skus, ["SKU-2", "SKU-3"]);
     assert_eq!(page.total, 5);
     assert_eq!(page.total_pages(), 3);
+}
+
+async fn a_search_matches_name_or_sku_ignoring_case_and_wildcards(database: TestDatabase) {
+    let f = fixture(database).await;
+    for sku in ["GREEN-1", "TEA-1", "MATCHA-1", "TEA-2"] {
+        f.save(&mut product(sku)).await.expect("saved");
+    }
+    let search = |text: &'static str| {
+        let products = f.products.clone();
+        async move {
+            products
+                .list(
+                    Some(text.to_owned()),
+                    PageRequest::new(1, 10).expect("valid"),
+                )
+                .await
+                .expect("listed")
+        }
+    };
+    let found = search("tea").await;
+    let skus: Vec<_> = found.items.iter().map(|p| p.sku().to_string()).collect();
+    assert_eq!(skus, ["TEA-1", "TEA-2"]);
+    assert_eq!(found.total, 2);
+    assert_eq!(search("product matcha").await.total, 1, "by name");
+    assert_eq!(search("%").await.total, 0, "a wildcard matches itself");
+    assert_eq!(search("_").await.total, 0, "a wildcard matches itself");
 }

@@ -113,7 +113,7 @@ impl QueryHandler<ListProducts> for Catalog {
         query: ListProducts,
     ) -> Result<Page<ProductView>, AppError> {
         let request = PageRequest::new(query.page, query.per_page)?;
-        let page = self.products.list(request).await?;
+        let page = self.products.list(query.matching, request).await?;
         Ok(page.map(|product| ProductView::from(&product)))
     }
 }
@@ -418,9 +418,11 @@ mod tests {
         let mut products = MockProductRepository::new();
         products
             .expect_list()
-            .withf(|page| page.page() == 2 && page.per_page() == 1)
+            .withf(|matching, page| {
+                matching.as_deref() == Some("tea") && page.page() == 2 && page.per_page() == 1
+            })
             .times(1)
-            .returning(|page| Ok(Page::new(vec![stored(1)], page, 3)));
+            .returning(|_, page| Ok(Page::new(vec![stored(1)], page, 3)));
 
         let page = dispatcher(products, untouched_unit_of_work())
             .ask(
@@ -428,6 +430,7 @@ mod tests {
                 ListProducts {
                     page: 2,
                     per_page: 1,
+                    matching: Some("tea".into()),
                 },
             )
             .await
@@ -448,6 +451,7 @@ mod tests {
                 ListProducts {
                     page: 1,
                     per_page: 500,
+                    matching: None,
                 },
             )
             .await

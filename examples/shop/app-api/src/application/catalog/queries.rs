@@ -25,8 +25,9 @@ impl Query for GetProduct {
     }
 }
 
-/// One page of the catalog, oldest product first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Validate)]
+/// One page of the catalog, oldest product first; with `matching`, only the
+/// products whose name or SKU contains it, ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq, Validate)]
 pub struct ListProducts {
     /// The 1-based page number.
     #[validate(range(min = 1, message = "must be 1 or more"))]
@@ -34,6 +35,9 @@ pub struct ListProducts {
     /// The page size, at most [`strata_domain::PageRequest::MAX_PER_PAGE`].
     #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
     pub per_page: u32,
+    /// What the name or SKU must contain, if anything.
+    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    pub matching: Option<String>,
 }
 
 impl Query for ListProducts {
@@ -42,7 +46,10 @@ impl Query for ListProducts {
     const ACCESS: Access = Access::Anyone;
 
     fn cache_policy(&self) -> Option<CachePolicy> {
-        let key = format!("catalog:products:{}:{}", self.page, self.per_page);
+        let key = match &self.matching {
+            None => format!("catalog:products:{}:{}", self.page, self.per_page),
+            Some(text) => format!("catalog:products:{}:{}:{text}", self.page, self.per_page),
+        };
         Some(CachePolicy::new(key, cache_keys::LISTING_TTL).tagged(cache_keys::PRODUCT_LISTINGS))
     }
 }
