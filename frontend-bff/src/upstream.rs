@@ -334,6 +334,41 @@ impl Upstream {
         Ok(self.send(origin, Call::get(path_and_query)).await?.body)
     }
 
+    /// `GET`s `path_and_query` as text (a metrics document, say), with the
+    /// same retries as any read.
+    ///
+    /// # Errors
+    /// When the upstream is unreachable or answers an error status.
+    pub async fn get_text(
+        &self,
+        origin: &Origin,
+        path_and_query: &str,
+        bearer: Option<&str>,
+    ) -> Result<String, UpstreamError> {
+        let url = format!("{}{}", self.base_url, path_and_query);
+        self.with_retries(self.policy.retries, || async {
+            let mut request = self.client.get(&url).header(REQUEST_ID, &origin.request_id);
+            if let Some(traceparent) = &origin.traceparent {
+                request = request.header(TRACEPARENT, traceparent);
+            }
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.map_err(UpstreamError::Unreachable)?;
+            if !response.status().is_success() {
+                return Err(UpstreamError::Status {
+                    status: response.status().as_u16(),
+                    problem: None,
+                });
+            }
+            response
+                .text()
+                .await
+                .map_err(|error| UpstreamError::Unreadable(error.to_string()))
+        })
+        .await
+    }
+
     /// Makes `call` on behalf of `origin`; a retryable call that met an
     /// outage is tried again as the policy says.
     ///
@@ -350,13 +385,24 @@ impl Upstream {
         } else {
             0
         };
+        self.with_retries(retries, || self.attempt(origin, &call))
+            .await
+    }
+
+    /// Runs `once` until it succeeds, fails other than by an outage, or
+    /// `retries` more attempts were made, backing off between them.
+    async fn with_retries<T, F, Fut>(&self, retries: u32, once: F) -> Result<T, UpstreamError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, UpstreamError>>,
+    {
         let mut wait = self.policy.backoff;
         let mut attempt = 0;
         loop {
-            match self.attempt(origin, &call).await {
+            match once().await {
                 Err(error) if error.is_outage() && attempt < retries => {
                     attempt += 1;
-                    tracing::debug!(path = %call.path_and_query, attempt, error = %error, "retrying an upstream call");
+                    tracing::debug!(attempt, error = %error, "retrying an upstream call");
                     tokio::time::sleep(wait).await;
                     wait = wait.saturating_mul(2);
                 }

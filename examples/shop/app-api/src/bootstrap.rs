@@ -209,6 +209,16 @@ impl Service for Shop {
             startup.consume_group("sales_report", report, GroupSettings::default())?;
         }
 
+        // The web app's catalog cache forgets a product when its events say
+        // it changed.
+        let catalog_cache = shop_bff::CatalogCache::default();
+        let invalidation = CatalogToWebCache(catalog_cache.clone());
+        if startup.reads_in_order() {
+            startup.consume("web_catalog_cache", invalidation)?;
+        } else {
+            startup.consume_group("web_catalog_cache", invalidation, GroupSettings::default())?;
+        }
+
         ensure_administrator(&dispatcher, &settings.admin).await?;
         startup.worker(session_purge(dispatcher.clone()));
         startup.worker(order_settlement(
@@ -258,7 +268,10 @@ impl Service for Shop {
         let web_settings = shop_bff::WebSettings {
             secure_cookie: settings.web.secure_cookie,
         };
-        startup.serve(web, shop_bff::router(upstream, &web_settings));
+        startup.serve(
+            web,
+            shop_bff::router(upstream, &web_settings, &catalog_cache),
+        );
         Ok(())
     }
 }
@@ -432,4 +445,24 @@ fn token_service(secret: Option<Secret>) -> Result<TokenService, BoxError> {
 
 fn throttle(limit: RateLimit) -> Result<Arc<dyn RateLimiter>, BoxError> {
     Ok(Arc::new(InMemoryRateLimiter::new(limit)?))
+}
+
+/// Drops what the web app holds about a product when an event of it arrives
+/// (consumer `web_catalog_cache`).
+struct CatalogToWebCache(shop_bff::CatalogCache);
+
+#[async_trait::async_trait]
+impl strata_app_api::messaging::MessageHandler for CatalogToWebCache {
+    fn wants(&self, topic: &str) -> bool {
+        topic == "product"
+    }
+
+    async fn handle(
+        &self,
+        _request: &strata_app_api::application::RequestContext,
+        message: &strata_domain::ports::Message,
+    ) -> Result<(), strata_app_api::application::AppError> {
+        self.0.product_changed(&message.key).await;
+        Ok(())
+    }
 }

@@ -183,7 +183,7 @@ pub(crate) async fn dashboard(
     .unwrap_or_default()
     .date_naive();
     let from = today - chrono::Days::new(13);
-    let (transactions, outbox, sales_report, inventory_stock, audit, report) = tokio::join!(
+    let (transactions, outbox, sales_report, inventory_stock, audit, report, messaging) = tokio::join!(
         Section::load(
             "Transactions",
             fetch::<Page<Transaction>>(&web, &origin, &token, transactions_path)
@@ -238,6 +238,10 @@ pub(crate) async fn dashboard(
                 &token,
                 format!("/api/reports/sales?from={from}&to={today}")
             )
+        ),
+        Section::load(
+            "Outbox and consumer figures",
+            messaging_figures(&web, &origin, &token)
         ),
     );
     let everything_missing =
@@ -326,6 +330,11 @@ pub(crate) async fn dashboard(
         Some(report) => main.push_str(&chart(report, from, today)),
         None => main.push_str(&missing("The sales chart")),
     }
+    main.push_str("</section>\n<section aria-labelledby=\"messaging-heading\"><h2 id=\"messaging-heading\">Outbox and consumers</h2>\n");
+    match messaging.ready() {
+        Some(figures) => main.push_str(&render_messaging(figures)),
+        None => main.push_str(&missing("Outbox and consumer figures")),
+    }
     main.push_str("</section>\n<section aria-labelledby=\"dead-heading\"><h2 id=\"dead-heading\">Dead letters</h2>\n<h3>Outbox</h3>\n");
     match outbox.ready() {
         Some(page_of) if page_of.items.is_empty() => main.push_str("<p>None.</p>"),
@@ -392,6 +401,80 @@ pub(crate) async fn dashboard(
     }
     main.push_str("</section>");
     page(&viewer, "Dashboard", notice.as_ref(), &main).into_response()
+}
+
+/// What the service's metrics say about its messaging.
+#[derive(Debug, Default)]
+struct Messaging {
+    outbox_pending: f64,
+    outbox_oldest_seconds: f64,
+    outbox_dead_letters: f64,
+    /// Per consumer: seconds its furthest-behind partition is behind, and
+    /// for a consumer group, messages not delivered and not acknowledged.
+    consumers: BTreeMap<String, (f64, Option<f64>, Option<f64>)>,
+}
+
+async fn messaging_figures(
+    web: &Web,
+    origin: &Origin,
+    token: &str,
+) -> Result<Messaging, UpstreamError> {
+    let text = web.api.get_text(origin, "/metrics", Some(token)).await?;
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+        .map_err(|error| UpstreamError::Unreadable(error.to_string()))?;
+    let mut figures = Messaging::default();
+    for sample in &scrape.samples {
+        let value = match sample.value {
+            prometheus_parse::Value::Gauge(value)
+            | prometheus_parse::Value::Counter(value)
+            | prometheus_parse::Value::Untyped(value) => value,
+            _ => continue,
+        };
+        let consumer = sample.labels.get("consumer").map(str::to_owned);
+        match (sample.metric.as_str(), consumer) {
+            ("outbox_pending", _) => figures.outbox_pending = value,
+            ("outbox_oldest_pending_age_seconds", _) => figures.outbox_oldest_seconds = value,
+            ("outbox_dead_letters", _) => figures.outbox_dead_letters = value,
+            ("consumer_behind_seconds", Some(consumer)) => {
+                let entry = figures.consumers.entry(consumer).or_default();
+                entry.0 = entry.0.max(value);
+            }
+            ("consumer_lag", Some(consumer)) => {
+                figures.consumers.entry(consumer).or_default().1 = Some(value)
+            }
+            ("consumer_pending", Some(consumer)) => {
+                figures.consumers.entry(consumer).or_default().2 = Some(value)
+            }
+            _ => {}
+        }
+    }
+    Ok(figures)
+}
+
+fn render_messaging(figures: &Messaging) -> String {
+    let mut html = format!(
+        "<dl id=\"outbox\"><dt>Outbox events not published yet</dt><dd id=\"outbox-depth\">{}</dd>\
+         <dt>Oldest of them</dt><dd>{:.1} s</dd><dt>Outbox dead letters</dt><dd>{}</dd></dl>\n",
+        figures.outbox_pending, figures.outbox_oldest_seconds, figures.outbox_dead_letters
+    );
+    if figures.consumers.is_empty() {
+        html.push_str("<p>No consumer has reported yet.</p>");
+        return html;
+    }
+    html.push_str("<table id=\"consumers\"><thead><tr><th>Consumer</th><th class=\"num\">Behind</th><th class=\"num\">Not delivered</th><th class=\"num\">Not acknowledged</th></tr></thead><tbody>");
+    let count =
+        |value: Option<f64>| value.map_or_else(|| "—".to_owned(), |value| value.to_string());
+    for (name, (behind, lag, pending)) in &figures.consumers {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td class=\"num\">{behind:.1} s</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(name),
+            count(*lag),
+            count(*pending)
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
 }
 
 fn next_retry(tx: &Transaction) -> String {

@@ -24,17 +24,42 @@ pub struct WebSettings {
     pub secure_cookie: bool,
 }
 
+/// Catalog pages and products as app-api answered them: served from memory
+/// while fresh (5 s), stale for up to five minutes while one refresh runs
+/// (or while the API is down), and dropped when the catalog's events say a
+/// product changed.
+#[derive(Clone, Debug)]
+pub struct CatalogCache {
+    entries: HotCache<serde_json::Value>,
+}
+
+impl Default for CatalogCache {
+    fn default() -> Self {
+        Self {
+            entries: HotCache::new(Duration::from_secs(5), Duration::from_secs(300), 10_000),
+        }
+    }
+}
+
+impl CatalogCache {
+    /// Forgets what is held about product `id` and every catalog page, which
+    /// may list it.
+    pub async fn product_changed(&self, id: &str) {
+        self.entries.invalidate(&format!("product/{id}")).await;
+        self.entries.invalidate_all();
+    }
+}
+
 /// What every page handler shares.
 #[derive(Clone)]
 pub(crate) struct Web {
     pub(crate) api: Upstream,
-    /// Catalog pages and products as app-api answered them: served from
-    /// memory while fresh, stale while one refresh runs.
     pub(crate) catalog: HotCache<serde_json::Value>,
 }
 
-/// The web app's routes, fetching from the app-api at `api`.
-pub fn router(api: Upstream, settings: &WebSettings) -> Router {
+/// The web app's routes, fetching from the app-api at `api` and keeping
+/// catalog data in `catalog`.
+pub fn router(api: Upstream, settings: &WebSettings, catalog: &CatalogCache) -> Router {
     let sessions = Sessions::new(
         SessionSettings {
             cookie_name: "shop_session".into(),
@@ -45,7 +70,7 @@ pub fn router(api: Upstream, settings: &WebSettings) -> Router {
     );
     let web = Web {
         api,
-        catalog: HotCache::new(Duration::from_secs(5), Duration::from_secs(300), 10_000),
+        catalog: catalog.entries.clone(),
     };
     Router::new()
         .route("/", get(pages::catalog))

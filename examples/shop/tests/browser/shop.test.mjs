@@ -266,6 +266,9 @@ test("an administrator sees every transaction with its branches", async () => {
   await signIn(ADMIN);
   await page.click("nav a:has-text('Dashboard')");
   await page.waitForSelector("#transactions tbody tr");
+  assert.match(await page.textContent("#outbox-depth"), /^\d+$/);
+  assert.ok(await page.locator("#consumers tbody tr", { hasText: "sales_report" }).count() >= 1);
+  assert.ok(await page.locator("#audit tbody tr").count() >= 1);
   await shot("dashboard");
   await page.click("#transactions tbody tr >> nth=0 >> a");
   await page.waitForSelector("#branches");

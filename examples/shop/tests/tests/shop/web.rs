@@ -99,3 +99,59 @@ async fn the_session_cookie_is_http_only_and_a_form_without_its_csrf_token_is_re
     assert!(cart.contains("<span id=\"cart-count\">2</span>"), "{cart}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_price_change_reaches_the_product_page_before_its_cached_copy_would_expire() {
+    let app = spawn_seeded_app().await;
+    let created = app
+        .post_as_admin(
+            "/api/products",
+            &json!({
+                "name": "Genmaicha",
+                "sku": "GENMAI-1",
+                "price": { "amount_minor": 900, "currency": "EUR" },
+                "stock": 3
+            }),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let product: serde_json::Value = created.json().await.expect("the product");
+    let id = product["id"].as_str().expect("an id").to_owned();
+    let page_url = format!("{}/products/{id}", app.web);
+    let page = || async {
+        app.client
+            .get(&page_url)
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("an HTML page")
+    };
+    let first_read = std::time::Instant::now();
+    assert!(page().await.contains("9.00 EUR"));
+
+    let token = app.admin_token().await.to_owned();
+    let changed = app
+        .client
+        .put(format!("{}/api/products/{id}/price", app.api))
+        .bearer_auth(&token)
+        .json(&json!({"price": {"amount_minor": 1150, "currency": "EUR"}, "version": product["version"]}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(changed.status(), StatusCode::OK);
+
+    // The web app keeps a product fresh for 5 s; the product's event drops
+    // it sooner.
+    let mut shown = String::new();
+    while first_read.elapsed() < std::time::Duration::from_secs(4) {
+        shown = page().await;
+        if shown.contains("11.50 EUR") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(shown.contains("11.50 EUR"), "{shown}");
+    app.stop().await;
+}
