@@ -10,14 +10,18 @@ use serde::de::DeserializeOwned;
 const REQUEST_ID: &str = "x-request-id";
 const TRACEPARENT: &str = "traceparent";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// The browser request a BFF call is made for: its request id (kept, or made
 /// here) and W3C trace context, forwarded upstream so the API's log lines join
-/// the BFF's.
+/// the BFF's, and the browser's address, sent as `X-Forwarded-For` so the API
+/// can limit each browser on its own once it trusts the BFF as a proxy
+/// (`http.trusted_proxies`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     request_id: String,
     traceparent: Option<String>,
+    client: Option<std::net::IpAddr>,
 }
 
 impl Origin {
@@ -37,7 +41,15 @@ impl Origin {
         Self {
             request_id,
             traceparent,
+            client: None,
         }
+    }
+
+    /// The same origin, made on behalf of the browser at `client`.
+    #[must_use]
+    pub fn for_client(mut self, client: std::net::IpAddr) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// The request id forwarded upstream.
@@ -45,13 +57,33 @@ impl Origin {
     pub fn request_id(&self) -> &str {
         &self.request_id
     }
+
+    /// Adds the trace context and the client's address to `request`.
+    fn describe(&self, mut request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if let Some(traceparent) = &self.traceparent {
+            request = request.header(TRACEPARENT, traceparent);
+        }
+        if let Some(client) = self.client {
+            request = request.header(X_FORWARDED_FOR, client.to_string());
+        }
+        request
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_headers(&parts.headers))
+        let origin = Self::from_headers(&parts.headers);
+        Ok(
+            match parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            {
+                Some(axum::extract::ConnectInfo(peer)) => origin.for_client(peer.ip()),
+                None => origin,
+            },
+        )
     }
 }
 
@@ -347,10 +379,8 @@ impl Upstream {
     ) -> Result<String, UpstreamError> {
         let url = format!("{}{}", self.base_url, path_and_query);
         self.with_retries(self.policy.retries, || async {
-            let mut request = self.client.get(&url).header(REQUEST_ID, &origin.request_id);
-            if let Some(traceparent) = &origin.traceparent {
-                request = request.header(TRACEPARENT, traceparent);
-            }
+            let mut request =
+                origin.describe(self.client.get(&url).header(REQUEST_ID, &origin.request_id));
             if let Some(token) = bearer {
                 request = request.bearer_auth(token);
             }
@@ -422,9 +452,7 @@ impl Upstream {
             .request(call.method.clone(), &url)
             .header(reqwest::header::ACCEPT, "application/json")
             .header(REQUEST_ID, &origin.request_id);
-        if let Some(traceparent) = &origin.traceparent {
-            request = request.header(TRACEPARENT, traceparent);
-        }
+        request = origin.describe(request);
         if let Some(token) = &call.bearer {
             request = request.bearer_auth(token);
         }
@@ -546,6 +574,7 @@ mod tests {
                     "traceparent": text(TRACEPARENT),
                     "authorization": text("authorization"),
                     "key": text(IDEMPOTENCY_KEY),
+                    "forwarded_for": text(X_FORWARDED_FOR),
                     "body": body,
                 }))
             }),
@@ -555,7 +584,11 @@ mod tests {
         let call = Call::post("/echo", serde_json::json!({"a": 1}))
             .bearer("t0ken")
             .idempotency_key("k-1");
-        let seen: Answer<serde_json::Value> = upstream.send(&origin(), call).await.expect("echoed");
+        let browser = std::net::IpAddr::from([203, 0, 113, 7]);
+        let seen: Answer<serde_json::Value> = upstream
+            .send(&origin().for_client(browser), call)
+            .await
+            .expect("echoed");
 
         assert_eq!(seen.status, 200);
         assert_eq!(seen.body["request_id"], "page-req-1");
@@ -565,6 +598,7 @@ mod tests {
         );
         assert_eq!(seen.body["authorization"], "Bearer t0ken");
         assert_eq!(seen.body["key"], "k-1");
+        assert_eq!(seen.body["forwarded_for"], "203.0.113.7");
         assert_eq!(seen.body["body"], "{\"a\":1}");
         server.abort();
     }
