@@ -36,4 +36,31 @@ pub trait MessageHandler: Send + Sync + 'static {
     /// never for [`AppError::Unavailable`], which only stops the consumer for
     /// a backoff.
     async fn handle(&self, request: &RequestContext, message: &Message) -> Result<(), AppError>;
+
+    /// Applies a batch of messages, in order, inside one unit of work: by
+    /// default each with [`MessageHandler::handle`]. A handler whose effect
+    /// is a row per message can write the batch's rows in one statement
+    /// here. A failure rolls back the batch, and its messages are then
+    /// applied one at a time, each as a batch of one, as for
+    /// [`MessageHandler::handle`].
+    ///
+    /// # Errors
+    /// As [`MessageHandler::handle`].
+    async fn handle_batch(&self, batch: &[Incoming<'_>]) -> Result<(), AppError> {
+        for incoming in batch {
+            self.handle(&incoming.request, incoming.message).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A message as a consumer hands it to [`MessageHandler::handle_batch`]: the
+/// message and the request it runs as (its principal, and its trace joined
+/// to the one that recorded the event).
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    /// Who it runs as and in which trace.
+    pub request: RequestContext,
+    /// The message.
+    pub message: &'a Message,
 }

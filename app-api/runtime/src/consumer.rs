@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use strata_app_api::application::{AppError, RequestContext, TraceContext};
-use strata_app_api::messaging::MessageHandler;
+use strata_app_api::messaging::{Incoming, MessageHandler};
 use strata_app_api::workers::{Worker, WorkerContext, WorkerError};
 use strata_domain::ports::{Message, Propagation, UnitOfWork, in_unit_of_work};
 use strata_infrastructure::consumer::{ConsumerStore, LogEntry, PartitionLog};
@@ -26,6 +26,9 @@ pub struct ConsumerSettings {
     pub lease: Duration,
     /// How long to wait for new messages when a round found none.
     pub idle_wait: Duration,
+    /// How many of its partitions an instance applies batches of at once,
+    /// each in its own transaction (so on its own database connection).
+    pub parallel: usize,
 }
 
 impl Default for ConsumerSettings {
@@ -34,6 +37,7 @@ impl Default for ConsumerSettings {
             batch: 100,
             lease: Duration::from_secs(15),
             idle_wait: Duration::from_millis(200),
+            parallel: 4,
         }
     }
 }
@@ -155,8 +159,31 @@ impl OrderedConsumer {
                 // A message published twice may come twice in one batch: it
                 // is applied at its first copy only.
                 let mut first = self.store.first_deliveries(&self.name, &wanted).await?;
+                let mut batch = Vec::with_capacity(entries.len());
                 for entry in entries {
-                    self.apply_one(partition, entry, &mut first).await?;
+                    match &entry.message {
+                        Ok(message) if first.remove(&message.id) => batch.push(Incoming {
+                            request: request_for(self.handler.as_ref(), &self.name, message),
+                            message,
+                        }),
+                        Ok(_) => {}
+                        Err(undecodable) => {
+                            tracing::error!(consumer = %self.name, partition, position = %entry.position, error = %undecodable.error, "a message that cannot be read was dead-lettered");
+                            self.store
+                                .bury(
+                                    &self.name,
+                                    partition,
+                                    &entry.position,
+                                    None,
+                                    &undecodable.raw,
+                                    &format!("cannot be read: {}", undecodable.error),
+                                )
+                                .await?;
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    self.handler.handle_batch(&batch).await?;
                 }
                 self.advance(partition, &last.position).await
             })
@@ -190,37 +217,6 @@ impl OrderedConsumer {
                 code: LEASE_LOST,
                 message: "another instance took the partition over".into(),
             })
-        }
-    }
-
-    async fn apply_one(
-        &self,
-        partition: u32,
-        entry: &LogEntry,
-        first: &mut std::collections::HashSet<Uuid>,
-    ) -> Result<(), AppError> {
-        match &entry.message {
-            Ok(message) => {
-                if !first.remove(&message.id) {
-                    return Ok(());
-                }
-                let request = request_for(self.handler.as_ref(), &self.name, message);
-                self.handler.handle(&request, message).await
-            }
-            Err(undecodable) => {
-                tracing::error!(consumer = %self.name, partition, position = %entry.position, error = %undecodable.error, "a message that cannot be read was dead-lettered");
-                self.store
-                    .bury(
-                        &self.name,
-                        partition,
-                        &entry.position,
-                        None,
-                        &undecodable.raw,
-                        &format!("cannot be read: {}", undecodable.error),
-                    )
-                    .await?;
-                Ok(())
-            }
         }
     }
 
@@ -258,70 +254,101 @@ impl OrderedConsumer {
     }
 
     /// One round: takes or renews the partitions it can, and applies a batch
-    /// of each one it holds; how many entries it applied or dead-lettered.
-    /// [`Worker::run`] repeats it.
+    /// of each one it holds — several partitions at once (up to
+    /// [`ConsumerSettings::parallel`]), each in its own transaction, since
+    /// order is kept within a partition only; how many entries it applied or
+    /// dead-lettered. [`Worker::run`] repeats it.
     ///
     /// # Errors
     /// When the log or the database cannot be reached, or a message asks to
     /// be tried again later.
     pub async fn round(&self) -> Result<usize, WorkerError> {
+        use futures_util::StreamExt as _;
+        let share = self.my_share().await?;
+        let mut rounds = futures_util::stream::iter(share)
+            .map(|partition| self.partition_round(partition))
+            .buffer_unordered(self.settings.parallel.max(1));
         let mut handled = 0;
-        for partition in self.my_share().await? {
-            let Some(position) = self.position_of(partition).await? else {
-                continue;
-            };
-            let entries = self
-                .log
-                .read(
-                    partition,
-                    position.as_deref(),
-                    self.settings.batch,
-                    Duration::ZERO,
-                )
-                .await?;
-            self.behind(partition, &entries);
-            if entries.is_empty() {
-                continue;
-            }
-            match self.apply(partition, &entries).await {
-                Ok(()) => {
-                    handled += entries.len();
-                    self.moved(partition, &entries);
+        let mut failure = None;
+        while let Some(outcome) = rounds.next().await {
+            match outcome {
+                Ok(count) => handled += count,
+                // The other partitions' batches still finish.
+                Err(error) => {
+                    failure.get_or_insert(error);
                 }
-                Err(Failed::LeaseLost) => self.lost(partition),
+            }
+        }
+        // What the other partitions applied is committed; the failure still
+        // makes the worker back off, as it would have alone.
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(handled),
+        }
+    }
+
+    /// Applies one batch of `partition`, if this instance holds it.
+    async fn partition_round(&self, partition: u32) -> Result<usize, WorkerError> {
+        let Some(position) = self.position_of(partition).await? else {
+            return Ok(0);
+        };
+        let entries = self
+            .log
+            .read(
+                partition,
+                position.as_deref(),
+                self.settings.batch,
+                Duration::ZERO,
+            )
+            .await?;
+        self.behind(partition, &entries);
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        match self.apply(partition, &entries).await {
+            Ok(()) => {
+                self.moved(partition, &entries);
+                Ok(entries.len())
+            }
+            Err(Failed::LeaseLost) => {
+                self.lost(partition);
+                Ok(0)
+            }
+            Err(Failed::Later(error)) => Err(Box::new(error)),
+            // One of them fails: apply them one at a time, so only it is
+            // given up on.
+            Err(Failed::Message(_)) => self.one_by_one(partition, &entries).await,
+        }
+    }
+
+    async fn one_by_one(&self, partition: u32, entries: &[LogEntry]) -> Result<usize, WorkerError> {
+        let mut handled = 0;
+        for entry in entries {
+            match self.apply(partition, std::slice::from_ref(entry)).await {
+                Ok(()) => {}
+                Err(Failed::LeaseLost) => {
+                    self.lost(partition);
+                    break;
+                }
                 Err(Failed::Later(error)) => return Err(Box::new(error)),
-                // One of them fails: apply them one at a time, so only it is
-                // given up on.
-                Err(Failed::Message(_)) => {
-                    for entry in &entries {
-                        match self.apply(partition, std::slice::from_ref(entry)).await {
-                            Ok(()) => {}
-                            Err(Failed::LeaseLost) => {
-                                self.lost(partition);
-                                break;
-                            }
-                            Err(Failed::Later(error)) => return Err(Box::new(error)),
-                            Err(Failed::Message(error)) => {
-                                if !self.gives_up_on(entry, &error) {
-                                    return Err(Box::new(error));
-                                }
-                                match self.bury(partition, entry, &error).await {
-                                    Ok(()) => {}
-                                    Err(Failed::LeaseLost) => {
-                                        self.lost(partition);
-                                        break;
-                                    }
-                                    Err(Failed::Later(error) | Failed::Message(error)) => {
-                                        return Err(Box::new(error));
-                                    }
-                                }
-                            }
+                Err(Failed::Message(error)) => {
+                    if !self.gives_up_on(entry, &error) {
+                        return Err(Box::new(error));
+                    }
+                    match self.bury(partition, entry, &error).await {
+                        Ok(()) => {}
+                        Err(Failed::LeaseLost) => {
+                            self.lost(partition);
+                            break;
                         }
-                        handled += 1;
-                        self.moved(partition, std::slice::from_ref(entry));
+                        Err(Failed::Later(error) | Failed::Message(error)) => {
+                            return Err(Box::new(error));
+                        }
                     }
                 }
             }
+            handled += 1;
+            self.moved(partition, std::slice::from_ref(entry));
         }
         Ok(handled)
     }

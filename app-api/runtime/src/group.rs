@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use strata_app_api::application::AppError;
-use strata_app_api::messaging::MessageHandler;
+use strata_app_api::messaging::{Incoming, MessageHandler};
 use strata_app_api::workers::{Worker, WorkerContext, WorkerError};
 use strata_domain::ports::{Propagation, UnitOfWork, in_unit_of_work};
 use strata_infrastructure::consumer::{ConsumerStore, Delivery, GroupSubscription};
@@ -115,13 +115,13 @@ impl GroupConsumer {
                 // A message published twice may come twice in one batch: it
                 // is applied at its first copy only.
                 let mut first = self.store.first_deliveries(&self.name, &wanted).await?;
+                let mut batch = Vec::with_capacity(deliveries.len());
                 for delivery in deliveries {
                     match &delivery.message {
-                        Ok(message) if first.remove(&message.id) => {
-                            let request =
-                                request_for(self.handler.as_ref(), &self.name, message);
-                            self.handler.handle(&request, message).await?;
-                        }
+                        Ok(message) if first.remove(&message.id) => batch.push(Incoming {
+                            request: request_for(self.handler.as_ref(), &self.name, message),
+                            message,
+                        }),
                         Ok(_) => {}
                         Err(undecodable) => {
                             tracing::error!(consumer = %self.name, partition = delivery.partition, position = %delivery.position, error = %undecodable.error, "a message that cannot be read was dead-lettered");
@@ -137,6 +137,9 @@ impl GroupConsumer {
                                 .await?;
                         }
                     }
+                }
+                if !batch.is_empty() {
+                    self.handler.handle_batch(&batch).await?;
                 }
                 Ok(())
             })

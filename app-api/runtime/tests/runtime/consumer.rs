@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use strata_app_api::application::{AppError, RequestContext};
-use strata_app_api::messaging::MessageHandler;
+use strata_app_api::messaging::{Incoming, MessageHandler};
 use strata_domain::ports::{EventPublisher, Message, UnitOfWork, partition_of};
 use strata_infrastructure::consumer::{ConsumerStore, PartitionLog};
 use strata_infrastructure::outbox::InProcessBus;
@@ -618,4 +618,125 @@ async fn an_entry_that_is_not_a_message_is_dead_lettered_and_the_consumer_goes_o
         dead[0].message
     );
     assert_eq!(dead[0].message_id, None);
+}
+
+/// Writes a whole batch's rows in one statement, and notes each batch's size.
+struct BatchWriter {
+    database: Database,
+    sizes: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+#[async_trait]
+impl MessageHandler for BatchWriter {
+    fn wants(&self, topic: &str) -> bool {
+        topic == "note"
+    }
+
+    async fn handle(&self, _request: &RequestContext, _message: &Message) -> Result<(), AppError> {
+        Err(AppError::internal(std::io::Error::other(
+            "a batch writer is handed batches",
+        )))
+    }
+
+    async fn handle_batch(&self, batch: &[Incoming<'_>]) -> Result<(), AppError> {
+        self.sizes.lock().expect("sizes").push(batch.len());
+        if batch
+            .iter()
+            .any(|incoming| incoming.message.payload["poison"] == true)
+        {
+            return Err(AppError::RuleViolated {
+                code: "poison",
+                message: "this message can never be applied".into(),
+            });
+        }
+        let session = self.database.writer().await?;
+        let backend = session.get_database_backend();
+        let mut sql = String::from(
+            "INSERT INTO applied (message_id, aggregate, version, applied_by) VALUES ",
+        );
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        for (n, incoming) in batch.iter().enumerate() {
+            if n > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&match backend {
+                sea_orm::DbBackend::Postgres => {
+                    format!(
+                        "(${}, ${}, ${}, ${})",
+                        4 * n + 1,
+                        4 * n + 2,
+                        4 * n + 3,
+                        4 * n + 4
+                    )
+                }
+                _ => "(?, ?, ?, ?)".to_owned(),
+            });
+            values.push(incoming.message.id.to_string().into());
+            values.push(incoming.message.key.clone().into());
+            values.push(
+                i64::try_from(incoming.message.version)
+                    .unwrap_or(i64::MAX)
+                    .into(),
+            );
+            values.push("batch".into());
+        }
+        session
+            .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .map_err(strata_infrastructure::storage_error)?;
+        session.finish().await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_handler_writes_whole_batches_and_a_poison_message_is_still_isolated() {
+    on_each_engine(|database| async move {
+        let f = start(&database).await;
+        let mut sent = Vec::new();
+        for version in 1..=12 {
+            let payload = if version == 7 {
+                json!({ "poison": true })
+            } else {
+                json!({ "n": version })
+            };
+            sent.push(message("a", version, payload));
+        }
+        f.bus.publish(&sent).await.expect("published");
+        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let consumer = OrderedConsumer::new(
+            "recorder",
+            Arc::clone(&f.bus) as Arc<dyn PartitionLog>,
+            ConsumerStore::new(f.database.clone()),
+            Arc::clone(&f.unit_of_work),
+            Arc::new(BatchWriter {
+                database: f.database.clone(),
+                sizes: Arc::clone(&sizes),
+            }),
+            ConsumerSettings {
+                batch: 10,
+                lease: Duration::from_secs(30),
+                ..ConsumerSettings::default()
+            },
+        );
+        until_idle(&consumer).await;
+
+        let (order, times) = applied(&f).await;
+        let expected: Vec<i64> = (1..=12).filter(|v| *v != 7).collect();
+        assert_eq!(order.get("a"), Some(&expected));
+        assert!(times.values().all(|n| *n == 1));
+        let sizes = sizes.lock().expect("sizes").clone();
+        // The first ten in one call, refused for the poison one; then each
+        // of the ten alone; then the last two together.
+        assert_eq!(sizes[0], 10, "{sizes:?}");
+        assert_eq!(&sizes[1..11], &[1; 10], "{sizes:?}");
+        assert_eq!(sizes[11..], [2], "{sizes:?}");
+        let dead = ConsumerStore::new(f.database.clone())
+            .dead_letters("recorder", strata_domain::PageRequest::first())
+            .await
+            .expect("dead letters")
+            .items;
+        assert_eq!(dead.len(), 1, "{dead:?}");
+    })
+    .await;
 }
