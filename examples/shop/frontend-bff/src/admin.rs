@@ -15,7 +15,7 @@ use strata_bff::{Call, Origin, Section, Session, UpstreamError};
 
 use crate::Web;
 use crate::pages::{bearer, flash, take_flash, viewer};
-use crate::view::{Notice, Viewer, csrf_field, format_minor, missing, page, unavailable};
+use crate::view::{Notice, Viewer, csrf_field, format_minor, missing, page, pager, unavailable};
 
 const STATES: [&str; 6] = [
     "prepared",
@@ -299,29 +299,19 @@ pub(crate) async fn dashboard(
             let pages = page_of.total.div_ceil(20).max(1);
             let filter = state
                 .as_ref()
-                .map(|state| format!("state={state}&"))
+                .map(|state| format!("state={state}&amp;"))
                 .unwrap_or_default();
-            main.push_str("<nav class=\"pager\" aria-label=\"Transaction pages\">");
-            if page_of.page > 1 {
-                let _ = write!(
-                    main,
-                    "<a href=\"/admin?{filter}page={}\">Previous page</a>",
-                    page_of.page - 1
-                );
-            }
-            let _ = write!(
-                main,
-                "<span>page {} of {pages} · {} transactions</span>",
-                page_of.page, page_of.total
-            );
-            if u64::from(page_of.page) < pages {
-                let _ = write!(
-                    main,
-                    "<a href=\"/admin?{filter}page={}\">Next page</a>",
-                    page_of.page + 1
-                );
-            }
-            main.push_str("</nav>");
+            main.push_str(&pager(
+                "Transaction pages",
+                "/admin",
+                &filter,
+                page_of.page,
+                pages,
+                &format!(
+                    "page {} of {pages} · {} transactions",
+                    page_of.page, page_of.total
+                ),
+            ));
         }
         None => main.push_str(&missing("Transactions")),
     }

@@ -15,7 +15,7 @@ use strata_bff::{Call, Origin, Section, Session, Tokens, UpstreamError};
 use uuid::Uuid;
 
 use crate::Web;
-use crate::view::{Notice, Price, Viewer, csrf_field, missing, money, page, unavailable};
+use crate::view::{Notice, Price, Viewer, csrf_field, missing, money, page, pager, unavailable};
 
 const PER_PAGE: u32 = 12;
 const CART: &str = "cart";
@@ -244,26 +244,12 @@ pub(crate) async fn catalog(
             add_form(&viewer, product.id, "Add to cart"),
         );
     }
-    let also = matching
+    let query = matching
         .as_deref()
-        .map(|text| format!("&amp;q={}", escape(&encode(text))))
+        .map(|text| format!("q={}&amp;", escape(&encode(text))))
         .unwrap_or_default();
-    main.push_str("</div>\n<nav class=\"pager\" aria-label=\"Pages\">");
-    if products.page > 1 {
-        let _ = write!(
-            main,
-            "<a href=\"/?page={}{also}\" rel=\"prev\">Previous page</a>",
-            products.page - 1
-        );
-    }
-    if u64::from(products.page) < pages {
-        let _ = write!(
-            main,
-            "<a href=\"/?page={}{also}\" rel=\"next\">Next page</a>",
-            products.page + 1
-        );
-    }
-    main.push_str("</nav>");
+    main.push_str("</div>\n");
+    main.push_str(&pager("Pages", "/", &query, products.page, pages, ""));
     page(&viewer, "Catalog", notice.as_ref(), &main).into_response()
 }
 
@@ -832,22 +818,7 @@ pub(crate) async fn orders(
         }
         main.push_str("</tbody></table>");
         let pages = orders.total.div_ceil(20).max(1);
-        main.push_str("<nav class=\"pager\" aria-label=\"Pages\">");
-        if orders.page > 1 {
-            let _ = write!(
-                main,
-                "<a href=\"/orders?page={}\">Previous page</a>",
-                orders.page - 1
-            );
-        }
-        if u64::from(orders.page) < pages {
-            let _ = write!(
-                main,
-                "<a href=\"/orders?page={}\">Next page</a>",
-                orders.page + 1
-            );
-        }
-        main.push_str("</nav>");
+        main.push_str(&pager("Pages", "/orders", "", orders.page, pages, ""));
     }
     page(&viewer, "My orders", None, &main).into_response()
 }

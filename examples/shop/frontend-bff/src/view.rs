@@ -139,6 +139,39 @@ impl NoticeKind {
     }
 }
 
+/// Links to the pages before and after `page` of `pages`, at
+/// `{path}?{query}page=N` (`query` is empty or ends with `&amp;`), with
+/// `summary` between them.
+pub(crate) fn pager(
+    label: &str,
+    path: &str,
+    query: &str,
+    page: u32,
+    pages: u64,
+    summary: &str,
+) -> String {
+    let mut html = format!("<nav class=\"pager\" aria-label=\"{}\">", escape(label));
+    if page > 1 {
+        let _ = write!(
+            html,
+            "<a href=\"{path}?{query}page={}\" rel=\"prev\">Previous page</a>",
+            page - 1
+        );
+    }
+    if !summary.is_empty() {
+        let _ = write!(html, "<span>{summary}</span>");
+    }
+    if u64::from(page) < pages {
+        let _ = write!(
+            html,
+            "<a href=\"{path}?{query}page={}\" rel=\"next\">Next page</a>",
+            page + 1
+        );
+    }
+    html.push_str("</nav>");
+    html
+}
+
 /// A page that says the shop's API cannot be reached: 503, retried by the
 /// browser after a few seconds.
 pub(crate) fn unavailable(viewer: &Viewer, what: &str) -> Response {
@@ -210,6 +243,19 @@ mod tests {
     fn money_is_written_with_two_decimals_and_a_sign() {
         assert_eq!(format_minor(1205, "EUR"), "12.05 EUR");
         assert_eq!(format_minor(-5, "EUR"), "-0.05 EUR");
+    }
+
+    #[test]
+    fn the_pager_links_only_to_pages_that_exist_and_keeps_the_query() {
+        let first = pager("Pages", "/", "q=tea&amp;", 1, 3, "");
+        assert!(!first.contains("Previous page"));
+        assert!(first.contains("href=\"/?q=tea&amp;page=2\" rel=\"next\""));
+        let middle = pager("Pages", "/orders", "", 2, 3, "page 2 of 3");
+        assert!(middle.contains("href=\"/orders?page=1\" rel=\"prev\""));
+        assert!(middle.contains("<span>page 2 of 3</span>"));
+        assert!(middle.contains("href=\"/orders?page=3\" rel=\"next\""));
+        let last = pager("Pages", "/", "", 3, 3, "");
+        assert!(!last.contains("Next page"));
     }
 
     #[test]

@@ -261,6 +261,22 @@ test("checking out with too little money says so and holds nothing", async () =>
   assert.equal(await stockOf("Cast-iron tea pot"), before);
 });
 
+test("checking out what is out of stock says so and holds nothing", async () => {
+  await fresh();
+  await signUp(email());
+  await topUp("50");
+  assert.equal(await stockOf("Bamboo whisk"), "Out of stock");
+  await addToCart("Bamboo whisk");
+  await page.click("#checkout");
+  await page.waitForSelector(".notice.error");
+  const notice = await page.textContent(".notice.error");
+  assert.match(notice, /Not enough stock/);
+  assert.match(notice, /Nothing was reserved or charged/);
+  await page.goto(`${shop.web}/wallet`);
+  assert.equal((await page.textContent("#balance")).trim(), "50.00 EUR");
+  assert.equal((await page.textContent("#frozen")).trim(), "0.00 EUR");
+});
+
 test("an administrator sees every transaction with its branches", async () => {
   await fresh();
   await signIn(ADMIN);
