@@ -687,17 +687,7 @@ pub(crate) async fn checkout(
         )
         .await;
     };
-    // The lines this key was first sent with: a second send of the form
-    // repeats the same request, so app-api answers the same order.
-    let snapshot_key = format!("checkout:{key}");
-    let lines: Vec<CartLine> = match session.get(&snapshot_key).await {
-        Some(lines) => lines,
-        None => {
-            let cart: Vec<CartLine> = session.get(CART).await.unwrap_or_default();
-            session.set(&snapshot_key, &cart).await;
-            cart
-        }
-    };
+    let lines = lines_sent_with(&session, key).await;
     if lines.is_empty() {
         return render_cart(
             &web,
@@ -746,7 +736,7 @@ pub(crate) async fn checkout(
         }
         Err(error) if error.is_outage() => unavailable(&viewer(&session).await, "Checkout"),
         Err(error) => {
-            let _ = session.take::<Vec<CartLine>>(&snapshot_key).await;
+            forget_checkout(&session, key).await;
             let text = match error.problem().map(|problem| problem.code.as_str()) {
                 Some("out_of_stock") => "Not enough stock for your order. Nothing was reserved or charged; change the quantities and try again.".to_owned(),
                 Some("insufficient_funds") => "Your wallet does not hold enough for this order. Nothing was reserved or charged; top up your wallet and try again.".to_owned(),
@@ -765,6 +755,44 @@ pub(crate) async fn checkout(
             .await
         }
     }
+}
+
+/// The checkouts a session keeps: the lines each key was first sent with.
+const CHECKOUTS: &str = "checkouts";
+/// How many of the latest checkouts are kept.
+const KEPT_CHECKOUTS: usize = 10;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checkout {
+    key: Uuid,
+    lines: Vec<CartLine>,
+}
+
+/// The lines `key` was first sent with, or — on its first send — the cart's,
+/// kept for the next: a second send of the form repeats the same request, so
+/// app-api answers the same order even after the cart was emptied.
+async fn lines_sent_with(session: &Session, key: Uuid) -> Vec<CartLine> {
+    let mut kept: Vec<Checkout> = session.get(CHECKOUTS).await.unwrap_or_default();
+    if let Some(found) = kept.iter().find(|checkout| checkout.key == key) {
+        return found.lines.clone();
+    }
+    let cart: Vec<CartLine> = session.get(CART).await.unwrap_or_default();
+    kept.push(Checkout {
+        key,
+        lines: cart.clone(),
+    });
+    if kept.len() > KEPT_CHECKOUTS {
+        kept.remove(0);
+    }
+    session.set(CHECKOUTS, &kept).await;
+    cart
+}
+
+/// Forgets a checkout that was refused: the form is sent again with a new key.
+async fn forget_checkout(session: &Session, key: Uuid) {
+    let mut kept: Vec<Checkout> = session.get(CHECKOUTS).await.unwrap_or_default();
+    kept.retain(|checkout| checkout.key != key);
+    session.set(CHECKOUTS, &kept).await;
 }
 
 fn status_label(order: &Order) -> String {

@@ -234,9 +234,12 @@ test("a double-clicked checkout places one order", async () => {
     const form = new FormData(document.querySelector("form[action='/checkout']"));
     const body = new URLSearchParams(form);
     const send = () => fetch("/checkout", { method: "POST", body, redirect: "follow" }).then((r) => r.url);
-    return Promise.all([send(), send()]);
+    const together = await Promise.all([send(), send()]);
+    // And once more after both finished and the cart was emptied.
+    return [...together, await send()];
   });
   assert.equal(statuses[0], statuses[1], "both sends end on the same order");
+  assert.equal(statuses[2], statuses[0], "a late resend ends on it too");
   assert.equal(await ordersListed(), 2, "one order per checkout");
   await page.goto(`${shop.web}/wallet`);
   assert.equal((await page.textContent("#balance")).trim(), "80.20 EUR");
