@@ -437,6 +437,17 @@ fn heads(now: i64, batch: u32) -> SelectStatement {
         .column((outer.clone(), Asterisk))
         .from_as(entity::Entity, outer.clone())
         .and_where(column(&outer, Column::Id).in_subquery(window))
+        // Asked again of the row itself, not only in the window: a row
+        // another relay claimed (or published) after this statement's
+        // snapshot is locked here at its latest version, and PostgreSQL
+        // checks these conditions again against that version, so it is
+        // skipped rather than claimed twice.
+        .and_where(column(&outer, Column::PublishedAt).is_null())
+        .and_where(
+            column(&outer, Column::ClaimedUntil)
+                .is_null()
+                .or(column(&outer, Column::ClaimedUntil).lt(now)),
+        )
         .and_where(Expr::exists(earlier_unpublished).not())
         .order_by((outer.clone(), Column::Id), Order::Asc)
         .limit(u64::from(batch))

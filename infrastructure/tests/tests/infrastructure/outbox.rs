@@ -23,6 +23,7 @@ use uuid::Uuid;
 strata_tests::on_each_engine!(
     committed_events_are_published_once_in_order_per_aggregate,
     a_backlog_deeper_than_a_pass_looks_is_published_whole_and_in_order,
+    relays_claiming_at_the_same_moment_never_take_one_event_twice,
     a_broker_outage_loses_nothing_and_delivers_in_order_after_it,
     a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_same_ids,
     two_relays_take_disjoint_batches_and_keep_each_aggregates_order,
@@ -813,4 +814,45 @@ async fn a_check_back_during_the_local_transaction_waits_and_leaves_the_message_
     let broker = Broker::new();
     drain(&o.relay(broker.clone(), quick())).await;
     assert_eq!(delivered(&broker.bus).len(), 1);
+}
+
+async fn relays_claiming_at_the_same_moment_never_take_one_event_twice(database: TestDatabase) {
+    let f = start(&database).await;
+    let aggregates: Vec<String> = (0..20).map(|n| format!("agg-{n}")).collect();
+    for version in 1..=10 {
+        for aggregate in &aggregates {
+            f.record(aggregate, version..=version).await;
+        }
+    }
+    let broker = Broker::new();
+    let settings = RelaySettings {
+        batch: 3,
+        ..quick()
+    };
+    let relays: Vec<OutboxRelay> = (0..4)
+        .map(|_| f.relay(broker.clone(), settings.clone()))
+        .collect();
+    // Four relays claim at once, round after round, until nothing is left.
+    for round in 0.. {
+        assert!(round < 1_000, "the outbox never drained");
+        let passes =
+            futures_util::future::join_all(relays.iter().map(OutboxRelay::relay_once)).await;
+        let claimed: usize = passes
+            .into_iter()
+            .map(|pass| pass.expect("a pass").claimed)
+            .sum();
+        if claimed == 0 {
+            break;
+        }
+    }
+    let messages = delivered(&broker.bus);
+    assert_eq!(messages.len(), 200, "each event once");
+    let versions = versions_by_aggregate(&messages);
+    for aggregate in &aggregates {
+        assert_eq!(
+            versions[aggregate],
+            (1..=10).collect::<Vec<_>>(),
+            "{aggregate}"
+        );
+    }
 }
