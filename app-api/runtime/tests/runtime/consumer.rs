@@ -353,7 +353,9 @@ async fn an_owner_dying_mid_batch_leaves_nothing_and_another_resumes_after_its_l
                     .any(|key| partition_of("note", key, 2) == *partition)
             })
             .expect("a partition with messages");
-        let dying = Arc::new(consumer(&f, dying, Duration::from_millis(200)));
+        // A lease long enough that the survivor's first round comes before
+        // it ends however busy the machine is.
+        let dying = Arc::new(consumer(&f, dying, Duration::from_secs(2)));
         let round = Arc::clone(&dying);
         let died = tokio::spawn(async move { round.round().await }).await;
         assert!(died.is_err(), "the owner died mid-batch");
@@ -372,7 +374,7 @@ async fn an_owner_dying_mid_batch_leaves_nothing_and_another_resumes_after_its_l
             held.is_empty(),
             "the dead owner's partition waits for its lease: {held:?}"
         );
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(2_200)).await;
         until_idle(&survivor).await;
         let (order, times) = applied(&f).await;
         assert!(times.values().all(|n| *n == 1), "{times:?}");
