@@ -15,7 +15,9 @@ use strata_bff::{Call, Origin, Section, Session, UpstreamError};
 
 use crate::Web;
 use crate::pages::{bearer, flash, take_flash, viewer};
-use crate::view::{Notice, Viewer, csrf_field, format_minor, missing, page, pager, unavailable};
+use crate::view::{
+    Notice, Viewer, csrf_field, format_minor, missing, page, pager, percent_encode, unavailable,
+};
 
 const STATES: [&str; 6] = [
     "prepared",
@@ -557,7 +559,7 @@ pub(crate) async fn transaction(
         &web,
         &origin,
         &token,
-        format!("/api/admin/transactions/{}", path_segment(&gid)),
+        format!("/api/admin/transactions/{}", percent_encode(&gid)),
     )
     .await
     {
@@ -607,22 +609,11 @@ pub(crate) async fn transaction(
              <label for=\"force-state\">Force to</label><select id=\"force-state\" name=\"state\">\
              <option value=\"succeeded\">succeeded</option><option value=\"failed\">failed</option></select> \
              <button class=\"secondary\" type=\"submit\">Force</button></form>",
-            gid = escape(&path_segment(&tx.gid)),
+            gid = escape(&percent_encode(&tx.gid)),
             csrf = csrf_field(&viewer),
         );
     }
     page(&viewer, "Transaction", notice.as_ref(), &main).into_response()
-}
-
-fn path_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 pub(crate) async fn retry(
@@ -657,12 +648,12 @@ async fn repair(
     action: &str,
     state: Option<String>,
 ) -> Response {
-    let back = format!("/admin/transactions/{}", path_segment(gid));
+    let back = format!("/admin/transactions/{}", percent_encode(gid));
     let (token, viewer) = match admin_token(session, origin, &back).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let path = format!("/api/admin/transactions/{}/{action}", path_segment(gid));
+    let path = format!("/api/admin/transactions/{}/{action}", percent_encode(gid));
     let call = match state {
         Some(state) => Call::post(path, serde_json::json!({ "state": state })),
         None => Call::post_empty(path),

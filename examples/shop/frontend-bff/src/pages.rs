@@ -15,7 +15,9 @@ use strata_bff::{Call, Origin, Section, Session, Tokens, UpstreamError};
 use uuid::Uuid;
 
 use crate::Web;
-use crate::view::{Notice, Price, Viewer, csrf_field, missing, money, page, pager, unavailable};
+use crate::view::{
+    Notice, Price, Viewer, csrf_field, missing, money, page, pager, percent_encode, unavailable,
+};
 
 const PER_PAGE: u32 = 12;
 const CART: &str = "cart";
@@ -118,21 +120,10 @@ pub(crate) async fn bearer(
     match session.access_token(origin).await {
         Ok(Some(token)) => Ok(token),
         Ok(None) => {
-            Err(Redirect::to(&format!("/sign-in?next={}", encode(back_to))).into_response())
+            Err(Redirect::to(&format!("/sign-in?next={}", percent_encode(back_to))).into_response())
         }
         Err(_) => Err(unavailable(&viewer(session).await, "Your account").into_response()),
     }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                char::from(b).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// A local path to go back to after signing in; anything else goes home.
@@ -156,7 +147,7 @@ async fn catalog_page(
     let mut query = format!("page={page}&per_page={PER_PAGE}");
     if let Some(text) = matching {
         query.push_str("&q=");
-        query.push_str(&encode(text));
+        query.push_str(&percent_encode(text));
     }
     web.catalog
         .get_or_load(&format!("products?{query}"), move || async move {
@@ -246,7 +237,7 @@ pub(crate) async fn catalog(
     }
     let query = matching
         .as_deref()
-        .map(|text| format!("q={}&amp;", escape(&encode(text))))
+        .map(|text| format!("q={}&amp;", escape(&percent_encode(text))))
         .unwrap_or_default();
     main.push_str("</div>\n");
     main.push_str(&pager("Pages", "/", &query, products.page, pages, ""));

@@ -139,6 +139,20 @@ impl NoticeKind {
     }
 }
 
+/// `text` for a URL's path segment or query value: everything but the
+/// unreserved characters (RFC 3986) percent-encoded.
+pub(crate) fn percent_encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
 /// Links to the pages before and after `page` of `pages`, at
 /// `{path}?{query}page=N` (`query` is empty or ends with `&amp;`), with
 /// `summary` between them.
