@@ -257,8 +257,9 @@ impl<S: Service> std::ops::Deref for Startup<S> {
 impl<S: Service> Startup<S> {
     /// The middleware every use case runs through, outermost first: metrics,
     /// then the standard chain — logging, the audit trail, authorization,
-    /// validation, caching, idempotency keys, the unit of work, the idempotency
-    /// record, the audit record and cache invalidation (see
+    /// validation, caching (unless `[cache] enabled = false`), idempotency keys,
+    /// the unit of work, the idempotency record, the audit record and cache
+    /// invalidation (see
     /// `strata_app_api::application::middleware::Standard`).
     #[must_use]
     pub fn middleware(&self) -> Vec<Arc<dyn Middleware>> {
@@ -278,9 +279,12 @@ impl<S: Service> Startup<S> {
         let lease = self.service_settings().idempotency.lease;
         let mut chain: Vec<Arc<dyn Middleware>> =
             vec![Arc::new(UseCaseMetrics::new(self.metrics.clone()))];
+        let mut standard = middleware::Standard::new(unit_of_work);
+        if self.service_settings().cache.enabled {
+            standard = standard.with_cache(Arc::clone(&self.cache));
+        }
         chain.extend(
-            middleware::Standard::new(unit_of_work)
-                .with_cache(Arc::clone(&self.cache))
+            standard
                 .with_idempotency(idempotency as _)
                 .idempotency_lease(lease)
                 .with_audit(audit, Arc::new(SystemClock))

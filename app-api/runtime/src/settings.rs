@@ -38,6 +38,8 @@ pub struct ServiceSettings {
     /// The prefix of the service's keys in Redis, so services (or tests) sharing
     /// a server do not collide.
     pub cache_key_prefix: String,
+    /// The query cache.
+    pub cache: CacheConfig,
     /// A RabbitMQ server (`amqp://`) to publish events to instead of Redis
     /// Streams or the in-process bus; only a build with the `rabbitmq`
     /// feature can. RabbitMQ keeps no log to read from an offset, so the
@@ -331,6 +333,22 @@ impl Default for ClientLimitConfig {
     }
 }
 
+/// The query cache (`[cache]`): where a query names a cache policy, its answer
+/// is kept and served until a command's commit invalidates it or it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Whether answers are cached at all. Off, every query asks the database
+    /// (to measure it, or to rule the cache out while looking for a fault).
+    pub enabled: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
 /// How readiness checks the dependencies (`[health]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -363,6 +381,7 @@ impl ServiceSettings {
             redis_url: None,
             rabbitmq_url: None,
             cache_key_prefix: name.to_owned(),
+            cache: CacheConfig::default(),
             otlp_endpoint: None,
             http: HttpConfig::default(),
             health: HealthConfig::default(),

@@ -1,11 +1,13 @@
 //! The relay: publishes what the outbox holds, in order per aggregate, at least
 //! once, and keeps what it could not publish.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement,
+    Alias, Asterisk, Condition, Expr, ExprTrait, LockBehavior, LockType, Order, Query,
+    SelectStatement,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
@@ -231,29 +233,35 @@ impl OutboxRelay {
             session.finish().await?;
             return Ok(Vec::new());
         }
-        // The events after each head, so a busy aggregate is not published
-        // one event per pass.
-        let mut claimed = Vec::with_capacity(self.settings.batch as usize);
-        let mut room = (self.settings.batch as usize).saturating_sub(heads.len());
-        for head in heads {
-            let aggregate = (head.aggregate_kind.clone(), head.aggregate_id.clone());
-            let head_id = head.id;
-            claimed.push(head);
-            if room == 0 {
+        // The events after the heads, so a busy aggregate is not published
+        // one event per pass: one statement for all of them.
+        let room = (self.settings.batch as usize).saturating_sub(heads.len());
+        let followers = if room == 0 {
+            Vec::new()
+        } else {
+            query_models(&*session, backend, &followers(&heads, room)).await?
+        };
+        let mut claimed = heads;
+        let mut stopped: HashSet<(&str, &str)> = HashSet::new();
+        let mut taken_followers = Vec::with_capacity(followers.len());
+        for follower in &followers {
+            let aggregate = (
+                follower.aggregate_kind.as_str(),
+                follower.aggregate_id.as_str(),
+            );
+            if stopped.contains(&aggregate) {
                 continue;
             }
-            let followers =
-                query_models(&*session, backend, &followers(&aggregate, head_id, room)).await?;
-            for follower in followers {
-                // Another relay's, or dead: the chain stops before it.
-                let taken = follower.claimed_until.is_some_and(|until| until >= now);
-                if taken || follower.dead_at.is_some() || follower.next_attempt_at > now {
-                    break;
-                }
-                claimed.push(follower);
-                room -= 1;
+            // Another relay's, dead or waiting for a retry: the aggregate's
+            // chain stops before it.
+            let taken = follower.claimed_until.is_some_and(|until| until >= now);
+            if taken || follower.dead_at.is_some() || follower.next_attempt_at > now {
+                stopped.insert(aggregate);
+                continue;
             }
+            taken_followers.push(follower.clone());
         }
+        claimed.extend(taken_followers);
         let until = now.saturating_add(millis(self.settings.lease));
         entity::Entity::update_many()
             .col_expr(Column::ClaimedBy, Expr::val(self.instance.clone()))
@@ -455,18 +463,49 @@ fn heads(now: i64, batch: u32) -> SelectStatement {
         .to_owned()
 }
 
-/// The unpublished events of `aggregate` after its head `head`, in order.
-fn followers(aggregate: &(String, String), head: Uuid, limit: usize) -> SelectStatement {
+/// The unpublished events after `heads`, each aggregate's in its order: the
+/// first after every head, then the second after every head, and so on,
+/// `limit` in all — so one busy aggregate does not take a whole pass.
+fn followers(heads: &[entity::Model], limit: usize) -> SelectStatement {
+    let of_heads = heads.iter().fold(Condition::any(), |any, head| {
+        any.add(
+            Condition::all()
+                .add(Expr::col(Column::AggregateKind).eq(head.aggregate_kind.clone()))
+                .add(Expr::col(Column::AggregateId).eq(head.aggregate_id.clone())),
+        )
+    });
+    let place = Alias::new("place");
+    let ranked = Alias::new("ranked");
+    let placed = Query::select()
+        .column(Column::Id)
+        .expr_as(
+            Expr::cust(
+                "ROW_NUMBER() OVER (PARTITION BY aggregate_kind, aggregate_id \
+                 ORDER BY aggregate_version, id)",
+            ),
+            place.clone(),
+        )
+        .from(entity::Entity)
+        .cond_where(of_heads)
+        .and_where(Expr::col(Column::PublishedAt).is_null())
+        .and_where(Expr::col(Column::Id).is_not_in(heads.iter().map(|head| head.id)))
+        .to_owned();
+    let first_places = Query::select()
+        .column((ranked.clone(), Column::Id))
+        .from_subquery(placed, ranked.clone())
+        .order_by((ranked.clone(), place), Order::Asc)
+        .order_by((ranked, Column::Id), Order::Asc)
+        .limit(limit as u64)
+        .to_owned();
     Query::select()
         .column(Asterisk)
         .from(entity::Entity)
-        .and_where(Expr::col(Column::AggregateKind).eq(aggregate.0.clone()))
-        .and_where(Expr::col(Column::AggregateId).eq(aggregate.1.clone()))
+        .and_where(Expr::col(Column::Id).in_subquery(first_places))
         .and_where(Expr::col(Column::PublishedAt).is_null())
-        .and_where(Expr::col(Column::Id).ne(head))
+        .order_by(Column::AggregateKind, Order::Asc)
+        .order_by(Column::AggregateId, Order::Asc)
         .order_by(Column::AggregateVersion, Order::Asc)
         .order_by(Column::Id, Order::Asc)
-        .limit(limit as u64)
         // Waiting, never skipping: a follower skipped would let a later one
         // of the aggregate go first.
         .lock(LockType::Update)

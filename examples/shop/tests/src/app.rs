@@ -214,13 +214,28 @@ pub async fn spawn_two_instances_sharing_redis(
     database: TestDatabase,
     redis_url: &str,
 ) -> (TestApp, TestApp) {
-    let database = Arc::new(database);
     let prefix = format!("shop-test-{}", uuid::Uuid::now_v7().simple());
-    let secret = format!("a shared signing key for {prefix}");
-    let shared = |settings: &mut strata_runtime::Settings<Shop>| {
+    spawn_two_instances(database, |settings| {
         settings.service.redis_url = Some(redis_url.into());
         settings.service.cache_key_prefix.clone_from(&prefix);
+    })
+    .await
+}
+
+/// Two instances of the shop on one database, both with the settings
+/// `customize` makes; an access token from one is accepted by the other.
+///
+/// # Panics
+/// When a shop cannot start.
+pub async fn spawn_two_instances(
+    database: TestDatabase,
+    customize: impl Fn(&mut strata_runtime::Settings<Shop>),
+) -> (TestApp, TestApp) {
+    let database = Arc::new(database);
+    let secret = format!("a shared signing key {}", uuid::Uuid::now_v7().simple());
+    let shared = |settings: &mut strata_runtime::Settings<Shop>| {
         settings.app.jwt_secret = Some(Secret::from(secret.clone()));
+        customize(settings);
     };
     let contexts = context_databases(database.engine()).await;
     let first = spawn_sharing(Arc::clone(&database), contexts.clone(), false, shared).await;

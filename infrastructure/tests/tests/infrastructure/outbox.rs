@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 strata_tests::on_each_engine!(
     committed_events_are_published_once_in_order_per_aggregate,
+    busy_aggregates_share_a_pass_in_turns,
     a_backlog_deeper_than_a_pass_looks_is_published_whole_and_in_order,
     relays_claiming_at_the_same_moment_never_take_one_event_twice,
     a_broker_outage_loses_nothing_and_delivers_in_order_after_it,
@@ -272,6 +273,32 @@ async fn a_backlog_deeper_than_a_pass_looks_is_published_whole_and_in_order(
     for quiet in ["q1", "q2", "q3"] {
         assert_eq!(versions[quiet], [1, 2, 3], "{quiet}");
     }
+}
+
+/// A pass takes each head, then the events after them in turns — the second
+/// of every aggregate, then the third of every one — so one aggregate with a
+/// backlog cannot fill the passes while the others' wait.
+async fn busy_aggregates_share_a_pass_in_turns(database: TestDatabase) {
+    let f = start(&database).await;
+    f.record("first", 1..=20).await;
+    f.record("second", 1..=20).await;
+    let broker = Broker::new();
+    let relay = f.relay(
+        broker.clone(),
+        RelaySettings {
+            batch: 10,
+            ..quick()
+        },
+    );
+    let pass = relay.relay_once().await.expect("a pass");
+    assert_eq!((pass.claimed, pass.published), (10, 10));
+    let versions = versions_by_aggregate(&delivered(&broker.bus));
+    assert_eq!(versions["first"], [1, 2, 3, 4, 5]);
+    assert_eq!(versions["second"], [1, 2, 3, 4, 5]);
+    drain(&relay).await;
+    let versions = versions_by_aggregate(&delivered(&broker.bus));
+    assert_eq!(versions["first"], (1..=20).collect::<Vec<_>>());
+    assert_eq!(versions["second"], (1..=20).collect::<Vec<_>>());
 }
 
 async fn committed_events_are_published_once_in_order_per_aggregate(database: TestDatabase) {

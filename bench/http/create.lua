@@ -1,0 +1,28 @@
+-- wrk script: each request creates a new product (a SKU and an idempotency key
+-- no other request uses). TOKEN in the environment adds a bearer token.
+local counter = 0
+local threads = 0
+
+function setup(thread)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
+
+function init(args)
+  run = args[1] or "run"
+  headers = { ["Content-Type"] = "application/json" }
+  local token = os.getenv("TOKEN")
+  if token and token ~= "" then
+    headers["Authorization"] = "Bearer " .. token
+  end
+end
+
+function request()
+  counter = counter + 1
+  local sku = string.format("B%s-%d-%d", string.upper(run), thread_id, counter)
+  headers["Idempotency-Key"] = string.format("bench-%s-%d-%d", run, thread_id, counter)
+  local body = string.format(
+    '{"name":"Bench product %d","sku":"%s","price":{"amount_minor":%d,"currency":"EUR"},"stock":100}',
+    counter, sku, 1000 + counter % 500)
+  return wrk.format("POST", "/api/products", headers, body)
+end
