@@ -1,20 +1,11 @@
 -- wrk script: each request creates a new product (a SKU and an idempotency key
 -- no other request uses). TOKEN in the environment adds a bearer token.
+dofile("bench/http/common.lua")
 local counter = 0
-local threads = 0
-
-function setup(thread)
-  thread:set("thread_id", threads)
-  threads = threads + 1
-end
 
 function init(args)
   run = args[1] or "run"
-  headers = { ["Content-Type"] = "application/json" }
-  local token = os.getenv("TOKEN")
-  if token and token ~= "" then
-    headers["Authorization"] = "Bearer " .. token
-  end
+  headers = json_headers()
 end
 
 function request()

@@ -3,19 +3,10 @@
 -- request is refused as stale. The products and their versions come from the
 -- file PRODUCTS names ("id version" per line); each thread takes its share.
 -- TOKEN in the environment adds a bearer token.
-local threads = 0
-
-function setup(thread)
-  thread:set("thread_id", threads)
-  threads = threads + 1
-end
+dofile("bench/http/common.lua")
 
 function init(args)
-  headers = { ["Content-Type"] = "application/json" }
-  local token = os.getenv("TOKEN")
-  if token and token ~= "" then
-    headers["Authorization"] = "Bearer " .. token
-  end
+  headers = json_headers()
   local count = tonumber(os.getenv("THREADS") or "1")
   ready = {}
   versions = {}

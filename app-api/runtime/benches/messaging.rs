@@ -1,8 +1,8 @@
 //! Messaging throughput against raw Redis, in one run (see `bench/RESULTS.md`):
 //!
 //! * relay: outbox rows on PostgreSQL published into Redis Streams in passes of
-//!   100 (claim, pipelined `XADD`, mark), against a raw pipelined `XADD` loop of
-//!   the same messages in batches of 100;
+//!   100 (claim, pipelined `XADD`, mark), and again in passes of 500, against a
+//!   raw pipelined `XADD` loop of the same messages in batches of 100;
 //! * ordered consumer: the same streams applied 100 at a time, each batch's
 //!   results, inbox rows and position in one PostgreSQL transaction, against a
 //!   raw `XREAD COUNT 100` loop over them — once with a handler writing one row
@@ -58,6 +58,8 @@ impl sea_orm_migration::MigratorTrait for NoMigrations {
 
 const PARTITIONS: u32 = 8;
 const AGGREGATES: usize = 200;
+/// The larger relay pass measured beside the default one.
+const LARGE_PASS: u32 = 500;
 
 fn main() {
     let (Ok(postgres), Ok(redis_url)) = (
@@ -88,6 +90,7 @@ fn main() {
 async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
     let mut raw_xadd = Vec::new();
     let mut relay = Vec::new();
+    let mut relay_large = Vec::new();
     let mut raw_xread = Vec::new();
     let mut consumer = Vec::new();
     let mut batch_consumer = Vec::new();
@@ -101,7 +104,20 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         let messages = messages(events);
         raw_xadd.push(raw_xadd_rate(redis_url, &format!("{prefix}-raw"), &messages).await);
         let database = fresh_database(postgres).await;
-        relay.push(relay_rate(&database, &config, events).await);
+        relay.push(relay_rate(&database, &config, events, 100).await);
+        let large_config = RedisStreamsConfig {
+            key_prefix: format!("{prefix}-large"),
+            ..config.clone()
+        };
+        relay_large.push(
+            relay_rate(
+                &fresh_database(postgres).await,
+                &large_config,
+                events,
+                LARGE_PASS,
+            )
+            .await,
+        );
         raw_xread.push(raw_xread_rate(redis_url, &config, events).await);
         let apply = Arc::new(Apply {
             database: database.clone(),
@@ -113,9 +129,10 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         batch_consumer
             .push(consumer_rate(&database, &config, events, "bench-batch", batched).await);
         eprintln!(
-            "round {round}: raw XADD {:.0}/s, relay {:.0}/s, raw XREAD {:.0}/s, consumer {:.0}/s, batch consumer {:.0}/s",
+            "round {round}: raw XADD {:.0}/s, relay {:.0}/s, relay (passes of {LARGE_PASS}) {:.0}/s, raw XREAD {:.0}/s, consumer {:.0}/s, batch consumer {:.0}/s",
             raw_xadd[round - 1],
             relay[round - 1],
+            relay_large[round - 1],
             raw_xread[round - 1],
             consumer[round - 1],
             batch_consumer[round - 1]
@@ -126,6 +143,7 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
             .await
             .expect("connected");
         let mut keys: Vec<String> = (0..PARTITIONS).map(|p| config.stream_key(p)).collect();
+        keys.extend((0..PARTITIONS).map(|p| large_config.stream_key(p)));
         keys.push(format!("{prefix}-raw"));
         let _: () = connection.del(keys).await.expect("cleaned up");
     }
@@ -133,9 +151,10 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     };
-    let (raw_xadd, relay, raw_xread, consumer, batch_consumer) = (
+    let (raw_xadd, relay, relay_large, raw_xread, consumer, batch_consumer) = (
         median(&mut raw_xadd),
         median(&mut relay),
+        median(&mut relay_large),
         median(&mut raw_xread),
         median(&mut consumer),
         median(&mut batch_consumer),
@@ -173,6 +192,10 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
     println!(
         "| outbox relay on PostgreSQL into Redis Streams, passes of 100 | {relay:.0} | raw `XADD` | **{:.2}** |",
         relay / raw_xadd
+    );
+    println!(
+        "| outbox relay on PostgreSQL into Redis Streams, passes of {LARGE_PASS} | {relay_large:.0} | raw `XADD` | **{:.2}** |",
+        relay_large / raw_xadd
     );
     println!("| raw `XREAD COUNT 100` (baseline) | {raw_xread:.0} | — | — |");
     println!(
@@ -367,7 +390,12 @@ async fn raw_xadd_rate(redis_url: &str, key: &str, messages: &[Message]) -> f64 
     messages.len() as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn relay_rate(database: &Database, config: &RedisStreamsConfig, events: usize) -> f64 {
+async fn relay_rate(
+    database: &Database,
+    config: &RedisStreamsConfig,
+    events: usize,
+    batch: u32,
+) -> f64 {
     let unit_of_work = SeaOrmUnitOfWork::new(database.clone());
     let outbox = SeaOrmOutbox::new(database.clone());
     for chunk in messages(events).chunks(500) {
@@ -392,7 +420,11 @@ async fn relay_rate(database: &Database, config: &RedisStreamsConfig, events: us
         .expect("recorded");
     }
     let publisher = Arc::new(RedisStreamsPublisher::new(config.clone()).expect("a publisher"));
-    let relay = OutboxRelay::new(database.clone(), publisher, RelaySettings::default());
+    let settings = RelaySettings {
+        batch,
+        ..RelaySettings::default()
+    };
+    let relay = OutboxRelay::new(database.clone(), publisher, settings);
     let started = Instant::now();
     let mut published = 0;
     while published < events {
