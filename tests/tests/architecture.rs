@@ -24,6 +24,9 @@ fn this_workspace_obeys_the_layering() {
             "strata-template-app-api",
             ["src/main.rs", "src/bootstrap.rs"],
         )
+        // The hand-written baseline bench/http.sh measures the shop against:
+        // outside the layers, like a test, and using none of them.
+        .classify("bare-shop", Layer::Tests)
         .check_workspace(workspace_root)
         .expect("cargo metadata runs on this workspace");
     report.assert_clean();
