@@ -11,7 +11,7 @@ use strata_app_api::application::{AppError, RequestContext, TraceContext};
 use strata_app_api::messaging::{Incoming, MessageHandler};
 use strata_app_api::workers::{Worker, WorkerContext, WorkerError};
 use strata_domain::ports::{Message, Propagation, UnitOfWork, in_unit_of_work};
-use strata_infrastructure::consumer::{ConsumerStore, LogEntry, PartitionLog};
+use strata_infrastructure::consumer::{ConsumerStore, LogEntry, PartitionLog, Undecodable};
 use uuid::Uuid;
 
 use crate::consumer_metrics::ConsumerGauges;
@@ -148,43 +148,11 @@ impl OrderedConsumer {
         };
         let outcome: Result<(), AppError> =
             in_unit_of_work(self.unit_of_work.as_ref(), Propagation::Required, async {
-                // One statement records the batch's messages in the inbox and
-                // names those seen before.
-                let wanted: Vec<Uuid> = entries
+                let read: Vec<Read<'_>> = entries
                     .iter()
-                    .filter_map(|entry| entry.message.as_ref().ok())
-                    .filter(|message| self.handler.wants(&message.topic))
-                    .map(|message| message.id)
+                    .map(|entry| (partition, entry.position.as_str(), &entry.message))
                     .collect();
-                // A message published twice may come twice in one batch: it
-                // is applied at its first copy only.
-                let mut first = self.store.first_deliveries(&self.name, &wanted).await?;
-                let mut batch = Vec::with_capacity(entries.len());
-                for entry in entries {
-                    match &entry.message {
-                        Ok(message) if first.remove(&message.id) => batch.push(Incoming {
-                            request: request_for(self.handler.as_ref(), &self.name, message),
-                            message,
-                        }),
-                        Ok(_) => {}
-                        Err(undecodable) => {
-                            tracing::error!(consumer = %self.name, partition, position = %entry.position, error = %undecodable.error, "a message that cannot be read was dead-lettered");
-                            self.store
-                                .bury(
-                                    &self.name,
-                                    partition,
-                                    &entry.position,
-                                    None,
-                                    &undecodable.raw,
-                                    &format!("cannot be read: {}", undecodable.error),
-                                )
-                                .await?;
-                        }
-                    }
-                }
-                if !batch.is_empty() {
-                    self.handler.handle_batch(&batch).await?;
-                }
+                apply_batch(&self.store, &self.name, self.handler.as_ref(), &read).await?;
                 self.advance(partition, &last.position).await
             })
             .await;
@@ -483,6 +451,56 @@ impl OrderedConsumer {
 
 /// The request `message` runs as in `consumer`: as the handler's principal,
 /// in the trace of the work that recorded it.
+/// A message of a batch as read: its partition, its position there, and the
+/// message or why it could not be read as one.
+pub(crate) type Read<'a> = (u32, &'a str, &'a Result<Message, Undecodable>);
+
+/// Applies a batch in the running unit of work: one statement records its
+/// messages in the inbox and names those seen before; the handler gets the
+/// others (a message published twice and read twice in one batch only at its
+/// first copy) in one `handle_batch`; one that cannot be read is dead-lettered.
+pub(crate) async fn apply_batch(
+    store: &ConsumerStore,
+    consumer: &str,
+    handler: &dyn MessageHandler,
+    read: &[Read<'_>],
+) -> Result<(), AppError> {
+    let wanted: Vec<Uuid> = read
+        .iter()
+        .filter_map(|(_, _, message)| message.as_ref().ok())
+        .filter(|message| handler.wants(&message.topic))
+        .map(|message| message.id)
+        .collect();
+    let mut first = store.first_deliveries(consumer, &wanted).await?;
+    let mut batch = Vec::with_capacity(read.len());
+    for &(partition, position, message) in read {
+        match message {
+            Ok(message) if first.remove(&message.id) => batch.push(Incoming {
+                request: request_for(handler, consumer, message),
+                message,
+            }),
+            Ok(_) => {}
+            Err(undecodable) => {
+                tracing::error!(consumer = %consumer, partition, position = %position, error = %undecodable.error, "a message that cannot be read was dead-lettered");
+                store
+                    .bury(
+                        consumer,
+                        partition,
+                        position,
+                        None,
+                        &undecodable.raw,
+                        &format!("cannot be read: {}", undecodable.error),
+                    )
+                    .await?;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        handler.handle_batch(&batch).await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn request_for(
     handler: &dyn MessageHandler,
     consumer: &str,

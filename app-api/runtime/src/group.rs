@@ -7,13 +7,12 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use strata_app_api::application::AppError;
-use strata_app_api::messaging::{Incoming, MessageHandler};
+use strata_app_api::messaging::MessageHandler;
 use strata_app_api::workers::{Worker, WorkerContext, WorkerError};
 use strata_domain::ports::{Propagation, UnitOfWork, in_unit_of_work};
 use strata_infrastructure::consumer::{ConsumerStore, Delivery, GroupSubscription};
-use uuid::Uuid;
 
-use crate::consumer::{lock, may_pass, request_for};
+use crate::consumer::{Read, apply_batch, lock, may_pass};
 use crate::consumer_metrics::ConsumerGauges;
 
 /// How a group consumer works.
@@ -106,41 +105,17 @@ impl GroupConsumer {
     async fn apply(&self, deliveries: &[Delivery]) -> Result<(), Failed> {
         let outcome: Result<(), AppError> =
             in_unit_of_work(self.unit_of_work.as_ref(), Propagation::Required, async {
-                let wanted: Vec<Uuid> = deliveries
+                let read: Vec<Read<'_>> = deliveries
                     .iter()
-                    .filter_map(|delivery| delivery.message.as_ref().ok())
-                    .filter(|message| self.handler.wants(&message.topic))
-                    .map(|message| message.id)
+                    .map(|delivery| {
+                        (
+                            delivery.partition,
+                            delivery.position.as_str(),
+                            &delivery.message,
+                        )
+                    })
                     .collect();
-                // A message published twice may come twice in one batch: it
-                // is applied at its first copy only.
-                let mut first = self.store.first_deliveries(&self.name, &wanted).await?;
-                let mut batch = Vec::with_capacity(deliveries.len());
-                for delivery in deliveries {
-                    match &delivery.message {
-                        Ok(message) if first.remove(&message.id) => batch.push(Incoming {
-                            request: request_for(self.handler.as_ref(), &self.name, message),
-                            message,
-                        }),
-                        Ok(_) => {}
-                        Err(undecodable) => {
-                            tracing::error!(consumer = %self.name, partition = delivery.partition, position = %delivery.position, error = %undecodable.error, "a message that cannot be read was dead-lettered");
-                            self.store
-                                .bury(
-                                    &self.name,
-                                    delivery.partition,
-                                    &delivery.position,
-                                    None,
-                                    &undecodable.raw,
-                                    &format!("cannot be read: {}", undecodable.error),
-                                )
-                                .await?;
-                        }
-                    }
-                }
-                if !batch.is_empty() {
-                    self.handler.handle_batch(&batch).await?;
-                }
+                apply_batch(&self.store, &self.name, self.handler.as_ref(), &read).await?;
                 Ok(())
             })
             .await;

@@ -241,27 +241,32 @@ impl OutboxRelay {
         } else {
             query_models(&*session, backend, &followers(&heads, room)).await?
         };
+        let keep: Vec<bool> = {
+            let mut stopped: HashSet<(&str, &str)> = HashSet::new();
+            followers
+                .iter()
+                .map(|follower| {
+                    let aggregate = (
+                        follower.aggregate_kind.as_str(),
+                        follower.aggregate_id.as_str(),
+                    );
+                    // Another relay's, dead or waiting for a retry: the
+                    // aggregate's chain stops before it.
+                    let taken = follower.claimed_until.is_some_and(|until| until >= now);
+                    if taken || follower.dead_at.is_some() || follower.next_attempt_at > now {
+                        stopped.insert(aggregate);
+                    }
+                    !stopped.contains(&aggregate)
+                })
+                .collect()
+        };
         let mut claimed = heads;
-        let mut stopped: HashSet<(&str, &str)> = HashSet::new();
-        let mut taken_followers = Vec::with_capacity(followers.len());
-        for follower in &followers {
-            let aggregate = (
-                follower.aggregate_kind.as_str(),
-                follower.aggregate_id.as_str(),
-            );
-            if stopped.contains(&aggregate) {
-                continue;
-            }
-            // Another relay's, dead or waiting for a retry: the aggregate's
-            // chain stops before it.
-            let taken = follower.claimed_until.is_some_and(|until| until >= now);
-            if taken || follower.dead_at.is_some() || follower.next_attempt_at > now {
-                stopped.insert(aggregate);
-                continue;
-            }
-            taken_followers.push(follower.clone());
-        }
-        claimed.extend(taken_followers);
+        claimed.extend(
+            followers
+                .into_iter()
+                .zip(keep)
+                .filter_map(|(follower, kept)| kept.then_some(follower)),
+        );
         let until = now.saturating_add(millis(self.settings.lease));
         entity::Entity::update_many()
             .col_expr(Column::ClaimedBy, Expr::val(self.instance.clone()))
