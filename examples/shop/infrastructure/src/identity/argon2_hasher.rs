@@ -1,21 +1,28 @@
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash as Phc;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash as Phc, Salt};
+use argon2::password_hash::try_generate_salt;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use async_trait::async_trait;
 use shop_domain::identity::{Password, PasswordHash, PasswordHasher};
 use strata_domain::RepositoryError;
-use tokio::sync::Semaphore;
+
+type Job = Box<dyn FnOnce() + Send>;
 
 /// argon2id with the crate's default parameters (19 MiB, 2 passes, 1 lane, the
-/// OWASP baseline), run on tokio's blocking pool so hashing never stalls the
-/// threads serving requests, and at most one hash per core at a time: a burst of
-/// sign-ups queues for the cores (each hash holds 19 MiB) instead of taking the
-/// machine's memory and every core from the requests that need neither.
+/// OWASP baseline), run on a few threads of its own — one per core unless
+/// told otherwise — so hashing never stalls the threads serving requests, and
+/// a burst of sign-ups queues for those threads instead of taking every core
+/// and the machine's memory from the requests that need neither.
+/// Each thread keeps the memory argon2 works in from one hash to the next, so
+/// the process holds at most one hash's memory per thread, however many
+/// sign-ins it serves. The threads end when the last clone of the hasher is
+/// dropped.
 #[derive(Debug, Clone)]
 pub struct Argon2PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: Sender<Job>,
 }
 
 impl Default for Argon2PasswordHasher {
@@ -25,30 +32,50 @@ impl Default for Argon2PasswordHasher {
 }
 
 impl Argon2PasswordHasher {
-    /// A hasher running at most `at_once` hashes (at least one) at a time.
+    /// A hasher running hashes on `threads` threads (at least one).
+    ///
+    /// # Panics
+    /// When the operating system refuses a thread at start-up.
     #[must_use]
-    pub fn new(at_once: usize) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(at_once.max(1))),
+    pub fn new(threads: usize) -> Self {
+        let (jobs, queue) = channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..threads.max(1) {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || work(&queue))
+                .expect("the operating system starts a password hashing thread");
         }
+        Self { jobs }
     }
 
-    /// Runs `work` on the blocking pool once a permit is free.
+    /// Runs `work` on one of the hashing threads.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, RepositoryError> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(RepositoryError::storage)?;
-        tokio::task::spawn_blocking(move || {
-            let answer = work();
-            drop(permit);
-            answer
-        })
-        .await
-        .map_err(RepositoryError::storage)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = answer.send(work());
+            }))
+            .map_err(|_| RepositoryError::storage(HashingFailed("no hashing thread".into())))?;
+        answered.await.map_err(RepositoryError::storage)
+    }
+}
+
+/// A hashing thread: takes jobs until every sender is gone. A job that panics
+/// fails alone (its caller's answer is dropped), the thread goes on.
+fn work(queue: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match job {
+            Ok(job) => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+            Err(_) => return,
+        }
     }
 }
 
@@ -56,38 +83,167 @@ impl Argon2PasswordHasher {
 #[error("password hashing failed: {0}")]
 struct HashingFailed(String);
 
+thread_local! {
+    /// This thread's argon2 memory, kept from one hash to the next: freed and
+    /// allocated again for each hash, 19 MiB at a time, it is not given back
+    /// to the system but piles up in the allocator's arenas.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// argon2 of `password` and `salt` into `out`, in this thread's kept memory.
+fn compute(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    MEMORY.with_borrow_mut(|memory| {
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+    })
+}
+
+/// A new argon2id hash of `password` with the default parameters and a
+/// random salt, as a PHC string.
+fn hash_phc(password: &[u8]) -> Result<String, HashingFailed> {
+    let failed = |error: &dyn std::fmt::Display| HashingFailed(error.to_string());
+    let params = Params::default();
+    let (algorithm, version) = (Algorithm::Argon2id, Version::V0x13);
+    let salt = try_generate_salt().map_err(|error| failed(&error))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(
+        &Argon2::new(algorithm, version, params.clone()),
+        &params,
+        password,
+        &salt,
+        &mut out,
+    )
+    .map_err(|error| failed(&error))?;
+    let phc = Phc {
+        algorithm: algorithm.ident(),
+        version: Some(version.into()),
+        params: ParamsString::try_from(&params).map_err(|error| failed(&error))?,
+        salt: Some(Salt::new(&salt).map_err(|error| failed(&error))?),
+        hash: Some(Output::new(&out).map_err(|error| failed(&error))?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` hashes to the PHC string `phc` (any argon2 variant,
+/// version and parameters it names); a malformed one matches nothing.
+fn verify_phc(password: &[u8], phc: &str) -> bool {
+    let Ok(parsed) = Phc::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    compute(&argon2, &params, password, salt.as_ref(), &mut out).is_ok()
+        // `Output`'s comparison takes the same time wherever they differ.
+        && Output::new(&out).is_ok_and(|computed| computed == *expected)
+}
+
 #[async_trait]
 impl PasswordHasher for Argon2PasswordHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, RepositoryError> {
         let password = password.clone();
-        self.run(move || {
-            Argon2::default()
-                .hash_password(password.expose().as_bytes())
-                .map(|hash| PasswordHash::from_phc(hash.to_string()))
-                .map_err(|error| HashingFailed(error.to_string()))
-        })
-        .await?
-        .map_err(RepositoryError::storage)
+        self.run(move || hash_phc(password.expose().as_bytes()).map(PasswordHash::from_phc))
+            .await?
+            .map_err(RepositoryError::storage)
     }
 
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool {
         let password = password.clone();
         let hash = hash.as_phc().to_owned();
-        self.run(move || {
-            Phc::new(&hash).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok()
-            })
-        })
-        .await
-        .unwrap_or(false)
+        self.run(move || verify_phc(password.expose().as_bytes(), &hash))
+            .await
+            .unwrap_or(false)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
+
+    /// Each job as long as a short hash; sixteen of them at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_run_on_the_hashers_own_threads_only() {
+        let hasher = Argon2PasswordHasher::new(2);
+        let mut runs = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let hasher = hasher.clone();
+            runs.spawn(async move {
+                hasher
+                    .run(|| {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        std::thread::current().id()
+                    })
+                    .await
+            });
+        }
+        let threads: HashSet<_> = runs
+            .join_all()
+            .await
+            .into_iter()
+            .map(|thread| thread.expect("ran"))
+            .collect();
+        assert!(threads.len() <= 2, "{} threads", threads.len());
+        assert!(!threads.contains(&std::thread::current().id()));
+    }
+
+    /// Hashes stored before are read as before, and the crate's own
+    /// verifier reads the hashes made here.
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
+        let hasher = Argon2PasswordHasher::new(1);
+        let password = Password::new("correct horse battery").expect("long enough");
+        let theirs = Argon2::default()
+            .hash_password(password.expose().as_bytes())
+            .expect("hashed")
+            .to_string();
+        assert!(
+            hasher
+                .verify(&password, &PasswordHash::from_phc(theirs.clone()))
+                .await
+        );
+        assert!(
+            !hasher
+                .verify(
+                    &Password::offered("correct horse battery!"),
+                    &PasswordHash::from_phc(theirs)
+                )
+                .await
+        );
+        let ours = hasher.hash(&password).await.expect("hashed");
+        let parsed = Phc::new(ours.as_phc()).expect("a PHC string");
+        assert!(
+            Argon2::default()
+                .verify_password(password.expose().as_bytes(), &parsed)
+                .is_ok()
+        );
+    }
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_no_other() {
