@@ -100,6 +100,7 @@ impl OrderedConsumer {
         settings: ConsumerSettings,
     ) -> Self {
         let name = name.into();
+        log.subscribe(&name);
         let partitions_key = match log.local_to() {
             Some(log) => format!("{name}@{log}"),
             None => name.clone(),
@@ -403,6 +404,7 @@ impl OrderedConsumer {
     /// `partition` now stands after `applied`, its lease renewed with them.
     fn moved(&self, partition: u32, applied: &[LogEntry]) {
         if let Some(last) = applied.last() {
+            self.log.passed(&self.name, partition, &last.position);
             lock(&self.held).insert(
                 partition,
                 Held {

@@ -435,6 +435,11 @@ pub async fn start<S: Service>(
         .await
         .map_err(|error| StartError::Service(S::name(), error))?;
 
+    // Every consumer of the in-process bus has subscribed: what none of them
+    // needs is not kept.
+    if let Groups::InProcess(bus) = &startup.groups {
+        bus.all_readers_subscribed();
+    }
     for check in startup.workers.health_checks() {
         readiness.add(check);
     }

@@ -553,9 +553,11 @@ mod in_process_group {
             name: impl Into<String>,
             settings: GroupSettings,
         ) -> Self {
+            let name = name.into();
+            bus.subscribe(&format!("group {name}"));
             Self {
                 bus,
-                name: name.into(),
+                name,
                 member: "0".into(),
                 settings,
                 state: Arc::default(),
@@ -579,6 +581,24 @@ mod in_process_group {
 
         fn lock(&self) -> std::sync::MutexGuard<'_, State> {
             self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        /// Tells the bus what the group needs no more: per partition, what
+        /// comes before both the first undelivered and the first pending message.
+        fn release(&self, state: &State) {
+            for partition in 0..self.bus.partitions() {
+                let next = state.next.get(&partition).copied().unwrap_or(0);
+                let pending = state
+                    .pending
+                    .range((partition, 0)..=(partition, u64::MAX))
+                    .next()
+                    .map_or(next, |((_, offset), _)| *offset);
+                self.bus.passed(
+                    &format!("group {}", self.name),
+                    partition,
+                    next.min(pending),
+                );
+            }
         }
 
         /// What is there for this member now.
@@ -654,6 +674,7 @@ mod in_process_group {
                     });
                 }
             }
+            self.release(&state);
             deliveries
         }
     }
@@ -693,6 +714,7 @@ mod in_process_group {
                     state.pending.remove(&(delivery.partition, offset));
                 }
             }
+            self.release(&state);
             Ok(())
         }
 

@@ -56,6 +56,19 @@ pub trait PartitionLog: Send + Sync {
         wait: Duration,
     ) -> Result<Vec<LogEntry>, ReadError>;
 
+    /// Registers `reader` with a log that keeps entries only while a reader
+    /// needs them, before it first reads. By default nothing happens.
+    fn subscribe(&self, reader: &str) {
+        let _ = reader;
+    }
+
+    /// Tells the log that `reader` has committed everything of `partition` up
+    /// to and including `position` and needs none of it again. By default
+    /// nothing happens.
+    fn passed(&self, reader: &str, partition: u32, position: &str) {
+        let _ = (reader, partition, position);
+    }
+
     /// Returns once any of `positions` (a partition and where its reader
     /// stands) has an entry after it, or after `wait`, whichever comes first:
     /// an idle consumer waits here rather than asking again and again. By
@@ -74,6 +87,21 @@ impl PartitionLog for InProcessBus {
 
     fn local_to(&self) -> Option<&str> {
         Some(self.id())
+    }
+
+    fn subscribe(&self, reader: &str) {
+        InProcessBus::subscribe(self, &format!("ordered {reader}"));
+    }
+
+    fn passed(&self, reader: &str, partition: u32, position: &str) {
+        if let Ok(position) = position.parse::<u64>() {
+            InProcessBus::passed(
+                self,
+                &format!("ordered {reader}"),
+                partition,
+                position.saturating_add(1),
+            );
+        }
     }
 
     async fn wait_for_any(&self, positions: &[(u32, Option<String>)], wait: Duration) {

@@ -317,6 +317,25 @@ async fn every_message_is_applied_once_in_order_per_aggregate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_bus_drops_what_the_consumer_has_applied() {
+    on_each_engine(|database| async move {
+        let f = start(&database).await;
+        let consumer = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
+        publish(&f, &["a", "b", "c"], 1..=12).await;
+        let kept = |f: &Fixture| {
+            (0..f.bus.partitions())
+                .map(|partition| f.bus.read(partition, 0, usize::MAX).0.len())
+                .sum::<usize>()
+        };
+        assert_eq!(kept(&f), 36);
+        until_idle(&consumer).await;
+        assert_eq!(applied(&f).await.1.len(), 36);
+        assert_eq!(kept(&f), 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_published_twice_into_one_batch_is_applied_once() {
     on_each_engine(|database| async move {
         let f = start(&database).await;

@@ -503,3 +503,61 @@ on_each_bus!(
     a_member_waiting_for_messages_gets_one_published_while_it_waits;
     brokers only: what_is_not_a_message_arrives_as_undecodable_beside_the_rest,
 );
+
+/// How many entries each partition of `bus` still holds.
+fn kept(bus: &InProcessBus) -> Vec<usize> {
+    (0..bus.partitions())
+        .map(|partition| bus.read(partition, 0, usize::MAX).0.len())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_bus_keeps_only_what_its_group_has_not_acknowledged() {
+    let bus = Arc::new(InProcessBus::new(PARTITIONS, 100_000));
+    let group = InProcessGroup::new(Arc::clone(&bus), GROUP, settings());
+    bus.all_readers_subscribed();
+    let sent: Vec<Message> = (1..=5)
+        .flat_map(|version| {
+            ["a", "b", "c", "d", "e", "f"].map(|key| message(key, version, json!({})))
+        })
+        .collect();
+    bus.publish(&sent).await.expect("published");
+    assert_eq!(kept(&bus).iter().sum::<usize>(), 30);
+
+    let received = receive_until(&group, |received| received.len() >= 30).await;
+    assert_eq!(received.len(), 30);
+    // Delivered but not acknowledged: still needed for a redelivery.
+    assert_eq!(kept(&bus).iter().sum::<usize>(), 30);
+
+    // All acknowledged but one: its partition keeps it and what follows it.
+    let (held, acknowledged): (Vec<Delivery>, Vec<Delivery>) = received
+        .into_iter()
+        .partition(|delivery| delivery.message.as_ref().is_ok_and(|m| m.id == sent[0].id));
+    group.ack(&acknowledged).await.expect("acknowledged");
+    let held_partition = held[0].partition as usize;
+    let after_it = acknowledged
+        .iter()
+        .filter(|delivery| delivery.partition as usize == held_partition)
+        .count();
+    for (partition, kept) in kept(&bus).into_iter().enumerate() {
+        let expected = if partition == held_partition {
+            after_it + 1
+        } else {
+            0
+        };
+        assert_eq!(kept, expected, "partition {partition}");
+    }
+
+    group.ack(&held).await.expect("acknowledged");
+    assert_eq!(kept(&bus), vec![0; PARTITIONS as usize]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_process_bus_with_no_reader_keeps_nothing_once_none_can_come() {
+    let bus = InProcessBus::new(PARTITIONS, 100_000);
+    bus.all_readers_subscribed();
+    bus.publish(&[message("a", 1, json!({}))])
+        .await
+        .expect("published");
+    assert_eq!(kept(&bus), vec![0; PARTITIONS as usize]);
+}
