@@ -36,21 +36,38 @@ impl LogFormat {
     }
 }
 
+/// The thread that writes log lines to standard output.
+///
+/// A request never waits on the terminal, pipe or file behind standard output:
+/// formatted lines go to this thread through a queue, and it writes whatever has
+/// queued up with one system call. Nothing is dropped: when the queue is full
+/// (128,000 lines), logging waits for room. Keep the value until the process
+/// ends; dropping it writes out what is still queued and stops the thread.
+#[derive(Debug)]
+#[must_use = "dropping the log writer stops it"]
+pub struct LogWriter {
+    _worker: tracing_appender::non_blocking::WorkerGuard,
+}
+
 /// Installs the global log subscriber: level from `RUST_LOG` (default `info`),
-/// lines in `format`. Returns `false` when a subscriber was already installed.
-pub fn init(format: LogFormat) -> bool {
+/// lines in `format`, written to standard output by a [`LogWriter`]. Returns
+/// `None` when a subscriber was already installed.
+pub fn init(format: LogFormat) -> Option<LogWriter> {
+    let (lines, writer) = log_lines(format, std::io::stdout(), colour_on_stdout());
     tracing_subscriber::registry()
         .with(level_filter())
-        .with(log_lines(format))
+        .with(lines)
         .try_init()
-        .is_ok()
+        .ok()
+        .map(|()| writer)
 }
 
 /// Installs the global log subscriber as [`init`] does and, when `otlp` is given,
 /// exports every span the level lets through to that collector as well.
 ///
-/// Keep the returned export until the process ends and shut it down then
-/// ([`OtlpExport::shutdown`]), or the spans of the last seconds are lost.
+/// Keep the returned writer and export until the process ends, and shut the
+/// export down then ([`OtlpExport::shutdown`]), or the spans of the last seconds
+/// are lost.
 ///
 /// # Errors
 /// When the endpoint is not usable, the exporter cannot be built, or a
@@ -59,7 +76,7 @@ pub fn init(format: LogFormat) -> bool {
 pub fn init_with(
     format: LogFormat,
     otlp: Option<OtlpSettings>,
-) -> Result<Option<OtlpExport>, TelemetryError> {
+) -> Result<(LogWriter, Option<OtlpExport>), TelemetryError> {
     let (spans, export) = match otlp {
         Some(settings) => {
             let (layer, export) = otlp_layer(&settings)?;
@@ -69,34 +86,141 @@ pub fn init_with(
     };
     // The level filter comes first so a span too fine for the log is not
     // exported either: one `RUST_LOG` decides both.
+    let (lines, writer) = log_lines(format, std::io::stdout(), colour_on_stdout());
     tracing_subscriber::registry()
         .with(level_filter())
-        .with(log_lines(format))
+        .with(lines)
         .with(spans)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
-    Ok(export)
+    Ok((writer, export))
 }
 
 fn level_filter() -> EnvFilter {
     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-fn log_lines<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+/// Colour codes only for a person at a terminal: a pipe, a file or a log
+/// collector gets plain text, and `NO_COLOR` turns them off anywhere.
+fn colour_on_stdout() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
+fn log_lines<S, W>(
+    format: LogFormat,
+    output: W,
+    colour: bool,
+) -> (Box<dyn Layer<S> + Send + Sync>, LogWriter)
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
+    W: std::io::Write + Send + 'static,
 {
-    // Colour codes only for a person at a terminal: a pipe, a file or a log
-    // collector gets plain text, and `NO_COLOR` turns them off anywhere.
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let lines = tracing_subscriber::fmt::layer().with_ansi(colour);
-    match format {
+    // The writer thread flushes after each run of queued lines, so under load
+    // many lines leave in one write and, when idle, each line leaves at once.
+    let (queue, worker) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("strata-log")
+        .finish(std::io::BufWriter::new(output));
+    let lines = tracing_subscriber::fmt::layer()
+        .with_ansi(colour)
+        .with_writer(queue);
+    let layer = match format {
         LogFormat::Pretty => lines.boxed(),
         LogFormat::Json => lines
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .boxed(),
+    };
+    (layer, LogWriter { _worker: worker })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::{LogFormat, log_lines};
+
+    /// An output that records what it was given and on which thread, and lets
+    /// nothing through until the test opens its gate.
+    #[derive(Clone)]
+    struct Output {
+        written: Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>,
+        gate: Arc<Mutex<mpsc::Receiver<()>>>,
+    }
+
+    impl Write for Output {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let gate = self
+                .gate
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?;
+            // Open once and stays open: a closed sender lets every later write through.
+            let _ = gate.recv_timeout(Duration::from_secs(10));
+            let thread = std::thread::current().name().map(str::to_owned);
+            self.written
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .push((thread, bytes.to_vec()));
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn logging_does_not_wait_for_the_output_and_loses_no_line() {
+        let (open, gate) = mpsc::channel();
+        let output = Output {
+            written: Arc::default(),
+            gate: Arc::new(Mutex::new(gate)),
+        };
+        let (lines, writer) = log_lines(LogFormat::Json, output.clone(), false);
+        let subscriber = tracing_subscriber::registry().with(lines);
+        tracing::subscriber::with_default(subscriber, || {
+            for line in 0..500 {
+                tracing::info!(line, "request served");
+            }
+        });
+        // All 500 events were logged while the output let nothing through.
+        assert!(output.written.lock().unwrap().is_empty());
+        drop(open);
+        drop(writer);
+
+        let written = output.written.lock().unwrap();
+        assert!(
+            written
+                .iter()
+                .all(|(thread, _)| thread.as_deref() == Some("strata-log")),
+            "written on {:?}",
+            written.iter().map(|(thread, _)| thread).collect::<Vec<_>>()
+        );
+        // Lines that queued up together left together.
+        assert!(
+            written.len() < 500,
+            "{} writes for 500 lines",
+            written.len()
+        );
+        let text: Vec<u8> = written
+            .iter()
+            .flat_map(|(_, bytes)| bytes.clone())
+            .collect();
+        let text = String::from_utf8(text).unwrap();
+        let numbers: Vec<u64> = text
+            .lines()
+            .map(|line| {
+                let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                line["fields"]["line"].as_u64().unwrap()
+            })
+            .collect();
+        assert_eq!(numbers, (0..500).collect::<Vec<_>>());
     }
 }

@@ -9,6 +9,8 @@ use crate::settings::ServiceSettings;
 /// `otlp_endpoint` set, send the spans of the last moments.
 #[derive(Debug)]
 pub(crate) struct Telemetry {
+    /// `None` when a log subscriber was installed before (by the program itself).
+    _writer: Option<telemetry::LogWriter>,
     #[cfg(feature = "otel")]
     export: Option<telemetry::OtlpExport>,
 }
@@ -25,15 +27,19 @@ impl Telemetry {
                 endpoint: endpoint.expose().to_owned(),
                 service_name: service.to_owned(),
             });
-        let export = telemetry::init_with(LogFormat::from_env(), otlp)?;
-        Ok(Self { export })
+        let (writer, export) = telemetry::init_with(LogFormat::from_env(), otlp)?;
+        Ok(Self {
+            _writer: Some(writer),
+            export,
+        })
     }
 
     // Without the feature `otlp_endpoint` was refused when the settings were checked.
     #[cfg(not(feature = "otel"))]
     pub(crate) fn start(_settings: &ServiceSettings, _service: &str) -> Result<Self, BoxError> {
-        telemetry::init(LogFormat::from_env());
-        Ok(Self {})
+        Ok(Self {
+            _writer: telemetry::init(LogFormat::from_env()),
+        })
     }
 
     /// Sends what is left to send.
