@@ -1,6 +1,8 @@
 //! What the use-case pipeline costs: a no-op command dispatched through the full
 //! standard chain (logging, validation, unit of work) against a direct call of its
-//! handler, with a log subscriber installed at the default level.
+//! handler, with a log subscriber installed at the default level; and through the
+//! chain a Strata service runs (the standard one with caching, idempotency keys and
+//! the audit trail), its stores in memory so that only the middleware is measured.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -8,15 +10,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use strata_app_api::application::{
-    Access, AppError, Command, CommandHandler, Dispatcher, RequestContext, UseCaseContext,
-    middleware,
+    Access, AppError, Cache, Command, CommandHandler, Dispatcher, KeyRequirement,
+    RequestContext, UseCaseContext, middleware,
 };
 use strata_domain::ports::{
-    AfterCommit, BoxFuture, Outcome, Propagation, UnitOfWork, UnitOfWorkError,
+    AfterCommit, AuditEntry, AuditFilter, AuditTrail, BoxFuture, CacheError, CacheStore, Claim,
+    ClaimToken, Completion, IdempotencyStore, Outcome, Propagation, SystemClock, UnitOfWork,
+    UnitOfWorkError,
 };
+use strata_domain::{Page, PageRequest, RepositoryError};
 use validator::Validate;
 
-#[derive(Debug, Validate)]
+#[derive(Debug, Validate, serde::Serialize)]
 struct Ping {
     #[validate(range(max = 1_000))]
     n: u32,
@@ -55,6 +60,91 @@ impl UnitOfWork for InMemoryUnitOfWork {
     }
 }
 
+/// Keeps nothing: the audit middleware's own cost is what is measured.
+struct NoTrail;
+
+#[async_trait]
+impl AuditTrail for NoTrail {
+    async fn record(&self, entry: AuditEntry) -> Result<(), RepositoryError> {
+        black_box(entry);
+        Ok(())
+    }
+
+    async fn record_failure(&self, entry: AuditEntry) -> Result<(), RepositoryError> {
+        black_box(entry);
+        Ok(())
+    }
+
+    async fn search(
+        &self,
+        _filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>, RepositoryError> {
+        Ok(Page::new(Vec::new(), page, 0))
+    }
+
+    async fn purge_before(&self, _cutoff: std::time::SystemTime) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
+/// Grants every key at once and stores nothing.
+struct EveryKeyNew;
+
+#[async_trait]
+impl IdempotencyStore for EveryKeyNew {
+    async fn claim(
+        &self,
+        _key: &str,
+        _fingerprint: &str,
+        _lease: std::time::Duration,
+    ) -> Result<Claim, RepositoryError> {
+        Ok(Claim::Acquired(ClaimToken::new("bench")))
+    }
+
+    async fn complete(
+        &self,
+        _key: &str,
+        _token: &ClaimToken,
+        result: &[u8],
+    ) -> Result<Completion, RepositoryError> {
+        black_box(result);
+        Ok(Completion::Stored)
+    }
+
+    async fn release(&self, _key: &str, _token: &ClaimToken) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+
+    async fn purge_expired(&self) -> Result<u64, RepositoryError> {
+        Ok(0)
+    }
+}
+
+/// Holds nothing.
+struct NoStore;
+
+#[async_trait]
+impl CacheStore for NoStore {
+    async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(None)
+    }
+
+    async fn put(
+        &self,
+        _key: &str,
+        _value: Vec<u8>,
+        _ttl: std::time::Duration,
+        _tags: &[String],
+    ) -> Result<(), CacheError> {
+        Ok(())
+    }
+
+    async fn invalidate(&self, _keys: &[String], _tags: &[String]) -> Result<(), CacheError> {
+        Ok(())
+    }
+}
+
 fn dispatch(c: &mut Criterion) {
     let info_logging = tracing_subscriber::fmt()
         .with_env_filter("info")
@@ -71,6 +161,17 @@ fn dispatch(c: &mut Criterion) {
         .build();
     let request = RequestContext::background();
     let cx = UseCaseContext::new(request.clone(), dispatcher.clone());
+    let service_chain = Dispatcher::builder()
+        .middleware(
+            middleware::Standard::new(Arc::new(InMemoryUnitOfWork))
+                .with_cache(Arc::new(Cache::new(Arc::new(NoStore))))
+                .with_idempotency(Arc::new(EveryKeyNew))
+                .with_audit(Arc::new(NoTrail), Arc::new(SystemClock))
+                .build(),
+        )
+        .idempotent_command::<Ping>(handler.clone(), KeyRequirement::Optional)
+        .build();
+    let keyed = RequestContext::background().with_idempotency_key("bench-key");
 
     let mut group = c.benchmark_group("no-op command");
     group.bench_function("direct handler call", |b| {
@@ -90,6 +191,24 @@ fn dispatch(c: &mut Criterion) {
         b.to_async(&runtime).iter(|| async {
             black_box(dispatcher.execute(&request, Ping { n: black_box(7) }).await)
         });
+    });
+    tracing::dispatcher::with_default(&info_logging, || {
+        group.bench_function(
+            "service chain (+ caching, idempotency, audit), logging at info, no key",
+            |b| {
+                b.to_async(&runtime).iter(|| async {
+                    black_box(service_chain.execute(&request, Ping { n: black_box(7) }).await)
+                });
+            },
+        );
+        group.bench_function(
+            "service chain (+ caching, idempotency, audit), logging at info, with a key",
+            |b| {
+                b.to_async(&runtime).iter(|| async {
+                    black_box(service_chain.execute(&keyed, Ping { n: black_box(7) }).await)
+                });
+            },
+        );
     });
     group.finish();
 }

@@ -13,7 +13,7 @@
 //! Each server whose URL variable is set when the crate is built turns on a
 //! `cfg` (`strata_postgres`, `strata_redis`, `strata_rabbitmq`), and a suite that needs a server
 //! marks its tests `#[cfg_attr(not(strata_postgres), ignore = "...")]` — as
-//! [`crate::on_each_engine`] does. Without the server the tests are listed as
+//! `on_each_engine!` (feature `database`) does. Without the server the tests are listed as
 //! *ignored* in the test runner's own summary, with the variable to set, rather
 //! than passing by doing nothing; with it, they run and a server that does not
 //! answer fails them.

@@ -1,4 +1,4 @@
-//! Cache stores: where [`CacheStore`](strata_domain::ports::CacheStore) values live.
+//! Cache stores: where [`CacheStore`] values live.
 //!
 //! * [`InMemoryCacheStore`] — this process's memory; the default, and what a
 //!   single instance needs.
