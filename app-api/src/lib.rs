@@ -99,3 +99,23 @@ pub use secret::{REDACTED, Secret};
 /// # let _ = Rename { name: "x".into() }.validate();
 /// ```
 pub use validator;
+
+/// `bytes` in lowercase hexadecimal, two digits a byte.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
+}
+
+#[cfg(test)]
+mod hex_tests {
+    #[test]
+    fn bytes_are_two_lowercase_digits_each() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa0, 0xff, 0x5c]), "000fa0ff5c");
+        assert_eq!(super::hex(&[]), "");
+    }
+}

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::pipeline::{
-    Endpoint, IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next, OutputCodec,
-    UseCaseInput, UseCaseKind, UseCaseOutput,
+    Endpoint, Fingerprint, IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next,
+    OutputCodec, UseCaseInput, UseCaseKind, UseCaseOutput,
 };
 use super::{
     AppError, CachePolicy, Command, CommandHandler, Invalidation, PrincipalKind, Query,
@@ -328,8 +328,7 @@ impl Dispatcher {
                 .access
                 .check(invocation.request.principal())
                 .is_ok()
-            && let Some((requirement, fingerprint)) =
-                endpoint.idempotency(invocation.input.as_any())
+            && let Some((requirement, fingerprint)) = endpoint.idempotency()
         {
             invocation.idempotency = idempotency_plan(&invocation, requirement, fingerprint)?;
         }
@@ -412,7 +411,7 @@ fn query_invocation<Q: Query>(
     cache: Option<CachePolicy>,
 ) -> Invocation {
     Invocation {
-        cache,
+        cache: cache.map(Box::new),
         ..position.invocation(request, Q::NAME, UseCaseKind::Query, Q::ACCESS, input)
     }
 }
@@ -446,7 +445,7 @@ impl Endpoint for Allowed {
         None
     }
 
-    fn idempotency(&self, _input: &dyn Any) -> Option<(KeyRequirement, String)> {
+    fn idempotency(&self) -> Option<(KeyRequirement, Fingerprint)> {
         None
     }
 
@@ -458,7 +457,7 @@ impl Endpoint for Allowed {
 struct Idempotent {
     requirement: KeyRequirement,
     codec: OutputCodec,
-    fingerprint: fn(&dyn Any) -> Option<String>,
+    fingerprint: Fingerprint,
 }
 
 struct CommandEndpoint<C: Command> {
@@ -482,9 +481,9 @@ impl<C: Command> Endpoint for CommandEndpoint<C> {
         self.idempotent.as_ref().map(|idempotent| idempotent.codec)
     }
 
-    fn idempotency(&self, input: &dyn Any) -> Option<(KeyRequirement, String)> {
+    fn idempotency(&self) -> Option<(KeyRequirement, Fingerprint)> {
         let idempotent = self.idempotent.as_ref()?;
-        Some((idempotent.requirement, (idempotent.fingerprint)(input)?))
+        Some((idempotent.requirement, idempotent.fingerprint))
     }
 
     fn check(&self, _request: &RequestContext, _output: &UseCaseOutput) -> Result<(), AppError> {
@@ -517,7 +516,7 @@ where
         Some(OutputCodec::of::<Q::Output>())
     }
 
-    fn idempotency(&self, _input: &dyn Any) -> Option<(KeyRequirement, String)> {
+    fn idempotency(&self) -> Option<(KeyRequirement, Fingerprint)> {
         None
     }
 
@@ -537,12 +536,7 @@ where
 fn fingerprint<C: Command + Serialize>(input: &dyn Any) -> Option<String> {
     let command = input.downcast_ref::<C>()?;
     let json = serde_json::to_vec(command).ok()?;
-    Some(
-        Sha256::digest(&json)
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect(),
-    )
+    Some(crate::hex(&Sha256::digest(&json)))
 }
 
 /// The longest idempotency key accepted; a key is 1 to this many visible ASCII
@@ -552,8 +546,8 @@ pub const MAX_IDEMPOTENCY_KEY_LENGTH: usize = 255;
 fn idempotency_plan(
     invocation: &Invocation,
     requirement: KeyRequirement,
-    fingerprint: String,
-) -> Result<Option<IdempotencyPlan>, AppError> {
+    fingerprint: Fingerprint,
+) -> Result<Option<Box<IdempotencyPlan>>, AppError> {
     let request = &invocation.request;
     let Some(key) = request.idempotency_key() else {
         return match requirement {
@@ -597,11 +591,15 @@ fn idempotency_plan(
             });
         }
     };
-    Ok(Some(IdempotencyPlan {
+    // An input that cannot be digested is not remembered.
+    let Some(fingerprint) = fingerprint(invocation.input.as_any()) else {
+        return Ok(None);
+    };
+    Ok(Some(Box::new(IdempotencyPlan {
         key: scoped_key(&[kind, &owner, invocation.name, key]),
         fingerprint,
         token: None,
-    }))
+    })))
 }
 
 /// SHA-256 over each part prefixed by its length: no two different lists of
@@ -612,11 +610,7 @@ fn scoped_key(parts: &[&str]) -> String {
         digest.update((part.len() as u64).to_be_bytes());
         digest.update(part.as_bytes());
     }
-    digest
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::hex(&digest.finalize())
 }
 
 fn downcast<T: 'static>(input: Box<dyn Any + Send>, name: &str) -> Result<T, AppError> {

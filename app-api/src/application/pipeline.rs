@@ -152,17 +152,19 @@ pub struct Invocation {
     /// The input.
     pub input: Box<dyn UseCaseInput>,
     /// For a cached query, how its answer is cached.
-    pub cache: Option<CachePolicy>,
+    /// (Boxed, as are the other fields most invocations leave empty, so an
+    /// invocation stays small as it is handed from middleware to middleware.)
+    pub cache: Option<Box<CachePolicy>>,
     /// For a command, what it makes stale.
     pub invalidates: Invalidation,
     /// For an idempotent command called with a key, the key.
-    pub idempotency: Option<IdempotencyPlan>,
+    pub idempotency: Option<Box<IdempotencyPlan>>,
     /// How the output turns into bytes, when its type allows.
     pub codec: Option<OutputCodec>,
     /// Whether the audit trail records it (commands only).
     pub audited: bool,
     /// Set by the audit middleware for the command it records.
-    pub audit: Option<super::middleware::AuditDraft>,
+    pub audit: Option<Box<super::middleware::AuditDraft>>,
     /// Whether this run only asks if the caller may run the use case, before
     /// its input is read ([`super::Dispatcher::may_execute`]): the input is a
     /// placeholder, and the chain stops after authorization.
@@ -258,13 +260,16 @@ pub(crate) trait Endpoint: Send + Sync {
     /// How the output turns into bytes, when registered with a serializable output.
     fn codec(&self) -> Option<OutputCodec>;
 
-    /// For a command registered as idempotent: whether a key is required, and the
-    /// digest of `input`.
-    fn idempotency(&self, input: &dyn Any) -> Option<(KeyRequirement, String)>;
+    /// For a command registered as idempotent: whether a key is required, and
+    /// how to digest its input (only done when a key came with the request).
+    fn idempotency(&self) -> Option<(KeyRequirement, Fingerprint)>;
 
     /// Applies the resource policy, if any, to an answer (fresh or cached).
     fn check(&self, request: &RequestContext, output: &UseCaseOutput) -> Result<(), AppError>;
 }
+
+/// A digest of a command's input, `None` when it cannot be made.
+pub(crate) type Fingerprint = fn(&dyn Any) -> Option<String>;
 
 /// Whether an idempotent command must be called with an idempotency key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

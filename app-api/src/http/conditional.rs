@@ -50,13 +50,7 @@ async fn conditional(
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let digest = Sha256::digest(&bytes);
-    let etag = format!(
-        "\"{}\"",
-        digest[..16]
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect::<String>()
-    );
+    let etag = format!("\"{}\"", crate::hex(&digest[..16]));
     let Ok(etag_value) = HeaderValue::from_str(&etag) else {
         return Response::from_parts(parts, Body::from(bytes));
     };

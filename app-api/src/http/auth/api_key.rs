@@ -182,13 +182,7 @@ impl ApiKeys {
     /// [`ServiceCredential::with_key_digest`].
     #[must_use]
     pub fn digest_hex(key: &Secret) -> String {
-        use std::fmt::Write as _;
-        Sha256::digest(key.expose())
-            .iter()
-            .fold(String::with_capacity(64), |mut hex, byte| {
-                let _ = write!(hex, "{byte:02x}");
-                hex
-            })
+        crate::hex(&Sha256::digest(key.expose()))
     }
 
     /// The service whose key `presented` is.
