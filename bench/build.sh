@@ -42,7 +42,9 @@ project=$work/$name
 cp Cargo.lock "$project/Cargo.lock"
 # Downloads are not build time: fetch first.
 cargo fetch --locked --quiet
-(cd "$project" && cargo fetch --locked --quiet)
+# The generated project starts from this workspace's lock file, which names
+# other workspace crates: its own entries are added, nothing else moves.
+(cd "$project" && cargo fetch --quiet)
 
 # bench/bare-shop is edited below; work on a copy of its source so the checkout
 # is never left changed, even when the script is stopped.
@@ -71,7 +73,7 @@ row() { rows+=("| $1 | $2 | $3 | $(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f
 if $cold; then
   project_target=$work/target-project
   bare_target=$work/target-bare
-  CARGO_TARGET_DIR=$project_target timed "$project" cargo build --locked --workspace
+  CARGO_TARGET_DIR=$project_target timed "$project" cargo build --workspace
   project_cold=$elapsed
   CARGO_TARGET_DIR=$bare_target timed "$repo" cargo build --locked -p bare-shop
   row "cold \`cargo build\`" "$project_cold" "$elapsed"
@@ -81,7 +83,7 @@ else
 fi
 
 # Everything is built once before the first timed edit.
-CARGO_TARGET_DIR=$project_target timed "$project" cargo test --locked --workspace --no-run
+CARGO_TARGET_DIR=$project_target timed "$project" cargo test --workspace --no-run
 CARGO_TARGET_DIR=$bare_target timed "$repo" cargo build --locked -p bare-shop
 
 domain_times=()
@@ -89,10 +91,10 @@ workspace_times=()
 bare_times=()
 for round in $(seq 1 "$rounds"); do
   echo "pub const BUILD_BENCH_EDIT: u32 = $round;" >>"$project/domain/src/lib.rs"
-  CARGO_TARGET_DIR=$project_target timed "$project" cargo test --locked -p "$name-domain"
+  CARGO_TARGET_DIR=$project_target timed "$project" cargo test -p "$name-domain"
   domain_times+=("$elapsed")
   echo "pub const BUILD_BENCH_EDIT_AGAIN: u32 = $round;" >>"$project/domain/src/lib.rs"
-  CARGO_TARGET_DIR=$project_target timed "$project" cargo test --locked --workspace --no-run
+  CARGO_TARGET_DIR=$project_target timed "$project" cargo test --workspace --no-run
   workspace_times+=("$elapsed")
   sed -i '/^pub const BUILD_BENCH_EDIT/d' "$project/domain/src/lib.rs"
 

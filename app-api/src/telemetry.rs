@@ -147,11 +147,14 @@ mod tests {
 
     use super::{LogFormat, log_lines};
 
+    /// One write: the writing thread's name, and the bytes.
+    type Written = (Option<String>, Vec<u8>);
+
     /// An output that records what it was given and on which thread, and lets
     /// nothing through until the test opens its gate.
     #[derive(Clone)]
     struct Output {
-        written: Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>,
+        written: Arc<Mutex<Vec<Written>>>,
         gate: Arc<Mutex<mpsc::Receiver<()>>>,
     }
 
@@ -191,11 +194,11 @@ mod tests {
             }
         });
         // All 500 events were logged while the output let nothing through.
-        assert!(output.written.lock().unwrap().is_empty());
+        assert!(output.written.lock().expect("not poisoned").is_empty());
         drop(open);
         drop(writer);
 
-        let written = output.written.lock().unwrap();
+        let written = output.written.lock().expect("not poisoned");
         assert!(
             written
                 .iter()
@@ -213,12 +216,12 @@ mod tests {
             .iter()
             .flat_map(|(_, bytes)| bytes.clone())
             .collect();
-        let text = String::from_utf8(text).unwrap();
+        let text = String::from_utf8(text).expect("UTF-8");
         let numbers: Vec<u64> = text
             .lines()
             .map(|line| {
-                let line: serde_json::Value = serde_json::from_str(line).unwrap();
-                line["fields"]["line"].as_u64().unwrap()
+                let line: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                line["fields"]["line"].as_u64().expect("the line's number")
             })
             .collect();
         assert_eq!(numbers, (0..500).collect::<Vec<_>>());

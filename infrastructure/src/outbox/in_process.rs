@@ -237,7 +237,7 @@ mod tests {
 
     async fn publish(bus: &InProcessBus, numbers: std::ops::Range<u32>) {
         let messages: Vec<Message> = numbers.map(message).collect();
-        bus.publish(&messages).await.unwrap();
+        bus.publish(&messages).await.expect("published");
     }
 
     fn kept(bus: &InProcessBus) -> Vec<u64> {

@@ -112,6 +112,26 @@ async fn exists(
         .is_some())
 }
 
+/// What the barrier decides for `op`, from what its inserts found. For a try,
+/// `first`: its row was new, `second`: its cancel's row is there. For a
+/// confirm, `first`: its row was new (`second` means nothing). For a cancel,
+/// `first`: its own row was new, `second`: it wrote the try's row, so the try
+/// never ran and the row is now its tombstone. The TCC model
+/// (`infrastructure/tests/model/tcc.pml`) decides by the same table, and a
+/// test keeps the two equal.
+#[must_use]
+pub const fn decide(op: BranchOp, first: bool, second: bool) -> BarrierDecision {
+    match (op, first, second) {
+        (BranchOp::Try | BranchOp::Confirm, true, _) | (BranchOp::Cancel, true, false) => {
+            BarrierDecision::Run
+        }
+        (BranchOp::Try, false, true) => BarrierDecision::Refuse,
+        (BranchOp::Try | BranchOp::Confirm, false, _) | (BranchOp::Cancel, _, _) => {
+            BarrierDecision::Skip
+        }
+    }
+}
+
 #[async_trait]
 impl TccBarrier for SeaOrmTccBarrier {
     async fn enter(
@@ -121,33 +141,24 @@ impl TccBarrier for SeaOrmTccBarrier {
         op: BranchOp,
     ) -> Result<BarrierDecision, RepositoryError> {
         let session = self.database.writer().await?;
-        let decision = match op {
+        let (first, second) = match op {
             BranchOp::Try => {
-                if insert(&session, gid, branch, BranchOp::Try).await? {
-                    BarrierDecision::Run
-                } else if exists(&session, gid, branch, BranchOp::Cancel).await? {
-                    BarrierDecision::Refuse
-                } else {
-                    BarrierDecision::Skip
-                }
+                let first = insert(&session, gid, branch, BranchOp::Try).await?;
+                // A new try runs whatever else is there: no need to look.
+                let second = !first && exists(&session, gid, branch, BranchOp::Cancel).await?;
+                (first, second)
             }
-            BranchOp::Confirm => {
-                if insert(&session, gid, branch, BranchOp::Confirm).await? {
-                    BarrierDecision::Run
-                } else {
-                    BarrierDecision::Skip
-                }
-            }
+            BranchOp::Confirm => (
+                insert(&session, gid, branch, BranchOp::Confirm).await?,
+                false,
+            ),
             BranchOp::Cancel => {
                 let tombstone = insert(&session, gid, branch, BranchOp::Try).await?;
                 let first = insert(&session, gid, branch, BranchOp::Cancel).await?;
-                if first && !tombstone {
-                    BarrierDecision::Run
-                } else {
-                    BarrierDecision::Skip
-                }
+                (first, tombstone)
             }
         };
+        let decision = decide(op, first, second);
         session.finish().await?;
         Ok(decision)
     }

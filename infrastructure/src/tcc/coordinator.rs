@@ -69,6 +69,20 @@ impl TransactionState {
     pub const fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed)
     }
+
+    /// The states the protocol moves a transaction to from this one; an
+    /// operator's force aside, no other move is made. The TCC model
+    /// (`infrastructure/tests/model/tcc.pml`) makes the same moves, and a test
+    /// keeps the two equal.
+    #[must_use]
+    pub const fn successors(self) -> &'static [Self] {
+        match self {
+            Self::Prepared => &[Self::Submitted, Self::Aborting],
+            Self::Submitted => &[Self::Succeeded],
+            Self::Aborting => &[Self::Failed],
+            Self::Succeeded | Self::Failed => &[],
+        }
+    }
 }
 
 /// What a global transaction came to, as far as is known now.
@@ -918,6 +932,12 @@ impl Coordinator {
         reason: Option<&str>,
         release: bool,
     ) -> Result<bool, TccError> {
+        if !from.successors().contains(&to) {
+            return Err(TccError::WrongState {
+                gid: gid.to_owned(),
+                state: from.as_str(),
+            });
+        }
         let now = self.now();
         let session = self.database.autonomous().await?;
         let mut update = Query::update();

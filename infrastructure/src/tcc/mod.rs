@@ -10,7 +10,7 @@ mod coordinator;
 mod migration;
 mod transport;
 
-pub use barrier::SeaOrmTccBarrier;
+pub use barrier::{SeaOrmTccBarrier, decide};
 pub use coordinator::{
     Alert, BranchSpec, BranchView, Coordinator, Faults, NoFaults, Outcome, Phase, TccError,
     TccSettings, TransactionCounts, TransactionState, TransactionView,

@@ -823,3 +823,81 @@ async fn concurrent_orders_never_oversell(database: TestDatabase) {
     assert_eq!(shop.inventory.holding().await, (0, 0, 10));
     assert_eq!(shop.wallet.holding().await, (900, 0, 100));
 }
+
+/// The Promela model of the protocol, checked by `bench/model-check.sh`.
+const MODEL: &str = include_str!("../../model/tcc.pml");
+
+/// The words of `line` between `open` and the next `)`, split at commas.
+fn arguments<'a>(line: &'a str, open: &str) -> Option<Vec<&'a str>> {
+    let start = line.find(open)? + open.len();
+    let end = start + line[start..].find(')')?;
+    Some(line[start..end].split(',').map(str::trim).collect())
+}
+
+#[test]
+fn the_model_and_the_code_share_their_tables() {
+    use std::collections::BTreeSet;
+    use strata_domain::ports::BarrierDecision;
+
+    // Every move the model makes, against every move the code allows.
+    let state = |name: &str| {
+        TransactionState::from_name(&name.to_ascii_lowercase())
+            .unwrap_or_else(|| panic!("the model's state {name} is not the code's"))
+    };
+    let modelled: BTreeSet<(&str, &str)> = MODEL
+        .lines()
+        .filter_map(|line| arguments(line, "MOVE("))
+        // The moves themselves (states in capitals), not the inline's
+        // parameters or prose; from NONE is the transaction's creation.
+        .filter(|arguments| {
+            arguments.len() == 2
+                && arguments
+                    .iter()
+                    .all(|word| word.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        })
+        .filter(|arguments| arguments[0] != "NONE")
+        .map(|arguments| (state(arguments[0]).as_str(), state(arguments[1]).as_str()))
+        .collect();
+    let coded: BTreeSet<(&str, &str)> = [
+        TransactionState::Prepared,
+        TransactionState::Submitted,
+        TransactionState::Aborting,
+        TransactionState::Succeeded,
+        TransactionState::Failed,
+    ]
+    .into_iter()
+    .flat_map(|from| {
+        from.successors()
+            .iter()
+            .map(move |to| (from.as_str(), to.as_str()))
+    })
+    .collect();
+    assert_eq!(modelled, coded);
+
+    // The model's barrier table, row by row, against `barrier::decide`.
+    let mut rows = 0;
+    for line in MODEL.lines().filter(|line| line.contains("-> d = ")) {
+        let words: Vec<&str> = line
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .collect();
+        // :: op == TRY && first == 1 && second == 0 -> d = RUN
+        let [_, op, _, first, _, second, _, decision] = words[..] else {
+            panic!("a barrier row the test cannot read: {line}");
+        };
+        let op = BranchOp::from_name(&op.to_ascii_lowercase()).expect("an operation");
+        let decision = match decision {
+            "RUN" => BarrierDecision::Run,
+            "SKIP" => BarrierDecision::Skip,
+            "REFUSE" => BarrierDecision::Refuse,
+            other => panic!("no decision {other}"),
+        };
+        assert_eq!(
+            strata_infrastructure::tcc::decide(op, first == "1", second == "1"),
+            decision,
+            "{line}"
+        );
+        rows += 1;
+    }
+    assert_eq!(rows, 12, "three operations by two facts of two values each");
+}
