@@ -4,8 +4,8 @@
  * transaction on (`drive`), and the participant's barrier (src/tcc/barrier.rs),
  * for two branches. Checked exhaustively by bench/model-check.sh.
  *
- * Faults: any branch call or answer may be lost, a call may arrive twice, and
- * calls of one branch arrive in any order (a late try after its cancel). A
+ * Faults: any branch call or answer may be lost or arrive twice, and calls
+ * and answers of one branch arrive in any order (a late try after its cancel). A
  * lost answer is what a coordinator crash, a timeout or a refused connection
  * looks like to the protocol; the coordinator keeps nothing but its stored
  * state, and every step below starts from that state alone. The deadline may
@@ -27,7 +27,7 @@
  */
 
 #define N 2
-#define MAX_FAULTS 3
+#define MAX_FAULTS 4
 
 /* global states */
 #define NONE 0
@@ -237,7 +237,7 @@ end_serving:
     od
 }
 
-/* Lost and doubled calls, lost answers, up to MAX_FAULTS in all. */
+/* Lost and doubled calls and answers, up to MAX_FAULTS in all. */
 proctype Network() {
     byte i;
 end_faulting:
@@ -248,7 +248,9 @@ end_faulting:
            :: calls[i] > 0 -> calls[i]--; faults++
            :: calls[i] > 0 && calls[i] < 2 -> calls[i]++; faults++
            :: successes[i] > 0 -> successes[i]--; faults++
+           :: successes[i] > 0 && successes[i] < 2 -> successes[i]++; faults++
            :: failures[i] > 0 -> failures[i]--; faults++
+           :: failures[i] > 0 && failures[i] < 2 -> failures[i]++; faults++
            :: else -> skip
            fi }
     od
