@@ -523,6 +523,8 @@ mod in_process_group {
     pub struct InProcessGroup {
         bus: Arc<InProcessBus>,
         name: String,
+        /// What the group is known as to the bus, as a reader of it.
+        reader: String,
         member: String,
         settings: GroupSettings,
         state: Arc<Mutex<State>>,
@@ -554,10 +556,12 @@ mod in_process_group {
             settings: GroupSettings,
         ) -> Self {
             let name = name.into();
-            bus.subscribe(&format!("group {name}"));
+            let reader = format!("group {name}");
+            bus.subscribe(&reader);
             Self {
                 bus,
                 name,
+                reader,
                 member: "0".into(),
                 settings,
                 state: Arc::default(),
@@ -593,11 +597,7 @@ mod in_process_group {
                     .range((partition, 0)..=(partition, u64::MAX))
                     .next()
                     .map_or(next, |((_, offset), _)| *offset);
-                self.bus.passed(
-                    &format!("group {}", self.name),
-                    partition,
-                    next.min(pending),
-                );
+                self.bus.passed(&self.reader, partition, next.min(pending));
             }
         }
 
