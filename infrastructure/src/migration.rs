@@ -15,7 +15,7 @@ use crate::Database;
 use crate::audit::CreateAuditTables;
 use crate::consumer::CreateConsumerTables;
 use crate::idempotency::{CreateIdempotencyTable, FenceIdempotencyKeys};
-use crate::outbox::{CreateMessagesTable, CreateOutboxTable, RelayOutboxTable};
+use crate::outbox::{CreateMessagesTable, CreateOutboxTable, CreateReplayTable, RelayOutboxTable};
 use crate::tcc::CreateTccTables;
 
 /// Strata's own migrations, oldest first.
@@ -30,6 +30,7 @@ pub fn strata_migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateConsumerTables),
         Box::new(CreateMessagesTable),
         Box::new(CreateTccTables),
+        Box::new(CreateReplayTable),
     ]
 }
 
@@ -52,12 +53,14 @@ impl<M: MigratorTrait> MigratorTrait for WithStrata<M> {
     }
 }
 
-/// Applies every migration of `M` and Strata not applied yet.
+/// Applies every migration of `M` and Strata not applied yet. Instances that
+/// start at once on one PostgreSQL database migrate one after another: the
+/// first applies them, the others then find them applied.
 ///
 /// # Errors
 /// When a migration fails; its changes are not kept.
 pub async fn migrate_up<M: MigratorTrait>(database: &Database) -> Result<(), DbErr> {
-    WithStrata::<M>::up(database.writer_pool(), None).await
+    one_at_a_time(database, WithStrata::<M>::up(database.writer_pool(), None)).await
 }
 
 /// Undoes the newest `steps` applied migrations, newest first.
@@ -65,7 +68,37 @@ pub async fn migrate_up<M: MigratorTrait>(database: &Database) -> Result<(), DbE
 /// # Errors
 /// When a migration's `down` fails.
 pub async fn migrate_down<M: MigratorTrait>(database: &Database, steps: u32) -> Result<(), DbErr> {
-    WithStrata::<M>::down(database.writer_pool(), Some(steps)).await
+    one_at_a_time(
+        database,
+        WithStrata::<M>::down(database.writer_pool(), Some(steps)),
+    )
+    .await
+}
+
+/// The PostgreSQL advisory lock migrations run under (any number; this one
+/// spells "strata migrations" in hex, more or less).
+const MIGRATION_LOCK: i64 = 0x5374_7261_7461_4D69;
+
+/// Runs `migrating` while this process holds the database's migration lock,
+/// on PostgreSQL: a transaction of its own takes it (waiting however long
+/// another instance's migrations take) and ends after `migrating`, which
+/// runs on the pool's other connections. SQLite's single writer needs none.
+async fn one_at_a_time<T>(
+    database: &Database,
+    migrating: impl std::future::Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+    if database.backend() != DbBackend::Postgres {
+        return migrating.await;
+    }
+    let lock = database.writer_pool().begin().await?;
+    lock.execute_unprepared("SET LOCAL lock_timeout = 0")
+        .await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+        .await?;
+    let outcome = migrating.await;
+    lock.commit().await?;
+    outcome
 }
 
 /// Every migration of `M` and Strata, in the order they apply, with whether it
