@@ -17,7 +17,8 @@ use strata_infrastructure::consumer::{
     RedisStreamsGroup, RedisStreamsLog,
 };
 use strata_infrastructure::outbox::{
-    InProcessBus, OutboxRelay, OutboxStatus, RedisStreamsConfig, RedisStreamsPublisher,
+    InProcessBus, InProcessReplay, OutboxRelay, OutboxStatus, RedisStreamsConfig,
+    RedisStreamsPublisher,
 };
 use strata_infrastructure::{
     Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmOutbox,
@@ -345,6 +346,9 @@ pub async fn start<S: Service>(
     } = event_bus(&service).map_err(StartError::EventBus)?;
     let consumer_gauges = crate::consumer_metrics::ConsumerGauges::default();
     consumer_gauges.report_to(&metrics);
+    if let (Groups::InProcess(bus), true) = (&groups, service.outbox.relay) {
+        workers.add(in_process_replay(&database, bus).await?);
+    }
     if service.outbox.relay {
         let relay = OutboxRelay::new(database.clone(), publisher, service.outbox.relay_settings());
         let counters = Arc::new(crate::outbox::RelayCounters::default());
@@ -637,6 +641,48 @@ impl Groups {
         })
     }
 }
+
+/// Publishes into the new in-process `bus` what the previous process's had
+/// not delivered (before the relay and the consumers start), and answers the
+/// worker that keeps recording how far this one's readers have got.
+async fn in_process_replay(
+    database: &Database,
+    bus: &Arc<InProcessBus>,
+) -> Result<impl strata_app_api::workers::Worker + use<>, StartError> {
+    let replay = InProcessReplay::new(database.clone());
+    let replayed = replay
+        .replay_into(bus, REPLAY_WATERMARK_STALE)
+        .await
+        .map_err(|error| StartError::EventBus(Box::new(error)))?;
+    if replayed > 0 {
+        tracing::info!(
+            replayed,
+            "published again the events an earlier process's in-process bus had not delivered"
+        );
+    }
+    let bus = Arc::clone(bus);
+    Ok(Periodic::new(
+        "in_process_bus_watermark",
+        REPLAY_WATERMARK_INTERVAL,
+        move || {
+            let replay = replay.clone();
+            let bus = Arc::clone(&bus);
+            async move {
+                replay.record(&bus).await?;
+                Ok(())
+            }
+        },
+    ))
+}
+
+/// How often a running in-process bus records how far its readers have got:
+/// what a process killed since had not delivered is at most this much older
+/// than the watermark the next one replays from.
+const REPLAY_WATERMARK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A watermark not renewed for this long belongs to a process that has
+/// ended; the next start that replays its events forgets it.
+const REPLAY_WATERMARK_STALE: Duration = Duration::from_secs(10);
 
 /// Where the relay publishes and consumers read: Redis Streams when the
 /// service has Redis, the in-process bus otherwise.

@@ -21,6 +21,8 @@ mod consumer;
 mod group;
 #[path = "runtime/instances.rs"]
 mod instances;
+#[path = "runtime/replay.rs"]
+mod replay;
 
 /// A service with no tables, an API of only the operational routes, and the
 /// workers its settings ask for.

@@ -21,10 +21,11 @@ use tokio::sync::Notify;
 /// Consumers in the same process read it from the offsets they stored, and
 /// only they: each instance's relay publishes into its own bus and its own
 /// consumers read it, their positions kept per bus ([`InProcessBus::id`]).
-/// It lives as long as the process: messages published and not yet consumed
-/// when it stops are gone — their outbox rows are already marked published —
-/// so a service whose consumers must not miss an event across restarts uses a
-/// broker (Redis Streams).
+/// It lives as long as the process. Its outbox rows are marked published
+/// once it holds them, so what it had not delivered when the process ended —
+/// killed or stopped — would be gone; [`InProcessReplay`](super::InProcessReplay)
+/// records how far its readers have got and has the next process publish the
+/// rest again. A broker (Redis Streams) keeps its log itself.
 #[derive(Debug)]
 pub struct InProcessBus {
     /// Which bus this is: positions in it mean nothing to another one (the
@@ -43,7 +44,9 @@ pub struct InProcessBus {
 struct Log {
     /// The offset of `entries[0]`.
     first: u64,
-    entries: VecDeque<Message>,
+    /// Each message with when it was published, in milliseconds since the
+    /// Unix epoch.
+    entries: VecDeque<(i64, Message)>,
 }
 
 impl InProcessBus {
@@ -160,7 +163,7 @@ impl InProcessBus {
             .iter()
             .skip(skip)
             .take(max)
-            .cloned()
+            .map(|(_, message)| message.clone())
             .zip(start..)
             .map(|(message, offset)| (offset, message))
             .collect();
@@ -175,6 +178,19 @@ impl InProcessBus {
             let log = log.lock().unwrap_or_else(PoisonError::into_inner);
             log.first + log.entries.len() as u64
         })
+    }
+
+    /// When the oldest message some reader may still need was published, in
+    /// milliseconds since the Unix epoch; `None` when none is kept.
+    #[must_use]
+    pub fn oldest_kept_ms(&self) -> Option<i64> {
+        self.partitions
+            .iter()
+            .filter_map(|log| {
+                let log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                log.entries.iter().map(|(published, _)| *published).min()
+            })
+            .min()
     }
 
     /// Resolves at the next publish (register before reading, then await).
@@ -194,6 +210,23 @@ impl Log {
     }
 }
 
+impl InProcessBus {
+    /// Publishes `messages`, each with the moment it was first published
+    /// (by a bus before this one), so the watermark keeps their place.
+    pub(crate) fn publish_again(&self, messages: Vec<(i64, Message)>) {
+        for (published, message) in messages {
+            let partition = message.partition(self.partitions());
+            let needed = self.needed_from(partition);
+            let mut log = self.partitions[partition as usize]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            log.entries.push_back((published, message));
+            log.trim(self.max_len, needed);
+        }
+        self.published.notify_waiters();
+    }
+}
+
 #[async_trait]
 impl EventPublisher for InProcessBus {
     fn name(&self) -> &'static str {
@@ -201,13 +234,14 @@ impl EventPublisher for InProcessBus {
     }
 
     async fn publish(&self, messages: &[Message]) -> Result<(), PublishError> {
+        let now = super::now_ms();
         for message in messages {
             let partition = message.partition(self.partitions());
             let needed = self.needed_from(partition);
             let mut log = self.partitions[partition as usize]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            log.entries.push_back(message.clone());
+            log.entries.push_back((now, message.clone()));
             log.trim(self.max_len, needed);
         }
         self.published.notify_waiters();

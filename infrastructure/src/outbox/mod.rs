@@ -10,6 +10,7 @@ mod migration;
 #[cfg(feature = "redis")]
 mod redis_streams;
 mod relay;
+mod replay;
 mod two_phase;
 
 use async_trait::async_trait;
@@ -29,6 +30,8 @@ pub(crate) use migration::{CreateOutboxTable, RelayOutboxTable};
 pub use redis_streams::{RedisStreamsConfig, RedisStreamsPublisher};
 pub(crate) use relay::now_ms;
 pub use relay::{OutboxRelay, RelayPass, RelaySettings};
+pub(crate) use replay::CreateReplayTable;
+pub use replay::InProcessReplay;
 pub(crate) use two_phase::CreateMessagesTable;
 pub use two_phase::{CheckBack, SeaOrmTransactionalMessages};
 

@@ -531,7 +531,7 @@ async fn query_models(
         .collect()
 }
 
-fn message_of(row: &entity::Model) -> Result<Message, RepositoryError> {
+pub(super) fn message_of(row: &entity::Model) -> Result<Message, RepositoryError> {
     Ok(Message {
         id: row.id,
         topic: row.aggregate_kind.clone(),

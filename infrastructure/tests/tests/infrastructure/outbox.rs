@@ -13,7 +13,7 @@ use strata_domain::ports::{
     DeadLetters, EventEnvelope, EventPublisher, Message, MessageState, Outbox, Propagation,
     PublishError, TransactionalMessages, in_unit_of_work,
 };
-use strata_infrastructure::outbox::{InProcessBus, OutboxRelay, RelaySettings};
+use strata_infrastructure::outbox::{InProcessBus, InProcessReplay, OutboxRelay, RelaySettings};
 use strata_infrastructure::{
     Database, SeaOrmOutbox, SeaOrmTransactionalMessages, SeaOrmUnitOfWork, migrate_up,
 };
@@ -36,6 +36,8 @@ strata_tests::on_each_engine!(
     a_two_phase_message_committed_locally_is_delivered_though_its_submit_never_came,
     a_check_back_before_the_local_commit_fails_the_message_and_refuses_the_late_transaction,
     a_check_back_during_the_local_transaction_waits_and_leaves_the_message_committed,
+    what_an_in_process_bus_had_not_delivered_is_published_again_by_the_next_process_in_order,
+    what_every_reader_had_applied_is_not_published_again,
 );
 
 struct NoMigrations;
@@ -882,4 +884,112 @@ async fn relays_claiming_at_the_same_moment_never_take_one_event_twice(database:
             "{aggregate}"
         );
     }
+}
+
+/// A process's bus, its relay and one reader, as the runtime wires them.
+fn process_bus(f: &Outboxes) -> (Arc<InProcessBus>, OutboxRelay) {
+    let bus = Arc::new(InProcessBus::new(4, 1_000));
+    bus.subscribe("report");
+    bus.all_readers_subscribed();
+    let relay = f.relay(bus.clone(), quick());
+    (bus, relay)
+}
+
+async fn what_an_in_process_bus_had_not_delivered_is_published_again_by_the_next_process_in_order(
+    database: TestDatabase,
+) {
+    let f = start(&database).await;
+    let replay = InProcessReplay::new(f.database.clone());
+    f.record("a", 1..=3).await;
+    f.record("b", 1..=2).await;
+    let (first, relay) = process_bus(&f);
+    drain(&relay).await;
+    // The reader has applied nothing when the watermark is recorded; one
+    // more event is published after it; then the process ends.
+    replay.record(&first).await.expect("recorded");
+    f.record("a", 4..=4).await;
+    drain(&relay).await;
+    assert_eq!(f.outbox.status().await.expect("status").pending, 0);
+    drop((first, relay));
+
+    let (second, _relay) = process_bus(&f);
+    let replayed = replay
+        .replay_into(&second, Duration::from_secs(3_600))
+        .await
+        .expect("replayed");
+    assert_eq!(replayed, 6);
+    let versions = versions_by_aggregate(&delivered(&second));
+    assert_eq!(versions["a"], [1, 2, 3, 4]);
+    assert_eq!(versions["b"], [1, 2]);
+}
+
+async fn what_every_reader_had_applied_is_not_published_again(database: TestDatabase) {
+    let f = start(&database).await;
+    let replay = InProcessReplay::new(f.database.clone());
+    f.record("a", 1..=3).await;
+    let (first, relay) = process_bus(&f);
+    drain(&relay).await;
+    for partition in 0..first.partitions() {
+        first.passed("report", partition, first.end(partition));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    replay.record(&first).await.expect("recorded");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    f.record("a", 4..=4).await;
+    drain(&relay).await;
+    drop((first, relay));
+
+    let (second, _relay) = process_bus(&f);
+    replay
+        .replay_into(&second, Duration::from_secs(3_600))
+        .await
+        .expect("replayed");
+    assert_eq!(versions_by_aggregate(&delivered(&second))["a"], [4]);
+    let applied_all = |bus: &InProcessBus| {
+        for partition in 0..bus.partitions() {
+            bus.passed("report", partition, bus.end(partition));
+        }
+    };
+    applied_all(&second);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    replay.record(&second).await.expect("recorded");
+
+    // The first bus's watermark still counts, so its last event comes
+    // again; the replay then forgets the watermarks not renewed since it
+    // began.
+    let (third, _relay) = process_bus(&f);
+    let replayed = replay.replay_into(&third, Duration::ZERO).await;
+    assert_eq!(replayed.expect("replayed"), 1);
+    applied_all(&third);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    replay.record(&third).await.expect("recorded");
+    let (fourth, _relay) = process_bus(&f);
+    let replayed = replay.replay_into(&fourth, Duration::ZERO).await;
+    assert_eq!(replayed.expect("replayed"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(strata_postgres),
+    ignore = "needs PostgreSQL: set STRATA_TEST_POSTGRES_URL"
+)]
+async fn instances_starting_at_once_on_postgres_migrate_one_after_another() {
+    let database = TestDatabase::postgres().await;
+    let mut starting = Vec::new();
+    for _ in 0..4 {
+        let url = database.url().to_owned();
+        starting.push(tokio::spawn(async move {
+            let connected = Database::connect(&url).await.expect("connected");
+            migrate_up::<NoMigrations>(&connected).await
+        }));
+    }
+    for instance in starting {
+        instance
+            .await
+            .expect("ran")
+            .expect("every instance migrates or finds it done");
+    }
+    let f = start(&database).await;
+    f.record("a", 1..=1).await;
+    assert_eq!(f.outbox.status().await.expect("status").pending, 1);
 }
