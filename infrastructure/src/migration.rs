@@ -8,7 +8,7 @@
 
 use std::marker::PhantomData;
 
-use sea_orm::DbErr;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 use sea_orm_migration::{MigrationStatus, MigrationTrait, MigratorTrait};
 
 use crate::Database;
@@ -60,7 +60,12 @@ impl<M: MigratorTrait> MigratorTrait for WithStrata<M> {
 /// # Errors
 /// When a migration fails; its changes are not kept.
 pub async fn migrate_up<M: MigratorTrait>(database: &Database) -> Result<(), DbErr> {
-    one_at_a_time(database, WithStrata::<M>::up(database.writer_pool(), None)).await
+    if database.backend() != DbBackend::Postgres {
+        return WithStrata::<M>::up(database.writer_pool(), None).await;
+    }
+    let migrating = locked(database).await?;
+    WithStrata::<M>::up(&migrating, None).await?;
+    migrating.commit().await
 }
 
 /// Undoes the newest `steps` applied migrations, newest first.
@@ -68,37 +73,33 @@ pub async fn migrate_up<M: MigratorTrait>(database: &Database) -> Result<(), DbE
 /// # Errors
 /// When a migration's `down` fails.
 pub async fn migrate_down<M: MigratorTrait>(database: &Database, steps: u32) -> Result<(), DbErr> {
-    one_at_a_time(
-        database,
-        WithStrata::<M>::down(database.writer_pool(), Some(steps)),
-    )
-    .await
+    if database.backend() != DbBackend::Postgres {
+        return WithStrata::<M>::down(database.writer_pool(), Some(steps)).await;
+    }
+    let migrating = locked(database).await?;
+    WithStrata::<M>::down(&migrating, Some(steps)).await?;
+    migrating.commit().await
 }
 
 /// The PostgreSQL advisory lock migrations run under (any number; this one
-/// spells "strata migrations" in hex, more or less).
+/// spells "StrataMi" in ASCII).
 const MIGRATION_LOCK: i64 = 0x5374_7261_7461_4D69;
 
-/// Runs `migrating` while this process holds the database's migration lock,
-/// on PostgreSQL: a transaction of its own takes it (waiting however long
-/// another instance's migrations take) and ends after `migrating`, which
-/// runs on the pool's other connections. SQLite's single writer needs none.
-async fn one_at_a_time<T>(
-    database: &Database,
-    migrating: impl std::future::Future<Output = Result<T, DbErr>>,
-) -> Result<T, DbErr> {
-    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
-    if database.backend() != DbBackend::Postgres {
-        return migrating.await;
-    }
-    let lock = database.writer_pool().begin().await?;
-    lock.execute_unprepared("SET LOCAL lock_timeout = 0")
+/// A PostgreSQL transaction holding the database's migration lock, taken
+/// however long another instance's migrations hold it. The migrations run
+/// in it (PostgreSQL's DDL is transactional, so they apply whole or not at
+/// all) and its commit lets the next instance in, which finds them applied.
+async fn locked(database: &Database) -> Result<DatabaseTransaction, DbErr> {
+    let migrating = database.writer_pool().begin().await?;
+    migrating
+        .execute_unprepared("SET LOCAL lock_timeout = 0")
         .await?;
-    lock.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+    migrating
+        .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
         .await?;
-    let outcome = migrating.await;
-    lock.commit().await?;
-    outcome
+    // The migrations' own statements wait no longer than any other's.
+    migrating.execute_unprepared("RESET lock_timeout").await?;
+    Ok(migrating)
 }
 
 /// Every migration of `M` and Strata, in the order they apply, with whether it

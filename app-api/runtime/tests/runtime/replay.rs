@@ -24,7 +24,8 @@ struct Recording;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RecordingSettings {
-    /// The consumer takes its messages and never finishes applying them.
+    /// The consumer takes its messages and cannot apply them (a dependency
+    /// of its is down), so it tries again later.
     stuck: bool,
 }
 
@@ -80,7 +81,11 @@ impl MessageHandler for Recorder {
 
     async fn handle(&self, _request: &RequestContext, message: &Message) -> Result<(), AppError> {
         if self.stuck {
-            std::future::pending::<()>().await;
+            return Err(AppError::Unavailable {
+                code: "dependency_down",
+                retry_after_secs: 1,
+                cause: "what the handler needs is down".into(),
+            });
         }
         let session = self.database.writer().await?;
         session
