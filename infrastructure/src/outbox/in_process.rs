@@ -214,6 +214,12 @@ impl InProcessBus {
     /// Publishes `messages`, each with the moment it was first published
     /// (by a bus before this one), so the watermark keeps their place.
     pub(crate) fn publish_again(&self, messages: Vec<(i64, Message)>) {
+        self.push(messages);
+    }
+
+    /// Appends each message, published at the moment it comes with, to its
+    /// partition's log, and wakes the readers waiting for one.
+    fn push(&self, messages: impl IntoIterator<Item = (i64, Message)>) {
         for (published, message) in messages {
             let partition = message.partition(self.partitions());
             let needed = self.needed_from(partition);
@@ -235,16 +241,7 @@ impl EventPublisher for InProcessBus {
 
     async fn publish(&self, messages: &[Message]) -> Result<(), PublishError> {
         let now = super::now_ms();
-        for message in messages {
-            let partition = message.partition(self.partitions());
-            let needed = self.needed_from(partition);
-            let mut log = self.partitions[partition as usize]
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            log.entries.push_back((now, message.clone()));
-            log.trim(self.max_len, needed);
-        }
-        self.published.notify_waiters();
+        self.push(messages.iter().map(|message| (now, message.clone())));
         Ok(())
     }
 }
