@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use strata_domain::ports::{GlobalBranch, GlobalTransaction, GlobalTransactions, Repair};
+use strata_domain::ports::{
+    GlobalBranch, GlobalTransaction, GlobalTransactions, Propagation, Repair,
+};
 use strata_domain::{Page, PageRequest};
 use validator::Validate;
 
@@ -92,6 +94,10 @@ impl Command for RetryTransaction {
     type Output = ();
     const NAME: &'static str = "tcc.retry_transaction";
     const ACCESS: Access = Access::Permission(TCC_OPERATE);
+    // The coordinator commits each change of a transaction on its own, as
+    // its recovery worker does: the operator's change must not wait inside a
+    // unit of work that holds SQLite's one write lock.
+    const PROPAGATION: Propagation = Propagation::NotSupported;
 }
 
 /// Moves a transaction to `succeeded` or `failed` without calling its
@@ -110,6 +116,10 @@ impl Command for ForceTransaction {
     type Output = ();
     const NAME: &'static str = "tcc.force_transaction";
     const ACCESS: Access = Access::Permission(TCC_OPERATE);
+    // The coordinator commits each change of a transaction on its own, as
+    // its recovery worker does: the operator's change must not wait inside a
+    // unit of work that holds SQLite's one write lock.
+    const PROPAGATION: Propagation = Propagation::NotSupported;
 }
 
 /// A branch as an operator sees it.

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shop_tests::{Engine, TestApp, TestDatabase, Tokens, client_from, spawn_app, spawn_app_on};
+use shop_tests::{
+    Engine, TestApp, TestDatabase, Tokens, client_from, spawn_app, spawn_app_on, spawn_app_with,
+};
 
 /// A product of `price` minor units (EUR) with `stock` units, once the
 /// inventory has its stock.
@@ -292,6 +294,98 @@ async fn an_order_is_placed_across_inventory_and_wallet_on_sqlite() {
 async fn an_order_is_placed_across_inventory_and_wallet_on_postgres() {
     let app = spawn_app_on(TestDatabase::on(Engine::Postgres).await).await;
     places_an_order_across_inventory_and_wallet(&app).await;
+    app.stop().await;
+}
+
+/// A wallet that never answers: the order's transaction aborts, its cancel
+/// of the wallet's branch fails at every retry, and past the retry bound it
+/// waits for an operator, who retries it (still failing, it is flagged again)
+/// and then forces it to `failed`, over the API, on the shop's own SQLite
+/// database.
+#[tokio::test]
+async fn an_operator_retries_then_forces_a_transaction_whose_participant_never_answers() {
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let unreachable = format!("http://{}", nobody.local_addr().expect("an address"));
+    drop(nobody);
+    let app = spawn_app_with(move |settings| {
+        settings.app.wallet.url = Some(unreachable.clone());
+        let tcc = &mut settings.service.tcc;
+        tcc.timeout = Duration::from_millis(300);
+        tcc.call_timeout = Duration::from_millis(200);
+        tcc.retry_interval = Duration::from_millis(10);
+        tcc.recovery_interval = Duration::from_millis(20);
+        tcc.max_doublings = 1;
+    })
+    .await;
+    let admin = app.admin_token().await.to_owned();
+    let tea = product(&app, "TEA-NEVER", 500, 10).await;
+    let alice = app.customer("alice@shop.test").await;
+    let placed = order(&app, &alice, "never-1", &[(&tea, 1)]).await;
+    assert!(
+        [StatusCode::ACCEPTED, StatusCode::CONFLICT].contains(&placed.status()),
+        "{}",
+        placed.status()
+    );
+
+    let flagged = || async {
+        for _ in 0..400 {
+            let page: Value = get(&app, &admin, "/api/admin/transactions?state=aborting")
+                .await
+                .json()
+                .await
+                .expect("a page");
+            if let Some(item) = page["items"]
+                .as_array()
+                .and_then(|items| items.iter().find(|item| item["flagged"] == true))
+            {
+                return item["gid"].as_str().expect("a gid").to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the transaction was never flagged for an operator");
+    };
+    let gid = flagged().await;
+    let retried = app
+        .client
+        .post(app.api_url(&format!("/api/admin/transactions/{gid}/retry")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(retried.status(), StatusCode::NO_CONTENT);
+    // Retried, its cancel fails again until the bound is passed once more.
+    assert_eq!(flagged().await, gid);
+
+    let forced = app
+        .client
+        .post(app.api_url(&format!("/api/admin/transactions/{gid}/force")))
+        .bearer_auth(&admin)
+        .json(&json!({ "state": "failed" }))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(forced.status(), StatusCode::NO_CONTENT);
+    let transaction: Value = get(&app, &admin, &format!("/api/admin/transactions/{gid}"))
+        .await
+        .json()
+        .await
+        .expect("a transaction");
+    assert_eq!(transaction["state"], "failed", "{transaction}");
+    assert_eq!(transaction["flagged"], false, "{transaction}");
+    // Both repairs are in the audit trail, as the administrator's.
+    let audit: Value = get(&app, &admin, "/api/admin/audit?per_page=100")
+        .await
+        .json()
+        .await
+        .expect("a page");
+    for use_case in ["tcc.retry_transaction", "tcc.force_transaction"] {
+        assert!(
+            audit["items"].as_array().is_some_and(|items| items
+                .iter()
+                .any(|item| item["use_case"] == use_case && item["outcome"] == "ok")),
+            "{use_case} not in {audit}"
+        );
+    }
     app.stop().await;
 }
 
