@@ -85,9 +85,13 @@ def request(base, method, path, body=None, token=None, key=None, timeout=15):
 class Shop:
     """The shop process: started, killed, started again on the same files."""
 
-    def __init__(self, binary, databases, redis_url, prefix, port, internal_port, log):
-        self.binary = binary
-        self.base = f"http://127.0.0.1:{port}"
+    def __init__(
+        self, binary, databases, redis_url, prefix, port, internal_port, log, host="127.0.0.1", command=None
+    ):
+        # The command line, when not the binary alone (`serve --only
+        # inventory` inside a network namespace, say).
+        self.command = command or [binary]
+        self.base = f"http://{host}:{port}"
         self.process = None
         self.log = log
         self.published = 0
@@ -100,9 +104,9 @@ class Shop:
             SHOP_DATABASE_URL=databases["shop"],
             SHOP_INVENTORY__DATABASE_URL=databases["inventory"],
             SHOP_WALLET__DATABASE_URL=databases["wallet"],
-            SHOP_API_ADDR=f"127.0.0.1:{port}",
+            SHOP_API_ADDR=f"{host}:{port}",
             SHOP_WEB_ADDR="127.0.0.1:0",
-            SHOP_INTERNAL_ADDR=f"127.0.0.1:{internal_port}",
+            SHOP_INTERNAL_ADDR=f"{host}:{internal_port}",
             SHOP_ADMIN_EMAIL=ADMIN_EMAIL,
             SHOP_ADMIN_PASSWORD=ADMIN_PASSWORD,
             SHOP_JWT_SECRET="a signing key for the crash test, 32 bytes or more",
@@ -129,7 +133,7 @@ class Shop:
 
     def start(self):
         self.process = subprocess.Popen(
-            [self.binary], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            self.command, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -165,14 +169,22 @@ class Shop:
 class Client:
     """One signed-in account; signs in again when its token is refused."""
 
-    def __init__(self, shops, email, password, ledger):
+    def __init__(self, shops, email, password, ledger, contexts=None):
         self.shops, self.email, self.password = shops, email, password
         self.ledger = ledger
         self.token = None
         self.turn = random.randrange(len(shops))
+        # Path prefix -> base URL of a context run as a process of its own.
+        self.contexts = contexts or {}
+        # How long a keyed request may go without a final answer.
+        self.stuck_after = 60
 
-    def base(self):
-        """The next instance, round-robin."""
+    def base(self, path=""):
+        """The context process serving `path`, or the next instance,
+        round-robin."""
+        for prefix, base in self.contexts.items():
+            if path.startswith(prefix):
+                return base
         self.turn = (self.turn + 1) % len(self.shops)
         return self.shops[self.turn].base
 
@@ -192,15 +204,16 @@ class Client:
     def call(self, method, path, body=None, key=None):
         if self.token is None:
             self.sign_in()
-        status, answer = request(self.base(), method, path, body, self.token, key)
+        status, answer = request(self.base(path), method, path, body, self.token, key)
         if status == 401:
             self.sign_in()
-            status, answer = request(self.base(), method, path, body, self.token, key)
+            status, answer = request(self.base(path), method, path, body, self.token, key)
         return status, answer
 
-    def final(self, method, path, body, key, stuck_after=60):
+    def final(self, method, path, body, key):
         """Sends a keyed request until its answer is final: through restarts,
         and past "in use" while a dead process's claim on the key runs out."""
+        stuck_after = self.stuck_after
         deadline = time.monotonic() + stuck_after
         interrupted = in_use_seen = False
         while True:
@@ -255,6 +268,8 @@ class Ledger:
         self.top_ups = {}  # customer email -> minor units
         self.orders = {}  # order id -> customer email
         self.requests = 0
+        # Checkout answers by status and code: "201", "202", "409 timeout"...
+        self.checkouts = {}
         # Keyed requests whose first answer was lost to a kill, and answers
         # "in use" while a dead process's claim on a key ran out.
         self.interrupted = 0
@@ -303,9 +318,13 @@ def customer_loop(client, ledger, pause, stop):
                 order = answer["order"]["id"]
             else:
                 raise Failure(f"checkout: {status} {answer}")
+            answered = str(status)
+            if status == 409:
+                answered += f" {answer.get('code')}"
             with ledger.lock:
                 ledger.orders[order] = client.email
                 ledger.requests += 1
+                ledger.checkouts[answered] = ledger.checkouts.get(answered, 0) + 1
 
 
 def admin_loop(admin, ledger, pause, stop, run):
