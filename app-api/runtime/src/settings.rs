@@ -90,6 +90,8 @@ pub struct TccConfig {
     /// How often the recovery worker looks for due transactions.
     #[serde(with = "duration")]
     pub recovery_interval: Duration,
+    /// How many transactions one recovery pass takes and drives at once.
+    pub recovery_concurrency: usize,
     /// How long a participant keeps its barrier rows: longer than any call
     /// of their transaction can still arrive.
     #[serde(with = "duration")]
@@ -106,6 +108,7 @@ impl Default for TccConfig {
             max_doublings: coordinator.max_doublings,
             lease: coordinator.lease,
             recovery_interval: Duration::from_secs(1),
+            recovery_concurrency: coordinator.recovery_concurrency,
             barrier_retention: Duration::from_secs(7 * 24 * 60 * 60),
         }
     }
@@ -120,6 +123,7 @@ impl TccConfig {
             retry_interval: self.retry_interval,
             max_doublings: self.max_doublings,
             lease: self.lease,
+            recovery_concurrency: self.recovery_concurrency,
         }
     }
 }

@@ -14,9 +14,6 @@ use strata_infrastructure::tcc::{Coordinator, TransactionCounts, TransactionStat
 
 use crate::consumer::lock;
 
-/// How many due transactions one pass takes at most.
-const PASS: u64 = 100;
-
 /// How often the counts are read again.
 const COUNT_EVERY: Duration = Duration::from_secs(5);
 
@@ -53,11 +50,17 @@ impl Worker for RecoveryWorker {
     async fn run(&self, mut context: WorkerContext) -> Result<(), WorkerError> {
         let mut counted = None;
         while !context.is_stopping() {
-            let taken = self.coordinator.recover_once(PASS).await?;
+            // As many as it drives at once, so each is driven as soon as it
+            // is claimed, well within its lease.
+            let pass = self.coordinator.settings().recovery_concurrency.max(1);
+            let taken = self
+                .coordinator
+                .recover_once(u64::try_from(pass).unwrap_or(u64::MAX))
+                .await?;
             self.count(&mut counted).await;
             context.beat();
             // A full pass means more may be due: go on at once.
-            if taken < PASS as usize && !context.sleep(self.interval).await {
+            if taken < pass && !context.sleep(self.interval).await {
                 break;
             }
         }

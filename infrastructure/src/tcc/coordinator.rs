@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
+use futures_util::{StreamExt as _, stream};
 use sea_orm::sea_query::{
     Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement,
 };
@@ -125,6 +126,10 @@ pub struct TccSettings {
     pub max_doublings: u32,
     /// How long a recovery worker's claim on a transaction holds.
     pub lease: Duration,
+    /// How many claimed transactions a recovery pass drives at once, so that
+    /// a participant that does not answer holds up one pass for one call
+    /// timeout, not for one per transaction.
+    pub recovery_concurrency: usize,
 }
 
 impl Default for TccSettings {
@@ -134,6 +139,7 @@ impl Default for TccSettings {
             retry_interval: Duration::from_secs(1),
             max_doublings: 8,
             lease: Duration::from_secs(30),
+            recovery_concurrency: 16,
         }
     }
 }
@@ -763,16 +769,23 @@ impl Coordinator {
     }
 
     /// Claims up to `limit` transactions due for recovery (timed out while
-    /// prepared, or with a phase to retry) and drives each: how many it took.
-    /// Any number of instances may run it; each transaction is claimed by one
-    /// at a time, for the lease.
+    /// prepared, or with a phase to retry) and drives them,
+    /// `recovery_concurrency` at a time: how many it took. Any number of
+    /// instances may run it; each transaction is claimed by one at a time,
+    /// for the lease, so a pass should claim no more than it drives within
+    /// the lease.
     ///
     /// # Errors
-    /// Storage failures, and [`TccError::Crashed`] from injected faults.
+    /// Storage failures, and [`TccError::Crashed`] from injected faults: the
+    /// pass stops there, dropping the drives still running as a crash would;
+    /// what they held is taken again once their leases run out.
     pub async fn recover_once(&self, limit: u64) -> Result<usize, TccError> {
         let gids = self.claim(limit).await?;
-        for gid in &gids {
-            match self.drive(gid, None).await {
+        let mut driven = stream::iter(&gids)
+            .map(|gid| async move { (gid, self.drive(gid, None).await) })
+            .buffer_unordered(self.settings.recovery_concurrency.max(1));
+        while let Some((gid, result)) = driven.next().await {
+            match result {
                 Ok(_) => {}
                 Err(error @ (TccError::Crashed(_) | TccError::Storage(_))) => return Err(error),
                 Err(error) => {

@@ -42,6 +42,11 @@ pub struct Knobs {
     pub try_delay_before_ms: AtomicU64,
     /// Waits this long inside a cancel's transaction, after the barrier.
     pub cancel_delay_inside_ms: AtomicU64,
+    /// Holds each confirm until this many are waiting at once (0: none
+    /// held), for at most ten seconds.
+    pub confirms_held_until: AtomicU32,
+    /// Confirms waiting now.
+    pub confirms_waiting: AtomicU32,
     /// Calls received per operation, answered or not.
     pub calls: std::sync::Mutex<HashMap<&'static str, u32>>,
     /// When (in [`SEQUENCE`]) the last cancel arrived.
@@ -191,6 +196,16 @@ async fn branch_route(
             .is_ok()
     {
         return (StatusCode::SERVICE_UNAVAILABLE, "confirm failed".into());
+    }
+    let held_until = state.knobs.confirms_held_until.load(Ordering::SeqCst);
+    if op == BranchOp::Confirm && held_until > 0 {
+        state.knobs.confirms_waiting.fetch_add(1, Ordering::SeqCst);
+        for _ in 0..1_000 {
+            if state.knobs.confirms_waiting.load(Ordering::SeqCst) >= held_until {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let header = |name: &str| {
         headers

@@ -36,6 +36,7 @@ strata_tests::on_each_engine!(
     f12_a_participant_down_for_a_while_is_confirmed_when_back,
     f13_a_failed_saga_step_compensates_the_steps_in_reverse,
     f14_two_recovery_workers_finish_each_transaction_once,
+    a_recovery_pass_drives_its_transactions_side_by_side,
     random_faults_then_recovery_leave_every_transaction_terminal_and_everything_conserved,
     concurrent_orders_never_oversell,
 );
@@ -104,6 +105,7 @@ impl Shop {
                 retry_interval: Duration::from_secs(1),
                 max_doublings: 3,
                 lease: Duration::from_secs(10),
+                recovery_concurrency: 16,
             },
         }
     }
@@ -693,6 +695,31 @@ async fn f14_two_recovery_workers_finish_each_transaction_once(database: TestDat
     );
     assert_eq!(shop.inventory.holding().await, (4, 0, 6));
     assert_eq!(shop.wallet.holding().await, (940, 0, 60));
+}
+
+/// A participant slow to answer holds up one pass only as long as its
+/// slowest call, not as long as all its calls one after another: eight
+/// transactions whose confirms the inventory answers only once all eight are
+/// waiting at once are finished by one pass.
+async fn a_recovery_pass_drives_its_transactions_side_by_side(database: TestDatabase) {
+    let shop = Shop::start(database.engine()).await;
+    let gids: Vec<String> = (1..=8).map(|number| format!("order-{number}")).collect();
+    let crashing = shop.crashing(vec![Phase::Submitted; gids.len()]);
+    for gid in &gids {
+        assert!(crashing.tcc(gid, shop.order(1, 10), None).await.is_err());
+    }
+    shop.inventory
+        .knobs
+        .confirms_held_until
+        .store(8, Ordering::SeqCst);
+    shop.past_the_initiator();
+    let coordinator = shop.coordinator_with(Duration::from_secs(3));
+    assert_eq!(coordinator.recover_once(8).await.expect("a pass"), 8);
+    for gid in &gids {
+        assert_eq!(shop.state(gid).await, TransactionState::Succeeded, "{gid}");
+    }
+    assert_eq!(shop.inventory.knobs.effects("confirm"), 8);
+    assert_eq!(shop.inventory.holding().await, (2, 0, 8));
 }
 
 async fn random_faults_then_recovery_leave_every_transaction_terminal_and_everything_conserved(
