@@ -781,8 +781,12 @@ impl Coordinator {
     /// what they held is taken again once their leases run out.
     pub async fn recover_once(&self, limit: u64) -> Result<usize, TccError> {
         let gids = self.claim(limit).await?;
-        let mut driven = stream::iter(&gids)
-            .map(|gid| async move { (gid, self.drive(gid, None).await) })
+        let taken = gids.len();
+        let mut driven = stream::iter(gids)
+            .map(|gid| async move {
+                let result = self.drive(&gid, None).await;
+                (gid, result)
+            })
             .buffer_unordered(self.settings.recovery_concurrency.max(1));
         while let Some((gid, result)) = driven.next().await {
             match result {
@@ -793,7 +797,7 @@ impl Coordinator {
                 }
             }
         }
-        Ok(gids.len())
+        Ok(taken)
     }
 
     async fn claim(&self, limit: u64) -> Result<Vec<String>, TccError> {
