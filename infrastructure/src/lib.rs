@@ -31,6 +31,9 @@ pub mod cache;
 pub mod consumer;
 mod database;
 mod db_error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idempotency;
 pub mod migration;
 pub mod outbox;

@@ -124,6 +124,22 @@ impl Cached {
         }
     }
 
+    /// An entry as a cache store holds it, decoded (for the fuzz targets).
+    #[cfg(fuzzing)]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn fuzz_decode(bytes: &[u8]) -> Option<Self> {
+        Self::decode(bytes)
+    }
+
+    /// The entry as a cache store holds it (for the fuzz targets).
+    #[cfg(fuzzing)]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn fuzz_encode(&self) -> Vec<u8> {
+        self.encode()
+    }
+
     fn decode(bytes: &[u8]) -> Option<Self> {
         match bytes.split_first()? {
             (&VALUE, rest) => Some(Self::Value(rest.to_vec())),

@@ -50,6 +50,8 @@ mod redis_store;
 mod two_level;
 
 pub use in_memory::InMemoryCacheStore;
+#[cfg(all(fuzzing, feature = "redis"))]
+pub(crate) use invalidation_message::InvalidationMessage;
 #[cfg(feature = "redis")]
 pub use redis_store::{InvalidRedisUrl, RedisCacheConfig, RedisCacheStore};
 #[cfg(feature = "redis")]

@@ -26,6 +26,8 @@ use uuid::Uuid;
 
 pub use in_process::InProcessBus;
 pub(crate) use migration::{CreateOutboxTable, RelayOutboxTable};
+#[cfg(all(fuzzing, feature = "redis"))]
+pub(crate) use redis_streams::entry_fields as redis_streams_entry_fields;
 #[cfg(feature = "redis")]
 pub use redis_streams::{RedisStreamsConfig, RedisStreamsPublisher};
 pub(crate) use relay::now_ms;
