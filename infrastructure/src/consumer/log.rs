@@ -217,24 +217,26 @@ mod redis_log {
     }
 
     fn decode(fields: &HashMap<String, Value>) -> Result<Message, String> {
-        let number = |name: &str| -> Result<i64, String> {
+        fn number<T: std::str::FromStr<Err = std::num::ParseIntError>>(
+            fields: &HashMap<String, Value>,
+            name: &str,
+        ) -> Result<T, String> {
             text(fields, name)?
-                .parse::<i64>()
+                .parse::<T>()
                 .map_err(|error| format!("field `{name}`: {error}"))
-        };
+        }
         Ok(Message {
             id: text(fields, "id")?
                 .parse()
                 .map_err(|error| format!("field `id`: {error}"))?,
             topic: text(fields, "topic")?,
             key: text(fields, "key")?,
-            version: u64::try_from(number("version")?)
-                .map_err(|error| format!("field `version`: {error}"))?,
+            version: number(fields, "version")?,
             event_type: text(fields, "type")?,
             payload: serde_json::from_str(&text(fields, "payload")?)
                 .map_err(|error| format!("field `payload`: {error}"))?,
             traceparent: text(fields, "traceparent").ok(),
-            recorded_at_ms: number("recorded_at")?,
+            recorded_at_ms: number(fields, "recorded_at")?,
         })
     }
 

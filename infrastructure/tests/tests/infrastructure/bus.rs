@@ -401,6 +401,35 @@ async fn a_message_published_again_arrives_again_with_the_same_id(bus: Bus) {
     member.ack(&received).await.expect("acknowledged");
 }
 
+/// Every field at its edges: the largest version, a time before 1970, a key
+/// and type of any text, no trace context, a payload of any JSON.
+async fn a_message_at_the_edges_of_its_fields_arrives_as_it_was_sent(bus: Bus) {
+    let sent = Message {
+        id: Uuid::now_v7(),
+        topic: "nöte\n\"x\"".into(),
+        key: "ключ \u{0}\t🔑".into(),
+        version: u64::MAX,
+        event_type: "".into(),
+        payload: json!({ "big": u64::MAX, "small": i64::MIN, "real": -1.5e300, "text": "\u{7f}\u{1f600}", "list": [null, true, {}] }),
+        traceparent: None,
+        recorded_at_ms: i64::MIN,
+    };
+    bus.publisher
+        .publish(std::slice::from_ref(&sent))
+        .await
+        .expect("published");
+    let member = (bus.join)("only");
+    let received = receive_until(member.as_ref(), |got| !got.is_empty()).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].message.as_ref().ok(),
+        Some(&sent),
+        "{:?}",
+        received[0].message
+    );
+    member.ack(&received).await.expect("acknowledged");
+}
+
 async fn a_member_waiting_for_messages_gets_one_published_while_it_waits(bus: Bus) {
     let member = (bus.join)("waiting");
     // Joined, and nothing there yet.
@@ -500,7 +529,8 @@ on_each_bus!(
     a_member_that_goes_away_holding_messages_hands_them_to_another,
     a_message_handed_back_past_the_delivery_limit_is_dead_lettered_and_not_seen_again,
     a_message_published_again_arrives_again_with_the_same_id,
-    a_member_waiting_for_messages_gets_one_published_while_it_waits;
+    a_member_waiting_for_messages_gets_one_published_while_it_waits,
+    a_message_at_the_edges_of_its_fields_arrives_as_it_was_sent;
     brokers only: what_is_not_a_message_arrives_as_undecodable_beside_the_rest,
 );
 
