@@ -117,6 +117,7 @@ class Shop:
             SHOP_HTTP__REQUEST_TIMEOUT="8s",
             SHOP_IDEMPOTENCY__LEASE="10s",
             SHOP_OUTBOX__LEASE="3s",
+            SHOP_CONSUMERS__LEASE="3s",
             SHOP_TCC__LEASE="3s",
             SHOP_TCC__TIMEOUT="5s",
             SHOP_TCC__CALL_TIMEOUT="2s",

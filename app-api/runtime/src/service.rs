@@ -647,7 +647,7 @@ impl<S: Service> Startup<S> {
                 store,
                 unit_of_work,
                 handler,
-                crate::ConsumerSettings::default(),
+                self.service_settings().consumers.consumer_settings(),
             )
             .reporting_to(self.consumer_gauges.clone()),
         );

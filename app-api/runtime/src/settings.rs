@@ -58,6 +58,8 @@ pub struct ServiceSettings {
     pub audit: AuditConfig,
     /// How the outbox's events are published.
     pub outbox: OutboxConfig,
+    /// How the service's ordered consumers read their partitions.
+    pub consumers: ConsumersConfig,
     /// How distributed transactions are coordinated and recovered.
     pub tcc: TccConfig,
     /// Runs only the named context of a service that has several (see
@@ -206,6 +208,52 @@ impl OutboxConfig {
             max_backoff: self.max_backoff,
             poll_interval: self.poll_interval,
             retention: self.retention,
+        }
+    }
+}
+
+/// How the service's ordered consumers read their partitions
+/// (`[consumers]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumersConfig {
+    /// Messages applied in one transaction at most.
+    pub batch: usize,
+    /// How long an instance holds a partition without renewing it: after
+    /// it, another instance (or the same one started again) takes the
+    /// partition over. Shorter recovers sooner after a crash; longer rides
+    /// out longer pauses.
+    #[serde(with = "duration")]
+    pub lease: Duration,
+    /// How long a round waits for new messages when it found none.
+    #[serde(with = "duration")]
+    pub idle_wait: Duration,
+    /// How many of its partitions an instance applies at once, each in a
+    /// transaction (and on a connection) of its own.
+    pub parallel: usize,
+}
+
+impl Default for ConsumersConfig {
+    fn default() -> Self {
+        let consumer = crate::ConsumerSettings::default();
+        Self {
+            batch: consumer.batch,
+            lease: consumer.lease,
+            idle_wait: consumer.idle_wait,
+            parallel: consumer.parallel,
+        }
+    }
+}
+
+impl ConsumersConfig {
+    /// The settings each ordered consumer runs with.
+    #[must_use]
+    pub fn consumer_settings(&self) -> crate::ConsumerSettings {
+        crate::ConsumerSettings {
+            batch: self.batch,
+            lease: self.lease,
+            idle_wait: self.idle_wait,
+            parallel: self.parallel,
         }
     }
 }
@@ -392,6 +440,7 @@ impl ServiceSettings {
             idempotency: IdempotencySettings::default(),
             audit: AuditConfig::default(),
             outbox: OutboxConfig::default(),
+            consumers: ConsumersConfig::default(),
             tcc: TccConfig::default(),
             only: None,
         }
@@ -558,6 +607,8 @@ impl Config for ServiceSettings {
             ("audit.retention", self.audit.retention),
             ("audit.purge_interval", self.audit.purge_interval),
             ("outbox.lease", self.outbox.lease),
+            ("consumers.lease", self.consumers.lease),
+            ("consumers.idle_wait", self.consumers.idle_wait),
             ("outbox.poll_interval", self.outbox.poll_interval),
             ("outbox.purge_interval", self.outbox.purge_interval),
             ("outbox.message_timeout", self.outbox.message_timeout),
@@ -574,6 +625,14 @@ impl Config for ServiceSettings {
             ("outbox.batch", self.outbox.batch),
             ("outbox.max_attempts", self.outbox.max_attempts),
             ("outbox.partitions", self.outbox.partitions),
+            (
+                "consumers.batch",
+                u32::try_from(self.consumers.batch).unwrap_or(u32::MAX),
+            ),
+            (
+                "consumers.parallel",
+                u32::try_from(self.consumers.parallel).unwrap_or(u32::MAX),
+            ),
         ] {
             if value == 0 {
                 return Err(Invalid::new(key, "must be at least 1"));

@@ -158,6 +158,51 @@ async fn get(running: &strata_runtime::Running<Probe>, path: &str) -> (u16, Stri
     (status, response.text().await.expect("a body"))
 }
 
+/// How the service's ordered consumers read (`[consumers]`): the lease after
+/// which a dead instance's partitions are taken over, the batch, the pause
+/// when idle and the partitions applied at once; nonsense is refused by name.
+#[test]
+fn the_ordered_consumers_are_tuned_by_settings() {
+    let load = |variables: &[(&str, &str)]| {
+        load_settings::<Probe>(
+            Environment::Test,
+            None,
+            Some(
+                variables
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                    .collect(),
+            ),
+        )
+    };
+    let settings = load(&[
+        ("PROBE_CONSUMERS__LEASE", "3s"),
+        ("PROBE_CONSUMERS__BATCH", "20"),
+        ("PROBE_CONSUMERS__IDLE_WAIT", "50ms"),
+        ("PROBE_CONSUMERS__PARALLEL", "2"),
+    ])
+    .expect("loads")
+    .into_value();
+    let consumers = settings.service.consumers.consumer_settings();
+    assert_eq!(consumers.lease, Duration::from_secs(3));
+    assert_eq!(consumers.batch, 20);
+    assert_eq!(consumers.idle_wait, Duration::from_millis(50));
+    assert_eq!(consumers.parallel, 2);
+    let defaults = load(&[]).expect("loads").into_value();
+    assert_eq!(
+        defaults.service.consumers.consumer_settings().lease,
+        strata_runtime::ConsumerSettings::default().lease
+    );
+    for (name, value, key) in [
+        ("PROBE_CONSUMERS__LEASE", "0s", "consumers.lease"),
+        ("PROBE_CONSUMERS__BATCH", "0", "consumers.batch"),
+        ("PROBE_CONSUMERS__PARALLEL", "0", "consumers.parallel"),
+    ] {
+        let error = load(&[(name, value)]).expect_err("refused");
+        assert!(error.to_string().contains(key), "{error}");
+    }
+}
+
 #[tokio::test]
 async fn a_worker_that_keeps_panicking_is_restarted_and_reported_in_readiness_and_metrics() {
     let running = probe(|settings| settings.crashing_worker = true).await;
