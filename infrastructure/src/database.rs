@@ -85,7 +85,8 @@ impl Database {
     }
 
     /// Connects to `url`: `sqlite://path/to/file.db?mode=rwc` (created when
-    /// missing), `sqlite::memory:`, or `postgres://user@host/db`.
+    /// missing), `sqlite::memory:`, `postgres://user@host/db`, or (feature
+    /// `mysql`) `mysql://user@host/db` for MySQL or MariaDB.
     ///
     /// SQLite files use write-ahead logging, so readers never wait for the
     /// writer, and a writer waits up to `lock_timeout` for another instead of
@@ -356,12 +357,45 @@ fn connect_options(
                 postgres
             }
         });
+    #[cfg(feature = "mysql")]
+    mysql_session(&mut options, lock_timeout, read_only);
     if memory {
         // Each connection to `:memory:` is its own database; one connection keeps
         // every caller looking at the same one.
         options.max_connections(1).min_connections(1);
     }
     options
+}
+
+/// Every MySQL connection reads committed data, as PostgreSQL's do (InnoDB's
+/// default, repeatable read, would keep a transaction's first snapshot for
+/// its plain reads); waits at most `lock_timeout` (rounded up to whole
+/// seconds, InnoDB's unit) for a row lock; and, in the reading pool, cannot
+/// write.
+#[cfg(feature = "mysql")]
+fn mysql_session(options: &mut ConnectOptions, lock_timeout: std::time::Duration, read_only: bool) {
+    use sea_orm::sqlx::Executor as _;
+    let lock_wait_secs = lock_timeout.as_millis().div_ceil(1_000).max(1);
+    let session = format!(
+        "SET SESSION innodb_lock_wait_timeout = {lock_wait_secs}; \
+         SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, {}",
+        if read_only { "READ ONLY" } else { "READ WRITE" }
+    );
+    let session: Arc<str> = session.into();
+    options.map_sqlx_mysql_pool_opts(move |pool| {
+        let session = Arc::clone(&session);
+        pool.after_connect(move |connection, _| {
+            let session = Arc::clone(&session);
+            Box::pin(async move {
+                connection
+                    .execute(sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(
+                        session,
+                    )))
+                    .await?;
+                Ok(())
+            })
+        })
+    });
 }
 
 fn pool_status(connection: &DatabaseConnection) -> PoolStatus {
@@ -375,6 +409,8 @@ fn pool_status(connection: &DatabaseConnection) -> PoolStatus {
     match connection.get_database_backend() {
         DbBackend::Sqlite => status(connection.get_sqlite_connection_pool()),
         DbBackend::Postgres => status(connection.get_postgres_connection_pool()),
+        #[cfg(feature = "mysql")]
+        DbBackend::MySql => status(connection.get_mysql_connection_pool()),
         _ => PoolStatus::default(),
     }
 }

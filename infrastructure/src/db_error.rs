@@ -7,7 +7,7 @@ use strata_domain::{RepositoryError, Version};
 
 /// Maps any sea-orm error: [`RepositoryError::Busy`] when the database could not
 /// answer in time — no free connection, a lock not granted (SQLite busy,
-/// PostgreSQL's lock timeout), a deadlock or serialization failure the engine
+/// PostgreSQL's or MySQL's lock timeout), a deadlock or serialization failure the engine
 /// broke — so the client is told to retry later (503) rather than that the server
 /// failed; otherwise a storage failure.
 #[must_use]
@@ -40,6 +40,9 @@ pub(crate) fn is_busy(error: &DbErr) -> bool {
                     .is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
                 // lock_not_available, deadlock_detected, serialization_failure
                 Backend::Postgres => matches!(code, "55P03" | "40P01" | "40001"),
+                // ER_LOCK_WAIT_TIMEOUT, ER_LOCK_DEADLOCK
+                #[cfg(feature = "mysql")]
+                Backend::MySql(number) => matches!(number, 1205 | 1213),
             }
         }
         _ => false,
@@ -49,6 +52,9 @@ pub(crate) fn is_busy(error: &DbErr) -> bool {
 enum Backend {
     Sqlite,
     Postgres,
+    /// With the server's error number.
+    #[cfg(feature = "mysql")]
+    MySql(u16),
 }
 
 fn error_backend(error: &dyn sea_orm::sqlx::error::DatabaseError) -> Backend {
@@ -56,10 +62,13 @@ fn error_backend(error: &dyn sea_orm::sqlx::error::DatabaseError) -> Backend {
         .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
         .is_some()
     {
-        Backend::Sqlite
-    } else {
-        Backend::Postgres
+        return Backend::Sqlite;
     }
+    #[cfg(feature = "mysql")]
+    if let Some(mysql) = error.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return Backend::MySql(mysql.number());
+    }
+    Backend::Postgres
 }
 
 /// Maps a sea-orm error met while writing a `kind` aggregate: a unique-constraint

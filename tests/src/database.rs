@@ -1,4 +1,5 @@
-//! A database that exists for one test only, on SQLite or PostgreSQL.
+//! A database that exists for one test only, on SQLite, PostgreSQL or (feature
+//! `mysql`) MySQL / MariaDB.
 
 use sea_orm::{ConnectionTrait, Database as SeaDatabase};
 use tempfile::TempDir;
@@ -10,6 +11,11 @@ use crate::servers::server_url;
 /// of its own on that server and drops it afterwards.
 pub const POSTGRES_URL_VARIABLE: &str = "STRATA_TEST_POSTGRES_URL";
 
+/// The environment variable holding an administrative MySQL or MariaDB URL,
+/// such as `mysql://root@127.0.0.1:3306/test`; each test creates a database of
+/// its own on that server and drops it afterwards.
+pub const MYSQL_URL_VARIABLE: &str = "STRATA_TEST_MYSQL_URL";
+
 /// Which database engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -17,6 +23,9 @@ pub enum Engine {
     Sqlite,
     /// A fresh database on the PostgreSQL server named by [`POSTGRES_URL_VARIABLE`].
     Postgres,
+    /// A fresh database on the MySQL or MariaDB server named by
+    /// [`MYSQL_URL_VARIABLE`] (feature `mysql`).
+    MySql,
 }
 
 /// A database that exists for one test only: a SQLite file in a temporary
@@ -29,10 +38,13 @@ pub struct TestDatabase {
     postgres: Option<PostgresCleanup>,
 }
 
+/// A server database to drop once the test is over.
 #[derive(Debug)]
 struct PostgresCleanup {
     admin_url: String,
     name: String,
+    /// `DROP DATABASE` in the server's dialect.
+    drop: String,
 }
 
 impl TestDatabase {
@@ -73,7 +85,43 @@ impl TestDatabase {
             url: with_database(&admin_url, &name),
             engine: Engine::Postgres,
             _directory: None,
-            postgres: Some(PostgresCleanup { admin_url, name }),
+            postgres: Some(PostgresCleanup {
+                drop: format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                admin_url,
+                name,
+            }),
+        }
+    }
+
+    /// A fresh, empty database on the MySQL or MariaDB server
+    /// [`MYSQL_URL_VARIABLE`] names. Call it from a test marked ignored
+    /// without that server (see [`crate::servers`]).
+    ///
+    /// # Panics
+    /// When the variable is unset or the server cannot create a database.
+    #[cfg(feature = "mysql")]
+    pub async fn mysql() -> Self {
+        let admin_url = server_url(MYSQL_URL_VARIABLE);
+        let name = format!("strata_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = SeaDatabase::connect(admin_url.as_str())
+            .await
+            .expect("connect to the MySQL server named by STRATA_TEST_MYSQL_URL");
+        admin
+            .execute_unprepared(&format!(
+                "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            ))
+            .await
+            .expect("create a database for the test");
+        let _ = admin.close().await;
+        Self {
+            url: with_database(&admin_url, &name),
+            engine: Engine::MySql,
+            _directory: None,
+            postgres: Some(PostgresCleanup {
+                drop: format!("DROP DATABASE IF EXISTS `{name}`"),
+                admin_url,
+                name,
+            }),
         }
     }
 
@@ -85,6 +133,10 @@ impl TestDatabase {
         match engine {
             Engine::Sqlite => Self::sqlite(),
             Engine::Postgres => Self::postgres().await,
+            #[cfg(feature = "mysql")]
+            Engine::MySql => Self::mysql().await,
+            #[cfg(not(feature = "mysql"))]
+            Engine::MySql => panic!("MySQL needs strata-tests' `mysql` feature"),
         }
     }
 
@@ -110,6 +162,11 @@ impl TestDatabase {
         let Some(postgres) = &self.postgres else {
             return;
         };
+        assert_eq!(
+            self.engine,
+            Engine::Postgres,
+            "only a PostgreSQL database can be made unreachable"
+        );
         let admin = SeaDatabase::connect(postgres.admin_url.as_str())
             .await
             .expect("connect to the PostgreSQL server");
@@ -150,8 +207,7 @@ impl Drop for TestDatabase {
             };
             runtime.block_on(async {
                 if let Ok(admin) = SeaDatabase::connect(cleanup.admin_url.as_str()).await {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", cleanup.name);
-                    let _ = admin.execute_unprepared(&sql).await;
+                    let _ = admin.execute_unprepared(&cleanup.drop).await;
                     let _ = admin.close().await;
                 }
             });
@@ -187,6 +243,9 @@ fn with_database(admin_url: &str, name: &str) -> String {
 /// ```ignore
 /// strata_tests::on_each_engine!(a_stale_write_is_refused, events_reach_the_outbox);
 /// ```
+///
+/// With `mysql:` first (feature `mysql`), each case runs a third time, as
+/// `mysql`, ignored unless the crate was built with [`MYSQL_URL_VARIABLE`] set.
 #[macro_export]
 macro_rules! on_each_engine {
     ($($case:ident),* $(,)?) => {$(
@@ -203,6 +262,32 @@ macro_rules! on_each_engine {
             )]
             async fn postgres() {
                 super::$case($crate::database::TestDatabase::postgres().await).await;
+            }
+        }
+    )*};
+    (mysql: $($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$case($crate::database::TestDatabase::sqlite()).await;
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(
+                not(strata_postgres),
+                ignore = "needs PostgreSQL: set STRATA_TEST_POSTGRES_URL"
+            )]
+            async fn postgres() {
+                super::$case($crate::database::TestDatabase::postgres().await).await;
+            }
+
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(
+                not(strata_mysql),
+                ignore = "needs MySQL or MariaDB: set STRATA_TEST_MYSQL_URL"
+            )]
+            async fn mysql() {
+                super::$case($crate::database::TestDatabase::mysql().await).await;
             }
         }
     )*};

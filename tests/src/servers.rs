@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Each server whose URL variable is set when the crate is built turns on a
-//! `cfg` (`strata_postgres`, `strata_redis`, `strata_rabbitmq`), and a suite that needs a server
+//! `cfg` (`strata_postgres`, `strata_mysql`, `strata_redis`, `strata_rabbitmq`), and a suite that needs a server
 //! marks its tests `#[cfg_attr(not(strata_postgres), ignore = "...")]` — as
 //! `on_each_engine!` (feature `database`) does. Without the server the tests are listed as
 //! *ignored* in the test runner's own summary, with the variable to set, rather
@@ -20,8 +20,9 @@
 
 /// The servers test suites may need: the variable naming each, and the `cfg`
 /// it turns on.
-pub const TEST_SERVERS: [(&str, &str); 3] = [
+pub const TEST_SERVERS: [(&str, &str); 4] = [
     ("STRATA_TEST_POSTGRES_URL", "strata_postgres"),
+    ("STRATA_TEST_MYSQL_URL", "strata_mysql"),
     ("STRATA_TEST_REDIS_URL", "strata_redis"),
     ("STRATA_TEST_RABBITMQ_URL", "strata_rabbitmq"),
 ];

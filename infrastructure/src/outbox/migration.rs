@@ -111,19 +111,27 @@ impl MigrationTrait for RelayOutboxTable {
                     .to_owned(),
             )
             .await?;
-        // Partial indexes over the rows not published yet (both engines have
-        // them): a relay's claim never walks the published rows kept for the
-        // retention, however many there are.
+        // Partial indexes over the rows not published yet on SQLite and
+        // PostgreSQL: a relay's claim never walks the published rows kept for
+        // the retention, however many there are. MySQL has no partial
+        // indexes: there the unpublished come first in each index, so a claim
+        // still seeks straight to them.
         let connection = manager.get_connection();
+        let partial = connection.get_database_backend() != sea_orm::DbBackend::MySql;
+        let (lead, predicate) = if partial {
+            ("", " WHERE published_at IS NULL")
+        } else {
+            ("published_at, ", "")
+        };
         connection
             .execute_unprepared(&format!(
-                "CREATE INDEX {PENDING_INDEX} ON strata_outbox (id) WHERE published_at IS NULL"
+                "CREATE INDEX {PENDING_INDEX} ON strata_outbox ({lead}id){predicate}"
             ))
             .await?;
         connection
             .execute_unprepared(&format!(
                 "CREATE INDEX {AGGREGATE_INDEX} ON strata_outbox \
-                 (aggregate_kind, aggregate_id, aggregate_version, id) WHERE published_at IS NULL"
+                 ({lead}aggregate_kind, aggregate_id, aggregate_version, id){predicate}"
             ))
             .await?;
         manager

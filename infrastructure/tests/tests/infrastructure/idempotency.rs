@@ -184,7 +184,7 @@ async fn a_holder_that_outlives_its_lease_cannot_add_a_second_side_effect(databa
     let retry = tokio::spawn(async move { write(&retrying, "u1", "k", once("paid")).await });
     let (late, retry) = match database.engine() {
         // The retry takes the key over and finishes while the late holder waits.
-        Engine::Postgres => {
+        Engine::Postgres | Engine::MySql => {
             let retry = retry.await.expect("ran");
             f.probes.open_gate();
             (late.await.expect("ran"), retry)
@@ -205,7 +205,9 @@ async fn a_holder_that_outlives_its_lease_cannot_add_a_second_side_effect(databa
         other => panic!("unexpected outcome: {other:?}"),
     }
     match database.engine() {
-        Engine::Postgres => assert!(late.is_err(), "the late holder's commit is refused"),
+        Engine::Postgres | Engine::MySql => {
+            assert!(late.is_err(), "the late holder's commit is refused")
+        }
         // The retry could not take the key over while the holder held the write
         // lock; the holder finished first and the retry got its answer.
         Engine::Sqlite => assert_eq!(

@@ -826,7 +826,7 @@ async fn random_faults_then_recovery_leave_every_transaction_terminal_and_everyt
 async fn concurrent_orders_never_oversell(database: TestDatabase) {
     let shop = Arc::new(Shop::start(database.engine()).await);
     let orders = match database.engine() {
-        Engine::Postgres => 40,
+        Engine::Postgres | Engine::MySql => 40,
         Engine::Sqlite => 14,
     };
     let mut running = Vec::new();

@@ -18,7 +18,7 @@ use strata_infrastructure_tests::pipeline::{
 };
 use strata_tests::database::{Engine, TestDatabase};
 
-strata_tests::on_each_engine!(
+strata_tests::on_each_engine!(mysql:
     a_use_case_that_writes_two_aggregates_then_fails_leaves_neither,
     a_panicking_handler_rolls_back_and_the_next_use_case_succeeds,
     a_nested_use_case_joins_the_outer_unit_of_work,
@@ -174,7 +174,7 @@ async fn requires_new_commits_on_its_own_where_the_engine_allows(database: TestD
     assert!(result.is_err());
     assert!(!f.exists("outer").await);
     match database.engine() {
-        Engine::Postgres => assert!(
+        Engine::Postgres | Engine::MySql => assert!(
             f.exists("audit").await,
             "the independent unit of work committed before the outer one failed"
         ),
@@ -499,7 +499,7 @@ async fn requires_new_on_a_row_its_caller_holds_fails_within_the_lock_timeout(
     let code = inner.expect_err("the independent edit cannot have the row");
     match database.engine() {
         // It waited for the caller's row lock until the lock timeout.
-        Engine::Postgres => assert_eq!(code, "storage_busy"),
+        Engine::Postgres | Engine::MySql => assert_eq!(code, "storage_busy"),
         // SQLite refuses a second writer at once.
         Engine::Sqlite => assert_eq!(code, "internal_error"),
     }
@@ -793,7 +793,9 @@ async fn a_suspended_unit_of_work_keeps_its_writes_apart_from_the_work_outside_i
             })
             .await;
         match engine {
-            Engine::Postgres => inner.expect("an independent unit of work commits on its own"),
+            Engine::Postgres | Engine::MySql => {
+                inner.expect("an independent unit of work commits on its own")
+            }
             Engine::Sqlite => assert!(
                 inner.is_err(),
                 "SQLite's writer is the suspended unit of work's: refused at once"
@@ -808,7 +810,7 @@ async fn a_suspended_unit_of_work_keeps_its_writes_apart_from_the_work_outside_i
                         .expect("answered at once");
                 let pool = database.connection();
                 match engine {
-                    Engine::Postgres => {
+                    Engine::Postgres | Engine::MySql => {
                         autonomous
                             .expect("a transaction of its own")
                             .finish()
@@ -829,5 +831,5 @@ async fn a_suspended_unit_of_work_keeps_its_writes_apart_from_the_work_outside_i
     .await;
     assert!(outer.is_err());
     assert!(!f.exists("outer").await && !f.exists("outside").await);
-    assert_eq!(f.exists("independent").await, engine == Engine::Postgres);
+    assert_eq!(f.exists("independent").await, engine != Engine::Sqlite);
 }
