@@ -109,7 +109,6 @@ pub(crate) async fn start(database: &TestDatabase) -> Fixture {
     let create = match database.engine() {
         Engine::Sqlite => APPLIED,
         Engine::Postgres => APPLIED_PG,
-        Engine::MySql => panic!("this suite runs on SQLite and PostgreSQL"),
     };
     connected
         .connection()
@@ -451,7 +450,7 @@ async fn a_batch_commits_only_while_its_owner_holds_the_partition() {
         match database.engine() {
             // The stalled owner's commit found its partition taken: rolled
             // back whole, the new owner applied it all.
-            Engine::Postgres | Engine::MySql => assert_eq!(appliers, ["survivor"]),
+            Engine::Postgres => assert_eq!(appliers, ["survivor"]),
             // SQLite's one writer was the stalled owner's until it committed,
             // so nobody could take the partition meanwhile.
             Engine::Sqlite => assert_eq!(appliers, ["stalled"]),
