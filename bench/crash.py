@@ -374,6 +374,48 @@ def admin_loop(admin, ledger, pause, stop, run):
                 time.sleep(0.1)
 
 
+class Load:
+    """The customers' and the administrator's loops, each on a thread of its
+    own: held while `pause` is set, ended by `stop`; the first error one of
+    them raises holds and ends them all, and is raised by `check`."""
+
+    def __init__(self, admin, customers, ledger, run):
+        self.pause, self.stop = threading.Event(), threading.Event()
+        self.errors = []
+        loops = [(customer_loop, client, ledger, self.pause, self.stop) for client in customers]
+        loops.append((admin_loop, admin, ledger, self.pause, self.stop, run))
+        self.threads = [
+            threading.Thread(target=self._guarded, args=loop, daemon=True) for loop in loops
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _guarded(self, target, *args):
+        try:
+            target(*args)
+        except Exception as error:  # reported and ends the run
+            self.errors.append(error)
+            self.pause.set()
+            self.stop.set()
+
+    def check(self):
+        if self.errors:
+            raise self.errors[0]
+
+    def hold(self):
+        """Holds the clients once their requests in flight are answered."""
+        self.pause.set()
+        time.sleep(0.3)
+        self.check()
+
+    def end(self):
+        self.pause.set()
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=120)
+        self.check()
+
+
 def pages(client, path):
     page, items = 1, []
     while True:
@@ -602,30 +644,7 @@ def main():
                 client = Client(shops, email, CUSTOMER_PASSWORD, ledger)
                 client.customer_id = user["id"]
                 customers.append(client)
-            pause, stop = threading.Event(), threading.Event()
-            errors = []
-
-            def guarded(target, *target_args):
-                try:
-                    target(*target_args)
-                except Exception as error:  # reported and ends the run
-                    errors.append(error)
-                    pause.set()
-                    stop.set()
-
-            threads = [
-                threading.Thread(
-                    target=guarded,
-                    args=(customer_loop, client, ledger, pause, stop),
-                    daemon=True,
-                )
-                for client in customers
-            ]
-            threads.append(
-                threading.Thread(target=guarded, args=(admin_loop, admin, ledger, pause, stop, run), daemon=True)
-            )
-            for thread in threads:
-                thread.start()
+            load = Load(admin, customers, ledger, run)
             started = time.monotonic()
             for kill in range(1, args.kills + 1):
                 time.sleep(random.uniform(0.3, 2.5))
@@ -638,10 +657,7 @@ def main():
                 # Let the clients get their final answers, then hold them and
                 # let the shop recover.
                 time.sleep(random.uniform(0.5, 1.5))
-                pause.set()
-                time.sleep(0.3)
-                if errors:
-                    raise errors[0]
+                load.hold()
                 deadline = time.monotonic() + args.settle
                 waited_on = None
                 while True:
@@ -664,15 +680,9 @@ def main():
                     + (f"; last waited for: {'; '.join(waited_on[:3])}" if waited_on else ""),
                     flush=True,
                 )
-                if errors:
-                    raise errors[0]
-                pause.clear()
-            pause.set()
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=120)
-            if errors:
-                raise errors[0]
+                load.check()
+                load.pause.clear()
+            load.end()
             published = [shop.published + published_by(shop) for shop in shops]
             if len(shops) > 1 and 0 in published:
                 raise Failure(f"an instance's relay published nothing: {published}")

@@ -32,7 +32,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 
@@ -232,39 +231,8 @@ def main():
                 client.stuck_after = 150
                 customers.append(client)
 
-            pause, stop = threading.Event(), threading.Event()
-            errors = []
+            load = crash.Load(admin, customers, ledger, run.upper())
 
-            def guarded(target, *target_args):
-                try:
-                    target(*target_args)
-                except Exception as error:  # reported and ends the run
-                    errors.append(error)
-                    pause.set()
-                    stop.set()
-
-            threads = [
-                threading.Thread(
-                    target=guarded, args=(crash.customer_loop, client, ledger, pause, stop), daemon=True
-                )
-                for client in customers
-            ]
-            threads.append(
-                threading.Thread(
-                    target=guarded,
-                    args=(crash.admin_loop, admin, ledger, pause, stop, run.upper()),
-                    daemon=True,
-                )
-            )
-            for thread in threads:
-                thread.start()
-
-            def hold_and_check(what):
-                pause.set()
-                time.sleep(0.3)
-                if errors:
-                    raise errors[0]
-                settle(admin, customers, ledger, args.settle, what)
 
             started = time.monotonic()
             for cut in range(1, args.cuts + 1):
@@ -282,7 +250,8 @@ def main():
                     hosts[name].restore()
                 restored = time.monotonic()
                 time.sleep(random.uniform(0.5, 1.5))
-                hold_and_check(f"after cut {cut}")
+                load.hold()
+                settle(admin, customers, ledger, args.settle, f"after cut {cut}")
                 during = {
                     answer: count - before.get(answer, 0)
                     for answer, count in ledger.checkouts.items()
@@ -294,9 +263,8 @@ def main():
                     f"answered meanwhile: {', '.join(f'{n} x {a}' for a, n in sorted(during.items())) or 'none'}",
                     flush=True,
                 )
-                if errors:
-                    raise errors[0]
-                pause.clear()
+                load.check()
+                load.pause.clear()
 
             # Past the retry bound: the wallet cut for a minute while
             # checkouts go on. Whatever its transactions could not finish waits for an
@@ -305,10 +273,7 @@ def main():
             time.sleep(60)
             hosts["wallet"].restore()
             time.sleep(1)
-            pause.set()
-            time.sleep(0.3)
-            if errors:
-                raise errors[0]
+            load.hold()
             flagged = wait_until_final(admin, args.settle)
             if not flagged:
                 raise Failure("a minute's cut, past the retry bound, flagged no transaction for an operator")
@@ -326,11 +291,7 @@ def main():
                 f"flagged 5 s after the link was back, finished once retried",
                 flush=True,
             )
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=120)
-            if errors:
-                raise errors[0]
+            load.end()
             print(
                 f"{args.cuts} cuts and one past the bound in {time.monotonic() - started:.0f} s: "
                 f"{ledger.requests} keyed requests answered ({ledger.interrupted} of them retried "
