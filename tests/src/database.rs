@@ -248,38 +248,9 @@ fn with_database(admin_url: &str, name: &str) -> String {
 /// `mysql`, ignored unless the crate was built with [`MYSQL_URL_VARIABLE`] set.
 #[macro_export]
 macro_rules! on_each_engine {
-    ($($case:ident),* $(,)?) => {$(
-        mod $case {
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$case($crate::database::TestDatabase::sqlite()).await;
-            }
-
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(
-                not(strata_postgres),
-                ignore = "needs PostgreSQL: set STRATA_TEST_POSTGRES_URL"
-            )]
-            async fn postgres() {
-                super::$case($crate::database::TestDatabase::postgres().await).await;
-            }
-        }
-    )*};
     (mysql: $($case:ident),* $(,)?) => {$(
         mod $case {
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$case($crate::database::TestDatabase::sqlite()).await;
-            }
-
-            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(
-                not(strata_postgres),
-                ignore = "needs PostgreSQL: set STRATA_TEST_POSTGRES_URL"
-            )]
-            async fn postgres() {
-                super::$case($crate::database::TestDatabase::postgres().await).await;
-            }
+            $crate::on_each_engine!(@sqlite_postgres $case);
 
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             #[cfg_attr(
@@ -289,6 +260,26 @@ macro_rules! on_each_engine {
             async fn mysql() {
                 super::$case($crate::database::TestDatabase::mysql().await).await;
             }
+        }
+    )*};
+    (@sqlite_postgres $case:ident) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite() {
+            super::$case($crate::database::TestDatabase::sqlite()).await;
+        }
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[cfg_attr(
+            not(strata_postgres),
+            ignore = "needs PostgreSQL: set STRATA_TEST_POSTGRES_URL"
+        )]
+        async fn postgres() {
+            super::$case($crate::database::TestDatabase::postgres().await).await;
+        }
+    };
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            $crate::on_each_engine!(@sqlite_postgres $case);
         }
     )*};
 }
