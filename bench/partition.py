@@ -38,7 +38,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import crash  # noqa: E402
-from crash import Failure, Unreachable, request  # noqa: E402
+from crash import Failure, request  # noqa: E402
 
 CONTEXT_API_PORT = 9080
 CONTEXT_BRANCH_PORT = 9081
