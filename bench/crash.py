@@ -374,6 +374,43 @@ def admin_loop(admin, ledger, pause, stop, run):
                 time.sleep(0.1)
 
 
+def register_customers(shops, count, domain, ledger, contexts=None):
+    """`count` new customers, registered through the first shop and signed in
+    lazily by their clients; `domain` keeps one run's addresses apart."""
+    customers = []
+    for number in range(count):
+        email = f"customer{number}-{domain}"
+        status, user = retrying(
+            lambda: request(
+                shops[0].base,
+                "POST",
+                "/api/auth/register",
+                {"email": email, "password": CUSTOMER_PASSWORD},
+            )
+        )
+        if status != 201:
+            raise Failure(f"registration: {status} {user}")
+        client = Client(shops, email, CUSTOMER_PASSWORD, ledger, contexts)
+        client.customer_id = user["id"]
+        customers.append(client)
+    return customers
+
+
+def settle(admin, customers, ledger, seconds, what):
+    """Waits until every invariant holds, `seconds` at most: the problems it
+    last waited for, or None when they held at once."""
+    deadline = time.monotonic() + seconds
+    waited_on = None
+    while True:
+        problems = check(admin, customers, ledger)
+        if not problems:
+            return waited_on
+        waited_on = problems
+        if time.monotonic() > deadline:
+            raise Failure(f"{what}, {seconds:.0f} s on:\n  " + "\n  ".join(problems))
+        time.sleep(1)
+
+
 class Load:
     """The customers' and the administrator's loops, each on a thread of its
     own: held while `pause` is set, ended by `stop`; the first error one of
@@ -628,22 +665,7 @@ def main():
             for shop in shops:
                 shop.start()
             admin = Client(shops, ADMIN_EMAIL, ADMIN_PASSWORD, ledger)
-            customers = []
-            for number in range(args.customers):
-                email = f"customer{number}-{run.lower()}@crash.test"
-                status, user = retrying(
-                    lambda: request(
-                        shops[0].base,
-                        "POST",
-                        "/api/auth/register",
-                        {"email": email, "password": CUSTOMER_PASSWORD},
-                    )
-                )
-                if status != 201:
-                    raise Failure(f"registration: {status} {user}")
-                client = Client(shops, email, CUSTOMER_PASSWORD, ledger)
-                client.customer_id = user["id"]
-                customers.append(client)
+            customers = register_customers(shops, args.customers, f"{run.lower()}@crash.test", ledger)
             load = Load(admin, customers, ledger, run)
             started = time.monotonic()
             for kill in range(1, args.kills + 1):
@@ -658,18 +680,7 @@ def main():
                 # let the shop recover.
                 time.sleep(random.uniform(0.5, 1.5))
                 load.hold()
-                deadline = time.monotonic() + args.settle
-                waited_on = None
-                while True:
-                    problems = check(admin, customers, ledger)
-                    if not problems:
-                        break
-                    waited_on = problems
-                    if time.monotonic() > deadline:
-                        raise Failure(
-                            f"after kill {kill}, {args.settle:.0f} s on:\n  " + "\n  ".join(problems)
-                        )
-                    time.sleep(1)
+                waited_on = settle(admin, customers, ledger, args.settle, f"after kill {kill}")
                 recovered = time.monotonic() - killed_at
                 print(
                     f"kill {kill}"

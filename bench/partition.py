@@ -38,7 +38,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import crash  # noqa: E402
-from crash import Failure, request  # noqa: E402
+from crash import Failure  # noqa: E402
 
 CONTEXT_API_PORT = 9080
 CONTEXT_BRANCH_PORT = 9081
@@ -101,17 +101,6 @@ def wait_until_final(admin, seconds):
             return flagged
         if time.monotonic() > deadline:
             raise Failure(f"{len(moving)} transactions still unfinished after {seconds} s")
-        time.sleep(1)
-
-
-def settle(admin, customers, ledger, seconds, what):
-    deadline = time.monotonic() + seconds
-    while True:
-        problems = crash.check(admin, customers, ledger)
-        if not problems:
-            return
-        if time.monotonic() > deadline:
-            raise Failure(f"{what}, {seconds:.0f} s on:\n  " + "\n  ".join(problems))
         time.sleep(1)
 
 
@@ -212,24 +201,12 @@ def main():
             }
             ledger = crash.Ledger()
             admin = crash.Client([shop], crash.ADMIN_EMAIL, crash.ADMIN_PASSWORD, ledger, routes)
-            customers = []
-            for number in range(args.customers):
-                email = f"customer{number}-{run}@partition.test"
-                status, user = crash.retrying(
-                    lambda: request(
-                        shop.base,
-                        "POST",
-                        "/api/auth/register",
-                        {"email": email, "password": crash.CUSTOMER_PASSWORD},
-                    )
-                )
-                if status != 201:
-                    raise Failure(f"registration: {status} {user}")
-                client = crash.Client([shop], email, crash.CUSTOMER_PASSWORD, ledger, routes)
-                client.customer_id = user["id"]
+            customers = crash.register_customers(
+                [shop], args.customers, f"{run}@partition.test", ledger, routes
+            )
+            for client in customers:
                 # A top-up waits for the wallet's link through the longest cut.
                 client.stuck_after = 150
-                customers.append(client)
 
             load = crash.Load(admin, customers, ledger, run.upper())
 
@@ -251,7 +228,7 @@ def main():
                 restored = time.monotonic()
                 time.sleep(random.uniform(0.5, 1.5))
                 load.hold()
-                settle(admin, customers, ledger, args.settle, f"after cut {cut}")
+                crash.settle(admin, customers, ledger, args.settle, f"after cut {cut}")
                 during = {
                     answer: count - before.get(answer, 0)
                     for answer, count in ledger.checkouts.items()
@@ -285,7 +262,7 @@ def main():
                 status, body = admin.call("POST", f"/api/admin/transactions/{transaction['gid']}/retry")
                 if status not in (200, 202, 204):
                     raise Failure(f"retry of {transaction['gid']}: {status} {body}")
-            settle(admin, customers, ledger, args.settle, "after the operator retried the flagged transactions")
+            crash.settle(admin, customers, ledger, args.settle, "after the operator retried the flagged transactions")
             print(
                 f"cut past the retry bound: wallet for 60 s; {len(flagged)} transactions flagged, still "
                 f"flagged 5 s after the link was back, finished once retried",

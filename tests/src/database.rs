@@ -35,12 +35,12 @@ pub struct TestDatabase {
     url: String,
     engine: Engine,
     _directory: Option<TempDir>,
-    postgres: Option<PostgresCleanup>,
+    server: Option<ServerCleanup>,
 }
 
 /// A server database to drop once the test is over.
 #[derive(Debug)]
-struct PostgresCleanup {
+struct ServerCleanup {
     admin_url: String,
     name: String,
     /// `DROP DATABASE` in the server's dialect.
@@ -60,7 +60,7 @@ impl TestDatabase {
             url: format!("sqlite://{}?mode=rwc", path.display()),
             engine: Engine::Sqlite,
             _directory: Some(directory),
-            postgres: None,
+            server: None,
         }
     }
 
@@ -71,26 +71,13 @@ impl TestDatabase {
     /// # Panics
     /// When the variable is unset or the server cannot create a database.
     pub async fn postgres() -> Self {
-        let admin_url = server_url(POSTGRES_URL_VARIABLE);
-        let name = format!("strata_test_{}", uuid::Uuid::now_v7().simple());
-        let admin = SeaDatabase::connect(admin_url.as_str())
-            .await
-            .expect("connect to the PostgreSQL server named by STRATA_TEST_POSTGRES_URL");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create a database for the test");
-        let _ = admin.close().await;
-        Self {
-            url: with_database(&admin_url, &name),
-            engine: Engine::Postgres,
-            _directory: None,
-            postgres: Some(PostgresCleanup {
-                drop: format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                admin_url,
-                name,
-            }),
-        }
+        Self::on_server(
+            Engine::Postgres,
+            POSTGRES_URL_VARIABLE,
+            |name| format!("CREATE DATABASE \"{name}\""),
+            |name| format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        )
+        .await
     }
 
     /// A fresh, empty database on the MySQL or MariaDB server
@@ -101,24 +88,39 @@ impl TestDatabase {
     /// When the variable is unset or the server cannot create a database.
     #[cfg(feature = "mysql")]
     pub async fn mysql() -> Self {
-        let admin_url = server_url(MYSQL_URL_VARIABLE);
+        Self::on_server(
+            Engine::MySql,
+            MYSQL_URL_VARIABLE,
+            |name| format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+            |name| format!("DROP DATABASE IF EXISTS `{name}`"),
+        )
+        .await
+    }
+
+    /// A database of its own, made by `create` on the server `variable`
+    /// names, and dropped by `drop` when the test is over.
+    async fn on_server(
+        engine: Engine,
+        variable: &str,
+        create: impl Fn(&str) -> String,
+        drop: impl Fn(&str) -> String,
+    ) -> Self {
+        let admin_url = server_url(variable);
         let name = format!("strata_test_{}", uuid::Uuid::now_v7().simple());
         let admin = SeaDatabase::connect(admin_url.as_str())
             .await
-            .expect("connect to the MySQL server named by STRATA_TEST_MYSQL_URL");
+            .unwrap_or_else(|error| panic!("connect to the server named by {variable}: {error}"));
         admin
-            .execute_unprepared(&format!(
-                "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-            ))
+            .execute_unprepared(&create(&name))
             .await
             .expect("create a database for the test");
         let _ = admin.close().await;
         Self {
             url: with_database(&admin_url, &name),
-            engine: Engine::MySql,
+            engine,
             _directory: None,
-            postgres: Some(PostgresCleanup {
-                drop: format!("DROP DATABASE IF EXISTS `{name}`"),
+            server: Some(ServerCleanup {
+                drop: drop(&name),
                 admin_url,
                 name,
             }),
@@ -159,7 +161,7 @@ impl TestDatabase {
     /// # Panics
     /// When the server cannot be told.
     pub async fn set_reachable(&self, reachable: bool) {
-        let Some(postgres) = &self.postgres else {
+        let Some(server) = &self.server else {
             return;
         };
         assert_eq!(
@@ -167,13 +169,13 @@ impl TestDatabase {
             Engine::Postgres,
             "only a PostgreSQL database can be made unreachable"
         );
-        let admin = SeaDatabase::connect(postgres.admin_url.as_str())
+        let admin = SeaDatabase::connect(server.admin_url.as_str())
             .await
             .expect("connect to the PostgreSQL server");
         admin
             .execute_unprepared(&format!(
                 "ALTER DATABASE \"{}\" ALLOW_CONNECTIONS {reachable}",
-                postgres.name
+                server.name
             ))
             .await
             .expect("change whether the database accepts connections");
@@ -182,7 +184,7 @@ impl TestDatabase {
                 .execute_unprepared(&format!(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                      WHERE datname = '{}' AND pid <> pg_backend_pid()",
-                    postgres.name
+                    server.name
                 ))
                 .await
                 .expect("end the database's connections");
@@ -193,7 +195,7 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some(cleanup) = self.postgres.take() else {
+        let Some(cleanup) = self.server.take() else {
             return;
         };
         // Drop cannot await, and the test's runtime may be shutting down: drop the

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use strata_app_api::application::{AppError, RequestContext, TraceContext};
+use strata_app_api::config::duration;
 use strata_app_api::messaging::{Incoming, MessageHandler};
 use strata_app_api::workers::{Worker, WorkerContext, WorkerError};
 use strata_domain::ports::{Message, Propagation, UnitOfWork, in_unit_of_work};
@@ -16,15 +18,21 @@ use uuid::Uuid;
 
 use crate::consumer_metrics::ConsumerGauges;
 
-/// How an ordered consumer works.
-#[derive(Debug, Clone)]
+/// How an ordered consumer works; the service's settings carry them as
+/// `[consumers]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ConsumerSettings {
     /// Messages applied in one transaction at most.
     pub batch: usize,
-    /// How long an instance holds a partition without renewing it; after it,
-    /// another instance takes the partition over.
+    /// How long an instance holds a partition without renewing it: after it,
+    /// another instance (or the same one started again) takes the partition
+    /// over. Shorter recovers sooner after a crash; longer rides out longer
+    /// pauses.
+    #[serde(with = "duration")]
     pub lease: Duration,
     /// How long to wait for new messages when a round found none.
+    #[serde(with = "duration")]
     pub idle_wait: Duration,
     /// How many of its partitions an instance applies batches of at once,
     /// each in its own transaction (so on its own database connection).

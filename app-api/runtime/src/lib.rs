@@ -56,6 +56,6 @@ pub use running::{
 };
 pub use service::{BindError, BoxError, Listener, Resources, Service, Settings, Startup};
 pub use settings::{
-    AuditConfig, CacheConfig, ClientLimitConfig, ConsumersConfig, DatabaseConfig, HealthConfig,
-    HttpConfig, OutboxConfig, ServiceSettings, TccConfig,
+    AuditConfig, CacheConfig, ClientLimitConfig, DatabaseConfig, HealthConfig, HttpConfig,
+    OutboxConfig, ServiceSettings, TccConfig,
 };

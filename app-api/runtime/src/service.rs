@@ -647,7 +647,7 @@ impl<S: Service> Startup<S> {
                 store,
                 unit_of_work,
                 handler,
-                self.service_settings().consumers.consumer_settings(),
+                self.service_settings().consumers.clone(),
             )
             .reporting_to(self.consumer_gauges.clone()),
         );

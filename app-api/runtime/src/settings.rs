@@ -59,7 +59,7 @@ pub struct ServiceSettings {
     /// How the outbox's events are published.
     pub outbox: OutboxConfig,
     /// How the service's ordered consumers read their partitions.
-    pub consumers: ConsumersConfig,
+    pub consumers: crate::ConsumerSettings,
     /// How distributed transactions are coordinated and recovered.
     pub tcc: TccConfig,
     /// Runs only the named context of a service that has several (see
@@ -208,52 +208,6 @@ impl OutboxConfig {
             max_backoff: self.max_backoff,
             poll_interval: self.poll_interval,
             retention: self.retention,
-        }
-    }
-}
-
-/// How the service's ordered consumers read their partitions
-/// (`[consumers]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ConsumersConfig {
-    /// Messages applied in one transaction at most.
-    pub batch: usize,
-    /// How long an instance holds a partition without renewing it: after
-    /// it, another instance (or the same one started again) takes the
-    /// partition over. Shorter recovers sooner after a crash; longer rides
-    /// out longer pauses.
-    #[serde(with = "duration")]
-    pub lease: Duration,
-    /// How long a round waits for new messages when it found none.
-    #[serde(with = "duration")]
-    pub idle_wait: Duration,
-    /// How many of its partitions an instance applies at once, each in a
-    /// transaction (and on a connection) of its own.
-    pub parallel: usize,
-}
-
-impl Default for ConsumersConfig {
-    fn default() -> Self {
-        let consumer = crate::ConsumerSettings::default();
-        Self {
-            batch: consumer.batch,
-            lease: consumer.lease,
-            idle_wait: consumer.idle_wait,
-            parallel: consumer.parallel,
-        }
-    }
-}
-
-impl ConsumersConfig {
-    /// The settings each ordered consumer runs with.
-    #[must_use]
-    pub fn consumer_settings(&self) -> crate::ConsumerSettings {
-        crate::ConsumerSettings {
-            batch: self.batch,
-            lease: self.lease,
-            idle_wait: self.idle_wait,
-            parallel: self.parallel,
         }
     }
 }
@@ -440,7 +394,7 @@ impl ServiceSettings {
             idempotency: IdempotencySettings::default(),
             audit: AuditConfig::default(),
             outbox: OutboxConfig::default(),
-            consumers: ConsumersConfig::default(),
+            consumers: crate::ConsumerSettings::default(),
             tcc: TccConfig::default(),
             only: None,
         }

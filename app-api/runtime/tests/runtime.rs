@@ -183,14 +183,14 @@ fn the_ordered_consumers_are_tuned_by_settings() {
     ])
     .expect("loads")
     .into_value();
-    let consumers = settings.service.consumers.consumer_settings();
+    let consumers = &settings.service.consumers;
     assert_eq!(consumers.lease, Duration::from_secs(3));
     assert_eq!(consumers.batch, 20);
     assert_eq!(consumers.idle_wait, Duration::from_millis(50));
     assert_eq!(consumers.parallel, 2);
     let defaults = load(&[]).expect("loads").into_value();
     assert_eq!(
-        defaults.service.consumers.consumer_settings().lease,
+        defaults.service.consumers.lease,
         strata_runtime::ConsumerSettings::default().lease
     );
     for (name, value, key) in [
