@@ -559,6 +559,50 @@ impl Deref for Session<'_> {
     }
 }
 
+/// Inserts the one row of `insert` unless a row with the same `key` (the
+/// columns of a unique index) is there already: whether it inserted it.
+///
+/// SQLite and PostgreSQL skip the row with `ON CONFLICT (key) DO NOTHING`.
+/// MySQL has no such clause that tells a skipped row apart — its
+/// `ON DUPLICATE KEY UPDATE key = key` counts a found row as changed, and
+/// `INSERT IGNORE` also swallows truncation and other errors — so there the
+/// plain insert runs and its duplicate-key error is the answer "there
+/// already"; a failed statement leaves MySQL's transaction as it was.
+pub(crate) async fn insert_absent<C>(
+    session: &Session<'_>,
+    mut insert: sea_orm::sea_query::InsertStatement,
+    key: impl IntoIterator<Item = C>,
+) -> Result<bool, RepositoryError>
+where
+    C: sea_orm::sea_query::IntoIden,
+{
+    use sea_orm::ConnectionTrait;
+    let backend = session.get_database_backend();
+    if backend != DbBackend::MySql {
+        insert.on_conflict(
+            sea_orm::sea_query::OnConflict::columns(key)
+                .do_nothing()
+                .to_owned(),
+        );
+    }
+    match session
+        .execute_raw(sea_orm::StatementBuilder::build(&insert, &backend))
+        .await
+    {
+        Ok(result) => Ok(result.rows_affected() == 1),
+        Err(error)
+            if backend == DbBackend::MySql
+                && matches!(
+                    error.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(storage_error(error)),
+    }
+}
+
 /// Runs `statement` in `session`: how many rows it changed.
 pub(crate) async fn execute(
     session: &Session<'_>,

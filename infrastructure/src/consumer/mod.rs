@@ -27,7 +27,7 @@ pub(crate) use migration::CreateConsumerTables;
 use migration::{DeadLetters, Inbox, Members, Partitions};
 
 use crate::Database;
-use crate::database::execute;
+use crate::database::{execute, insert_absent};
 use crate::db_error::storage_error;
 use crate::outbox::now_ms;
 
@@ -109,13 +109,13 @@ impl ConsumerStore {
             .into_table(Partitions::Table)
             .columns([Partitions::Consumer, Partitions::Partition])
             .values_panic([consumer.into(), partition.into()])
-            .on_conflict(
-                OnConflict::columns([Partitions::Consumer, Partitions::Partition])
-                    .do_nothing()
-                    .to_owned(),
-            )
             .to_owned();
-        execute(&session, &insert).await?;
+        insert_absent(
+            &session,
+            insert,
+            [Partitions::Consumer, Partitions::Partition],
+        )
+        .await?;
         let take = Query::update()
             .table(Partitions::Table)
             .value(Partitions::Owner, owner)
@@ -310,20 +310,7 @@ impl ConsumerStore {
     /// When no unit of work of this database runs, or the table cannot be
     /// written.
     pub async fn first_delivery(&self, consumer: &str, id: Uuid) -> Result<bool, RepositoryError> {
-        let session = self.database.writer().await?;
-        let insert = Query::insert()
-            .into_table(Inbox::Table)
-            .columns([Inbox::Consumer, Inbox::MessageId, Inbox::AppliedAt])
-            .values_panic([consumer.into(), id.into(), now_ms().into()])
-            .on_conflict(
-                OnConflict::columns([Inbox::Consumer, Inbox::MessageId])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .to_owned();
-        let inserted = execute(&session, &insert).await? == 1;
-        session.finish().await?;
-        Ok(inserted)
+        Ok(self.first_deliveries(consumer, &[id]).await?.contains(&id))
     }
 
     /// [`ConsumerStore::first_delivery`] for a batch, in one statement: the
@@ -342,6 +329,22 @@ impl ConsumerStore {
         let session = self.database.writer().await?;
         let backend = session.get_database_backend();
         let now = now_ms();
+        if backend == sea_orm::DbBackend::MySql {
+            // No `RETURNING` to tell which rows were new: one at a time.
+            let mut new = std::collections::HashSet::new();
+            for id in ids {
+                let insert = Query::insert()
+                    .into_table(Inbox::Table)
+                    .columns([Inbox::Consumer, Inbox::MessageId, Inbox::AppliedAt])
+                    .values_panic([consumer.into(), (*id).into(), now.into()])
+                    .to_owned();
+                if insert_absent(&session, insert, [Inbox::Consumer, Inbox::MessageId]).await? {
+                    new.insert(*id);
+                }
+            }
+            session.finish().await?;
+            return Ok(new);
+        }
         let mut insert = Query::insert();
         insert.into_table(Inbox::Table).columns([
             Inbox::Consumer,

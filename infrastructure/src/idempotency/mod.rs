@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait, Set};
 use strata_domain::RepositoryError;
 use strata_domain::ports::{Claim, ClaimToken, Clock, Completion, IdempotencyStore, SystemClock};
 
@@ -17,6 +17,7 @@ pub(crate) use migration::FenceIdempotencyKeys;
 
 use self::entity::{ActiveModel, Column, Entity as Keys, Model};
 use crate::Database;
+use crate::database::insert_absent;
 use crate::db_error::storage_error;
 
 /// How long a completed request is remembered by its key; a key older than this
@@ -151,11 +152,9 @@ impl SeaOrmIdempotencyStore {
                     .map_err(storage_error)?
                     .rows_affected
             }
-            _ => Keys::insert(fresh)
-                .on_conflict(OnConflict::column(Column::Key).do_nothing().to_owned())
-                .exec_without_returning(&*session)
-                .await
-                .map_err(storage_error)?,
+            _ => u64::from(
+                insert_absent(&session, Keys::insert(fresh).into_query(), [Column::Key]).await?,
+            ),
         };
         let claim = if written == 1 {
             Some(Claim::Acquired(token))

@@ -239,7 +239,16 @@ impl OutboxRelay {
         let followers = if room == 0 {
             Vec::new()
         } else {
-            query_models(&*session, backend, &followers(&heads, room)).await?
+            // Chosen first, then locked by their ids: a locking statement
+            // that looked for them itself would lock (or wait for) every row
+            // it scanned on MySQL, and two relays would deadlock on each
+            // other's heads.
+            let ids: Vec<Uuid> = query_ids(&*session, backend, &followers(&heads, room)).await?;
+            if ids.is_empty() {
+                Vec::new()
+            } else {
+                query_models(&*session, backend, &lock_followers(ids)).await?
+            }
         };
         let keep: Vec<bool> = {
             let mut stopped: HashSet<(&str, &str)> = HashSet::new();
@@ -449,7 +458,7 @@ fn heads(now: i64, batch: u32) -> SelectStatement {
     Query::select()
         .column((outer.clone(), Asterisk))
         .from_as(entity::Entity, outer.clone())
-        .and_where(column(&outer, Column::Id).in_subquery(window))
+        .and_where(column(&outer, Column::Id).in_subquery(ids_of(window)))
         // Asked again of the row itself, not only in the window: a row
         // another relay claimed (or published) after this statement's
         // snapshot is locked here at its latest version, and PostgreSQL
@@ -468,9 +477,9 @@ fn heads(now: i64, batch: u32) -> SelectStatement {
         .to_owned()
 }
 
-/// The unpublished events after `heads`, each aggregate's in its order: the
-/// first after every head, then the second after every head, and so on,
-/// `limit` in all — so one busy aggregate does not take a whole pass.
+/// The ids of the unpublished events after `heads`, each aggregate's in its
+/// order: the first after every head, then the second after every head, and
+/// so on, `limit` in all — so one busy aggregate does not take a whole pass.
 fn followers(heads: &[entity::Model], limit: usize) -> SelectStatement {
     let of_heads = heads.iter().fold(Condition::any(), |any, head| {
         any.add(
@@ -495,17 +504,21 @@ fn followers(heads: &[entity::Model], limit: usize) -> SelectStatement {
         .and_where(Expr::col(Column::PublishedAt).is_null())
         .and_where(Expr::col(Column::Id).is_not_in(heads.iter().map(|head| head.id)))
         .to_owned();
-    let first_places = Query::select()
+    Query::select()
         .column((ranked.clone(), Column::Id))
         .from_subquery(placed, ranked.clone())
         .order_by((ranked.clone(), place), Order::Asc)
         .order_by((ranked, Column::Id), Order::Asc)
         .limit(limit as u64)
-        .to_owned();
+        .to_owned()
+}
+
+/// The events `ids` [`followers`] chose, locked, those still unpublished.
+fn lock_followers(ids: Vec<Uuid>) -> SelectStatement {
     Query::select()
         .column(Asterisk)
         .from(entity::Entity)
-        .and_where(Expr::col(Column::Id).in_subquery(first_places))
+        .and_where(Expr::col(Column::Id).is_in(ids))
         .and_where(Expr::col(Column::PublishedAt).is_null())
         .order_by(Column::AggregateKind, Order::Asc)
         .order_by(Column::AggregateId, Order::Asc)
@@ -515,6 +528,31 @@ fn followers(heads: &[entity::Model], limit: usize) -> SelectStatement {
         // of the aggregate go first.
         .lock(LockType::Update)
         .to_owned()
+}
+
+/// The ids `limited` selects, as a subquery `IN` may take: MySQL refuses
+/// `IN` over a subquery with a `LIMIT`, but not over one reading a derived
+/// table that has it; the other engines answer both alike.
+fn ids_of(limited: SelectStatement) -> SelectStatement {
+    let rows = Alias::new("limited");
+    Query::select()
+        .column((rows.clone(), Column::Id))
+        .from_subquery(limited, rows)
+        .to_owned()
+}
+
+async fn query_ids(
+    connection: &impl ConnectionTrait,
+    backend: DbBackend,
+    statement: &SelectStatement,
+) -> Result<Vec<Uuid>, RepositoryError> {
+    let rows = connection
+        .query_all_raw(StatementBuilder::build(statement, &backend))
+        .await
+        .map_err(storage_error)?;
+    rows.iter()
+        .map(|row| row.try_get::<Uuid>("", "id").map_err(storage_error))
+        .collect()
 }
 
 async fn query_models(

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, StatementBuilder};
 use strata_domain::RepositoryError;
 use strata_domain::ports::{BarrierDecision, BranchOp, TccBarrier};
 
 use super::migration::Barrier;
-use crate::database::execute;
+use crate::database::{execute, insert_absent};
 use crate::db_error::storage_error;
 use crate::outbox::now_ms;
 use crate::{Database, Session};
@@ -82,13 +82,13 @@ async fn insert(
             op.as_str().into(),
             now_ms().into(),
         ])
-        .on_conflict(
-            OnConflict::columns([Barrier::Gid, Barrier::BranchId, Barrier::Op])
-                .do_nothing()
-                .to_owned(),
-        )
         .to_owned();
-    Ok(execute(session, &statement).await? == 1)
+    insert_absent(
+        session,
+        statement,
+        [Barrier::Gid, Barrier::BranchId, Barrier::Op],
+    )
+    .await
 }
 
 async fn exists(

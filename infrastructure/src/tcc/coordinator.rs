@@ -8,9 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use futures_util::{StreamExt as _, stream};
-use sea_orm::sea_query::{
-    Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query, SelectStatement,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, FromQueryResult, StatementBuilder};
 use strata_domain::RepositoryError;
 use strata_domain::ports::{BranchOp, Clock, SystemClock};
@@ -19,7 +17,7 @@ use uuid::Uuid;
 use super::migration::{Branches, Transactions};
 use super::transport::{BranchAnswer, BranchCall, BranchTransport};
 use crate::Database;
-use crate::database::execute;
+use crate::database::{execute, insert_absent};
 use crate::db_error::storage_error;
 
 /// Where a global transaction stands.
@@ -886,13 +884,8 @@ impl Coordinator {
                 now.into(),
                 now.into(),
             ])
-            .on_conflict(
-                OnConflict::column(Transactions::Gid)
-                    .do_nothing()
-                    .to_owned(),
-            )
             .to_owned();
-        if execute(&session, &insert).await? != 1 {
+        if !insert_absent(&session, insert, [Transactions::Gid]).await? {
             session.finish().await?;
             return Err(TccError::Duplicate(gid.to_owned()));
         }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, Statement, StatementBuilder};
 use serde_json::{Value, json};
 use strata_app_api::application::AppError;
 use strata_domain::ports::{BarrierDecision, BranchOp, Propagation, TccBarrier, in_unit_of_work};
@@ -101,21 +102,6 @@ struct ParticipantState {
     knobs: Arc<Knobs>,
 }
 
-/// `postgres` (with `$1`…) for `backend`.
-#[must_use]
-pub fn sql(backend: sea_orm::DbBackend, postgres: &str) -> String {
-    match backend {
-        sea_orm::DbBackend::Postgres => postgres.to_owned(),
-        _ => {
-            let mut text = postgres.to_owned();
-            for n in (1..=4).rev() {
-                text = text.replace(&format!("${n}"), &format!("?{n}"));
-            }
-            text
-        }
-    }
-}
-
 async fn business(
     state: &ParticipantState,
     op: BranchOp,
@@ -124,23 +110,22 @@ async fn business(
 ) -> Result<(), AppError> {
     let session = state.database.writer().await?;
     let backend = session.get_database_backend();
-    let statement = match op {
-        BranchOp::Try => {
-            "UPDATE holding SET available = available - $1, reserved = reserved + $1 WHERE holder = $2 AND available >= $1"
-        }
-        BranchOp::Confirm => {
-            "UPDATE holding SET reserved = reserved - $1, spent = spent + $1 WHERE holder = $2 AND reserved >= $1"
-        }
-        BranchOp::Cancel => {
-            "UPDATE holding SET reserved = reserved - $1, available = available + $1 WHERE holder = $2 AND reserved >= $1"
-        }
+    let column = |name: &'static str| Expr::col(Alias::new(name));
+    // Moves `quantity` from one column to another, if `from` holds it.
+    let (from, to) = match op {
+        BranchOp::Try => ("available", "reserved"),
+        BranchOp::Confirm => ("reserved", "spent"),
+        BranchOp::Cancel => ("reserved", "available"),
     };
+    let statement = Query::update()
+        .table(Alias::new("holding"))
+        .value(Alias::new(from), column(from).sub(quantity))
+        .value(Alias::new(to), column(to).add(quantity))
+        .and_where(column("holder").eq(holder))
+        .and_where(column(from).gte(quantity))
+        .to_owned();
     let changed = session
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, statement),
-            [quantity.into(), holder.into()],
-        ))
+        .execute_raw(StatementBuilder::build(&statement, &backend))
         .await
         .map_err(strata_infrastructure::storage_error)?
         .rows_affected();
@@ -314,24 +299,26 @@ impl Participant {
     /// # Panics
     /// When the table cannot be read.
     pub async fn holding(&self) -> (i64, i64, i64) {
-        let row = self
+        // Summed here: the engines differ in the type `SUM` answers.
+        let rows = self
             .connected
             .connection()
             .expect("the pool")
-            .query_one_raw(Statement::from_string(
+            .query_all_raw(Statement::from_string(
                 self.connected.backend(),
-                "SELECT CAST(SUM(available) AS BIGINT) AS available, \
-                 CAST(SUM(reserved) AS BIGINT) AS reserved, \
-                 CAST(SUM(spent) AS BIGINT) AS spent FROM holding",
+                "SELECT available, reserved, spent FROM holding",
             ))
             .await
-            .expect("read")
-            .expect("a row");
-        (
-            row.try_get("", "available").expect("available"),
-            row.try_get("", "reserved").expect("reserved"),
-            row.try_get("", "spent").expect("spent"),
-        )
+            .expect("read");
+        rows.iter()
+            .fold((0, 0, 0), |(available, reserved, spent), row| {
+                let get = |column: &str| -> i64 { row.try_get("", column).expect(column) };
+                (
+                    available + get("available"),
+                    reserved + get("reserved"),
+                    spent + get("spent"),
+                )
+            })
     }
 
     /// The operations its barrier recorded for `gid`, sorted.
@@ -343,13 +330,13 @@ impl Participant {
             .connected
             .connection()
             .expect("the pool")
-            .query_all_raw(Statement::from_sql_and_values(
-                self.connected.backend(),
-                sql(
-                    self.connected.backend(),
-                    "SELECT op FROM strata_tcc_barrier WHERE gid = $1 ORDER BY op",
-                ),
-                [gid.into()],
+            .query_all_raw(StatementBuilder::build(
+                Query::select()
+                    .column(Alias::new("op"))
+                    .from(Alias::new("strata_tcc_barrier"))
+                    .and_where(Expr::col(Alias::new("gid")).eq(gid))
+                    .order_by(Alias::new("op"), Order::Asc),
+                &self.connected.backend(),
             ))
             .await
             .expect("read");

@@ -12,7 +12,7 @@ use strata_infrastructure_tests::pipeline::{
 };
 use strata_tests::database::TestDatabase;
 
-strata_tests::on_each_engine!(
+strata_tests::on_each_engine!(mysql:
     a_command_that_commits_leaves_an_entry_with_the_aggregates_it_changed,
     a_command_that_fails_leaves_an_entry_and_no_changes,
     entries_are_found_by_principal_use_case_aggregate_and_time_newest_first,

@@ -12,7 +12,7 @@ use strata_infrastructure_tests::pipeline::{
 };
 use strata_tests::database::{Engine, TestDatabase};
 
-strata_tests::on_each_engine!(
+strata_tests::on_each_engine!(mysql:
     concurrent_requests_with_one_key_run_once,
     a_retry_after_completion_gets_the_first_answer,
     the_same_key_with_other_input_is_refused_and_runs_nothing,

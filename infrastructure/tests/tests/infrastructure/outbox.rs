@@ -20,7 +20,7 @@ use strata_infrastructure::{
 use strata_tests::database::TestDatabase;
 use uuid::Uuid;
 
-strata_tests::on_each_engine!(
+strata_tests::on_each_engine!(mysql:
     committed_events_are_published_once_in_order_per_aggregate,
     busy_aggregates_share_a_pass_in_turns,
     a_backlog_deeper_than_a_pass_looks_is_published_whole_and_in_order,

@@ -20,7 +20,7 @@ use strata_infrastructure::{Database, migrate_up};
 use strata_infrastructure_tests::tcc::Participant;
 use strata_tests::database::{Engine, TestDatabase};
 
-strata_tests::on_each_engine!(
+strata_tests::on_each_engine!(mysql:
     tries_that_succeed_are_confirmed_once_each,
     a_refused_try_cancels_every_branch_and_holds_nothing,
     f01_an_initiator_dead_after_prepare_aborts_after_the_timeout_with_empty_cancels,
