@@ -568,7 +568,10 @@ impl Deref for Session<'_> {
 /// `INSERT IGNORE` also swallows truncation and other errors — so there the
 /// plain insert runs and its duplicate-key error is the answer "there
 /// already"; a failed statement leaves MySQL's transaction as it was.
-pub(crate) async fn insert_absent<C>(
+///
+/// # Errors
+/// When the row cannot be written for another reason.
+pub async fn insert_absent<C>(
     session: &Session<'_>,
     mut insert: sea_orm::sea_query::InsertStatement,
     key: impl IntoIterator<Item = C>,

@@ -49,6 +49,32 @@ pub(crate) fn is_busy(error: &DbErr) -> bool {
     }
 }
 
+/// Whether `error` is the engine breaking a deadlock by rolling back the
+/// transaction it failed in (PostgreSQL's `deadlock_detected`, MySQL's
+/// `ER_LOCK_DEADLOCK`), which may then be run again whole.
+pub(crate) fn is_deadlock(error: &RepositoryError) -> bool {
+    let RepositoryError::Busy(source) = error else {
+        return false;
+    };
+    let Some(
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Conn(RuntimeErr::SqlxError(sqlx)),
+    ) = source.downcast_ref::<DbErr>()
+    else {
+        return false;
+    };
+    match sqlx.as_ref() {
+        sea_orm::sqlx::Error::Database(database) => match error_backend(database.as_ref()) {
+            Backend::Postgres => database.code().as_deref() == Some("40P01"),
+            #[cfg(feature = "mysql")]
+            Backend::MySql(number) => number == 1213,
+            Backend::Sqlite => false,
+        },
+        _ => false,
+    }
+}
+
 enum Backend {
     Sqlite,
     Postgres,
@@ -113,6 +139,18 @@ fn violated_columns(error: &DbErr, message: &str) -> Vec<String> {
                     .to_owned()
             })
             .collect();
+    }
+    // MySQL: "Duplicate entry '...' for key 'sku'" (MySQL 8 writes
+    // 'products.sku'): the index's name, which for a unique column is the
+    // column's. The entry is the client's and is never kept.
+    if let Some((_, key)) = message.rsplit_once(" for key '") {
+        let index = key.trim_end_matches('\'');
+        return vec![
+            index
+                .rsplit_once('.')
+                .map_or(index, |(_, name)| name)
+                .to_owned(),
+        ];
     }
     // PostgreSQL: the detail "Key (sku)=(...) already exists."; the value is
     // the client's and is never kept.

@@ -50,7 +50,7 @@ pub use cache::{InMemoryCacheStore, cache_store_for};
 pub use cache::{
     InvalidRedisUrl, RedisCacheConfig, RedisCacheStore, TwoLevelCacheConfig, TwoLevelCacheStore,
 };
-pub use database::{Database, DatabaseOptions, MisplacedWork, PoolStatus, Session};
+pub use database::{Database, DatabaseOptions, MisplacedWork, PoolStatus, Session, insert_absent};
 pub use db_error::{missing_or_stale, repository_error, storage_error};
 pub use idempotency::{IDEMPOTENCY_RETENTION, SeaOrmIdempotencyStore};
 pub use migration::{migrate_down, migrate_up, migration_status};

@@ -8,7 +8,9 @@
 
 use std::marker::PhantomData;
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, TransactionTrait,
+};
 use sea_orm_migration::{MigrationStatus, MigrationTrait, MigratorTrait};
 
 use crate::Database;
@@ -54,18 +56,25 @@ impl<M: MigratorTrait> MigratorTrait for WithStrata<M> {
 }
 
 /// Applies every migration of `M` and Strata not applied yet. Instances that
-/// start at once on one PostgreSQL database migrate one after another: the
-/// first applies them, the others then find them applied.
+/// start at once on one PostgreSQL or MySQL database migrate one after
+/// another: the first applies them, the others then find them applied.
 ///
 /// # Errors
 /// When a migration fails; its changes are not kept.
 pub async fn migrate_up<M: MigratorTrait>(database: &Database) -> Result<(), DbErr> {
-    if database.backend() != DbBackend::Postgres {
-        return WithStrata::<M>::up(database.writer_pool(), None).await;
+    match database.backend() {
+        DbBackend::Postgres => {
+            let migrating = locked(database).await?;
+            WithStrata::<M>::up(&migrating, None).await?;
+            migrating.commit().await
+        }
+        DbBackend::MySql => {
+            let migrating = named_lock(database).await?;
+            let migrated = WithStrata::<M>::up(&migrating, None).await;
+            unlock(migrating, migrated).await
+        }
+        _ => WithStrata::<M>::up(database.writer_pool(), None).await,
     }
-    let migrating = locked(database).await?;
-    WithStrata::<M>::up(&migrating, None).await?;
-    migrating.commit().await
 }
 
 /// Undoes the newest `steps` applied migrations, newest first.
@@ -73,12 +82,19 @@ pub async fn migrate_up<M: MigratorTrait>(database: &Database) -> Result<(), DbE
 /// # Errors
 /// When a migration's `down` fails.
 pub async fn migrate_down<M: MigratorTrait>(database: &Database, steps: u32) -> Result<(), DbErr> {
-    if database.backend() != DbBackend::Postgres {
-        return WithStrata::<M>::down(database.writer_pool(), Some(steps)).await;
+    match database.backend() {
+        DbBackend::Postgres => {
+            let migrating = locked(database).await?;
+            WithStrata::<M>::down(&migrating, Some(steps)).await?;
+            migrating.commit().await
+        }
+        DbBackend::MySql => {
+            let migrating = named_lock(database).await?;
+            let migrated = WithStrata::<M>::down(&migrating, Some(steps)).await;
+            unlock(migrating, migrated).await
+        }
+        _ => WithStrata::<M>::down(database.writer_pool(), Some(steps)).await,
     }
-    let migrating = locked(database).await?;
-    WithStrata::<M>::down(&migrating, Some(steps)).await?;
-    migrating.commit().await
 }
 
 /// The PostgreSQL advisory lock migrations run under (any number; this one
@@ -100,6 +116,48 @@ async fn locked(database: &Database) -> Result<DatabaseTransaction, DbErr> {
     // The migrations' own statements wait no longer than any other's.
     migrating.execute_unprepared("RESET lock_timeout").await?;
     Ok(migrating)
+}
+
+/// MySQL's named lock migrations run under, held by one connection.
+const MYSQL_MIGRATION_LOCK: &str = "strata_migrations";
+
+/// A connection of `database` (in a transaction, which only keeps it apart
+/// from the pool: MySQL's DDL commits as it goes) holding the MySQL lock
+/// migrations run under, taken however long another instance holds it.
+async fn named_lock(database: &Database) -> Result<DatabaseTransaction, DbErr> {
+    let migrating = database.writer_pool().begin().await?;
+    // A year: as good as forever, in the units every MySQL and MariaDB take.
+    let granted = migrating
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            "SELECT GET_LOCK(?, 31536000) AS granted",
+            [MYSQL_MIGRATION_LOCK.into()],
+        ))
+        .await?
+        .and_then(|row| row.try_get::<Option<i64>>("", "granted").ok().flatten());
+    if granted == Some(1) {
+        Ok(migrating)
+    } else {
+        Err(DbErr::Custom(format!(
+            "the migration lock `{MYSQL_MIGRATION_LOCK}` was not granted"
+        )))
+    }
+}
+
+/// Lets the next instance in, whether `migrated` went well or not — the
+/// lock belongs to the connection, which goes back to the pool — and
+/// answers `migrated`.
+async fn unlock(migrating: DatabaseTransaction, migrated: Result<(), DbErr>) -> Result<(), DbErr> {
+    let released = migrating
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::MySql,
+            "SELECT RELEASE_LOCK(?)",
+            [MYSQL_MIGRATION_LOCK.into()],
+        ))
+        .await;
+    migrated?;
+    released?;
+    migrating.commit().await
 }
 
 /// Every migration of `M` and Strata, in the order they apply, with whether it

@@ -74,8 +74,8 @@ pub struct RelayPass {
 /// [`EventPublisher`]; run one on every instance ([`OutboxRelay::run`]).
 ///
 /// * **Claims** due events in batches, marking them with its instance and a
-///   lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so relays take disjoint
-///   batches; SQLite's single writer serializes the claims), and only events
+///   lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL, so relays take
+///   disjoint batches; SQLite's single writer serializes the claims), and only events
 ///   whose every earlier event of the same aggregate is published or claimed
 ///   with them: an aggregate's events are never published out of order, and an
 ///   event that cannot be published holds back the later ones of its
@@ -166,7 +166,7 @@ impl OutboxRelay {
     /// When the outbox cannot be read or written; a broker failure is not an
     /// error of the pass but recorded on the events.
     pub async fn relay_once(&self) -> Result<RelayPass, RepositoryError> {
-        let claimed = self.claim().await?;
+        let claimed = self.claim_retrying_deadlocks().await?;
         let mut pass = RelayPass {
             claimed: claimed.len(),
             ..RelayPass::default()
@@ -223,6 +223,24 @@ impl OutboxRelay {
         Ok(pass)
     }
 
+    /// [`Self::claim`], again after a deadlock: two relays' claims can lock
+    /// the same rows in opposite orders (MySQL locks every row a locking
+    /// read scans, not only those it returns), and the engine then rolls one
+    /// back whole — nothing claimed, so nothing lost by claiming again.
+    async fn claim_retrying_deadlocks(&self) -> Result<Vec<entity::Model>, RepositoryError> {
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            match self.claim().await {
+                Err(error) if attempt < ATTEMPTS && crate::db_error::is_deadlock(&error) => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "an outbox claim met a deadlock; claiming again");
+                }
+                claimed => return claimed,
+            }
+        }
+    }
+
     async fn claim(&self) -> Result<Vec<entity::Model>, RepositoryError> {
         let now = now_ms();
         let session = self.database.autonomous().await?;
@@ -239,15 +257,18 @@ impl OutboxRelay {
         let followers = if room == 0 {
             Vec::new()
         } else {
-            // Chosen first, then locked by their ids: a locking statement
-            // that looked for them itself would lock (or wait for) every row
-            // it scanned on MySQL, and two relays would deadlock on each
-            // other's heads.
+            // Chosen first, then locked by their ids alone: a locking
+            // statement that looked for them itself, or by any other index,
+            // would lock (or wait for) every row it scanned on MySQL, and two
+            // relays would deadlock on each other's heads.
             let ids: Vec<Uuid> = query_ids(&*session, backend, &followers(&heads, room)).await?;
             if ids.is_empty() {
                 Vec::new()
             } else {
-                query_models(&*session, backend, &lock_followers(ids)).await?
+                let mut locked = query_models(&*session, backend, &lock_followers(ids)).await?;
+                // Published by another relay since they were chosen.
+                locked.retain(|row| row.published_at.is_none());
+                locked
             }
         };
         let keep: Vec<bool> = {
@@ -513,13 +534,12 @@ fn followers(heads: &[entity::Model], limit: usize) -> SelectStatement {
         .to_owned()
 }
 
-/// The events `ids` [`followers`] chose, locked, those still unpublished.
+/// The events `ids` [`followers`] chose, locked.
 fn lock_followers(ids: Vec<Uuid>) -> SelectStatement {
     Query::select()
         .column(Asterisk)
         .from(entity::Entity)
         .and_where(Expr::col(Column::Id).is_in(ids))
-        .and_where(Expr::col(Column::PublishedAt).is_null())
         .order_by(Column::AggregateKind, Order::Asc)
         .order_by(Column::AggregateId, Order::Asc)
         .order_by(Column::AggregateVersion, Order::Asc)

@@ -92,16 +92,8 @@ impl ContextSettings {
     }
 
     fn validate(&self, key: &str) -> Result<(), Invalid> {
-        let url = self.database_url.expose();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(Invalid::new(
-                format!("{key}.database_url"),
-                "must be a sqlite: or postgres:// URL",
-            ));
-        }
+        strata_runtime::check_database_url(self.database_url.expose())
+            .map_err(|reason| Invalid::new(format!("{key}.database_url"), reason))?;
         if let Some(url) = &self.url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

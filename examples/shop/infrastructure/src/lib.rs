@@ -40,6 +40,19 @@ pub(crate) async fn execute(
     Ok(changed)
 }
 
+/// Inserts the one row of `insert` unless a row with its `key` is there:
+/// whether it did, in a session of its own or the running unit of work's.
+pub(crate) async fn insert_absent<C: sea_orm::sea_query::IntoIden>(
+    database: &Database,
+    insert: sea_orm::sea_query::InsertStatement,
+    key: impl IntoIterator<Item = C>,
+) -> Result<bool, RepositoryError> {
+    let session = database.writer().await?;
+    let inserted = strata_infrastructure::insert_absent(&session, insert, key).await?;
+    session.finish().await?;
+    Ok(inserted)
+}
+
 /// Brings the schema up to date: applies every migration not yet applied.
 ///
 /// # Errors

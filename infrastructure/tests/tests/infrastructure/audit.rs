@@ -1,6 +1,6 @@
 //! The audit trail (ARCHITECTURE.md, "Audit trail"): an entry per command that
 //! commits with it, failures recorded on their own, searchable and purged, on
-//! SQLite and PostgreSQL.
+//! SQLite, PostgreSQL and MySQL.
 
 use std::time::{Duration, SystemTime};
 

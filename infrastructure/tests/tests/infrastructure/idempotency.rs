@@ -1,5 +1,5 @@
 //! Idempotency keys (FAULTS.md 22–27 and 29), through the standard chain and at
-//! the store, each on a fresh database, on SQLite and PostgreSQL. Time is the
+//! the store, each on a fresh database, on SQLite, PostgreSQL and MySQL. Time is the
 //! fixture's hand-moved clock: no test sleeps out a lease.
 
 use std::sync::Arc;

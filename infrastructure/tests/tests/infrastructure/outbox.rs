@@ -1,4 +1,4 @@
-//! The outbox relay on SQLite and PostgreSQL: FAULTS.md 16–18, ordering per
+//! The outbox relay on SQLite, PostgreSQL and MySQL: FAULTS.md 16–18, ordering per
 //! aggregate, dead letters, retention, waking on commit.
 
 use std::collections::{BTreeMap, HashMap};
@@ -974,7 +974,19 @@ async fn what_every_reader_had_applied_is_not_published_again(database: TestData
     ignore = "needs PostgreSQL: set STRATA_TEST_POSTGRES_URL"
 )]
 async fn instances_starting_at_once_on_postgres_migrate_one_after_another() {
-    let database = TestDatabase::postgres().await;
+    instances_starting_at_once_migrate_one_after_another(TestDatabase::postgres().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(strata_mysql),
+    ignore = "needs MySQL or MariaDB: set STRATA_TEST_MYSQL_URL"
+)]
+async fn instances_starting_at_once_on_mysql_migrate_one_after_another() {
+    instances_starting_at_once_migrate_one_after_another(TestDatabase::mysql().await).await;
+}
+
+async fn instances_starting_at_once_migrate_one_after_another(database: TestDatabase) {
     let mut starting = Vec::new();
     for _ in 0..4 {
         let url = database.url().to_owned();

@@ -1,4 +1,4 @@
-//! TCC and saga on SQLite and PostgreSQL: FAULTS.md 1–14, each asserting the
+//! TCC and saga on SQLite, PostgreSQL and MySQL: FAULTS.md 1–14, each asserting the
 //! participants' stored balances, the calls they received and the final
 //! statuses. The coordinator and each participant have a database of their
 //! own; the participants are real HTTP services on this machine, with the

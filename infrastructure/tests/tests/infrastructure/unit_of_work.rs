@@ -1,5 +1,5 @@
 //! The unit of work's promises (ARCHITECTURE.md, "Unit of work"; FAULTS.md
-//! 28 and 30–33), each on a fresh database, on SQLite and PostgreSQL.
+//! 28 and 30–33), each on a fresh database, on SQLite, PostgreSQL and MySQL.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! a database of its own).
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, FromQueryResult, StatementBuilder};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, uuid};
@@ -123,9 +123,8 @@ impl StockLedger for SeaOrmStockLedger {
                 0_i64.into(),
             ])
             .map_err(RepositoryError::storage)?
-            .on_conflict(OnConflict::column(Stock::ProductId).do_nothing().to_owned())
             .to_owned();
-        Ok(crate::execute(&self.database, &insert).await? == 1)
+        crate::insert_absent(&self.database, insert, [Stock::ProductId]).await
     }
 
     async fn reserve(&self, line: StockLine) -> Result<bool, RepositoryError> {

@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult, StatementBuilder};
 use shop_domain::catalog::{Currency, Money, ProductId};
 use shop_domain::reports::{CatalogDay, Day, PriceChange, ProductSales, SalesReportStore};
 use strata_domain::{Id, RepositoryError};
-use strata_infrastructure::{Database, storage_error};
+use strata_infrastructure::{Database, insert_absent, storage_error};
 
 use crate::migration::m20261202_000001_create_sales_report::CatalogDays;
 use crate::migration::m20261203_000002_create_product_sales::ProductSales as Sales;
@@ -160,12 +160,8 @@ impl SalesReportStore for SeaOrmSalesReportStore {
             .into_table(CatalogDays::Table)
             .columns([CatalogDays::Day])
             .values_panic([day.days_since_epoch().into()])
-            .on_conflict(OnConflict::column(CatalogDays::Day).do_nothing().to_owned())
             .to_owned();
-        session
-            .execute_raw(StatementBuilder::build(&seed, &backend))
-            .await
-            .map_err(storage_error)?;
+        insert_absent(&session, seed, [CatalogDays::Day]).await?;
         let count = Query::update()
             .table(CatalogDays::Table)
             .value(

@@ -2,7 +2,7 @@
 //! migrations (it keeps a database of its own).
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, FromQueryResult, StatementBuilder};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, string_len, uuid};
@@ -150,7 +150,7 @@ struct CorruptWallet {
 impl Wallets for SeaOrmWallets {
     async fn top_up(&self, owner: UserId, amount: Money) -> Result<Moved, RepositoryError> {
         let minor = amount.amount_minor();
-        let upsert = Query::insert()
+        let opened = Query::insert()
             .into_table(Wallet::Table)
             .columns([
                 Wallet::Owner,
@@ -167,9 +167,8 @@ impl Wallets for SeaOrmWallets {
                 0_i64.into(),
             ])
             .map_err(RepositoryError::storage)?
-            .on_conflict(OnConflict::column(Wallet::Owner).do_nothing().to_owned())
             .to_owned();
-        if crate::execute(&self.database, &upsert).await? == 1 {
+        if crate::insert_absent(&self.database, opened, [Wallet::Owner]).await? {
             return Ok(Moved::Done);
         }
         let add = Query::update()

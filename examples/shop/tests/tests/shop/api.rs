@@ -494,7 +494,7 @@ async fn a_changed_product_is_never_served_stale_from_the_cache() {
     app.stop().await;
 }
 
-strata_tests::on_each_engine!(two_concurrent_price_changes_of_one_product_give_one_200_and_one_409);
+strata_tests::on_each_engine!(mysql: two_concurrent_price_changes_of_one_product_give_one_200_and_one_409);
 
 async fn two_concurrent_price_changes_of_one_product_give_one_200_and_one_409(
     database: shop_tests::TestDatabase,

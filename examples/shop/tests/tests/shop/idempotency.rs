@@ -1,12 +1,12 @@
 //! Idempotency keys over HTTP on the shop, on SQLite and (when configured)
-//! PostgreSQL, each case on a fresh database. The store's own promises (leases,
+//! PostgreSQL and MySQL, each case on a fresh database. The store's own promises (leases,
 //! fencing, retention, purging) are tested beside it, in `infrastructure/tests`.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shop_tests::{TestApp, TestDatabase, spawn_app_on};
 
-strata_tests::on_each_engine!(
+strata_tests::on_each_engine!(mysql:
     a_retry_with_the_same_key_replays_the_first_answer_byte_for_byte,
     twenty_concurrent_requests_with_one_key_make_one_wishlist,
     the_same_key_with_another_body_is_409_and_runs_nothing,

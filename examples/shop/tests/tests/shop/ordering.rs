@@ -297,6 +297,17 @@ async fn an_order_is_placed_across_inventory_and_wallet_on_postgres() {
     app.stop().await;
 }
 
+#[tokio::test]
+#[cfg_attr(
+    not(strata_mysql),
+    ignore = "needs MySQL or MariaDB: set STRATA_TEST_MYSQL_URL"
+)]
+async fn an_order_is_placed_across_inventory_and_wallet_on_mysql() {
+    let app = spawn_app_on(TestDatabase::on(Engine::MySql).await).await;
+    places_an_order_across_inventory_and_wallet(&app).await;
+    app.stop().await;
+}
+
 /// A wallet that never answers: the order's transaction aborts, its cancel
 /// of the wallet's branch fails at every retry, and past the retry bound it
 /// waits for an operator, who retries it (still failing, it is flagged again)
@@ -642,6 +653,17 @@ async fn concurrent_orders_never_oversell_on_sqlite() {
 )]
 async fn concurrent_orders_never_oversell_on_postgres() {
     let app = spawn_app_on(TestDatabase::on(Engine::Postgres).await).await;
+    sells_no_more_than_it_has(&app, 50, 200).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(strata_mysql),
+    ignore = "needs MySQL or MariaDB: set STRATA_TEST_MYSQL_URL"
+)]
+async fn concurrent_orders_never_oversell_on_mysql() {
+    let app = spawn_app_on(TestDatabase::on(Engine::MySql).await).await;
     sells_no_more_than_it_has(&app, 50, 200).await;
     app.stop().await;
 }

@@ -1,5 +1,5 @@
 //! The shop's sea-orm product repository, on SQLite and (when configured) on
-//! PostgreSQL. Each case runs once per engine, each time on a fresh database;
+//! PostgreSQL and MySQL. Each case runs once per engine, each time on a fresh database;
 //! writes run in a unit of work, as every write must. The unit of work's own
 //! promises are tested beside it, in `infrastructure/tests`.
 
@@ -12,7 +12,7 @@ use strata_domain::ports::{Propagation, in_unit_of_work};
 use strata_domain::{AggregateRoot, Entity, PageRequest, Repository, RepositoryError, Version};
 use strata_infrastructure::SeaOrmUnitOfWork;
 
-strata_tests::on_each_engine!(
+strata_tests::on_each_engine!(mysql:
     a_saved_product_reads_back_equal_at_version_one,
     a_stale_save_is_a_conflict_and_changes_nothing,
     of_two_concurrent_updates_one_wins_and_one_conflicts,
