@@ -118,8 +118,10 @@ async fn locked(database: &Database) -> Result<DatabaseTransaction, DbErr> {
     Ok(migrating)
 }
 
-/// MySQL's named lock migrations run under, held by one connection.
-const MYSQL_MIGRATION_LOCK: &str = "strata_migrations";
+/// The name of MySQL's lock migrations run under, held by one connection:
+/// this prefix and a digest of the database's name, as a named lock is the
+/// whole server's and its name at most 64 characters.
+const MYSQL_MIGRATION_LOCK: &str = "CONCAT('strata_migrations:', SHA1(DATABASE()))";
 
 /// A connection of `database` (in a transaction, which only keeps it apart
 /// from the pool: MySQL's DDL commits as it goes) holding the MySQL lock
@@ -128,19 +130,18 @@ async fn named_lock(database: &Database) -> Result<DatabaseTransaction, DbErr> {
     let migrating = database.writer_pool().begin().await?;
     // A year: as good as forever, in the units every MySQL and MariaDB take.
     let granted = migrating
-        .query_one_raw(Statement::from_sql_and_values(
+        .query_one_raw(Statement::from_string(
             DbBackend::MySql,
-            "SELECT GET_LOCK(?, 31536000) AS granted",
-            [MYSQL_MIGRATION_LOCK.into()],
+            format!("SELECT GET_LOCK({MYSQL_MIGRATION_LOCK}, 31536000) AS granted"),
         ))
         .await?
         .and_then(|row| row.try_get::<Option<i64>>("", "granted").ok().flatten());
     if granted == Some(1) {
         Ok(migrating)
     } else {
-        Err(DbErr::Custom(format!(
-            "the migration lock `{MYSQL_MIGRATION_LOCK}` was not granted"
-        )))
+        Err(DbErr::Custom(
+            "the migration lock was not granted".to_owned(),
+        ))
     }
 }
 
@@ -149,10 +150,9 @@ async fn named_lock(database: &Database) -> Result<DatabaseTransaction, DbErr> {
 /// answers `migrated`.
 async fn unlock(migrating: DatabaseTransaction, migrated: Result<(), DbErr>) -> Result<(), DbErr> {
     let released = migrating
-        .execute_raw(Statement::from_sql_and_values(
+        .execute_raw(Statement::from_string(
             DbBackend::MySql,
-            "SELECT RELEASE_LOCK(?)",
-            [MYSQL_MIGRATION_LOCK.into()],
+            format!("SELECT RELEASE_LOCK({MYSQL_MIGRATION_LOCK})"),
         ))
         .await;
     migrated?;

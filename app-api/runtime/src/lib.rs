@@ -57,5 +57,5 @@ pub use running::{
 pub use service::{BindError, BoxError, Listener, Resources, Service, Settings, Startup};
 pub use settings::{
     AuditConfig, CacheConfig, ClientLimitConfig, DatabaseConfig, HealthConfig, HttpConfig,
-    OutboxConfig, ServiceSettings, TccConfig, check_database_url,
+    OutboxConfig, ServiceSettings, TccConfig,
 };

@@ -534,31 +534,6 @@ fn check_origin(origin: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Whether `url` names a database this build can open: SQLite, PostgreSQL,
-/// and with the `mysql` feature MySQL or MariaDB; otherwise why not.
-///
-/// # Errors
-/// The reason, for a configuration error.
-pub fn check_database_url(url: &str) -> Result<(), &'static str> {
-    let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-    match scheme {
-        "sqlite" => Ok(()),
-        "postgres" | "postgresql" if url.contains("://") => Ok(()),
-        "mysql" if url.contains("://") => {
-            if cfg!(feature = "mysql") {
-                Ok(())
-            } else {
-                Err("is a mysql:// URL, which needs the service built with the `mysql` feature")
-            }
-        }
-        _ => Err(if cfg!(feature = "mysql") {
-            "must be a sqlite:, postgres:// or mysql:// URL"
-        } else {
-            "must be a sqlite: or postgres:// URL"
-        }),
-    }
-}
-
 impl Default for ServiceSettings {
     fn default() -> Self {
         Self::named("service")
@@ -567,7 +542,8 @@ impl Default for ServiceSettings {
 
 impl Config for ServiceSettings {
     fn validate(&self) -> Result<(), Invalid> {
-        check_database_url(self.database_url.expose())
+        self.database_url
+            .check_database(cfg!(feature = "mysql"))
             .map_err(|reason| Invalid::new("database_url", reason))?;
         for (key, value) in [
             ("database.acquire_timeout", self.database.acquire_timeout),
@@ -647,34 +623,5 @@ impl Config for ServiceSettings {
         }
         self.idempotency
             .check("idempotency", self.http.request_timeout)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_database_url;
-
-    #[test]
-    fn database_urls_are_checked_by_their_scheme() {
-        for url in [
-            "sqlite://shop.db?mode=rwc",
-            "sqlite::memory:",
-            "postgres://u@h/db",
-            "postgresql://u@h/db",
-        ] {
-            assert_eq!(check_database_url(url), Ok(()), "{url}");
-        }
-        for url in ["", "shop.db", "postgres:db", "redis://h", "mysqlx://h/db"] {
-            assert!(check_database_url(url).is_err(), "{url}");
-        }
-        let mysql = check_database_url("mysql://root@127.0.0.1:3306/shop");
-        if cfg!(feature = "mysql") {
-            assert_eq!(mysql, Ok(()));
-        } else {
-            assert_eq!(
-                mysql,
-                Err("is a mysql:// URL, which needs the service built with the `mysql` feature")
-            );
-        }
     }
 }

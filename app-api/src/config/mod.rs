@@ -273,6 +273,27 @@ impl ConnectionUrl {
         Self(url.into())
     }
 
+    /// Whether this URL names a database a service can open: SQLite and
+    /// PostgreSQL always, MySQL or MariaDB when `mysql` (the service was built
+    /// with the driver); otherwise why not, for an [`Invalid`].
+    ///
+    /// # Errors
+    /// The reason, as a configuration error puts it.
+    pub fn check_database(&self, mysql: bool) -> Result<(), &'static str> {
+        let scheme = self.0.split_once(':').map_or("", |(scheme, _)| scheme);
+        let authority = self.0.contains("://");
+        match scheme {
+            "sqlite" => Ok(()),
+            "postgres" | "postgresql" if authority => Ok(()),
+            "mysql" if authority && mysql => Ok(()),
+            "mysql" if authority => {
+                Err("is a mysql:// URL, which needs the service built with the `mysql` feature")
+            }
+            _ if mysql => Err("must be a sqlite:, postgres:// or mysql:// URL"),
+            _ => Err("must be a sqlite: or postgres:// URL"),
+        }
+    }
+
     /// The whole URL, password included, for the one place that connects.
     #[must_use]
     pub fn expose(&self) -> &str {
@@ -380,6 +401,41 @@ impl From<String> for ConnectionUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_url_is_checked_by_its_scheme() {
+        for url in [
+            "sqlite://shop.db?mode=rwc",
+            "sqlite::memory:",
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+        ] {
+            assert_eq!(
+                ConnectionUrl::new(url).check_database(false),
+                Ok(()),
+                "{url}"
+            );
+        }
+        for url in [
+            "",
+            "shop.db",
+            "postgres:db",
+            "redis://h",
+            "mysqlx://h/db",
+            "mysql:db",
+        ] {
+            assert!(
+                ConnectionUrl::new(url).check_database(true).is_err(),
+                "{url}"
+            );
+        }
+        let mysql = ConnectionUrl::new("mysql://root@127.0.0.1:3306/shop");
+        assert_eq!(mysql.check_database(true), Ok(()));
+        assert_eq!(
+            mysql.check_database(false),
+            Err("is a mysql:// URL, which needs the service built with the `mysql` feature")
+        );
+    }
 
     #[test]
     fn a_connection_url_hides_only_its_password() {

@@ -92,7 +92,8 @@ impl ContextSettings {
     }
 
     fn validate(&self, key: &str) -> Result<(), Invalid> {
-        strata_runtime::check_database_url(self.database_url.expose())
+        self.database_url
+            .check_database(cfg!(feature = "mysql"))
             .map_err(|reason| Invalid::new(format!("{key}.database_url"), reason))?;
         if let Some(url) = &self.url
             && !(url.starts_with("http://") || url.starts_with("https://"))

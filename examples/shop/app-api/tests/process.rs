@@ -134,7 +134,12 @@ fn a_request_in_flight_when_sigterm_arrives_completes_with_200() {
     let mut answer = String::new();
     client.read_to_string(&mut answer).expect("answer read");
     let status = running.child.wait().expect("the shop exits");
-    let log: Vec<String> = running.output.try_iter().collect();
+    // Every line the shop wrote before it exited: the reader thread forwards
+    // them until the pipe closes, which may be after the exit is seen.
+    let mut log = Vec::new();
+    while let Ok(line) = running.output.recv_timeout(Duration::from_secs(10)) {
+        log.push(line);
+    }
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}\n{log:#?}");
     assert!(answer.contains("access_token"), "{answer}");
 
