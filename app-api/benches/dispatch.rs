@@ -13,6 +13,7 @@ use strata_app_api::application::{
     Access, AppError, Cache, Command, CommandHandler, Dispatcher, KeyRequirement, RequestContext,
     UseCaseContext, middleware,
 };
+use strata_app_api::telemetry;
 use strata_domain::ports::{
     AfterCommit, AuditEntry, AuditFilter, AuditTrail, BoxFuture, CacheError, CacheStore, Claim,
     ClaimToken, Completion, IdempotencyStore, Outcome, Propagation, SystemClock, UnitOfWork,
@@ -146,10 +147,10 @@ impl CacheStore for NoStore {
 }
 
 fn dispatch(c: &mut Criterion) {
-    let info_logging = tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_writer(std::io::sink)
-        .finish();
+    // The subscriber a service installs (level `info` unless RUST_LOG says
+    // otherwise), writing its lines nowhere, as to a pipe: no colour codes.
+    let (info_logging, _writer) =
+        telemetry::subscriber(telemetry::LogFormat::Pretty, std::io::sink(), false);
     let info_logging = tracing::Dispatch::new(info_logging);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -53,13 +53,29 @@ pub struct LogWriter {
 /// lines in `format`, written to standard output by a [`LogWriter`]. Returns
 /// `None` when a subscriber was already installed.
 pub fn init(format: LogFormat) -> Option<LogWriter> {
-    let (lines, writer) = log_lines(format, std::io::stdout(), colour_on_stdout());
-    tracing_subscriber::registry()
-        .with(level_filter())
-        .with(lines)
-        .try_init()
-        .ok()
-        .map(|()| writer)
+    let (subscriber, writer) = subscriber(format, std::io::stdout(), colour_on_stdout());
+    subscriber.try_init().ok().map(|()| writer)
+}
+
+/// The subscriber [`init`] installs — level from `RUST_LOG` (default `info`),
+/// lines in `format` — writing to `output`, with colour codes or without:
+/// for what must see the log a service writes, or what it costs, without
+/// installing it for the whole process. Keep the writer while it is used.
+pub fn subscriber<W>(
+    format: LogFormat,
+    output: W,
+    colour: bool,
+) -> (impl Subscriber + Send + Sync + 'static, LogWriter)
+where
+    W: std::io::Write + Send + 'static,
+{
+    let (lines, writer) = log_lines(format, output, colour);
+    (
+        tracing_subscriber::registry()
+            .with(level_filter())
+            .with(lines),
+        writer,
+    )
 }
 
 /// Installs the global log subscriber as [`init`] does and, when `otlp` is given,

@@ -31,14 +31,14 @@ impl Middleware for Logging {
             name = invocation.name,
             kind = invocation.kind.as_str(),
             request_id = invocation.request.request_id(),
-            principal = field::Empty,
+            principal = invocation
+                .request
+                .principal()
+                .map(|principal| principal.subject()),
             depth = invocation.depth,
             outcome = field::Empty,
             duration_us = field::Empty,
         );
-        if let Some(principal) = invocation.request.principal() {
-            span.record("principal", principal.subject());
-        }
         let outermost = invocation.depth == 0;
         let preflight = invocation.preflight;
         let started = Instant::now();

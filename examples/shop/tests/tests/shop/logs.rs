@@ -114,6 +114,13 @@ async fn bearer_tokens_and_passwords_never_reach_the_log() {
         "the use case span is logged"
     );
     assert!(
+        text.lines()
+            .any(|line| line.contains("catalog.create_product")
+                && line.contains("\"principal\":\"")
+                && line.contains("\"outcome\":\"ok\"")),
+        "the use case span names who ran it and how it ended:\n{text}"
+    );
+    assert!(
         !text.contains(&token),
         "a bearer token reached the log:\n{text}"
     );
