@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::pipeline::{
     Endpoint, Fingerprint, IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next,
-    OutputCodec, UseCaseInput, UseCaseKind, UseCaseOutput,
+    OutputCodec, UseCaseCall, UseCaseInput, UseCaseKind, UseCaseOutput,
 };
 use super::{
     AppError, CachePolicy, Command, CommandHandler, Invalidation, PrincipalKind, Query,
@@ -362,7 +362,7 @@ impl Position {
         kind: UseCaseKind,
         access: super::Access,
         input: Box<dyn UseCaseInput>,
-    ) -> Invocation {
+    ) -> UseCaseCall {
         let (depth, within_command) = match self {
             Self::Preflight => (0, false),
             Self::Nested {
@@ -370,7 +370,7 @@ impl Position {
                 within_command,
             } => (depth, within_command),
         };
-        Invocation {
+        UseCaseCall {
             name,
             kind,
             access,
@@ -396,12 +396,12 @@ fn command_invocation<C: Command>(
     input: Box<dyn UseCaseInput>,
     invalidates: Invalidation,
 ) -> Invocation {
-    Invocation {
+    Invocation::new(UseCaseCall {
         propagation: Some(C::PROPAGATION),
         invalidates,
         audited: C::AUDITED,
         ..position.invocation(request, C::NAME, UseCaseKind::Command, C::ACCESS, input)
-    }
+    })
 }
 
 fn query_invocation<Q: Query>(
@@ -410,10 +410,10 @@ fn query_invocation<Q: Query>(
     input: Box<dyn UseCaseInput>,
     cache: Option<CachePolicy>,
 ) -> Invocation {
-    Invocation {
-        cache: cache.map(Box::new),
+    Invocation::new(UseCaseCall {
+        cache,
         ..position.invocation(request, Q::NAME, UseCaseKind::Query, Q::ACCESS, input)
-    }
+    })
 }
 
 /// The name the authorization middleware goes by, where a preflight stops.
@@ -547,7 +547,7 @@ fn idempotency_plan(
     invocation: &Invocation,
     requirement: KeyRequirement,
     fingerprint: Fingerprint,
-) -> Result<Option<Box<IdempotencyPlan>>, AppError> {
+) -> Result<Option<IdempotencyPlan>, AppError> {
     let request = &invocation.request;
     let Some(key) = request.idempotency_key() else {
         return match requirement {
@@ -595,11 +595,11 @@ fn idempotency_plan(
     let Some(fingerprint) = fingerprint(invocation.input.as_any()) else {
         return Ok(None);
     };
-    Ok(Some(Box::new(IdempotencyPlan {
+    Ok(Some(IdempotencyPlan {
         key: scoped_key(&[kind, &owner, invocation.name, key]),
         fingerprint,
         token: None,
-    })))
+    }))
 }
 
 /// SHA-256 over each part prefixed by its length: no two different lists of

@@ -25,7 +25,7 @@ pub use context::{Principal, PrincipalKind, RequestContext, TraceContext};
 pub use dispatcher::{Dispatcher, DispatcherBuilder, MAX_IDEMPOTENCY_KEY_LENGTH};
 pub use error::{AppError, error_chain};
 pub use pipeline::{
-    IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next, OutputCodec, UseCaseInput,
-    UseCaseKind, UseCaseOutput,
+    IdempotencyPlan, Invocation, KeyRequirement, Middleware, Next, OutputCodec, UseCaseCall,
+    UseCaseInput, UseCaseKind, UseCaseOutput,
 };
 pub use use_case::{Command, CommandHandler, InputRules, Query, QueryHandler, UseCaseContext};

@@ -131,8 +131,49 @@ pub struct IdempotencyPlan {
     pub token: Option<ClaimToken>,
 }
 
-/// One run of one use case, as the middleware sees it.
-pub struct Invocation {
+/// One run of one use case, as the middleware sees it: a [`UseCaseCall`],
+/// whose fields it reads and changes in place (`invocation.name`,
+/// `invocation.audit.take()`). Boxed, so handing it from middleware to
+/// middleware — into each one's future — moves a pointer, not the call.
+pub struct Invocation(Box<UseCaseCall>);
+
+impl Invocation {
+    /// An invocation of `call`.
+    #[must_use]
+    pub fn new(call: UseCaseCall) -> Self {
+        Self(Box::new(call))
+    }
+
+    /// The call, to take its fields apart.
+    #[must_use]
+    pub fn into_call(self) -> UseCaseCall {
+        *self.0
+    }
+}
+
+impl std::ops::Deref for Invocation {
+    type Target = UseCaseCall;
+
+    fn deref(&self) -> &UseCaseCall {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Invocation {
+    fn deref_mut(&mut self) -> &mut UseCaseCall {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for Invocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What an [`Invocation`] carries: the use case, the request, the input and
+/// what the middleware before have decided about it.
+pub struct UseCaseCall {
     /// The use case's stable name.
     pub name: &'static str,
     /// Command or query.
@@ -152,26 +193,24 @@ pub struct Invocation {
     /// The input.
     pub input: Box<dyn UseCaseInput>,
     /// For a cached query, how its answer is cached.
-    /// (Boxed, as are the other fields most invocations leave empty, so an
-    /// invocation stays small as it is handed from middleware to middleware.)
-    pub cache: Option<Box<CachePolicy>>,
+    pub cache: Option<CachePolicy>,
     /// For a command, what it makes stale.
     pub invalidates: Invalidation,
     /// For an idempotent command called with a key, the key.
-    pub idempotency: Option<Box<IdempotencyPlan>>,
+    pub idempotency: Option<IdempotencyPlan>,
     /// How the output turns into bytes, when its type allows.
     pub codec: Option<OutputCodec>,
     /// Whether the audit trail records it (commands only).
     pub audited: bool,
     /// Set by the audit middleware for the command it records.
-    pub audit: Option<Box<super::middleware::AuditDraft>>,
+    pub audit: Option<super::middleware::AuditDraft>,
     /// Whether this run only asks if the caller may run the use case, before
     /// its input is read ([`super::Dispatcher::may_execute`]): the input is a
     /// placeholder, and the chain stops after authorization.
     pub preflight: bool,
 }
 
-impl std::fmt::Debug for Invocation {
+impl std::fmt::Debug for UseCaseCall {
     // The input is left out on purpose: it may hold passwords or personal data.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Invocation")
@@ -235,14 +274,15 @@ impl Next<'_> {
                     .await
             }
             None => {
+                let call = invocation.into_call();
                 let cx = UseCaseContext::nested(
-                    invocation.request,
+                    call.request,
                     self.dispatcher.clone(),
-                    invocation.depth,
-                    Some((invocation.name, invocation.kind)),
-                    invocation.within_command,
+                    call.depth,
+                    Some((call.name, call.kind)),
+                    call.within_command,
                 );
-                self.endpoint.call(cx, invocation.input.into_any()).await
+                self.endpoint.call(cx, call.input.into_any()).await
             }
         }
     }

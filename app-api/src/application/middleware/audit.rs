@@ -98,7 +98,7 @@ impl Middleware for Audit {
             request_id: request.request_id().to_owned(),
             trace_id: request.trace().trace_id().to_owned(),
         };
-        invocation.audit = Some(Box::new(draft.clone()));
+        invocation.audit = Some(draft.clone());
         let result = next.run(invocation).await;
         if let Err(error) = &result
             && let Err(failure) = self.trail.record_failure(draft.entry(error.code())).await
