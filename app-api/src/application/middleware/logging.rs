@@ -26,15 +26,17 @@ impl Middleware for Logging {
         invocation: Invocation,
         next: Next<'_>,
     ) -> Result<UseCaseOutput, AppError> {
+        // Values as text, not `Debug`-quoted: names and ids need no escaping,
+        // and the `http_request` span writes its own the same way.
         let span = tracing::info_span!(
             "use_case",
-            name = invocation.name,
-            kind = invocation.kind.as_str(),
-            request_id = invocation.request.request_id(),
+            name = %invocation.name,
+            kind = %invocation.kind.as_str(),
+            request_id = %invocation.request.request_id(),
             principal = invocation
                 .request
                 .principal()
-                .map(|principal| principal.subject()),
+                .map(|principal| field::display(principal.subject())),
             depth = invocation.depth,
             outcome = field::Empty,
             duration_us = field::Empty,
@@ -51,27 +53,27 @@ impl Middleware for Logging {
         // leaving costs on every call, and the success line is usually disabled.
         match &result {
             Ok(_) if preflight => {
-                span.record("outcome", "allowed");
+                span.record("outcome", field::display("allowed"));
                 tracing::debug!(parent: &span, "the caller may run the use case");
             }
             Ok(_) => {
-                span.record("outcome", "ok");
+                span.record("outcome", field::display("ok"));
                 tracing::debug!(parent: &span, "use case succeeded");
             }
             Err(error @ AppError::Internal(_)) => {
-                span.record("outcome", "error");
+                span.record("outcome", field::display("error"));
                 if outermost {
                     tracing::error!(parent: &span, error = %error_chain(error), "use case failed");
                 }
             }
             Err(error @ AppError::Unavailable { .. }) => {
-                span.record("outcome", "unavailable");
+                span.record("outcome", field::display("unavailable"));
                 if outermost {
                     tracing::warn!(parent: &span, code = error.code(), error = %error_chain(error), "use case could not run now");
                 }
             }
             Err(error) => {
-                span.record("outcome", "rejected");
+                span.record("outcome", field::display("rejected"));
                 if outermost {
                     tracing::info!(parent: &span, code = error.code(), "use case rejected");
                 }
