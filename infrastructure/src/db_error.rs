@@ -21,16 +21,12 @@ pub fn storage_error(error: DbErr) -> RepositoryError {
 
 /// Whether `error` means "busy now, may succeed later".
 pub(crate) fn is_busy(error: &DbErr) -> bool {
-    let sqlx = match error {
-        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => return true,
-        DbErr::Conn(RuntimeErr::SqlxError(sqlx))
-        | DbErr::Exec(RuntimeErr::SqlxError(sqlx))
-        | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => sqlx,
-        _ => return false,
-    };
-    match sqlx.as_ref() {
-        sea_orm::sqlx::Error::PoolTimedOut => true,
-        sea_orm::sqlx::Error::Database(database) => {
+    if matches!(error, DbErr::ConnectionAcquire(ConnAcquireErr::Timeout)) {
+        return true;
+    }
+    match sqlx_error(error) {
+        Some(sea_orm::sqlx::Error::PoolTimedOut) => true,
+        Some(sea_orm::sqlx::Error::Database(database)) => {
             let code = database.code();
             let code = code.as_deref().unwrap_or_default();
             match error_backend(database.as_ref()) {
@@ -56,22 +52,24 @@ pub(crate) fn is_deadlock(error: &RepositoryError) -> bool {
     let RepositoryError::Busy(source) = error else {
         return false;
     };
-    let Some(
-        DbErr::Exec(RuntimeErr::SqlxError(sqlx))
-        | DbErr::Query(RuntimeErr::SqlxError(sqlx))
-        | DbErr::Conn(RuntimeErr::SqlxError(sqlx)),
-    ) = source.downcast_ref::<DbErr>()
-    else {
-        return false;
-    };
-    match sqlx.as_ref() {
-        sea_orm::sqlx::Error::Database(database) => match error_backend(database.as_ref()) {
+    match source.downcast_ref::<DbErr>().and_then(sqlx_error) {
+        Some(sea_orm::sqlx::Error::Database(database)) => match error_backend(database.as_ref()) {
             Backend::Postgres => database.code().as_deref() == Some("40P01"),
             #[cfg(feature = "mysql")]
             Backend::MySql(number) => number == 1213,
             Backend::Sqlite => false,
         },
         _ => false,
+    }
+}
+
+/// The driver's error under a sea-orm error, when there is one.
+fn sqlx_error(error: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Exec(RuntimeErr::SqlxError(sqlx))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => Some(sqlx.as_ref()),
+        _ => None,
     }
 }
 
