@@ -45,7 +45,7 @@ mod unit_of_work;
 mod versioned;
 
 pub use audit::SeaOrmAuditTrail;
-pub use cache::{InMemoryCacheStore, cache_store_for};
+pub use cache::{InMemoryCacheStore, SeaOrmInvalidationJournal, cache_store_for};
 #[cfg(feature = "redis")]
 pub use cache::{
     InvalidRedisUrl, RedisCacheConfig, RedisCacheStore, TwoLevelCacheConfig, TwoLevelCacheStore,

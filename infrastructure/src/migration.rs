@@ -15,6 +15,7 @@ use sea_orm_migration::{MigrationStatus, MigrationTrait, MigratorTrait};
 
 use crate::Database;
 use crate::audit::CreateAuditTables;
+use crate::cache::CreateInvalidationJournal;
 use crate::consumer::CreateConsumerTables;
 use crate::idempotency::{CreateIdempotencyTable, FenceIdempotencyKeys};
 use crate::outbox::{CreateMessagesTable, CreateOutboxTable, CreateReplayTable, RelayOutboxTable};
@@ -33,6 +34,7 @@ pub fn strata_migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateMessagesTable),
         Box::new(CreateTccTables),
         Box::new(CreateReplayTable),
+        Box::new(CreateInvalidationJournal),
     ]
 }
 

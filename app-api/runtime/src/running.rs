@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use strata_app_api::application::Cache;
+use strata_app_api::application::{Cache, InvalidationLog};
 use strata_app_api::config::Environment;
 use strata_app_api::http::health::{Readiness, check_fn};
 use strata_app_api::metrics::{Metrics, PoolUsage};
@@ -21,9 +21,9 @@ use strata_infrastructure::outbox::{
     RedisStreamsPublisher,
 };
 use strata_infrastructure::{
-    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmOutbox,
-    SeaOrmTransactionalMessages, SeaOrmUnitOfWork, cache_store_for, migrate_down, migrate_up,
-    migration_status,
+    Database, PoolStatus, SeaOrmAuditTrail, SeaOrmIdempotencyStore, SeaOrmInvalidationJournal,
+    SeaOrmOutbox, SeaOrmTransactionalMessages, SeaOrmUnitOfWork, cache_store_for, migrate_down,
+    migrate_up, migration_status,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -320,6 +320,7 @@ pub async fn start<S: Service>(
         &service.cache_key_prefix,
     )
     .map_err(|error| StartError::Cache(Box::new(error)))?;
+    let cache = Arc::new(Cache::new(Arc::clone(&cache_store)));
     let idempotency = Arc::new(
         SeaOrmIdempotencyStore::new(database.clone()).with_retention(service.idempotency.retention),
     );
@@ -338,6 +339,15 @@ pub async fn start<S: Service>(
         Arc::clone(&audit) as _,
         &service,
     ));
+    let invalidation_log = invalidation_log(
+        "cache_invalidation_catch_up",
+        &database,
+        &cache,
+        &cache_store,
+        &service,
+        &mut workers,
+    )
+    .await;
 
     let EventBus {
         publisher,
@@ -418,8 +428,9 @@ pub async fn start<S: Service>(
 
     let mut startup = Startup {
         resources,
-        cache: Arc::new(Cache::new(Arc::clone(&cache_store))),
+        cache,
         cache_store,
+        invalidation_log,
         idempotency,
         audit,
         metrics: metrics.clone(),
@@ -522,6 +533,60 @@ pub(crate) fn idempotency_purge(
             Ok(())
         }
     })
+}
+
+/// With a cache that outlives the process, the log of the invalidations
+/// `database`'s units of work owe: what a previous run left owed is applied
+/// now, before anything is served, and a worker named `name` applies what
+/// stays owed every `cache.catch_up_interval`. None with an in-process cache
+/// (it died with the process that owed it anything) or with caching off.
+pub(crate) async fn invalidation_log(
+    name: impl Into<String>,
+    database: &Database,
+    cache: &Arc<Cache>,
+    store: &Arc<dyn CacheStore>,
+    service: &crate::ServiceSettings,
+    workers: &mut Workers,
+) -> Option<Arc<InvalidationLog>> {
+    if !service.cache.enabled || !store.is_remote() {
+        return None;
+    }
+    let log = Arc::new(InvalidationLog::new(Arc::new(
+        SeaOrmInvalidationJournal::new(database.clone()),
+    )));
+    match log.catch_up(cache, Duration::ZERO).await {
+        Ok(0) => {}
+        Ok(applied) => {
+            tracing::info!(
+                applied,
+                "applied cache invalidations a previous run left owed"
+            );
+        }
+        Err(error) => tracing::warn!(
+            error = %strata_app_api::application::error_chain(&error),
+            "cache invalidations left owed could not be applied yet; the catch-up retries"
+        ),
+    }
+    let after = service.cache.catch_up_after;
+    let (caught_up, cache) = (Arc::clone(&log), Arc::clone(cache));
+    workers.add(Periodic::new(
+        name,
+        service.cache.catch_up_interval,
+        move || {
+            let (log, cache) = (Arc::clone(&caught_up), Arc::clone(&cache));
+            async move {
+                let applied = log.catch_up(&cache, after).await?;
+                if applied > 0 {
+                    tracing::warn!(
+                        applied,
+                        "applied cache invalidations their commits had not applied"
+                    );
+                }
+                Ok(())
+            }
+        },
+    ));
+    Some(log)
 }
 
 /// Forgets the entries of `trail` past `audit.retention`, every

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm_migration::MigratorTrait;
-use strata_app_api::application::{Cache, DispatcherBuilder, Middleware, middleware};
+use strata_app_api::application::{
+    Cache, DispatcherBuilder, InvalidationLog, Middleware, middleware,
+};
 use strata_app_api::config::{Config, ConfigError, Environment, Pair};
 use strata_app_api::http::HttpSettings;
 use strata_app_api::http::health::{HealthCheck, Readiness};
@@ -220,6 +222,7 @@ pub struct Startup<S: Service> {
     pub(crate) resources: Resources<S>,
     pub(crate) cache: Arc<Cache>,
     pub(crate) cache_store: Arc<dyn CacheStore>,
+    pub(crate) invalidation_log: Option<Arc<InvalidationLog>>,
     pub(crate) idempotency: Arc<SeaOrmIdempotencyStore>,
     pub(crate) audit: Arc<dyn AuditTrail>,
     pub(crate) metrics: Metrics,
@@ -267,6 +270,7 @@ impl<S: Service> Startup<S> {
             self.unit_of_work(),
             Arc::clone(&self.idempotency),
             Arc::clone(&self.audit),
+            self.invalidation_log.clone(),
         )
     }
 
@@ -275,6 +279,7 @@ impl<S: Service> Startup<S> {
         unit_of_work: Arc<dyn UnitOfWork>,
         idempotency: Arc<SeaOrmIdempotencyStore>,
         audit: Arc<dyn AuditTrail>,
+        invalidation_log: Option<Arc<InvalidationLog>>,
     ) -> Vec<Arc<dyn Middleware>> {
         let lease = self.service_settings().idempotency.lease;
         let mut chain: Vec<Arc<dyn Middleware>> =
@@ -282,6 +287,9 @@ impl<S: Service> Startup<S> {
         let mut standard = middleware::Standard::new(unit_of_work);
         if self.service_settings().cache.enabled {
             standard = standard.with_cache(Arc::clone(&self.cache));
+        }
+        if let Some(log) = invalidation_log {
+            standard = standard.with_invalidation_log(log);
         }
         chain.extend(
             standard
@@ -351,11 +359,21 @@ impl<S: Service> Startup<S> {
             Arc::clone(&audit),
             &service,
         ));
+        let invalidation_log = crate::running::invalidation_log(
+            format!("{name}_cache_invalidation_catch_up"),
+            &database,
+            &self.cache,
+            &self.cache_store,
+            &service,
+            &mut self.workers,
+        )
+        .await;
         let unit_of_work = Arc::new(SeaOrmUnitOfWork::new(database.clone()));
         let middleware = self.middleware_over(
             Arc::clone(&unit_of_work) as Arc<dyn UnitOfWork>,
             Arc::clone(&idempotency),
             Arc::clone(&audit),
+            invalidation_log,
         );
         let context = crate::Context {
             name,

@@ -347,11 +347,25 @@ pub struct CacheConfig {
     /// Whether answers are cached at all. Off, every query asks the database
     /// (to measure it, or to rule the cache out while looking for a fault).
     pub enabled: bool,
+    /// With Redis, how often invalidations still owed are applied: those whose
+    /// commit's own invalidation failed (Redis unreachable) or never ran (the
+    /// instance died between the commit and it). Each instance also applies
+    /// every owed invalidation when it starts.
+    #[serde(with = "duration")]
+    pub catch_up_interval: Duration,
+    /// How long an invalidation is left to the commit that owes it before a
+    /// catch-up applies it.
+    #[serde(with = "duration")]
+    pub catch_up_after: Duration,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            catch_up_interval: Duration::from_secs(5),
+            catch_up_after: Duration::from_secs(10),
+        }
     }
 }
 
@@ -551,6 +565,7 @@ impl Config for ServiceSettings {
             ("http.request_timeout", self.http.request_timeout),
             ("http.header_read_timeout", self.http.header_read_timeout),
             ("health.check_timeout", self.health.check_timeout),
+            ("cache.catch_up_interval", self.cache.catch_up_interval),
             ("audit.retention", self.audit.retention),
             ("audit.purge_interval", self.audit.purge_interval),
             ("outbox.lease", self.outbox.lease),

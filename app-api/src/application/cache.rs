@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use strata_domain::ports::CacheStore;
+use strata_domain::RepositoryError;
+use strata_domain::ports::{CacheError, CacheStore, InvalidationJournal, InvalidationMark};
+use uuid::Uuid;
 
 use super::AppError;
 
@@ -208,27 +210,29 @@ impl Cache {
         let answer = {
             let _turn = flight.lock().await;
             // Whoever held the turn before may have stored the answer.
-            if let Some(hit) = self.read(&policy.key).await {
-                hit
-            } else {
-                let loaded = load().await;
-                match &loaded {
-                    Ok(bytes) => {
-                        self.write(policy, &Cached::Value(bytes.clone()), policy.ttl)
-                            .await;
-                    }
-                    Err(AppError::NotFound { kind, id }) => {
-                        if let Some(ttl) = policy.negative_ttl {
-                            let cached = Cached::NotFound {
-                                kind: (*kind).to_owned(),
-                                id: id.clone(),
-                            };
-                            self.write(policy, &cached, ttl).await;
+            match self.look_up(&policy.key).await {
+                LookUp::Hit(hit) => hit,
+                LookUp::Miss(mark) => {
+                    let loaded = load().await;
+                    match &loaded {
+                        Ok(bytes) => {
+                            let cached = Cached::Value(bytes.clone());
+                            self.write(policy, &cached, policy.ttl, mark).await;
                         }
+                        Err(AppError::NotFound { kind, id }) => {
+                            if let Some(ttl) = policy.negative_ttl {
+                                let cached = Cached::NotFound {
+                                    kind: (*kind).to_owned(),
+                                    id: id.clone(),
+                                };
+                                self.write(policy, &cached, ttl, mark).await;
+                            }
+                        }
+                        Err(_) => {}
                     }
-                    Err(_) => {}
+                    loaded
                 }
-                loaded
+                LookUp::Failed => load().await,
             }
         };
         self.land(&policy.key, flight);
@@ -256,16 +260,22 @@ impl Cache {
 
     /// Drops `invalidation`'s keys and tags; a failure is logged, not returned.
     pub async fn invalidate(&self, invalidation: &Invalidation) {
-        if invalidation.is_empty() {
-            return;
-        }
-        if let Err(error) = self
-            .store
-            .invalidate(&invalidation.keys, &invalidation.tags)
-            .await
-        {
+        if let Err(error) = self.try_invalidate(invalidation).await {
             tracing::warn!(error = %crate::application::error_chain(&error), "cache invalidation failed; entries expire by their TTL");
         }
+    }
+
+    /// Drops `invalidation`'s keys and tags.
+    ///
+    /// # Errors
+    /// When the store could not drop them.
+    pub async fn try_invalidate(&self, invalidation: &Invalidation) -> Result<(), CacheError> {
+        if invalidation.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .invalidate(&invalidation.keys, &invalidation.tags)
+            .await
     }
 
     async fn read(&self, key: &str) -> Option<Result<Vec<u8>, AppError>> {
@@ -285,18 +295,53 @@ impl Cache {
         }
     }
 
-    async fn write(&self, policy: &CachePolicy, cached: &Cached, ttl: Duration) {
-        if let Err(error) = self
+    /// The look-up before a load: a hit, or a miss with the store's mark of
+    /// the invalidations so far, which the load's answer is stored under.
+    async fn look_up(&self, key: &str) -> LookUp {
+        match self.store.get_marked(key).await {
+            Ok((Some(bytes), mark)) => match Cached::decode(&bytes) {
+                Some(Cached::Value(value)) => LookUp::Hit(Ok(value)),
+                Some(Cached::NotFound { kind, id }) => LookUp::Hit(Err(AppError::NotFound {
+                    kind: leak_kind(&kind),
+                    id,
+                })),
+                None => LookUp::Miss(mark),
+            },
+            Ok((None, mark)) => LookUp::Miss(mark),
+            Err(error) => {
+                tracing::warn!(error = %crate::application::error_chain(&error), "cache read failed; loading instead");
+                LookUp::Failed
+            }
+        }
+    }
+
+    /// Stores `cached` unless an invalidation of its key or tags came after
+    /// `mark`: what was loaded may then predate the change it announced.
+    async fn write(
+        &self,
+        policy: &CachePolicy,
+        cached: &Cached,
+        ttl: Duration,
+        mark: Option<InvalidationMark>,
+    ) {
+        match self
             .store
-            .put(
+            .put_unless_invalidated(
                 &policy.key,
                 cached.encode(),
                 self.jittered(ttl),
                 &policy.tags,
+                mark,
             )
             .await
         {
-            tracing::warn!(error = %crate::application::error_chain(&error), "cache write failed");
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(key = %policy.key, "not cached: invalidated while it was loaded");
+            }
+            Err(error) => {
+                tracing::warn!(error = %crate::application::error_chain(&error), "cache write failed");
+            }
         }
     }
 
@@ -316,6 +361,129 @@ impl Cache {
         // Only the map and this caller hold it: nobody else is waiting on this key.
         if Arc::strong_count(&flight) == 2 {
             flights.remove(key);
+        }
+    }
+}
+
+/// What the look-up before a load found.
+enum LookUp {
+    /// The answer, stored.
+    Hit(Result<Vec<u8>, AppError>),
+    /// Nothing, with the store's mark of the invalidations so far.
+    Miss(Option<InvalidationMark>),
+    /// The store failed: the answer is loaded and not stored, as the
+    /// invalidations it may cross cannot be told.
+    Failed,
+}
+
+/// The most applied entries a [`InvalidationLog`] remembers before its next
+/// catch-up settles them; past it, entries are applied again by the catch-up,
+/// which is harmless.
+const MOST_SETTLED_IN_MEMORY: usize = 100_000;
+
+/// Owed entries a catch-up reads, applies and settles at a time.
+const CATCH_UP_BATCH: u64 = 500;
+
+/// Why a catch-up stopped: what it had not applied stays owed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatchUpError {
+    /// The journal could not be read or written.
+    #[error("the invalidation journal failed")]
+    Journal(#[from] RepositoryError),
+    /// The cache could not drop what is owed.
+    #[error("the cache could not apply owed invalidations")]
+    Cache(#[from] CacheError),
+}
+
+/// Invalidations made durable: a command writes what it makes stale in its own
+/// unit of work's [`InvalidationJournal`], so the debt commits with the
+/// change. After the commit the entries are dropped from the cache and the
+/// journal entry settled; a commit whose invalidation never ran — the process
+/// died after the commit, or the cache's server was unreachable — leaves the
+/// entry owed, and [`InvalidationLog::catch_up`] (at start, then on a timer)
+/// applies it. Without it, a shared cache would serve the value from before
+/// the change until its TTL ran out.
+///
+/// Only a cache that outlives the process needs it: an in-process cache dies
+/// with what it holds.
+pub struct InvalidationLog {
+    journal: Arc<dyn InvalidationJournal>,
+    settled: Mutex<Vec<Uuid>>,
+}
+
+impl std::fmt::Debug for InvalidationLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InvalidationLog").finish_non_exhaustive()
+    }
+}
+
+impl InvalidationLog {
+    /// Invalidations written down in `journal`, which must live in the
+    /// database of the units of work that owe them.
+    #[must_use]
+    pub fn new(journal: Arc<dyn InvalidationJournal>) -> Self {
+        Self {
+            journal,
+            settled: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Writes `invalidation` down in the unit of work running here.
+    pub(crate) async fn record(&self, invalidation: &Invalidation) -> Result<Uuid, AppError> {
+        Ok(self
+            .journal
+            .record(&invalidation.keys, &invalidation.tags)
+            .await?)
+    }
+
+    /// Entry `id` was applied: the next catch-up settles it.
+    pub(crate) fn applied(&self, id: Uuid) {
+        let mut settled = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+        if settled.len() < MOST_SETTLED_IN_MEMORY {
+            settled.push(id);
+        }
+    }
+
+    /// Settles the entries applied since the last catch-up, then applies to
+    /// `cache` and settles every entry owed for at least `age`, oldest first;
+    /// answers how many it applied. Entries younger than `age` are left to
+    /// the commits that wrote them, which apply them within moments; at
+    /// start, a zero `age` applies everything a previous run left owed.
+    ///
+    /// # Errors
+    /// When the journal or the cache fails; what was not applied stays owed.
+    pub async fn catch_up(&self, cache: &Cache, age: Duration) -> Result<usize, CatchUpError> {
+        let settled =
+            std::mem::take(&mut *self.settled.lock().unwrap_or_else(PoisonError::into_inner));
+        if let Err(error) = self.journal.settle(&settled).await {
+            let mut pending = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.extend(settled);
+            pending.truncate(MOST_SETTLED_IN_MEMORY);
+            return Err(error.into());
+        }
+        let mut applied = 0;
+        loop {
+            let owed = self.journal.owed(age, CATCH_UP_BATCH).await?;
+            if owed.is_empty() {
+                return Ok(applied);
+            }
+            let mut invalidation = Invalidation::none();
+            let mut ids = Vec::with_capacity(owed.len());
+            for entry in owed {
+                ids.push(entry.id);
+                invalidation.keys.extend(entry.keys);
+                invalidation.tags.extend(entry.tags);
+            }
+            invalidation.keys.sort_unstable();
+            invalidation.keys.dedup();
+            invalidation.tags.sort_unstable();
+            invalidation.tags.dedup();
+            cache.try_invalidate(&invalidation).await?;
+            self.journal.settle(&ids).await?;
+            applied += ids.len();
+            if ids.len() < usize::try_from(CATCH_UP_BATCH).unwrap_or(usize::MAX) {
+                return Ok(applied);
+            }
         }
     }
 }
@@ -341,7 +509,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
-    use strata_domain::ports::CacheError;
+    use strata_domain::ports::{CacheError, MockInvalidationJournal, OwedInvalidation};
 
     use super::*;
 
@@ -412,6 +580,119 @@ mod tests {
 
     fn policy() -> CachePolicy {
         CachePolicy::new("tea:1", Duration::from_secs(100)).tagged("teas")
+    }
+
+    fn owed(keys: &[&str]) -> OwedInvalidation {
+        OwedInvalidation {
+            id: Uuid::now_v7(),
+            keys: keys.iter().map(|key| (*key).to_owned()).collect(),
+            tags: Vec::new(),
+        }
+    }
+
+    async fn cached(store: &MapStore, keys: &[&str]) {
+        for key in keys {
+            store
+                .put(key, b"old".to_vec(), Duration::from_secs(60), &[])
+                .await
+                .expect("stored");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_applies_what_is_owed_then_settles_it() {
+        let store = Arc::new(MapStore::default());
+        cached(&store, &["tea:1", "tea:2", "tea:3"]).await;
+        let entries = vec![owed(&["tea:1", "tea:2"]), owed(&["tea:2"])];
+        let ids: Vec<Uuid> = entries.iter().map(|entry| entry.id).collect();
+        let mut journal = MockInvalidationJournal::new();
+        journal
+            .expect_settle()
+            .withf(|ids| ids.is_empty())
+            .times(1)
+            .returning(|_| Ok(()));
+        journal
+            .expect_owed()
+            .withf(|age, _| *age == Duration::from_secs(10))
+            .times(1)
+            .return_once(move |_, _| Ok(entries));
+        journal
+            .expect_settle()
+            .withf(move |settled| settled == ids.as_slice())
+            .times(1)
+            .returning(|_| Ok(()));
+        let log = InvalidationLog::new(Arc::new(journal));
+        let cache = Cache::new(Arc::clone(&store) as Arc<dyn CacheStore>);
+
+        let applied = log
+            .catch_up(&cache, Duration::from_secs(10))
+            .await
+            .expect("caught up");
+
+        assert_eq!(applied, 2);
+        assert_eq!(store.get("tea:1").await.expect("reads"), None);
+        assert_eq!(store.get("tea:2").await.expect("reads"), None);
+        assert!(store.get("tea:3").await.expect("reads").is_some());
+    }
+
+    #[tokio::test]
+    async fn what_the_cache_refuses_stays_owed() {
+        let mut journal = MockInvalidationJournal::new();
+        journal
+            .expect_settle()
+            .withf(|ids| ids.is_empty())
+            .times(1)
+            .returning(|_| Ok(()));
+        journal
+            .expect_owed()
+            .times(1)
+            .return_once(|_, _| Ok(vec![owed(&["tea:1"])]));
+        let log = InvalidationLog::new(Arc::new(journal));
+        let cache = Cache::new(Arc::new(DownStore));
+
+        let refused = log.catch_up(&cache, Duration::ZERO).await;
+
+        assert!(matches!(refused, Err(CatchUpError::Cache(_))));
+        // The mock fails the test if the entry had been settled.
+    }
+
+    #[tokio::test]
+    async fn entries_applied_after_their_commit_are_settled_by_the_next_catch_up_even_if_it_first_fails()
+     {
+        let applied = Uuid::now_v7();
+        let mut journal = MockInvalidationJournal::new();
+        let mut sequence = mockall::Sequence::new();
+        journal
+            .expect_settle()
+            .withf(move |ids| ids == [applied])
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Err(RepositoryError::storage(std::io::Error::other("locked"))));
+        journal
+            .expect_settle()
+            .withf(move |ids| ids == [applied])
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(()));
+        journal
+            .expect_owed()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_once(|_, _| Ok(Vec::new()));
+        let log = InvalidationLog::new(Arc::new(journal));
+        let cache = Cache::new(Arc::new(MapStore::default()));
+        log.applied(applied);
+
+        assert!(matches!(
+            log.catch_up(&cache, Duration::ZERO).await,
+            Err(CatchUpError::Journal(_))
+        ));
+        assert_eq!(
+            log.catch_up(&cache, Duration::ZERO)
+                .await
+                .expect("caught up"),
+            0
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

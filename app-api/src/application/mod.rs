@@ -20,7 +20,7 @@ pub mod transactions;
 mod use_case;
 
 pub use access::{Access, Owned, OwnerOr, ResourcePolicy};
-pub use cache::{Cache, CachePolicy, Cached, Invalidation};
+pub use cache::{Cache, CachePolicy, Cached, CatchUpError, Invalidation, InvalidationLog};
 pub use context::{Principal, PrincipalKind, RequestContext, TraceContext};
 pub use dispatcher::{Dispatcher, DispatcherBuilder, MAX_IDEMPOTENCY_KEY_LENGTH};
 pub use error::{AppError, error_chain};

@@ -14,7 +14,7 @@ mod transactional_message;
 mod unit_of_work;
 
 pub use audit::{AggregateChange, AuditEntry, AuditFilter, AuditTrail};
-pub use cache::{CacheError, CacheStore};
+pub use cache::{CacheError, CacheStore, InvalidationJournal, InvalidationMark, OwedInvalidation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use event_bus::{
     ConsumerDeadLetter, ConsumerDeadLetters, ConsumerRetry, EventPublisher, Message, PublishError,
@@ -37,7 +37,7 @@ pub use unit_of_work::{
 #[cfg(feature = "mock")]
 pub use audit::MockAuditTrail;
 #[cfg(feature = "mock")]
-pub use cache::MockCacheStore;
+pub use cache::{MockCacheStore, MockInvalidationJournal};
 #[cfg(feature = "mock")]
 pub use clock::MockClock;
 #[cfg(feature = "mock")]

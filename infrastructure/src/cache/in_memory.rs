@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use moka::Expiry;
 use moka::future::Cache;
-use strata_domain::ports::{CacheError, CacheStore};
+use strata_domain::ports::{CacheError, CacheStore, InvalidationMark};
 
 /// What each entry is charged beyond its key, value and tags: roughly what moka
 /// and the tag index keep for it, so a flood of tiny entries still counts.
@@ -34,11 +34,31 @@ type TagIndex = HashMap<String, HashMap<String, u64>>;
 /// return an expired entry.
 ///
 /// Clones share the same entries.
+///
+/// Each invalidation is numbered, and the keys and tags it named remember its
+/// number for [`STAMP_TTL`]: a value loaded after a look-up marked with an
+/// earlier number is not stored ([`CacheStore::put_unless_invalidated`]).
 #[derive(Clone)]
 pub struct InMemoryCacheStore {
     entries: Cache<String, Entry>,
     tags: Arc<Mutex<TagIndex>>,
     next_entry_id: Arc<AtomicU64>,
+    invalidations: Arc<AtomicU64>,
+    stamps: Cache<Stamped, u64>,
+}
+
+/// How long a key or tag remembers the invalidation that last named it: a
+/// load that takes longer may store a value that predates it.
+pub(crate) const STAMP_TTL: Duration = Duration::from_secs(60);
+
+/// The most keys and tags whose last invalidation is remembered at once.
+const MOST_STAMPS: u64 = 100_000;
+
+/// A key or a tag, as stamped by the invalidations that name it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Stamped {
+    Key(String),
+    Tag(String),
 }
 
 #[derive(Clone)]
@@ -100,7 +120,29 @@ impl InMemoryCacheStore {
             entries,
             tags,
             next_entry_id: Arc::new(AtomicU64::new(0)),
+            invalidations: Arc::new(AtomicU64::new(0)),
+            stamps: Cache::builder()
+                .max_capacity(MOST_STAMPS)
+                .time_to_live(STAMP_TTL)
+                .build(),
         }
+    }
+
+    /// Whether an invalidation after `mark` named `key` or one of `tags`.
+    async fn invalidated_since(&self, mark: InvalidationMark, key: &str, tags: &[String]) -> bool {
+        let named = std::iter::once(Stamped::Key(key.to_owned()))
+            .chain(tags.iter().map(|tag| Stamped::Tag(tag.clone())));
+        for stamped in named {
+            if self
+                .stamps
+                .get(&stamped)
+                .await
+                .is_some_and(|stamp| stamp > mark.0)
+            {
+                return true;
+            }
+        }
+        false
     }
 
     /// Removes `key`, here only.
@@ -205,6 +247,17 @@ impl CacheStore for InMemoryCacheStore {
     }
 
     async fn invalidate(&self, keys: &[String], tags: &[String]) -> Result<(), CacheError> {
+        // Stamped before anything is removed: a racing `put_unless_invalidated`
+        // that stores first and checks after either finds the stamp or has
+        // stored before the removal below.
+        let stamp = self.invalidations.fetch_add(1, Ordering::SeqCst) + 1;
+        let named = keys
+            .iter()
+            .map(|key| Stamped::Key(key.clone()))
+            .chain(tags.iter().map(|tag| Stamped::Tag(tag.clone())));
+        for stamped in named {
+            self.stamps.insert(stamped, stamp).await;
+        }
         // The memberships stay until each entry's removal is reported: were this
         // call abandoned halfway, the entries not yet removed must still be
         // found by the next invalidation of their tags.
@@ -219,6 +272,39 @@ impl CacheStore for InMemoryCacheStore {
             self.entries.invalidate(key).await;
         }
         Ok(())
+    }
+
+    async fn get_marked(
+        &self,
+        key: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<InvalidationMark>), CacheError> {
+        let mark = InvalidationMark(self.invalidations.load(Ordering::SeqCst));
+        Ok((self.get(key).await?, Some(mark)))
+    }
+
+    /// Stores, then checks: an invalidation that stamps after the check
+    /// removes what was stored, one that stamped before it is found.
+    async fn put_unless_invalidated(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        tags: &[String],
+        mark: Option<InvalidationMark>,
+    ) -> Result<bool, CacheError> {
+        let Some(mark) = mark else {
+            self.put(key, value, ttl, tags).await?;
+            return Ok(true);
+        };
+        if self.invalidated_since(mark, key, tags).await {
+            return Ok(false);
+        }
+        self.put(key, value, ttl, tags).await?;
+        if self.invalidated_since(mark, key, tags).await {
+            self.remove(key).await;
+            return Ok(false);
+        }
+        Ok(true)
     }
 }
 

@@ -44,6 +44,7 @@
 mod in_memory;
 #[cfg(feature = "redis")]
 mod invalidation_message;
+mod journal;
 #[cfg(feature = "redis")]
 mod redis_store;
 #[cfg(feature = "redis")]
@@ -52,6 +53,8 @@ mod two_level;
 pub use in_memory::InMemoryCacheStore;
 #[cfg(all(fuzzing, feature = "redis"))]
 pub(crate) use invalidation_message::InvalidationMessage;
+pub use journal::SeaOrmInvalidationJournal;
+pub(crate) use journal::migration::CreateInvalidationJournal;
 #[cfg(feature = "redis")]
 pub use redis_store::{InvalidRedisUrl, RedisCacheConfig, RedisCacheStore};
 #[cfg(feature = "redis")]

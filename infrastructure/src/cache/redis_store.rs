@@ -6,7 +6,11 @@
 //! * `p:key:<key>` — a value, a plain string with the entry's TTL;
 //! * `p:tag:<tag>` — a sorted set of the keys carrying the tag, each scored with
 //!   the millisecond its entry expires;
-//! * `p:invalidations` — the pub/sub channel every invalidation is announced on.
+//! * `p:invalidations` — the pub/sub channel every invalidation is announced on;
+//! * `p:clock` — how many invalidations there have been;
+//! * `p:stamp:key:<key>`, `p:stamp:tag:<tag>` — the number of the invalidation
+//!   that last named a key or tag, kept for a minute: a value loaded after a
+//!   look-up that saw an earlier number is not stored.
 //!
 //! Writes and invalidations are Lua scripts, so each is atomic: no invalidation
 //! can run between a value being written and its joining its tags (which would
@@ -28,7 +32,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ConnectionInfo, IntoConnectionInfo, RedisResult, Script};
-use strata_domain::ports::{CacheError, CacheStore};
+use strata_domain::ports::{CacheError, CacheStore, InvalidationMark};
+
+use super::in_memory::STAMP_TTL;
 
 use super::invalidation_message::InvalidationMessage;
 
@@ -36,11 +42,24 @@ use super::invalidation_message::InvalidationMessage;
 /// keeps expiry arithmetic far from overflow, and nothing cached should outlive it.
 const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
-/// Writes a value and adds its key to each tag.
+/// Writes a value and adds its key to each tag — unless, given a mark, an
+/// invalidation numbered after it named the key or a tag; answers 1 if it
+/// wrote, 0 if not.
 ///
 /// `KEYS`: the value's key, then the tags' sets. `ARGV`: the value, its TTL in
-/// milliseconds, the key as tag members name it.
+/// milliseconds, the key as tag members name it, the store's prefix with its
+/// `:`, and the mark (empty for none). A key's stamp is named after it:
+/// `<prefix>stamp:` and the key without the prefix.
 const PUT_SCRIPT: &str = r"
+if ARGV[5] ~= '' then
+  local mark = tonumber(ARGV[5])
+  for i = 1, #KEYS do
+    local stamp = redis.call('GET', ARGV[4] .. 'stamp:' .. string.sub(KEYS[i], #ARGV[4] + 1))
+    if stamp and tonumber(stamp) > mark then
+      return 0
+    end
+  end
+end
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local now = redis.call('TIME')
@@ -56,12 +75,18 @@ end
 return 1
 ";
 
-/// Deletes keys and every key of some tags, then announces what it deleted.
+/// Numbers the invalidation and stamps its keys and tags with the number,
+/// deletes the keys and every key of the tags, then announces what it deleted.
 ///
 /// `KEYS`: the values' keys, then the tags' sets. `ARGV`: the prefix of a value's
-/// key, how many of `KEYS` are values, the channel, and the message announcing
-/// the keys and tags (the keys found under the tags are appended to it).
+/// key, how many of `KEYS` are values, the channel, the message announcing
+/// the keys and tags (the keys found under the tags are appended to it), the
+/// store's prefix with its `:`, and how long a stamp lasts in milliseconds.
 const INVALIDATE_SCRIPT: &str = r"
+local number = redis.call('INCR', ARGV[5] .. 'clock')
+for i = 1, #KEYS do
+  redis.call('SET', ARGV[5] .. 'stamp:' .. string.sub(KEYS[i], #ARGV[5] + 1), number, 'PX', ARGV[6])
+end
 local values = tonumber(ARGV[2])
 for i = 1, values do
   redis.call('UNLINK', KEYS[i])
@@ -202,24 +227,28 @@ impl RedisCacheStore {
     }
 
     /// The value under `key` and how much longer Redis keeps it (`None`: no
-    /// expiry).
+    /// expiry), with the mark of the invalidations so far.
     pub(crate) async fn get_with_remaining_ttl(
         &self,
         key: &str,
-    ) -> Result<Option<(Vec<u8>, Option<Duration>)>, CacheError> {
+    ) -> Result<(Option<(Vec<u8>, Option<Duration>)>, InvalidationMark), CacheError> {
         let key = self.layout.value_key(key);
         let mut connection = self.connection.clone();
-        let (value, remaining_ms): (Option<Vec<u8>>, i64) = self
+        let (value, remaining_ms, clock): (Option<Vec<u8>>, i64, Option<u64>) = self
             .bounded(
                 redis::pipe()
                     .get(&key)
                     .cmd("PTTL")
                     .arg(&key)
+                    .get(self.layout.clock())
                     .query_async(&mut connection),
             )
             .await?;
         let remaining = u64::try_from(remaining_ms).ok().map(Duration::from_millis);
-        Ok(value.map(|value| (value, remaining)))
+        Ok((
+            value.map(|value| (value, remaining)),
+            InvalidationMark(clock.unwrap_or(0)),
+        ))
     }
 
     /// Asks the server for `PONG`, within the store's timeouts.
@@ -281,6 +310,14 @@ struct KeyLayout {
 }
 
 impl KeyLayout {
+    fn prefix_with_separator(&self) -> String {
+        format!("{}:", self.prefix)
+    }
+
+    fn clock(&self) -> String {
+        format!("{}:clock", self.prefix)
+    }
+
     fn value_key_prefix(&self) -> String {
         format!("{}:key:", self.prefix)
     }
@@ -323,17 +360,47 @@ impl CacheStore for RedisCacheStore {
         ttl: Duration,
         tags: &[String],
     ) -> Result<(), CacheError> {
+        self.put_unless_invalidated(key, value, ttl, tags, None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn get_marked(
+        &self,
+        key: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<InvalidationMark>), CacheError> {
+        let (value, mark) = self.get_with_remaining_ttl(key).await?;
+        Ok((value.map(|(value, _)| value), Some(mark)))
+    }
+
+    /// A zero `ttl` invalidates `key` instead, and stores nothing.
+    async fn put_unless_invalidated(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        tags: &[String],
+        mark: Option<InvalidationMark>,
+    ) -> Result<bool, CacheError> {
         if ttl.is_zero() {
-            return self.invalidate(&[key.to_owned()], &[]).await;
+            self.invalidate(&[key.to_owned()], &[]).await?;
+            return Ok(false);
         }
         let mut invocation = self.put_script.key(self.layout.value_key(key));
         for tag in tags {
             invocation.key(self.layout.tag_key(tag));
         }
-        invocation.arg(value).arg(ttl_millis(ttl)).arg(key);
+        invocation
+            .arg(value)
+            .arg(ttl_millis(ttl))
+            .arg(key)
+            .arg(self.layout.prefix_with_separator())
+            .arg(mark.map_or_else(String::new, |mark| mark.0.to_string()));
         let mut connection = self.connection.clone();
-        self.bounded(invocation.invoke_async::<()>(&mut connection))
-            .await
+        let stored: i64 = self
+            .bounded(invocation.invoke_async(&mut connection))
+            .await?;
+        Ok(stored == 1)
     }
 
     async fn invalidate(&self, keys: &[String], tags: &[String]) -> Result<(), CacheError> {
@@ -351,7 +418,9 @@ impl CacheStore for RedisCacheStore {
             .arg(self.layout.value_key_prefix())
             .arg(keys.len())
             .arg(self.layout.channel())
-            .arg(InvalidationMessage::encode(keys, tags));
+            .arg(InvalidationMessage::encode(keys, tags))
+            .arg(self.layout.prefix_with_separator())
+            .arg(ttl_millis(STAMP_TTL));
         let mut connection = self.connection.clone();
         self.bounded(invocation.invoke_async::<()>(&mut connection))
             .await

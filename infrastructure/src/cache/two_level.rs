@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
-use strata_domain::ports::{CacheError, CacheStore};
+use strata_domain::ports::{CacheError, CacheStore, InvalidationMark};
 use tokio::task::JoinHandle;
 
 use super::in_memory::InMemoryCacheStore;
@@ -225,20 +225,7 @@ impl std::fmt::Debug for TwoLevelCacheStore {
 #[async_trait]
 impl CacheStore for TwoLevelCacheStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        if self.local.is_trusted()
-            && let Some(value) = self.local.entries.get(key).await?
-        {
-            return Ok(Some(value));
-        }
-        let generation = self.local.generation();
-        let Some((value, remaining)) = self.redis.get_with_remaining_ttl(key).await? else {
-            return Ok(None);
-        };
-        let ttl = remaining.map_or(self.local_ttl, |remaining| remaining.min(self.local_ttl));
-        self.local
-            .keep(key, value.clone(), ttl, &[], generation)
-            .await;
-        Ok(Some(value))
+        Ok(self.get_marked(key).await?.0)
     }
 
     /// A zero `ttl` invalidates `key` instead, everywhere.
@@ -249,18 +236,59 @@ impl CacheStore for TwoLevelCacheStore {
         ttl: Duration,
         tags: &[String],
     ) -> Result<(), CacheError> {
+        self.put_unless_invalidated(key, value, ttl, tags, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// A local hit carries no mark: only a miss is loaded and stored after.
+    async fn get_marked(
+        &self,
+        key: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<InvalidationMark>), CacheError> {
+        if self.local.is_trusted()
+            && let Some(value) = self.local.entries.get(key).await?
+        {
+            return Ok((Some(value), None));
+        }
+        let generation = self.local.generation();
+        let (found, mark) = self.redis.get_with_remaining_ttl(key).await?;
+        let Some((value, remaining)) = found else {
+            return Ok((None, Some(mark)));
+        };
+        let ttl = remaining.map_or(self.local_ttl, |remaining| remaining.min(self.local_ttl));
+        self.local
+            .keep(key, value.clone(), ttl, &[], generation)
+            .await;
+        Ok((Some(value), Some(mark)))
+    }
+
+    /// Redis decides, atomically, whether an invalidation came after `mark`;
+    /// the local copy is kept only if Redis stored the value.
+    async fn put_unless_invalidated(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        tags: &[String],
+        mark: Option<InvalidationMark>,
+    ) -> Result<bool, CacheError> {
         if ttl.is_zero() {
-            return self.invalidate(&[key.to_owned()], &[]).await;
+            self.invalidate(&[key.to_owned()], &[]).await?;
+            return Ok(false);
         }
         let generation = self.local.generation();
         let local_copy = self.local.is_trusted().then(|| value.clone());
-        self.redis.put(key, value, ttl, tags).await?;
-        if let Some(value) = local_copy {
+        let stored = self
+            .redis
+            .put_unless_invalidated(key, value, ttl, tags, mark)
+            .await?;
+        if stored && let Some(value) = local_copy {
             self.local
                 .keep(key, value, ttl.min(self.local_ttl), tags, generation)
                 .await;
         }
-        Ok(())
+        Ok(stored)
     }
 
     /// Drops the local copies even when Redis cannot be reached; the other

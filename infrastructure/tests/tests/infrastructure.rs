@@ -5,6 +5,7 @@ mod infrastructure {
     mod bus;
     mod cache;
     mod idempotency;
+    mod invalidation;
     mod outbox;
     mod tcc;
     mod unit_of_work;

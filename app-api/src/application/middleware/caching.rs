@@ -5,7 +5,7 @@ use strata_domain::UnitOfWork;
 use strata_domain::ports::Propagation;
 
 use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
-use crate::application::{AppError, Cache};
+use crate::application::{AppError, Cache, InvalidationLog};
 
 /// Serves a query's answer from the cache when its [`crate::application::Query::cache_policy`]
 /// says so, loading it through the rest of the chain on a miss (one loader per
@@ -72,10 +72,15 @@ impl Middleware for Caching {
 /// Runs inside the unit of work, where it registers an after-commit hook; a
 /// command that runs outside one ([`Propagation::NotSupported`]) invalidates
 /// as soon as it succeeded.
+///
+/// With an [`InvalidationLog`], the unit of work also writes down what it
+/// makes stale, so an invalidation the process did not live to apply, or the
+/// cache's server refused, is applied later by the log's catch-up.
 #[derive(Clone)]
 pub struct InvalidateOnCommit {
     cache: Arc<Cache>,
     unit_of_work: Arc<dyn UnitOfWork>,
+    log: Option<Arc<InvalidationLog>>,
 }
 
 impl std::fmt::Debug for InvalidateOnCommit {
@@ -91,7 +96,16 @@ impl InvalidateOnCommit {
         Self {
             cache,
             unit_of_work,
+            log: None,
         }
+    }
+
+    /// The same invalidations, written down in `log` by the unit of work that
+    /// owes them.
+    #[must_use]
+    pub fn with_log(mut self, log: Arc<InvalidationLog>) -> Self {
+        self.log = Some(log);
+        self
     }
 }
 
@@ -117,9 +131,27 @@ impl Middleware for InvalidateOnCommit {
             // work have already committed.
             self.cache.invalidate(&invalidation).await;
         } else {
+            let owed = match &self.log {
+                Some(log) => Some((Arc::clone(log), log.record(&invalidation).await?)),
+                None => None,
+            };
             let cache = Arc::clone(&self.cache);
             self.unit_of_work.after_commit(Box::new(move || {
-                Box::pin(async move { cache.invalidate(&invalidation).await })
+                Box::pin(async move {
+                    match (cache.try_invalidate(&invalidation).await, owed) {
+                        (Ok(()), Some((log, id))) => log.applied(id),
+                        (Ok(()), None) => {}
+                        (Err(error), owed) => tracing::warn!(
+                            error = %crate::application::error_chain(&error),
+                            "cache invalidation failed; {}",
+                            if owed.is_some() {
+                                "it stays owed and is applied by the next catch-up"
+                            } else {
+                                "entries expire by their TTL"
+                            }
+                        ),
+                    }
+                })
             }))?;
         }
         Ok(output)

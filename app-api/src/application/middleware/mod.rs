@@ -22,7 +22,7 @@ use strata_domain::ports::{AuditTrail, Clock, IdempotencyStore};
 pub use transaction::Transactional;
 pub use validation::Validation;
 
-use super::{Cache, Middleware};
+use super::{Cache, InvalidationLog, Middleware};
 
 /// The standard chain, outermost first:
 ///
@@ -55,6 +55,7 @@ pub struct Standard {
     idempotency: Option<Arc<dyn IdempotencyStore>>,
     lease: Duration,
     audit: Option<(Arc<dyn AuditTrail>, Arc<dyn Clock>)>,
+    invalidation_log: Option<Arc<InvalidationLog>>,
 }
 
 impl std::fmt::Debug for Standard {
@@ -76,6 +77,7 @@ impl Standard {
             idempotency: None,
             lease: IDEMPOTENCY_LEASE,
             audit: None,
+            invalidation_log: None,
         }
     }
 
@@ -91,6 +93,16 @@ impl Standard {
     #[must_use]
     pub fn with_cache(mut self, cache: Arc<Cache>) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    /// Writes the cache's invalidations down in `log` (in the unit of work's
+    /// database) with the changes that owe them, so none is lost between a
+    /// commit and the invalidation after it. For a cache that outlives the
+    /// process; the log's catch-up must run at start and on a timer.
+    #[must_use]
+    pub fn with_invalidation_log(mut self, log: Arc<InvalidationLog>) -> Self {
+        self.invalidation_log = Some(log);
         self
     }
 
@@ -137,7 +149,11 @@ impl Standard {
             chain.push(Arc::new(AuditRecord::new(trail)));
         }
         if let Some(cache) = self.cache {
-            chain.push(Arc::new(InvalidateOnCommit::new(cache, self.unit_of_work)));
+            let invalidation = InvalidateOnCommit::new(cache, self.unit_of_work);
+            chain.push(Arc::new(match self.invalidation_log {
+                Some(log) => invalidation.with_log(log),
+                None => invalidation,
+            }));
         }
         chain
     }

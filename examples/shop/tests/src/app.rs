@@ -165,6 +165,24 @@ impl TestApp {
         &self.contexts[1]
     }
 
+    /// Another instance of the shop on this one's databases, with the
+    /// settings `customize` makes.
+    ///
+    /// # Panics
+    /// When it cannot start.
+    pub async fn another_instance(
+        &self,
+        customize: impl FnOnce(&mut strata_runtime::Settings<Shop>),
+    ) -> TestApp {
+        spawn_sharing(
+            Arc::clone(self.service.database()),
+            self.contexts.clone(),
+            false,
+            customize,
+        )
+        .await
+    }
+
     /// Stops the shop, letting requests in flight finish.
     pub async fn stop(self) {
         self.service.stop().await;

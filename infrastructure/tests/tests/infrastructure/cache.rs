@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use strata_app_api::application::{AppError, Cache, CachePolicy};
+use strata_app_api::application::{AppError, Cache, CachePolicy, Invalidation};
 use strata_domain::ports::CacheStore;
 use strata_infrastructure::InMemoryCacheStore;
 
@@ -249,6 +249,48 @@ async fn a_stampede_on_the_in_process_store_loads_once() {
     a_hundred_concurrent_misses_run_the_loader_once(Arc::new(in_memory_store().await)).await;
 }
 
+/// The query cache in front of a store: a value a reader loaded before a
+/// writer's commit, whose invalidation then ran while the reader was still
+/// loading, is answered to that reader but never stored — else it would be
+/// served, old, until its TTL. Through the key, and through a tag.
+async fn a_value_loaded_across_an_invalidation_is_not_kept(store: Arc<dyn CacheStore>) {
+    let cache = Arc::new(Cache::new(Arc::clone(&store)));
+    for (key, invalidation) in [
+        ("tea:1", Invalidation::none().key("tea:1")),
+        ("tea:2", Invalidation::none().tag("teas")),
+    ] {
+        let policy = CachePolicy::new(key, Duration::from_secs(30)).tagged("teas");
+        let answer = cache
+            .get_or_load(&policy, || async {
+                // The writer commits and invalidates while this load runs.
+                cache.invalidate(&invalidation).await;
+                Ok::<_, AppError>("old".to_owned())
+            })
+            .await
+            .expect("loaded");
+        assert_eq!(answer, "old", "the reader gets what it loaded");
+        assert_eq!(
+            store.get(key).await.expect("reads"),
+            None,
+            "{key}: what was loaded before the invalidation is not kept"
+        );
+        let fresh = cache
+            .get_or_load(&policy, || async { Ok::<_, AppError>("new".to_owned()) })
+            .await
+            .expect("loaded");
+        assert_eq!(fresh, "new");
+        assert!(
+            store.get(key).await.expect("reads").is_some(),
+            "{key}: a load that no invalidation crossed is kept"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_across_an_invalidation_is_not_kept_in_the_in_process_store() {
+    a_value_loaded_across_an_invalidation_is_not_kept(Arc::new(in_memory_store().await)).await;
+}
+
 behaviour_suite!(in_memory, in_memory_store);
 
 mod with_redis {
@@ -336,6 +378,18 @@ mod with_redis {
     #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
     async fn a_stampede_on_the_two_level_store_loads_once() {
         a_hundred_concurrent_misses_run_the_loader_once(Arc::new(two_level_store().await)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+    async fn a_load_across_an_invalidation_is_not_kept_in_redis() {
+        a_value_loaded_across_an_invalidation_is_not_kept(Arc::new(redis_store().await)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(strata_redis), ignore = "needs Redis: set STRATA_TEST_REDIS_URL")]
+    async fn a_load_across_an_invalidation_is_not_kept_in_the_two_level_store() {
+        a_value_loaded_across_an_invalidation_is_not_kept(Arc::new(two_level_store().await)).await;
     }
 
     /// Two instances of a service sharing one Redis, and a plain Redis store under
