@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use strata_app_api::application::{Cache, InvalidationLog};
+use strata_app_api::application::{Cache, CatchUpError, InvalidationLog};
 use strata_app_api::config::Environment;
 use strata_app_api::http::health::{Readiness, check_fn};
 use strata_app_api::metrics::{Metrics, PoolUsage};
@@ -537,9 +537,13 @@ pub(crate) fn idempotency_purge(
 
 /// With a cache that outlives the process, the log of the invalidations
 /// `database`'s units of work owe: what a previous run left owed is applied
-/// now, before anything is served, and a worker named `name` applies what
-/// stays owed every `cache.catch_up_interval`. None with an in-process cache
-/// (it died with the process that owed it anything) or with caching off.
+/// now, before anything is served (unless the cache cannot be reached: then
+/// the worker applies it once it can), and a worker named `name` applies what
+/// stays owed every `cache.catch_up_interval`. An unreachable cache is not the
+/// worker's failure — readiness reports the cache itself — so the worker
+/// keeps its interval and applies the debt as soon as the cache is back. None
+/// with an in-process cache (it died with the process that owed it anything)
+/// or with caching off.
 pub(crate) async fn invalidation_log(
     name: impl Into<String>,
     database: &Database,
@@ -567,25 +571,30 @@ pub(crate) async fn invalidation_log(
             "cache invalidations left owed could not be applied yet; the catch-up retries"
         ),
     }
-    let after = service.cache.catch_up_after;
-    let (caught_up, cache) = (Arc::clone(&log), Arc::clone(cache));
-    workers.add(Periodic::new(
-        name,
+    let (after, interval) = (
+        service.cache.catch_up_after,
         service.cache.catch_up_interval,
-        move || {
-            let (log, cache) = (Arc::clone(&caught_up), Arc::clone(&cache));
-            async move {
-                let applied = log.catch_up(&cache, after).await?;
-                if applied > 0 {
-                    tracing::warn!(
-                        applied,
-                        "applied cache invalidations their commits had not applied"
-                    );
-                }
-                Ok(())
+    );
+    let (caught_up, cache) = (Arc::clone(&log), Arc::clone(cache));
+    workers.add(Periodic::new(name, interval, move || {
+        let (log, cache) = (Arc::clone(&caught_up), Arc::clone(&cache));
+        async move {
+            match log.catch_up(&cache, after).await {
+                Ok(0) => {}
+                Ok(applied) => tracing::warn!(
+                    applied,
+                    "applied cache invalidations their commits had not applied"
+                ),
+                Err(CatchUpError::Cache(error)) => tracing::warn!(
+                    error = %strata_app_api::application::error_chain(&error),
+                    "the cache cannot apply owed invalidations yet; trying again in {:?}",
+                    interval
+                ),
+                Err(error) => return Err(error.into()),
             }
-        },
-    ));
+            Ok(())
+        }
+    }));
     Some(log)
 }
 

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -166,7 +167,7 @@ impl Cached {
 pub struct Cache {
     store: Arc<dyn CacheStore>,
     jitter: f64,
-    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    flights: Mutex<HashMap<String, Arc<Flight>>>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -208,31 +209,46 @@ impl Cache {
         }
         let flight = self.flight(&policy.key);
         let answer = {
-            let _turn = flight.lock().await;
+            let mut turn = Some(flight.turn.lock().await);
             // Whoever held the turn before may have stored the answer.
             match self.look_up(&policy.key).await {
                 LookUp::Hit(hit) => hit,
                 LookUp::Miss(mark) => {
+                    if flight.refused.load(Ordering::SeqCst) {
+                        // Nothing a caller before stored will be found: waiting
+                        // for the turn would only load one caller after another.
+                        turn = None;
+                    }
                     let loaded = load().await;
-                    match &loaded {
+                    let stored = match &loaded {
                         Ok(bytes) => {
                             let cached = Cached::Value(bytes.clone());
-                            self.write(policy, &cached, policy.ttl, mark).await;
+                            self.write(policy, &cached, policy.ttl, mark).await
                         }
-                        Err(AppError::NotFound { kind, id }) => {
-                            if let Some(ttl) = policy.negative_ttl {
+                        Err(AppError::NotFound { kind, id }) => match policy.negative_ttl {
+                            Some(ttl) => {
                                 let cached = Cached::NotFound {
                                     kind: (*kind).to_owned(),
                                     id: id.clone(),
                                 };
-                                self.write(policy, &cached, ttl, mark).await;
+                                self.write(policy, &cached, ttl, mark).await
                             }
-                        }
-                        Err(_) => {}
+                            None => Written::NotAsked,
+                        },
+                        Err(_) => Written::NotAsked,
+                    };
+                    if stored == Written::Refused {
+                        flight.refused.store(true, Ordering::SeqCst);
                     }
+                    drop(turn);
                     loaded
                 }
-                LookUp::Failed => load().await,
+                LookUp::Failed => {
+                    // The store is failing: callers load side by side, as
+                    // they would with no cache at all.
+                    drop(turn);
+                    load().await
+                }
             }
         };
         self.land(&policy.key, flight);
@@ -305,7 +321,11 @@ impl Cache {
                     kind: leak_kind(&kind),
                     id,
                 })),
-                None => LookUp::Miss(mark),
+                // An entry that does not read is replaced, but only under a
+                // mark: a hit carries none, so without one the invalidations
+                // the load may cross cannot be told.
+                None if mark.is_some() => LookUp::Miss(mark),
+                None => LookUp::Failed,
             },
             Ok((None, mark)) => LookUp::Miss(mark),
             Err(error) => {
@@ -323,7 +343,7 @@ impl Cache {
         cached: &Cached,
         ttl: Duration,
         mark: Option<InvalidationMark>,
-    ) {
+    ) -> Written {
         match self
             .store
             .put_unless_invalidated(
@@ -335,12 +355,14 @@ impl Cache {
             )
             .await
         {
-            Ok(true) => {}
+            Ok(true) => Written::Stored,
             Ok(false) => {
                 tracing::debug!(key = %policy.key, "not cached: invalidated while it was loaded");
+                Written::Refused
             }
             Err(error) => {
                 tracing::warn!(error = %crate::application::error_chain(&error), "cache write failed");
+                Written::Failed
             }
         }
     }
@@ -351,18 +373,41 @@ impl Cache {
         ttl.mul_f64(1.0 + self.jitter * (2.0 * unit - 1.0))
     }
 
-    fn flight(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn flight(&self, key: &str) -> Arc<Flight> {
         let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(flights.entry(key.to_owned()).or_default())
     }
 
-    fn land(&self, key: &str, flight: Arc<tokio::sync::Mutex<()>>) {
+    fn land(&self, key: &str, flight: Arc<Flight>) {
         let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
         // Only the map and this caller hold it: nobody else is waiting on this key.
         if Arc::strong_count(&flight) == 2 {
             flights.remove(key);
         }
     }
+}
+
+/// What became of a loaded answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Stored.
+    Stored,
+    /// Not stored: an invalidation came after the look-up.
+    Refused,
+    /// The store failed.
+    Failed,
+    /// Nothing to store (an error, or a not-found answer not remembered).
+    NotAsked,
+}
+
+/// One key's loads: one caller at a time, so a stampede loads once.
+#[derive(Default)]
+struct Flight {
+    turn: tokio::sync::Mutex<()>,
+    /// Set once a load's answer was refused by the store: the callers still
+    /// waiting would find nothing stored and load one after another, so
+    /// they load at once instead.
+    refused: AtomicBool,
 }
 
 /// What the look-up before a load found.
@@ -455,17 +500,19 @@ impl InvalidationLog {
     pub async fn catch_up(&self, cache: &Cache, age: Duration) -> Result<usize, CatchUpError> {
         let settled =
             std::mem::take(&mut *self.settled.lock().unwrap_or_else(PoisonError::into_inner));
-        if let Err(error) = self.journal.settle(&settled).await {
+        // Applied entries that cannot be forgotten now are applied again
+        // below, harmlessly; what is owed is applied all the same.
+        let unsettled = self.journal.settle(&settled).await.err();
+        if unsettled.is_some() {
             let mut pending = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
             pending.extend(settled);
             pending.truncate(MOST_SETTLED_IN_MEMORY);
-            return Err(error.into());
         }
         let mut applied = 0;
         loop {
             let owed = self.journal.owed(age, CATCH_UP_BATCH).await?;
             if owed.is_empty() {
-                return Ok(applied);
+                return unsettled.map_or(Ok(applied), |error| Err(error.into()));
             }
             let mut invalidation = Invalidation::none();
             let mut ids = Vec::with_capacity(owed.len());
@@ -482,7 +529,7 @@ impl InvalidationLog {
             self.journal.settle(&ids).await?;
             applied += ids.len();
             if ids.len() < usize::try_from(CATCH_UP_BATCH).unwrap_or(usize::MAX) {
-                return Ok(applied);
+                return unsettled.map_or(Ok(applied), |error| Err(error.into()));
             }
         }
     }
@@ -509,7 +556,9 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use async_trait::async_trait;
-    use strata_domain::ports::{CacheError, MockInvalidationJournal, OwedInvalidation};
+    use strata_domain::ports::{
+        CacheError, InvalidationMark, MockInvalidationJournal, OwedInvalidation,
+    };
 
     use super::*;
 
@@ -599,6 +648,85 @@ mod tests {
         }
     }
 
+    /// A store where every load crosses an invalidation: it holds nothing
+    /// and refuses every marked put.
+    struct AlwaysInvalidated;
+
+    #[async_trait]
+    impl CacheStore for AlwaysInvalidated {
+        async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+            Ok(None)
+        }
+        async fn put(
+            &self,
+            _: &str,
+            _: Vec<u8>,
+            _: Duration,
+            _: &[String],
+        ) -> Result<(), CacheError> {
+            Ok(())
+        }
+        async fn invalidate(&self, _: &[String], _: &[String]) -> Result<(), CacheError> {
+            Ok(())
+        }
+        async fn get_marked(
+            &self,
+            _key: &str,
+        ) -> Result<(Option<Vec<u8>>, Option<InvalidationMark>), CacheError> {
+            Ok((None, Some(InvalidationMark(0))))
+        }
+        async fn put_unless_invalidated(
+            &self,
+            _: &str,
+            _: Vec<u8>,
+            _: Duration,
+            _: &[String],
+            _: Option<InvalidationMark>,
+        ) -> Result<bool, CacheError> {
+            Ok(false)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_waiting_on_a_load_whose_answer_was_refused_load_side_by_side() {
+        let cache = Arc::new(Cache::new(Arc::new(AlwaysInvalidated)));
+        let (loads, running, most_at_once) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let cache = Arc::clone(&cache);
+                let (loads, running, most_at_once) = (
+                    Arc::clone(&loads),
+                    Arc::clone(&running),
+                    Arc::clone(&most_at_once),
+                );
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(&policy(), || async {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most_at_once.fetch_max(now, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            Ok::<_, AppError>("sencha".to_owned())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.expect("task ran").expect("loaded"), "sencha");
+        }
+        assert_eq!(loads.load(Ordering::SeqCst), 8, "nothing could be stored");
+        assert!(
+            most_at_once.load(Ordering::SeqCst) > 1,
+            "after the first refusal the waiting callers did not queue one by one"
+        );
+    }
+
     #[tokio::test]
     async fn a_catch_up_applies_what_is_owed_then_settles_it() {
         let store = Arc::new(MapStore::default());
@@ -668,6 +796,12 @@ mod tests {
             .times(1)
             .in_sequence(&mut sequence)
             .returning(|_| Err(RepositoryError::storage(std::io::Error::other("locked"))));
+        // What is owed is still applied.
+        journal
+            .expect_owed()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .return_once(|_, _| Ok(Vec::new()));
         journal
             .expect_settle()
             .withf(move |ids| ids == [applied])

@@ -43,22 +43,63 @@ pub struct InMemoryCacheStore {
     entries: Cache<String, Entry>,
     tags: Arc<Mutex<TagIndex>>,
     next_entry_id: Arc<AtomicU64>,
-    invalidations: Arc<AtomicU64>,
-    stamps: Cache<Stamped, u64>,
+    stamps: Arc<Mutex<Stamps>>,
 }
 
 /// How long a key or tag remembers the invalidation that last named it: a
 /// load that takes longer may store a value that predates it.
 pub(crate) const STAMP_TTL: Duration = Duration::from_secs(60);
 
-/// The most keys and tags whose last invalidation is remembered at once.
-const MOST_STAMPS: u64 = 100_000;
-
 /// A key or a tag, as stamped by the invalidations that name it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Stamped {
     Key(String),
     Tag(String),
+}
+
+/// The invalidations so far, and for each key and tag one of them named in
+/// the last [`STAMP_TTL`], the number of the last one and when it ran. Every
+/// stamp is kept for its whole time (none is dropped to make room), and the
+/// expired ones are swept out whenever their number has doubled.
+#[derive(Debug, Default)]
+struct Stamps {
+    last: u64,
+    named: HashMap<Stamped, (u64, Instant)>,
+    sweep_at: usize,
+}
+
+impl Stamps {
+    /// The smallest number of stamps swept out.
+    const FIRST_SWEEP: usize = 1_024;
+
+    fn stamp(&mut self, keys: &[String], tags: &[String]) {
+        self.last += 1;
+        let now = Instant::now();
+        let named = keys
+            .iter()
+            .map(|key| Stamped::Key(key.clone()))
+            .chain(tags.iter().map(|tag| Stamped::Tag(tag.clone())));
+        for stamped in named {
+            self.named.insert(stamped, (self.last, now));
+        }
+        if self.named.len() >= self.sweep_at {
+            self.named
+                .retain(|_, (_, at)| now.duration_since(*at) < STAMP_TTL);
+            self.sweep_at = (self.named.len() * 2).max(Self::FIRST_SWEEP);
+        }
+    }
+
+    /// Whether an invalidation numbered after `mark` named `key` or one of
+    /// `tags` within the last [`STAMP_TTL`].
+    fn named_since(&self, mark: u64, key: &str, tags: &[String]) -> bool {
+        let recent = |stamped: &Stamped| {
+            self.named
+                .get(stamped)
+                .is_some_and(|(number, at)| *number > mark && at.elapsed() < STAMP_TTL)
+        };
+        recent(&Stamped::Key(key.to_owned()))
+            || tags.iter().any(|tag| recent(&Stamped::Tag(tag.clone())))
+    }
 }
 
 #[derive(Clone)]
@@ -120,29 +161,35 @@ impl InMemoryCacheStore {
             entries,
             tags,
             next_entry_id: Arc::new(AtomicU64::new(0)),
-            invalidations: Arc::new(AtomicU64::new(0)),
-            stamps: Cache::builder()
-                .max_capacity(MOST_STAMPS)
-                .time_to_live(STAMP_TTL)
-                .build(),
+            stamps: Arc::default(),
         }
     }
 
+    fn stamps(&self) -> MutexGuard<'_, Stamps> {
+        self.stamps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Whether an invalidation after `mark` named `key` or one of `tags`.
-    async fn invalidated_since(&self, mark: InvalidationMark, key: &str, tags: &[String]) -> bool {
-        let named = std::iter::once(Stamped::Key(key.to_owned()))
-            .chain(tags.iter().map(|tag| Stamped::Tag(tag.clone())));
-        for stamped in named {
-            if self
-                .stamps
-                .get(&stamped)
-                .await
-                .is_some_and(|stamp| stamp > mark.0)
-            {
-                return true;
-            }
+    fn invalidated_since(&self, mark: InvalidationMark, key: &str, tags: &[String]) -> bool {
+        self.stamps().named_since(mark.0, key, tags)
+    }
+
+    /// Removes `keys` and every key of `tags`, here only, leaving no stamp:
+    /// for a level whose values are never stored under a mark.
+    pub(crate) async fn forget(&self, keys: &[String], tags: &[String]) {
+        // The memberships stay until each entry's removal is reported: were this
+        // call abandoned halfway, the entries not yet removed must still be
+        // found by the next invalidation of their tags.
+        let tagged: Vec<String> = {
+            let index = self.index();
+            tags.iter()
+                .filter_map(|tag| index.get(tag))
+                .flat_map(|keys| keys.keys().cloned())
+                .collect()
+        };
+        for key in keys.iter().chain(&tagged) {
+            self.entries.invalidate(key).await;
         }
-        false
     }
 
     /// Removes `key`, here only.
@@ -250,27 +297,8 @@ impl CacheStore for InMemoryCacheStore {
         // Stamped before anything is removed: a racing `put_unless_invalidated`
         // that stores first and checks after either finds the stamp or has
         // stored before the removal below.
-        let stamp = self.invalidations.fetch_add(1, Ordering::SeqCst) + 1;
-        let named = keys
-            .iter()
-            .map(|key| Stamped::Key(key.clone()))
-            .chain(tags.iter().map(|tag| Stamped::Tag(tag.clone())));
-        for stamped in named {
-            self.stamps.insert(stamped, stamp).await;
-        }
-        // The memberships stay until each entry's removal is reported: were this
-        // call abandoned halfway, the entries not yet removed must still be
-        // found by the next invalidation of their tags.
-        let tagged: Vec<String> = {
-            let index = self.index();
-            tags.iter()
-                .filter_map(|tag| index.get(tag))
-                .flat_map(|keys| keys.keys().cloned())
-                .collect()
-        };
-        for key in keys.iter().chain(&tagged) {
-            self.entries.invalidate(key).await;
-        }
+        self.stamps().stamp(keys, tags);
+        self.forget(keys, tags).await;
         Ok(())
     }
 
@@ -278,12 +306,14 @@ impl CacheStore for InMemoryCacheStore {
         &self,
         key: &str,
     ) -> Result<(Option<Vec<u8>>, Option<InvalidationMark>), CacheError> {
-        let mark = InvalidationMark(self.invalidations.load(Ordering::SeqCst));
+        let mark = InvalidationMark(self.stamps().last);
         Ok((self.get(key).await?, Some(mark)))
     }
 
     /// Stores, then checks: an invalidation that stamps after the check
-    /// removes what was stored, one that stamped before it is found.
+    /// removes what was stored, one that stamped before it is found. The
+    /// pair runs as a task of its own, so a caller that gives up between the
+    /// two cannot leave an unchecked value behind.
     async fn put_unless_invalidated(
         &self,
         key: &str,
@@ -296,15 +326,19 @@ impl CacheStore for InMemoryCacheStore {
             self.put(key, value, ttl, tags).await?;
             return Ok(true);
         };
-        if self.invalidated_since(mark, key, tags).await {
+        if self.invalidated_since(mark, key, tags) {
             return Ok(false);
         }
-        self.put(key, value, ttl, tags).await?;
-        if self.invalidated_since(mark, key, tags).await {
-            self.remove(key).await;
-            return Ok(false);
-        }
-        Ok(true)
+        let (store, key, tags) = (self.clone(), key.to_owned(), tags.to_vec());
+        let checked = tokio::spawn(async move {
+            let _infallible = store.put(&key, value, ttl, &tags).await;
+            if store.invalidated_since(mark, &key, &tags) {
+                store.remove(&key).await;
+                return false;
+            }
+            true
+        });
+        Ok(checked.await.unwrap_or(false))
     }
 }
 

@@ -7,10 +7,13 @@
 //! * `p:tag:<tag>` — a sorted set of the keys carrying the tag, each scored with
 //!   the millisecond its entry expires;
 //! * `p:invalidations` — the pub/sub channel every invalidation is announced on;
-//! * `p:clock` — how many invalidations there have been;
-//! * `p:stamp:key:<key>`, `p:stamp:tag:<tag>` — the number of the invalidation
-//!   that last named a key or tag, kept for a minute: a value loaded after a
-//!   look-up that saw an earlier number is not stored.
+//! * `p:stamp:key:<key>`, `p:stamp:tag:<tag>` — when (the server's `TIME`, in
+//!   microseconds) an invalidation last named a key or tag, kept for a minute:
+//!   a value whose look-up ran at that microsecond or before is not stored.
+//!   Server time, not a counter, so a restart or a flush cannot set it back;
+//!   a stamp is an ordinary key with an expiry, so a server that evicts keys
+//!   with one (`volatile-*`, `allkeys-*` policies) under memory pressure can
+//!   drop a stamp early and let such a value through.
 //!
 //! Writes and invalidations are Lua scripts, so each is atomic: no invalidation
 //! can run between a value being written and its joining its tags (which would
@@ -43,7 +46,7 @@ use super::invalidation_message::InvalidationMessage;
 const LONGEST_TTL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// Writes a value and adds its key to each tag — unless, given a mark, an
-/// invalidation numbered after it named the key or a tag; answers 1 if it
+/// invalidation at or after it named the key or a tag; answers 1 if it
 /// wrote, 0 if not.
 ///
 /// `KEYS`: the value's key, then the tags' sets. `ARGV`: the value, its TTL in
@@ -55,7 +58,7 @@ if ARGV[5] ~= '' then
   local mark = tonumber(ARGV[5])
   for i = 1, #KEYS do
     local stamp = redis.call('GET', ARGV[4] .. 'stamp:' .. string.sub(KEYS[i], #ARGV[4] + 1))
-    if stamp and tonumber(stamp) > mark then
+    if stamp and tonumber(stamp) >= mark then
       return 0
     end
   end
@@ -75,15 +78,16 @@ end
 return 1
 ";
 
-/// Numbers the invalidation and stamps its keys and tags with the number,
-/// deletes the keys and every key of the tags, then announces what it deleted.
+/// Stamps its keys and tags with the server's time in microseconds, deletes
+/// the keys and every key of the tags, then announces what it deleted.
 ///
 /// `KEYS`: the values' keys, then the tags' sets. `ARGV`: the prefix of a value's
 /// key, how many of `KEYS` are values, the channel, the message announcing
 /// the keys and tags (the keys found under the tags are appended to it), the
 /// store's prefix with its `:`, and how long a stamp lasts in milliseconds.
 const INVALIDATE_SCRIPT: &str = r"
-local number = redis.call('INCR', ARGV[5] .. 'clock')
+local now = redis.call('TIME')
+local number = string.format('%.0f', tonumber(now[1]) * 1000000 + tonumber(now[2]))
 for i = 1, #KEYS do
   redis.call('SET', ARGV[5] .. 'stamp:' .. string.sub(KEYS[i], #ARGV[5] + 1), number, 'PX', ARGV[6])
 end
@@ -227,27 +231,27 @@ impl RedisCacheStore {
     }
 
     /// The value under `key` and how much longer Redis keeps it (`None`: no
-    /// expiry), with the mark of the invalidations so far.
+    /// expiry), with the server's time as the mark.
     pub(crate) async fn get_with_remaining_ttl(
         &self,
         key: &str,
     ) -> Result<(Option<(Vec<u8>, Option<Duration>)>, InvalidationMark), CacheError> {
         let key = self.layout.value_key(key);
         let mut connection = self.connection.clone();
-        let (value, remaining_ms, clock): (Option<Vec<u8>>, i64, Option<u64>) = self
+        let (value, remaining_ms, (seconds, micros)): (Option<Vec<u8>>, i64, (u64, u64)) = self
             .bounded(
                 redis::pipe()
                     .get(&key)
                     .cmd("PTTL")
                     .arg(&key)
-                    .get(self.layout.clock())
+                    .cmd("TIME")
                     .query_async(&mut connection),
             )
             .await?;
         let remaining = u64::try_from(remaining_ms).ok().map(Duration::from_millis);
         Ok((
             value.map(|value| (value, remaining)),
-            InvalidationMark(clock.unwrap_or(0)),
+            InvalidationMark(seconds.saturating_mul(1_000_000).saturating_add(micros)),
         ))
     }
 
@@ -312,10 +316,6 @@ struct KeyLayout {
 impl KeyLayout {
     fn prefix_with_separator(&self) -> String {
         format!("{}:", self.prefix)
-    }
-
-    fn clock(&self) -> String {
-        format!("{}:clock", self.prefix)
     }
 
     fn value_key_prefix(&self) -> String {

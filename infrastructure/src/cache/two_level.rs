@@ -153,7 +153,7 @@ impl LocalLevel {
 
     async fn drop_entries(&self, keys: &[String], tags: &[String]) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        let _infallible = self.entries.invalidate(keys, tags).await;
+        self.entries.forget(keys, tags).await;
     }
 
     fn start_trusting(&self) {
