@@ -773,6 +773,68 @@ mod tests {
         }
     }
 
+    /// A [`Tracer`] with something to do for queries only.
+    struct QueriesOnly(Tracer);
+
+    #[async_trait]
+    impl Middleware for QueriesOnly {
+        fn name(&self) -> &'static str {
+            self.0.name
+        }
+
+        fn applies_to(&self, call: &UseCaseCall) -> bool {
+            call.kind == UseCaseKind::Query
+        }
+
+        async fn handle(
+            &self,
+            invocation: Invocation,
+            next: Next<'_>,
+        ) -> Result<UseCaseOutput, AppError> {
+            self.0.handle(invocation, next).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_middleware_with_nothing_to_do_for_a_use_case_is_passed_over() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let greeter = Arc::new(Greeter {
+            seen: Arc::clone(&seen),
+        });
+        let tracer = |name| Tracer {
+            name,
+            seen: Arc::clone(&seen),
+        };
+        let dispatcher = Dispatcher::builder()
+            .middleware([
+                Arc::new(tracer("outer")) as Arc<dyn Middleware>,
+                Arc::new(QueriesOnly(tracer("queries"))),
+                Arc::new(tracer("inner")),
+            ])
+            .command::<Greet>(greeter.clone())
+            .query::<Count>(greeter)
+            .build();
+        let request = RequestContext::new("req-9", crate::application::TraceContext::start());
+
+        dispatcher
+            .execute(&request, Greet { name: "ada".into() })
+            .await
+            .expect("greeted");
+        dispatcher.ask(&request, Count).await.expect("counted");
+
+        assert_eq!(
+            *seen.lock().expect("not poisoned"),
+            [
+                "outer > test.greet @0",
+                "inner > test.greet @0",
+                "handler for req-9",
+                "outer > test.count @0",
+                "queries > test.count @0",
+                "inner > test.count @0",
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn a_preflight_runs_the_chain_up_to_authorization_and_never_the_handler() {
         let seen = Arc::new(Mutex::new(Vec::new()));

@@ -231,6 +231,16 @@ pub trait Middleware: Send + Sync + 'static {
     /// A short name, used to show and test the chain's order.
     fn name(&self) -> &'static str;
 
+    /// Whether it has anything to do for `call`, as the chain reaches it. One
+    /// that has not is passed over without being called — and without the
+    /// future a call allocates. A middleware that does nothing for some use
+    /// cases (queries, calls without a key) says so here; its `handle` must
+    /// still pass such a call on unchanged if it is called.
+    fn applies_to(&self, call: &UseCaseCall) -> bool {
+        let _ = call;
+        true
+    }
+
     /// Handles one invocation.
     async fn handle(
         &self,
@@ -260,9 +270,10 @@ impl Next<'_> {
     /// # Errors
     /// Whatever a later middleware or the handler answers.
     pub async fn run(self, invocation: Invocation) -> Result<UseCaseOutput, AppError> {
-        match self.middleware.split_first() {
-            Some((first, rest)) => {
-                first
+        let mut remaining = self.middleware;
+        while let Some((first, rest)) = remaining.split_first() {
+            if first.applies_to(&invocation) {
+                return first
                     .handle(
                         invocation,
                         Next {
@@ -271,20 +282,19 @@ impl Next<'_> {
                             dispatcher: self.dispatcher,
                         },
                     )
-                    .await
+                    .await;
             }
-            None => {
-                let call = invocation.into_call();
-                let cx = UseCaseContext::nested(
-                    call.request,
-                    self.dispatcher.clone(),
-                    call.depth,
-                    Some((call.name, call.kind)),
-                    call.within_command,
-                );
-                self.endpoint.call(cx, call.input.into_any()).await
-            }
+            remaining = rest;
         }
+        let call = invocation.into_call();
+        let cx = UseCaseContext::nested(
+            call.request,
+            self.dispatcher.clone(),
+            call.depth,
+            Some((call.name, call.kind)),
+            call.within_command,
+        );
+        self.endpoint.call(cx, call.input.into_any()).await
     }
 }
 

@@ -4,7 +4,9 @@ use std::time::{Instant, SystemTime};
 use async_trait::async_trait;
 use strata_domain::ports::{AuditEntry, AuditTrail, Clock};
 
-use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseKind, UseCaseOutput};
+use crate::application::pipeline::{
+    Invocation, Middleware, Next, UseCaseCall, UseCaseKind, UseCaseOutput,
+};
 use crate::application::{AppError, PrincipalKind, error_chain};
 
 /// What the audit middleware knows of a command before it ends.
@@ -68,6 +70,10 @@ impl Audit {
 impl Middleware for Audit {
     fn name(&self) -> &'static str {
         "audit"
+    }
+
+    fn applies_to(&self, call: &UseCaseCall) -> bool {
+        call.kind == UseCaseKind::Command && call.depth == 0 && call.audited
     }
 
     async fn handle(
@@ -137,6 +143,10 @@ impl AuditRecord {
 impl Middleware for AuditRecord {
     fn name(&self) -> &'static str {
         "audit-record"
+    }
+
+    fn applies_to(&self, call: &UseCaseCall) -> bool {
+        call.audit.is_some()
     }
 
     async fn handle(

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use strata_domain::UnitOfWork;
 use strata_domain::ports::Propagation;
 
-use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
+use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseCall, UseCaseOutput};
 use crate::application::{AppError, Cache, InvalidationLog};
 
 /// Serves a query's answer from the cache when its [`crate::application::Query::cache_policy`]
@@ -43,6 +43,10 @@ impl Caching {
 impl Middleware for Caching {
     fn name(&self) -> &'static str {
         "caching"
+    }
+
+    fn applies_to(&self, call: &UseCaseCall) -> bool {
+        call.cache.is_some()
     }
 
     async fn handle(
@@ -113,6 +117,10 @@ impl InvalidateOnCommit {
 impl Middleware for InvalidateOnCommit {
     fn name(&self) -> &'static str {
         "cache-invalidation"
+    }
+
+    fn applies_to(&self, call: &UseCaseCall) -> bool {
+        !call.invalidates.is_empty()
     }
 
     async fn handle(

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use strata_domain::ports::{Claim, Completion, IdempotencyStore};
 
 use crate::application::AppError;
-use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
+use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseCall, UseCaseOutput};
 
 /// How long a claim on a key protects a request that is still running, unless
 /// set otherwise; after it, a retry takes the key over (the first holder is
@@ -55,6 +55,10 @@ impl Idempotency {
 impl Middleware for Idempotency {
     fn name(&self) -> &'static str {
         "idempotency"
+    }
+
+    fn applies_to(&self, call: &UseCaseCall) -> bool {
+        call.idempotency.is_some() && call.codec.is_some()
     }
 
     async fn handle(
@@ -124,6 +128,10 @@ impl RecordResult {
 impl Middleware for RecordResult {
     fn name(&self) -> &'static str {
         "idempotency-record"
+    }
+
+    fn applies_to(&self, call: &UseCaseCall) -> bool {
+        call.idempotency.is_some() && call.codec.is_some()
     }
 
     async fn handle(

@@ -5,7 +5,7 @@ use strata_domain::UnitOfWork;
 use strata_domain::ports::in_unit_of_work_traced;
 
 use crate::application::AppError;
-use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
+use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseCall, UseCaseOutput};
 
 /// Runs each command in a unit of work — committed when the handler answers `Ok`,
 /// rolled back on `Err` or a panic — and each query without one.
@@ -32,6 +32,10 @@ impl Transactional {
 impl Middleware for Transactional {
     fn name(&self) -> &'static str {
         "transaction"
+    }
+
+    fn applies_to(&self, call: &UseCaseCall) -> bool {
+        call.propagation.is_some()
     }
 
     async fn handle(
