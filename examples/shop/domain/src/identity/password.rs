@@ -99,6 +99,13 @@ pub trait PasswordHasher: Send + Sync {
     /// Whether `password` matches `hash`. Takes as long for a wrong password as for a
     /// right one.
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
+
+    /// A hash of a random password no one is told, with the parameters of
+    /// [`PasswordHasher::hash`]: checked against when an account does not
+    /// exist, so that a refusal takes as long either way. Made once, at start;
+    /// an adapter that keeps working memory from one hash to the next need not
+    /// keep this one's.
+    async fn decoy(&self) -> Result<PasswordHash, strata_domain::RepositoryError>;
 }
 
 #[cfg(test)]

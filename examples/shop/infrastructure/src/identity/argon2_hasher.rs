@@ -90,6 +90,14 @@ thread_local! {
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Where a hash works: in the thread's kept memory, or in memory of its own,
+/// given back when the hash is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Memory {
+    Kept,
+    Own,
+}
+
 /// argon2 of `password` and `salt` into `out`, in this thread's kept memory.
 fn compute(
     argon2: &Argon2<'_>,
@@ -110,18 +118,21 @@ fn compute(
 /// A new argon2id hash of `password` with the default parameters and a
 /// random salt, as a PHC string.
 fn hash_phc(password: &[u8]) -> Result<String, HashingFailed> {
+    hash_phc_in(password, Memory::Kept)
+}
+
+/// [`hash_phc`], working in `memory`.
+fn hash_phc_in(password: &[u8], memory: Memory) -> Result<String, HashingFailed> {
     let failed = |error: &dyn std::fmt::Display| HashingFailed(error.to_string());
     let params = Params::default();
     let (algorithm, version) = (Algorithm::Argon2id, Version::V0x13);
     let salt = try_generate_salt().map_err(|error| failed(&error))?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    compute(
-        &Argon2::new(algorithm, version, params.clone()),
-        &params,
-        password,
-        &salt,
-        &mut out,
-    )
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    match memory {
+        Memory::Kept => compute(&argon2, &params, password, &salt, &mut out),
+        Memory::Own => argon2.hash_password_into(password, &salt, &mut out),
+    }
     .map_err(|error| failed(&error))?;
     let phc = Phc {
         algorithm: algorithm.ident(),
@@ -176,6 +187,18 @@ impl PasswordHasher for Argon2PasswordHasher {
         self.run(move || verify_phc(password.expose().as_bytes(), &hash))
             .await
             .unwrap_or(false)
+    }
+
+    /// Worked in memory of its own, given back after: made at start, the
+    /// decoy would otherwise leave a hashing thread holding its memory while
+    /// the service sits idle.
+    async fn decoy(&self) -> Result<PasswordHash, RepositoryError> {
+        self.run(|| {
+            let password = try_generate_salt().map_err(|error| HashingFailed(error.to_string()))?;
+            hash_phc_in(&password, Memory::Own).map(PasswordHash::from_phc)
+        })
+        .await?
+        .map_err(RepositoryError::storage)
     }
 }
 
@@ -243,6 +266,36 @@ mod tests {
                 .verify_password(password.expose().as_bytes(), &parsed)
                 .is_ok()
         );
+    }
+
+    /// The decoy costs what a real hash costs to check: the same algorithm
+    /// and parameters, a salt of its own, and no password anyone offers.
+    #[tokio::test]
+    async fn the_decoy_is_a_hash_like_any_other_of_a_password_no_one_knows() {
+        let hasher = Argon2PasswordHasher::new(1);
+        let real = hasher
+            .hash(&Password::offered("correct horse battery"))
+            .await
+            .expect("hashed");
+        let (first, second) = (
+            hasher.decoy().await.expect("made"),
+            hasher.decoy().await.expect("made"),
+        );
+        let (real, decoy) = (
+            Phc::new(real.as_phc()).expect("a PHC string"),
+            Phc::new(first.as_phc()).expect("a PHC string"),
+        );
+        assert_eq!(decoy.algorithm, real.algorithm);
+        assert_eq!(decoy.version, real.version);
+        assert_eq!(decoy.params, real.params);
+        assert_ne!(
+            first.as_phc(),
+            second.as_phc(),
+            "a random password each time"
+        );
+        for offered in ["", "correct horse battery", "password"] {
+            assert!(!hasher.verify(&Password::offered(offered), &first).await);
+        }
     }
 
     #[tokio::test]

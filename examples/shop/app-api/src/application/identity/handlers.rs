@@ -201,10 +201,7 @@ impl Identity {
         throttles: Throttles,
         settings: IdentitySettings,
     ) -> Result<Self, RepositoryError> {
-        let decoy = ports
-            .hasher
-            .hash(&Password::offered(&uuid::Uuid::new_v4().to_string()))
-            .await?;
+        let decoy = ports.hasher.decoy().await?;
         Ok(Self {
             users: ports.users,
             hasher: ports.hasher,
@@ -444,9 +441,9 @@ mod tests {
             let mut hasher = MockPasswordHasher::new();
             // The decoy made at start-up.
             hasher
-                .expect_hash()
+                .expect_decoy()
                 .times(1)
-                .returning(|_| Ok(PasswordHash::from_phc("$argon2id$decoy")));
+                .returning(|| Ok(PasswordHash::from_phc("$argon2id$decoy")));
             Self {
                 users: MockUserRepository::new(),
                 hasher,
