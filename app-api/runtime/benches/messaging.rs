@@ -46,7 +46,7 @@ use uuid::Uuid;
 
 #[path = "../tests/support/fresh_postgres.rs"]
 mod fresh_postgres;
-use fresh_postgres::fresh_postgres_url;
+use fresh_postgres::FreshPostgres;
 
 struct NoMigrations;
 
@@ -103,7 +103,7 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         };
         let messages = messages(events);
         raw_xadd.push(raw_xadd_rate(redis_url, &format!("{prefix}-raw"), &messages).await);
-        let database = fresh_database(postgres).await;
+        let (database, _dropped_after) = fresh_database(postgres).await;
         relay.push(relay_rate(&database, &config, events, 100).await);
         let large_config = RedisStreamsConfig {
             key_prefix: format!("{prefix}-large"),
@@ -111,7 +111,7 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         };
         relay_large.push(
             relay_rate(
-                &fresh_database(postgres).await,
+                &fresh_database(postgres).await.0,
                 &large_config,
                 events,
                 LARGE_PASS,
@@ -159,7 +159,7 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         median(&mut consumer),
         median(&mut batch_consumer),
     );
-    let database = fresh_database(postgres).await;
+    let (database, _dropped_after) = fresh_database(postgres).await;
     let config = RedisStreamsConfig {
         partitions: PARTITIONS,
         max_len: None,
@@ -180,7 +180,7 @@ async fn run(postgres: &str, redis_url: &str, events: usize, rounds: usize) {
         ..config.clone()
     };
     let sparse = latency(
-        &fresh_database(postgres).await,
+        &fresh_database(postgres).await.0,
         &sparse_config,
         (events / 250).clamp(10, 40),
         Duration::from_millis(250),
@@ -565,9 +565,10 @@ async fn consumer_rate(
     events as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn fresh_database(server: &str) -> Database {
-    let url = fresh_postgres_url(server).await;
-    let database = Database::connect(&url).await.expect("connected");
+/// A migrated database of its own, with the guard that drops it.
+async fn fresh_database(server: &str) -> (Database, FreshPostgres) {
+    let postgres = FreshPostgres::create(server).await;
+    let database = Database::connect(postgres.url()).await.expect("connected");
     migrate_up::<NoMigrations>(&database)
         .await
         .expect("migrated");
@@ -583,5 +584,5 @@ async fn fresh_database(server: &str) -> Database {
         .execute_unprepared("CREATE TABLE applied_batch (message_id TEXT PRIMARY KEY)")
         .await
         .expect("table made");
-    database
+    (database, postgres)
 }

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 #[path = "../support/fresh_postgres.rs"]
 mod fresh_postgres;
-pub(crate) use fresh_postgres::fresh_postgres_url;
+pub(crate) use fresh_postgres::FreshPostgres;
 
 pub(crate) struct NoMigrations;
 
@@ -45,6 +45,7 @@ pub(crate) struct TestDatabase {
     url: String,
     engine: Engine,
     _directory: Option<tempfile::TempDir>,
+    _postgres: Option<FreshPostgres>,
 }
 
 impl TestDatabase {
@@ -58,14 +59,17 @@ impl TestDatabase {
             url,
             engine: Engine::Sqlite,
             _directory: Some(directory),
+            _postgres: None,
         }
     }
 
     pub(crate) async fn postgres(server: &str) -> Self {
+        let postgres = FreshPostgres::create(server).await;
         Self {
-            url: fresh_postgres_url(server).await,
+            url: postgres.url().to_owned(),
             engine: Engine::Postgres,
             _directory: None,
+            _postgres: Some(postgres),
         }
     }
 

@@ -171,7 +171,8 @@ async fn three_instances_apply_every_event_once_in_order_though_one_is_killed() 
         );
         return;
     };
-    let database_url = crate::consumer::fresh_postgres_url(&server).await;
+    let postgres = crate::consumer::FreshPostgres::create(&server).await;
+    let database_url = postgres.url().to_owned();
     let database = Database::connect(&database_url).await.expect("connected");
     migrate_up::<NoMigrations>(&database)
         .await

@@ -3,12 +3,63 @@
 
 use sea_orm::ConnectionTrait;
 
-/// Creates an empty database on the server `server` names, and answers its URL.
-///
-/// # Panics
-/// When the server cannot be reached or refuses to create it.
-pub async fn fresh_postgres_url(server: &str) -> String {
-    let name = format!("strata_test_{}", uuid::Uuid::now_v7().simple());
+/// An empty database of its own on a PostgreSQL server, dropped (whoever is
+/// still connected) when this goes.
+pub struct FreshPostgres {
+    url: String,
+    server: String,
+    name: String,
+}
+
+impl FreshPostgres {
+    /// Creates the database on the server `server` names.
+    ///
+    /// # Panics
+    /// When the server cannot be reached or refuses to create it.
+    pub async fn create(server: &str) -> Self {
+        let name = format!("strata_test_{}", uuid::Uuid::now_v7().simple());
+        let url = create(server, &name).await;
+        Self {
+            url,
+            server: server.to_owned(),
+            name,
+        }
+    }
+
+    /// Where the database is.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for FreshPostgres {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop cannot await, and the caller's runtime may be shutting down:
+        // the database is dropped from a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                if let Ok(admin) = sea_orm::Database::connect(server.as_str()).await {
+                    let _ = admin
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = dropped.join();
+    }
+}
+
+async fn create(server: &str, name: &str) -> String {
     let admin = sea_orm::Database::connect(server)
         .await
         .expect("connect to the PostgreSQL server");
