@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use strata_app_api::application::{Cache, CatchUpError, InvalidationLog};
@@ -339,6 +340,8 @@ pub async fn start<S: Service>(
         Arc::clone(&audit) as _,
         &service,
     ));
+    let catch_up_counters = Arc::new(CatchUpCounters::default());
+    catch_up_counters.report_to(&metrics);
     let invalidation_log = invalidation_log(
         "cache_invalidation_catch_up",
         &database,
@@ -346,6 +349,7 @@ pub async fn start<S: Service>(
         &cache_store,
         &service,
         &mut workers,
+        &catch_up_counters,
     )
     .await;
 
@@ -431,6 +435,7 @@ pub async fn start<S: Service>(
         cache,
         cache_store,
         invalidation_log,
+        catch_up_counters,
         idempotency,
         audit,
         metrics: metrics.clone(),
@@ -551,6 +556,7 @@ pub(crate) async fn invalidation_log(
     store: &Arc<dyn CacheStore>,
     service: &crate::ServiceSettings,
     workers: &mut Workers,
+    counters: &Arc<CatchUpCounters>,
 ) -> Option<Arc<InvalidationLog>> {
     if !service.cache.enabled || !store.is_remote() {
         return None;
@@ -561,41 +567,112 @@ pub(crate) async fn invalidation_log(
     match log.catch_up(cache, Duration::ZERO).await {
         Ok(0) => {}
         Ok(applied) => {
+            counters.applied(applied);
             tracing::info!(
                 applied,
                 "applied cache invalidations a previous run left owed"
             );
         }
-        Err(error) => tracing::warn!(
-            error = %strata_app_api::application::error_chain(&error),
-            "cache invalidations left owed could not be applied yet; the catch-up retries"
-        ),
+        Err(error) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                error = %strata_app_api::application::error_chain(&error),
+                "cache invalidations left owed could not be applied yet; the catch-up retries"
+            );
+        }
     }
     let (after, interval) = (
         service.cache.catch_up_after,
         service.cache.catch_up_interval,
     );
-    let (caught_up, cache) = (Arc::clone(&log), Arc::clone(cache));
+    let (caught_up, cache, counters) = (Arc::clone(&log), Arc::clone(cache), Arc::clone(counters));
     workers.add(Periodic::new(name, interval, move || {
-        let (log, cache) = (Arc::clone(&caught_up), Arc::clone(&cache));
+        let (log, cache, counters) = (
+            Arc::clone(&caught_up),
+            Arc::clone(&cache),
+            Arc::clone(&counters),
+        );
         async move {
             match log.catch_up(&cache, after).await {
                 Ok(0) => {}
-                Ok(applied) => tracing::warn!(
-                    applied,
-                    "applied cache invalidations their commits had not applied"
-                ),
-                Err(CatchUpError::Cache(error)) => tracing::warn!(
-                    error = %strata_app_api::application::error_chain(&error),
-                    "the cache cannot apply owed invalidations yet; trying again in {:?}",
-                    interval
-                ),
-                Err(error) => return Err(error.into()),
+                Ok(applied) => {
+                    counters.applied(applied);
+                    tracing::warn!(
+                        applied,
+                        "applied cache invalidations their commits had not applied"
+                    );
+                }
+                Err(CatchUpError::Cache(error)) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        error = %strata_app_api::application::error_chain(&error),
+                        "the cache cannot apply owed invalidations yet; trying again in {:?}",
+                        interval
+                    );
+                }
+                Err(error) => {
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    return Err(error.into());
+                }
             }
             Ok(())
         }
     }));
     Some(log)
+}
+
+/// What the catch-ups of owed cache invalidations did, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct CatchUpCounters {
+    /// Owed invalidations a catch-up applied (their commits had not).
+    caught_up: AtomicU64,
+    /// Catch-ups that could not apply what was owed.
+    failed: AtomicU64,
+}
+
+impl CatchUpCounters {
+    fn applied(&self, entries: usize) {
+        self.caught_up.fetch_add(
+            u64::try_from(entries).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Reports the counters on every scrape.
+    pub(crate) fn report_to(self: &Arc<Self>, metrics: &Metrics) {
+        metrics.register_collector(Box::new(CatchUpCollector(Arc::clone(self))));
+    }
+}
+
+#[derive(Debug)]
+struct CatchUpCollector(Arc<CatchUpCounters>);
+
+impl strata_app_api::metrics::prometheus::collector::Collector for CatchUpCollector {
+    fn encode(
+        &self,
+        mut encoder: strata_app_api::metrics::prometheus::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use strata_app_api::metrics::prometheus::encoding::EncodeMetric;
+        use strata_app_api::metrics::prometheus::metrics::counter::ConstCounter;
+        for (name, help, value) in [
+            (
+                "cache_invalidations_caught_up",
+                "Cache invalidations a catch-up applied because their commit's own had not",
+                &self.0.caught_up,
+            ),
+            (
+                "cache_invalidation_catch_up_failures",
+                "Catch-ups of owed cache invalidations that could not apply them",
+                &self.0.failed,
+            ),
+        ] {
+            let metric = ConstCounter::new(value.load(Ordering::Relaxed));
+            let metric_encoder =
+                encoder.encode_descriptor(name, help, None, metric.metric_type())?;
+            metric.encode(metric_encoder)?;
+        }
+        Ok(())
+    }
 }
 
 /// Forgets the entries of `trail` past `audit.retention`, every

@@ -223,6 +223,7 @@ pub struct Startup<S: Service> {
     pub(crate) cache: Arc<Cache>,
     pub(crate) cache_store: Arc<dyn CacheStore>,
     pub(crate) invalidation_log: Option<Arc<InvalidationLog>>,
+    pub(crate) catch_up_counters: Arc<crate::running::CatchUpCounters>,
     pub(crate) idempotency: Arc<SeaOrmIdempotencyStore>,
     pub(crate) audit: Arc<dyn AuditTrail>,
     pub(crate) metrics: Metrics,
@@ -366,6 +367,7 @@ impl<S: Service> Startup<S> {
             &self.cache_store,
             &service,
             &mut self.workers,
+            &self.catch_up_counters,
         )
         .await;
         let unit_of_work = Arc::new(SeaOrmUnitOfWork::new(database.clone()));

@@ -242,6 +242,24 @@ async fn an_invalidation_redis_refused_is_applied_once_it_takes_commands_again()
 
     price_seen_within(&first, &id, 750, Duration::from_secs(5)).await;
     price_seen_within(&second, &id, 750, Duration::from_secs(5)).await;
+    let mut caught_up = 0;
+    for app in [&first, &second] {
+        let text = app
+            .client
+            .get(app.api_url("/metrics"))
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("text");
+        caught_up += text
+            .lines()
+            .find_map(|line| line.strip_prefix("cache_invalidations_caught_up_total "))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .expect("the catch-up's counter");
+    }
+    assert!(caught_up >= 1, "a catch-up applied the owed invalidation");
     first.stop().await;
     second.stop().await;
     user.delete().await;
