@@ -165,3 +165,235 @@ impl Middleware for InvalidateOnCommit {
         Ok(output)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use strata_domain::RepositoryError;
+    use strata_domain::ports::{
+        AfterCommit, CacheError, CacheStore, MockInvalidationJournal, MockUnitOfWork, Outcome,
+        OwedInvalidation,
+    };
+    use uuid::Uuid;
+    use validator::Validate;
+
+    use super::*;
+    use crate::application::{
+        Access, Command, CommandHandler, Dispatcher, Invalidation, RequestContext, UseCaseContext,
+        middleware,
+    };
+
+    #[derive(Debug, Validate)]
+    struct Rename {
+        name: String,
+    }
+
+    impl Command for Rename {
+        type Output = ();
+        const NAME: &'static str = "test.rename";
+        const ACCESS: Access = Access::Anyone;
+
+        fn invalidates(&self) -> Invalidation {
+            Invalidation::none().key(format!("tea:{}", self.name))
+        }
+    }
+
+    struct Renamer;
+
+    #[async_trait]
+    impl CommandHandler<Rename> for Renamer {
+        async fn handle(&self, _cx: &UseCaseContext, _command: Rename) -> Result<(), AppError> {
+            Ok(())
+        }
+    }
+
+    /// Drops nothing; counts the invalidations asked of it, and refuses them
+    /// while `down`.
+    #[derive(Default)]
+    struct Store {
+        invalidations: Mutex<u32>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl CacheStore for Store {
+        async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+            Ok(None)
+        }
+        async fn put(
+            &self,
+            _: &str,
+            _: Vec<u8>,
+            _: Duration,
+            _: &[String],
+        ) -> Result<(), CacheError> {
+            Ok(())
+        }
+        async fn invalidate(&self, _: &[String], _: &[String]) -> Result<(), CacheError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(CacheError::new(std::io::Error::other("connection refused")));
+            }
+            *self.invalidations.lock().expect("not poisoned") += 1;
+            Ok(())
+        }
+    }
+
+    /// A unit of work that commits what it is given and keeps its
+    /// after-commit hooks for the test to run.
+    fn committing(hooks: &Arc<Mutex<Vec<AfterCommit>>>, outcome: Outcome) -> MockUnitOfWork {
+        let mut unit_of_work = MockUnitOfWork::new();
+        unit_of_work.expect_begin().returning(|_| Ok(()));
+        unit_of_work
+            .expect_finish()
+            .withf(move |decision| *decision == outcome)
+            .times(1)
+            .returning(Ok);
+        let kept = Arc::clone(hooks);
+        unit_of_work
+            .expect_register_after_commit()
+            .returning(move |hook| {
+                kept.lock().expect("not poisoned").push(hook);
+                Ok(())
+            });
+        unit_of_work
+    }
+
+    fn renaming(
+        unit_of_work: MockUnitOfWork,
+        store: &Arc<Store>,
+        log: &Arc<InvalidationLog>,
+    ) -> Dispatcher {
+        let cache = Arc::new(Cache::new(Arc::clone(store) as Arc<dyn CacheStore>));
+        Dispatcher::builder()
+            .middleware(
+                middleware::Standard::new(Arc::new(unit_of_work))
+                    .with_cache(cache)
+                    .with_invalidation_log(Arc::clone(log))
+                    .build(),
+            )
+            .command::<Rename>(Arc::new(Renamer))
+            .build()
+    }
+
+    async fn run_hooks(hooks: &Arc<Mutex<Vec<AfterCommit>>>) {
+        let taken: Vec<AfterCommit> = std::mem::take(&mut *hooks.lock().expect("not poisoned"));
+        for hook in taken {
+            hook().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_invalidation_is_written_down_in_the_unit_of_work_and_settled_once_applied() {
+        let id = Uuid::now_v7();
+        let mut journal = MockInvalidationJournal::new();
+        journal
+            .expect_record()
+            .withf(|keys, tags| keys == ["tea:1".to_owned()] && tags.is_empty())
+            .times(1)
+            .returning(move |_, _| Ok(id));
+        journal
+            .expect_settle()
+            .withf(move |ids| ids == [id])
+            .times(1)
+            .returning(|_| Ok(()));
+        journal.expect_owed().returning(|_, _| Ok(Vec::new()));
+        let log = Arc::new(InvalidationLog::new(Arc::new(journal)));
+        let (store, hooks) = (Arc::new(Store::default()), Arc::new(Mutex::new(Vec::new())));
+        let dispatcher = renaming(committing(&hooks, Outcome::Commit), &store, &log);
+
+        dispatcher
+            .execute(&RequestContext::background(), Rename { name: "1".into() })
+            .await
+            .expect("renamed");
+        assert_eq!(
+            *store.invalidations.lock().expect("not poisoned"),
+            0,
+            "not before the commit"
+        );
+        run_hooks(&hooks).await;
+        assert_eq!(*store.invalidations.lock().expect("not poisoned"), 1);
+
+        let cache = Cache::new(Arc::clone(&store) as Arc<dyn CacheStore>);
+        assert_eq!(
+            log.catch_up(&cache, Duration::from_secs(10))
+                .await
+                .expect("caught up"),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invalidation_the_cache_refuses_after_the_commit_stays_owed() {
+        let id = Uuid::now_v7();
+        let mut journal = MockInvalidationJournal::new();
+        journal
+            .expect_record()
+            .times(1)
+            .returning(move |_, _| Ok(id));
+        // Nothing applied to settle; the entry is still owed.
+        journal
+            .expect_settle()
+            .withf(|ids| ids.is_empty())
+            .times(1)
+            .returning(|_| Ok(()));
+        journal.expect_owed().times(1).returning(move |_, _| {
+            Ok(vec![OwedInvalidation {
+                id,
+                keys: vec!["tea:1".to_owned()],
+                tags: Vec::new(),
+            }])
+        });
+        journal
+            .expect_settle()
+            .withf(move |ids| ids == [id])
+            .times(1)
+            .returning(|_| Ok(()));
+        let log = Arc::new(InvalidationLog::new(Arc::new(journal)));
+        let (store, hooks) = (Arc::new(Store::default()), Arc::new(Mutex::new(Vec::new())));
+        let dispatcher = renaming(committing(&hooks, Outcome::Commit), &store, &log);
+
+        dispatcher
+            .execute(&RequestContext::background(), Rename { name: "1".into() })
+            .await
+            .expect("renamed: a cache failure never fails the command");
+        store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        run_hooks(&hooks).await;
+        store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+
+        let cache = Cache::new(Arc::clone(&store) as Arc<dyn CacheStore>);
+        assert_eq!(
+            log.catch_up(&cache, Duration::ZERO)
+                .await
+                .expect("caught up"),
+            1
+        );
+        assert_eq!(*store.invalidations.lock().expect("not poisoned"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_command_whose_invalidation_cannot_be_written_down_rolls_back() {
+        let mut journal = MockInvalidationJournal::new();
+        journal
+            .expect_record()
+            .times(1)
+            .returning(|_, _| Err(RepositoryError::storage(std::io::Error::other("disk full"))));
+        let log = Arc::new(InvalidationLog::new(Arc::new(journal)));
+        let (store, hooks) = (Arc::new(Store::default()), Arc::new(Mutex::new(Vec::new())));
+        let dispatcher = renaming(committing(&hooks, Outcome::Rollback), &store, &log);
+
+        let refused = dispatcher
+            .execute(&RequestContext::background(), Rename { name: "1".into() })
+            .await;
+
+        assert!(
+            refused.is_err(),
+            "a change whose invalidation would be lost is not kept"
+        );
+        assert!(
+            hooks.lock().expect("not poisoned").is_empty(),
+            "no hook registered"
+        );
+    }
+}
