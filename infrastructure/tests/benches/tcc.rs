@@ -25,7 +25,7 @@ use strata_infrastructure_tests::tcc::Participant;
 
 #[path = "../../../app-api/runtime/tests/support/fresh_postgres.rs"]
 mod fresh_postgres;
-use fresh_postgres::fresh_postgres_url;
+use fresh_postgres::FreshPostgres;
 
 struct NoMigrations;
 
@@ -83,7 +83,8 @@ async fn commits(server: &str, names: &[String]) -> i64 {
 /// `pgbench` inserting one row per transaction from `clients` clients for
 /// `seconds` into a fresh database: its transactions per second.
 async fn commit_limit(server: &str, clients: usize, seconds: u64) -> f64 {
-    let url = fresh_postgres_url(server).await;
+    let fresh = FreshPostgres::create(server).await;
+    let url = fresh.url().to_owned();
     let database = sea_orm::Database::connect(url.as_str())
         .await
         .expect("connected");
@@ -127,9 +128,13 @@ struct Run {
 }
 
 async fn global_transactions(server: &str, concurrency: usize, total: usize) -> Run {
-    let coordinator_url = fresh_postgres_url(server).await;
-    let inventory_url = fresh_postgres_url(server).await;
-    let wallet_url = fresh_postgres_url(server).await;
+    let fresh = [
+        FreshPostgres::create(server).await,
+        FreshPostgres::create(server).await,
+        FreshPostgres::create(server).await,
+    ];
+    let [coordinator_url, inventory_url, wallet_url] =
+        [0, 1, 2].map(|at| fresh[at].url().to_owned());
     let database = Database::connect(&coordinator_url)
         .await
         .expect("connected");
