@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -204,8 +204,12 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Vec<u8>, AppError>>,
     {
-        if let Some(hit) = self.read(&policy.key).await {
-            return hit;
+        match self.read(&policy.key).await {
+            Read::Hit(hit) => return hit,
+            // The store is failing: no turn to wait for and nothing to store;
+            // callers load side by side, as with no cache at all.
+            Read::Failed => return load().await,
+            Read::Miss => {}
         }
         let flight = self.flight(&policy.key);
         let answer = {
@@ -214,8 +218,8 @@ impl Cache {
             match self.look_up(&policy.key).await {
                 LookUp::Hit(hit) => hit,
                 LookUp::Miss(mark) => {
-                    if flight.refused.load(Ordering::SeqCst) {
-                        // Nothing a caller before stored will be found: waiting
+                    if flight.unstored.load(Ordering::SeqCst) >= UNSTORED_BEFORE_SIDE_BY_SIDE {
+                        // The loads before found nothing they could keep: waiting
                         // for the turn would only load one caller after another.
                         turn = None;
                     }
@@ -237,8 +241,12 @@ impl Cache {
                         },
                         Err(_) => Written::NotAsked,
                     };
-                    if stored == Written::Refused {
-                        flight.refused.store(true, Ordering::SeqCst);
+                    match stored {
+                        Written::Stored => flight.unstored.store(0, Ordering::SeqCst),
+                        Written::Refused | Written::Failed => {
+                            flight.unstored.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Written::NotAsked => {}
                     }
                     drop(turn);
                     loaded
@@ -294,19 +302,20 @@ impl Cache {
             .await
     }
 
-    async fn read(&self, key: &str) -> Option<Result<Vec<u8>, AppError>> {
+    async fn read(&self, key: &str) -> Read {
         match self.store.get(key).await {
-            Ok(Some(bytes)) => match Cached::decode(&bytes)? {
-                Cached::Value(value) => Some(Ok(value)),
-                Cached::NotFound { kind, id } => Some(Err(AppError::NotFound {
+            Ok(Some(bytes)) => match Cached::decode(&bytes) {
+                Some(Cached::Value(value)) => Read::Hit(Ok(value)),
+                Some(Cached::NotFound { kind, id }) => Read::Hit(Err(AppError::NotFound {
                     kind: leak_kind(&kind),
                     id,
                 })),
+                None => Read::Miss,
             },
-            Ok(None) => None,
+            Ok(None) => Read::Miss,
             Err(error) => {
                 tracing::warn!(error = %crate::application::error_chain(&error), "cache read failed; loading instead");
-                None
+                Read::Failed
             }
         }
     }
@@ -322,10 +331,16 @@ impl Cache {
                     id,
                 })),
                 // An entry that does not read is replaced, but only under a
-                // mark: a hit carries none, so without one the invalidations
-                // the load may cross cannot be told.
+                // mark. A hit carries none (the invalidations the load may
+                // cross cannot be told), so the entry is dropped instead and
+                // the next caller loads and stores under a mark of its own.
                 None if mark.is_some() => LookUp::Miss(mark),
-                None => LookUp::Failed,
+                None => {
+                    if let Err(error) = self.store.invalidate(&[key.to_owned()], &[]).await {
+                        tracing::warn!(error = %crate::application::error_chain(&error), "an unreadable cache entry could not be dropped");
+                    }
+                    LookUp::Failed
+                }
             },
             Ok((None, mark)) => LookUp::Miss(mark),
             Err(error) => {
@@ -404,10 +419,25 @@ enum Written {
 #[derive(Default)]
 struct Flight {
     turn: tokio::sync::Mutex<()>,
-    /// Set once a load's answer was refused by the store: the callers still
-    /// waiting would find nothing stored and load one after another, so
-    /// they load at once instead.
-    refused: AtomicBool,
+    /// How many loads in a row could not store their answer (refused as
+    /// crossed by an invalidation, or the store failed). After one, the next
+    /// caller loads under a fresh mark and usually stores; after
+    /// [`UNSTORED_BEFORE_SIDE_BY_SIDE`], waiting for the turn would only load
+    /// one caller after another, so the callers load at once instead.
+    unstored: AtomicU32,
+}
+
+/// Loads in a row that stored nothing before a key's callers stop taking turns.
+const UNSTORED_BEFORE_SIDE_BY_SIDE: u32 = 2;
+
+/// What the first read found.
+enum Read {
+    /// The answer, stored.
+    Hit(Result<Vec<u8>, AppError>),
+    /// Nothing (or nothing that reads).
+    Miss,
+    /// The store failed.
+    Failed,
 }
 
 /// What the look-up before a load found.
@@ -512,7 +542,7 @@ impl InvalidationLog {
         loop {
             let owed = self.journal.owed(age, CATCH_UP_BATCH).await?;
             if owed.is_empty() {
-                return unsettled.map_or(Ok(applied), |error| Err(error.into()));
+                return self.settle_again(unsettled).await.map(|()| applied);
             }
             let mut invalidation = Invalidation::none();
             let mut ids = Vec::with_capacity(owed.len());
@@ -529,9 +559,28 @@ impl InvalidationLog {
             self.journal.settle(&ids).await?;
             applied += ids.len();
             if ids.len() < usize::try_from(CATCH_UP_BATCH).unwrap_or(usize::MAX) {
-                return unsettled.map_or(Ok(applied), |error| Err(error.into()));
+                return self.settle_again(unsettled).await.map(|()| applied);
             }
         }
+    }
+}
+
+impl InvalidationLog {
+    /// After a first settle failed: once more, as the journal may have come
+    /// back while the owed entries were applied.
+    async fn settle_again(&self, failed: Option<RepositoryError>) -> Result<(), CatchUpError> {
+        if failed.is_none() {
+            return Ok(());
+        }
+        let settled =
+            std::mem::take(&mut *self.settled.lock().unwrap_or_else(PoisonError::into_inner));
+        if let Err(error) = self.journal.settle(&settled).await {
+            let mut pending = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.extend(settled);
+            pending.truncate(MOST_SETTLED_IN_MEMORY);
+            return Err(error.into());
+        }
+        Ok(())
     }
 }
 
@@ -727,6 +776,86 @@ mod tests {
         );
     }
 
+    /// A store whose first marked put is refused, as when one invalidation
+    /// crossed the first load; later ones are kept.
+    #[derive(Default)]
+    struct RefusesOnce {
+        value: Mutex<Option<Vec<u8>>>,
+        refused: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl CacheStore for RefusesOnce {
+        async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+            Ok(self
+                .value
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone())
+        }
+        async fn put(
+            &self,
+            _: &str,
+            value: Vec<u8>,
+            _: Duration,
+            _: &[String],
+        ) -> Result<(), CacheError> {
+            *self.value.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
+            Ok(())
+        }
+        async fn invalidate(&self, _: &[String], _: &[String]) -> Result<(), CacheError> {
+            Ok(())
+        }
+        async fn get_marked(
+            &self,
+            key: &str,
+        ) -> Result<(Option<Vec<u8>>, Option<InvalidationMark>), CacheError> {
+            Ok((self.get(key).await?, Some(InvalidationMark(0))))
+        }
+        async fn put_unless_invalidated(
+            &self,
+            key: &str,
+            value: Vec<u8>,
+            ttl: Duration,
+            tags: &[String],
+            _: Option<InvalidationMark>,
+        ) -> Result<bool, CacheError> {
+            if !self.refused.swap(true, Ordering::SeqCst) {
+                return Ok(false);
+            }
+            self.put(key, value, ttl, tags).await?;
+            Ok(true)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_one_refused_store_the_next_caller_loads_and_the_rest_read_what_it_stored() {
+        let cache = Arc::new(Cache::new(Arc::new(RefusesOnce::default())));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(&policy(), || async {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Ok::<_, AppError>("sencha".to_owned())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.expect("task ran").expect("loaded"), "sencha");
+        }
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            2,
+            "the refused load, then one that was kept; no stampede"
+        );
+    }
+
     #[tokio::test]
     async fn a_catch_up_applies_what_is_owed_then_settles_it() {
         let store = Arc::new(MapStore::default());
@@ -796,12 +925,18 @@ mod tests {
             .times(1)
             .in_sequence(&mut sequence)
             .returning(|_| Err(RepositoryError::storage(std::io::Error::other("locked"))));
-        // What is owed is still applied.
+        // What is owed is still applied, then the settle is tried once more.
         journal
             .expect_owed()
             .times(1)
             .in_sequence(&mut sequence)
             .return_once(|_, _| Ok(Vec::new()));
+        journal
+            .expect_settle()
+            .withf(move |ids| ids == [applied])
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Err(RepositoryError::storage(std::io::Error::other("locked"))));
         journal
             .expect_settle()
             .withf(move |ids| ids == [applied])

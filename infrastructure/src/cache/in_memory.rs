@@ -1,7 +1,7 @@
 //! A [`CacheStore`] in this process's memory, on moka: an expiry per entry, a
 //! budget in bytes, and an index from each tag to the keys that carry it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -58,45 +58,50 @@ enum Stamped {
 }
 
 /// The invalidations so far, and for each key and tag one of them named in
-/// the last [`STAMP_TTL`], the number of the last one and when it ran. Every
-/// stamp is kept for its whole time (none is dropped to make room), and the
-/// expired ones are swept out whenever their number has doubled.
+/// the last [`STAMP_TTL`], the number of the last one. Every stamp is kept
+/// for its whole time (none is dropped to make room), and no longer: the
+/// stamps are also queued in the order they were made, and each new
+/// invalidation forgets those whose time is up.
 #[derive(Debug, Default)]
 struct Stamps {
     last: u64,
-    named: HashMap<Stamped, (u64, Instant)>,
-    sweep_at: usize,
+    named: HashMap<Stamped, u64>,
+    made: VecDeque<(Instant, Stamped, u64)>,
 }
 
 impl Stamps {
-    /// The smallest number of stamps swept out.
-    const FIRST_SWEEP: usize = 1_024;
-
     fn stamp(&mut self, keys: &[String], tags: &[String]) {
         self.last += 1;
         let now = Instant::now();
+        while let Some((at, _, _)) = self.made.front()
+            && now.duration_since(*at) >= STAMP_TTL
+        {
+            if let Some((_, stamped, number)) = self.made.pop_front()
+                && self.named.get(&stamped) == Some(&number)
+            {
+                self.named.remove(&stamped);
+            }
+        }
         let named = keys
             .iter()
             .map(|key| Stamped::Key(key.clone()))
             .chain(tags.iter().map(|tag| Stamped::Tag(tag.clone())));
         for stamped in named {
-            self.named.insert(stamped, (self.last, now));
+            self.named.insert(stamped.clone(), self.last);
+            self.made.push_back((now, stamped, self.last));
         }
-        if self.named.len() >= self.sweep_at {
-            self.named
-                .retain(|_, (_, at)| now.duration_since(*at) < STAMP_TTL);
-            self.sweep_at = (self.named.len() * 2).max(Self::FIRST_SWEEP);
+        if self.named.capacity() > 4 * self.named.len().max(1_024) {
+            self.named.shrink_to_fit();
+            self.made.shrink_to_fit();
         }
     }
 
     /// Whether an invalidation numbered after `mark` named `key` or one of
-    /// `tags` within the last [`STAMP_TTL`].
+    /// `tags` (within the last [`STAMP_TTL`], or since the last invalidation
+    /// when none has run for longer).
     fn named_since(&self, mark: u64, key: &str, tags: &[String]) -> bool {
-        let recent = |stamped: &Stamped| {
-            self.named
-                .get(stamped)
-                .is_some_and(|(number, at)| *number > mark && at.elapsed() < STAMP_TTL)
-        };
+        let recent =
+            |stamped: &Stamped| self.named.get(stamped).is_some_and(|number| *number > mark);
         recent(&Stamped::Key(key.to_owned()))
             || tags.iter().any(|tag| recent(&Stamped::Tag(tag.clone())))
     }
@@ -330,15 +335,20 @@ impl CacheStore for InMemoryCacheStore {
             return Ok(false);
         }
         let (store, key, tags) = (self.clone(), key.to_owned(), tags.to_vec());
-        let checked = tokio::spawn(async move {
+        let checked = async move {
             let _infallible = store.put(&key, value, ttl, &tags).await;
             if store.invalidated_since(mark, &key, &tags) {
                 store.remove(&key).await;
                 return false;
             }
             true
-        });
-        Ok(checked.await.unwrap_or(false))
+        };
+        // Outside a Tokio runtime there is no task to hand the pair to: it
+        // then runs in the caller.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => Ok(runtime.spawn(checked).await.unwrap_or(false)),
+            Err(_) => Ok(checked.await),
+        }
     }
 }
 

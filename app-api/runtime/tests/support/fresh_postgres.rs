@@ -45,13 +45,20 @@ impl Drop for FreshPostgres {
                 return;
             };
             runtime.block_on(async {
-                if let Ok(admin) = sea_orm::Database::connect(server.as_str()).await {
-                    let _ = admin
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .await;
-                    let _ = admin.close().await;
+                let dropped = match sea_orm::Database::connect(server.as_str()).await {
+                    Ok(admin) => {
+                        let dropped = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = admin.close().await;
+                        dropped.map(drop)
+                    }
+                    Err(error) => Err(error),
+                };
+                if let Err(error) = dropped {
+                    eprintln!("the test database {name} was left behind: {error}");
                 }
             });
         });

@@ -240,16 +240,31 @@ mod tests {
         }
     }
 
-    /// A unit of work that commits what it is given and keeps its
-    /// after-commit hooks for the test to run.
-    fn committing(hooks: &Arc<Mutex<Vec<AfterCommit>>>, outcome: Outcome) -> MockUnitOfWork {
+    /// What happened, in order.
+    type Events = Arc<Mutex<Vec<&'static str>>>;
+
+    /// A unit of work that ends as `outcome` says, noting its beginning and
+    /// end in `events`, and keeps its after-commit hooks for the test to run.
+    fn committing(
+        hooks: &Arc<Mutex<Vec<AfterCommit>>>,
+        outcome: Outcome,
+        events: &Events,
+    ) -> MockUnitOfWork {
         let mut unit_of_work = MockUnitOfWork::new();
-        unit_of_work.expect_begin().returning(|_| Ok(()));
+        let begun = Arc::clone(events);
+        unit_of_work.expect_begin().times(1).returning(move |_| {
+            begun.lock().expect("not poisoned").push("begin");
+            Ok(())
+        });
+        let ended = Arc::clone(events);
         unit_of_work
             .expect_finish()
             .withf(move |decision| *decision == outcome)
             .times(1)
-            .returning(Ok);
+            .returning(move |decision| {
+                ended.lock().expect("not poisoned").push("finish");
+                Ok(decision)
+            });
         let kept = Arc::clone(hooks);
         unit_of_work
             .expect_register_after_commit()
@@ -288,11 +303,16 @@ mod tests {
     async fn the_invalidation_is_written_down_in_the_unit_of_work_and_settled_once_applied() {
         let id = Uuid::now_v7();
         let mut journal = MockInvalidationJournal::new();
+        let events = Events::default();
+        let recorded = Arc::clone(&events);
         journal
             .expect_record()
             .withf(|keys, tags| keys == ["tea:1".to_owned()] && tags.is_empty())
             .times(1)
-            .returning(move |_, _| Ok(id));
+            .returning(move |_, _| {
+                recorded.lock().expect("not poisoned").push("record");
+                Ok(id)
+            });
         journal
             .expect_settle()
             .withf(move |ids| ids == [id])
@@ -301,12 +321,17 @@ mod tests {
         journal.expect_owed().returning(|_, _| Ok(Vec::new()));
         let log = Arc::new(InvalidationLog::new(Arc::new(journal)));
         let (store, hooks) = (Arc::new(Store::default()), Arc::new(Mutex::new(Vec::new())));
-        let dispatcher = renaming(committing(&hooks, Outcome::Commit), &store, &log);
+        let dispatcher = renaming(committing(&hooks, Outcome::Commit, &events), &store, &log);
 
         dispatcher
             .execute(&RequestContext::background(), Rename { name: "1".into() })
             .await
             .expect("renamed");
+        assert_eq!(
+            *events.lock().expect("not poisoned"),
+            ["begin", "record", "finish"],
+            "written down inside the unit of work"
+        );
         assert_eq!(
             *store.invalidations.lock().expect("not poisoned"),
             0,
@@ -352,13 +377,18 @@ mod tests {
             .returning(|_| Ok(()));
         let log = Arc::new(InvalidationLog::new(Arc::new(journal)));
         let (store, hooks) = (Arc::new(Store::default()), Arc::new(Mutex::new(Vec::new())));
-        let dispatcher = renaming(committing(&hooks, Outcome::Commit), &store, &log);
+        let dispatcher = renaming(
+            committing(&hooks, Outcome::Commit, &Events::default()),
+            &store,
+            &log,
+        );
 
         dispatcher
             .execute(&RequestContext::background(), Rename { name: "1".into() })
             .await
-            .expect("renamed: a cache failure never fails the command");
+            .expect("renamed");
         store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The hook meets the failure: logged, failing nothing.
         run_hooks(&hooks).await;
         store.down.store(false, std::sync::atomic::Ordering::SeqCst);
 
@@ -381,7 +411,11 @@ mod tests {
             .returning(|_, _| Err(RepositoryError::storage(std::io::Error::other("disk full"))));
         let log = Arc::new(InvalidationLog::new(Arc::new(journal)));
         let (store, hooks) = (Arc::new(Store::default()), Arc::new(Mutex::new(Vec::new())));
-        let dispatcher = renaming(committing(&hooks, Outcome::Rollback), &store, &log);
+        let dispatcher = renaming(
+            committing(&hooks, Outcome::Rollback, &Events::default()),
+            &store,
+            &log,
+        );
 
         let refused = dispatcher
             .execute(&RequestContext::background(), Rename { name: "1".into() })

@@ -291,7 +291,7 @@ mod tests {
         assert_ne!(
             first.as_phc(),
             second.as_phc(),
-            "a random password each time"
+            "each decoy has a salt of its own"
         );
         for offered in ["", "correct horse battery", "password"] {
             assert!(!hasher.verify(&Password::offered(offered), &first).await);
