@@ -36,7 +36,7 @@ type TagIndex = HashMap<String, HashMap<String, u64>>;
 /// Clones share the same entries.
 ///
 /// Each invalidation is numbered, and the keys and tags it named remember its
-/// number for [`STAMP_TTL`]: a value loaded after a look-up marked with an
+/// number for a minute: a value loaded after a look-up marked with an
 /// earlier number is not stored ([`CacheStore::put_unless_invalidated`]).
 #[derive(Clone)]
 pub struct InMemoryCacheStore {
