@@ -528,16 +528,9 @@ impl InvalidationLog {
     /// # Errors
     /// When the journal or the cache fails; what was not applied stays owed.
     pub async fn catch_up(&self, cache: &Cache, age: Duration) -> Result<usize, CatchUpError> {
-        let settled =
-            std::mem::take(&mut *self.settled.lock().unwrap_or_else(PoisonError::into_inner));
         // Applied entries that cannot be forgotten now are applied again
         // below, harmlessly; what is owed is applied all the same.
-        let unsettled = self.journal.settle(&settled).await.err();
-        if unsettled.is_some() {
-            let mut pending = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.extend(settled);
-            pending.truncate(MOST_SETTLED_IN_MEMORY);
-        }
+        let unsettled = self.settle_applied().await.err();
         let mut applied = 0;
         loop {
             let owed = self.journal.owed(age, CATCH_UP_BATCH).await?;
@@ -566,21 +559,27 @@ impl InvalidationLog {
 }
 
 impl InvalidationLog {
+    /// Forgets the entries applied since the last settle; those it cannot
+    /// forget now are kept for the next.
+    async fn settle_applied(&self) -> Result<(), RepositoryError> {
+        let settled =
+            std::mem::take(&mut *self.settled.lock().unwrap_or_else(PoisonError::into_inner));
+        let settling = self.journal.settle(&settled).await;
+        if settling.is_err() {
+            let mut pending = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.extend(settled);
+            pending.truncate(MOST_SETTLED_IN_MEMORY);
+        }
+        settling
+    }
+
     /// After a first settle failed: once more, as the journal may have come
     /// back while the owed entries were applied.
     async fn settle_again(&self, failed: Option<RepositoryError>) -> Result<(), CatchUpError> {
         if failed.is_none() {
             return Ok(());
         }
-        let settled =
-            std::mem::take(&mut *self.settled.lock().unwrap_or_else(PoisonError::into_inner));
-        if let Err(error) = self.journal.settle(&settled).await {
-            let mut pending = self.settled.lock().unwrap_or_else(PoisonError::into_inner);
-            pending.extend(settled);
-            pending.truncate(MOST_SETTLED_IN_MEMORY);
-            return Err(error.into());
-        }
-        Ok(())
+        Ok(self.settle_applied().await?)
     }
 }
 
@@ -697,22 +696,40 @@ mod tests {
         }
     }
 
-    /// A store where every load crosses an invalidation: it holds nothing
-    /// and refuses every marked put.
-    struct AlwaysInvalidated;
+    /// A store that refuses its first `refusals` marked puts, as when an
+    /// invalidation crossed each of those loads, and keeps what it is given
+    /// after.
+    struct Refusing {
+        refusals: AtomicUsize,
+        value: Mutex<Option<Vec<u8>>>,
+    }
+
+    impl Refusing {
+        fn first(refusals: usize) -> Self {
+            Self {
+                refusals: AtomicUsize::new(refusals),
+                value: Mutex::new(None),
+            }
+        }
+    }
 
     #[async_trait]
-    impl CacheStore for AlwaysInvalidated {
+    impl CacheStore for Refusing {
         async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-            Ok(None)
+            Ok(self
+                .value
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone())
         }
         async fn put(
             &self,
             _: &str,
-            _: Vec<u8>,
+            value: Vec<u8>,
             _: Duration,
             _: &[String],
         ) -> Result<(), CacheError> {
+            *self.value.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
             Ok(())
         }
         async fn invalidate(&self, _: &[String], _: &[String]) -> Result<(), CacheError> {
@@ -720,25 +737,35 @@ mod tests {
         }
         async fn get_marked(
             &self,
-            _key: &str,
+            key: &str,
         ) -> Result<(Option<Vec<u8>>, Option<InvalidationMark>), CacheError> {
-            Ok((None, Some(InvalidationMark(0))))
+            Ok((self.get(key).await?, Some(InvalidationMark(0))))
         }
         async fn put_unless_invalidated(
             &self,
-            _: &str,
-            _: Vec<u8>,
-            _: Duration,
-            _: &[String],
+            key: &str,
+            value: Vec<u8>,
+            ttl: Duration,
+            tags: &[String],
             _: Option<InvalidationMark>,
         ) -> Result<bool, CacheError> {
-            Ok(false)
+            let refused = self
+                .refusals
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok();
+            if refused {
+                return Ok(false);
+            }
+            self.put(key, value, ttl, tags).await?;
+            Ok(true)
         }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn callers_waiting_on_a_load_whose_answer_was_refused_load_side_by_side() {
-        let cache = Arc::new(Cache::new(Arc::new(AlwaysInvalidated)));
+        let cache = Arc::new(Cache::new(Arc::new(Refusing::first(usize::MAX))));
         let (loads, running, most_at_once) = (
             Arc::new(AtomicUsize::new(0)),
             Arc::new(AtomicUsize::new(0)),
@@ -776,61 +803,9 @@ mod tests {
         );
     }
 
-    /// A store whose first marked put is refused, as when one invalidation
-    /// crossed the first load; later ones are kept.
-    #[derive(Default)]
-    struct RefusesOnce {
-        value: Mutex<Option<Vec<u8>>>,
-        refused: std::sync::atomic::AtomicBool,
-    }
-
-    #[async_trait]
-    impl CacheStore for RefusesOnce {
-        async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-            Ok(self
-                .value
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone())
-        }
-        async fn put(
-            &self,
-            _: &str,
-            value: Vec<u8>,
-            _: Duration,
-            _: &[String],
-        ) -> Result<(), CacheError> {
-            *self.value.lock().unwrap_or_else(PoisonError::into_inner) = Some(value);
-            Ok(())
-        }
-        async fn invalidate(&self, _: &[String], _: &[String]) -> Result<(), CacheError> {
-            Ok(())
-        }
-        async fn get_marked(
-            &self,
-            key: &str,
-        ) -> Result<(Option<Vec<u8>>, Option<InvalidationMark>), CacheError> {
-            Ok((self.get(key).await?, Some(InvalidationMark(0))))
-        }
-        async fn put_unless_invalidated(
-            &self,
-            key: &str,
-            value: Vec<u8>,
-            ttl: Duration,
-            tags: &[String],
-            _: Option<InvalidationMark>,
-        ) -> Result<bool, CacheError> {
-            if !self.refused.swap(true, Ordering::SeqCst) {
-                return Ok(false);
-            }
-            self.put(key, value, ttl, tags).await?;
-            Ok(true)
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_one_refused_store_the_next_caller_loads_and_the_rest_read_what_it_stored() {
-        let cache = Arc::new(Cache::new(Arc::new(RefusesOnce::default())));
+        let cache = Arc::new(Cache::new(Arc::new(Refusing::first(1))));
         let loads = Arc::new(AtomicUsize::new(0));
         let callers: Vec<_> = (0..8)
             .map(|_| {
