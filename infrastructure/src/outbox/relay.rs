@@ -73,15 +73,19 @@ pub struct RelayPass {
 /// Publishes the events of one database's outbox through an
 /// [`EventPublisher`]; run one on every instance ([`OutboxRelay::run`]).
 ///
-/// * **Claims** due events in batches, marking them with its instance and a
-///   lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL and MySQL, so relays take
-///   disjoint batches; SQLite's single writer serializes the claims), and only events
-///   whose every earlier event of the same aggregate is published or claimed
-///   with them: an aggregate's events are never published out of order, and an
-///   event that cannot be published holds back the later ones of its
-///   aggregate (not those of others).
+/// * **Claims** due events in batches, and only events whose every earlier
+///   event of the same aggregate is published or claimed with them: an
+///   aggregate's events are never published out of order, and an event that
+///   cannot be published holds back the later ones of its aggregate (not those
+///   of others). On PostgreSQL a pass is one transaction: the events are
+///   locked (`FOR UPDATE SKIP LOCKED`, so relays take disjoint batches),
+///   published, and marked before it commits. On MySQL and SQLite the claim
+///   is a lease written with the relay's instance (`FOR UPDATE SKIP LOCKED`
+///   on MySQL; SQLite's single writer serializes the claims), so the single
+///   writer is not held while the broker answers.
 /// * **Marks** them published only after the broker confirmed. A relay that
-///   dies between the two leaves them to be published again after the lease,
+///   dies in between leaves them to be published again — at once on
+///   PostgreSQL, where its transaction rolls back, after the lease elsewhere —
 ///   with the same message ids, which consumers recognise.
 /// * **Backs off** per event after a failed attempt, doubling up to a ceiling,
 ///   and dead-letters an event after `max_attempts`.
@@ -166,6 +170,9 @@ impl OutboxRelay {
     /// When the outbox cannot be read or written; a broker failure is not an
     /// error of the pass but recorded on the events.
     pub async fn relay_once(&self) -> Result<RelayPass, RepositoryError> {
+        if self.database.backend() == DbBackend::Postgres {
+            return self.relay_once_locked().await;
+        }
         let claimed = self.claim_retrying_deadlocks().await?;
         let mut pass = RelayPass {
             claimed: claimed.len(),
@@ -223,6 +230,94 @@ impl OutboxRelay {
         Ok(pass)
     }
 
+    /// One pass in one transaction: the events stay locked while the broker
+    /// takes them, and are marked (published, or failed) before the commit.
+    /// Saves the lease's write and a commit per pass; a relay that dies
+    /// mid-pass leaves nothing claimed.
+    async fn relay_once_locked(&self) -> Result<RelayPass, RepositoryError> {
+        let (session, claimed) = self.choose_retrying_deadlocks().await?;
+        let mut pass = RelayPass {
+            claimed: claimed.len(),
+            ..RelayPass::default()
+        };
+        if claimed.is_empty() {
+            session.finish().await?;
+            return Ok(pass);
+        }
+        let messages: Vec<Message> = claimed.iter().map(message_of).collect::<Result<_, _>>()?;
+        match self.publisher.publish(&messages).await {
+            Ok(()) => {
+                mark_published(&*session, claimed.iter().map(|row| row.id).collect()).await?;
+                pass.published = claimed.len();
+            }
+            Err(PublishError::Unavailable(error)) => {
+                let reason = error_text(error.as_ref());
+                tracing::warn!(
+                    events = claimed.len(),
+                    reason,
+                    "the broker did not confirm a batch of outbox events; they will be sent again"
+                );
+                for row in &claimed {
+                    pass.record_failure(
+                        self.record_failure(&*session, row, &reason, false, None)
+                            .await?,
+                    );
+                }
+            }
+            Err(PublishError::Refused(_)) => {
+                let mut held: Vec<(String, String)> = Vec::new();
+                for (row, message) in claimed.iter().zip(&messages) {
+                    let aggregate = (row.aggregate_kind.clone(), row.aggregate_id.clone());
+                    if held.contains(&aggregate) {
+                        // Left as it was: unlocked at the commit.
+                        continue;
+                    }
+                    match self.publisher.publish(std::slice::from_ref(message)).await {
+                        Ok(()) => {
+                            mark_published(&*session, vec![row.id]).await?;
+                            pass.published += 1;
+                        }
+                        Err(error) => {
+                            held.push(aggregate);
+                            let refused = matches!(error, PublishError::Refused(_));
+                            let reason = error_text(&error);
+                            if refused {
+                                tracing::warn!(event = %row.id, reason, "the broker refused an outbox event");
+                            }
+                            pass.record_failure(
+                                self.record_failure(&*session, row, &reason, refused, None)
+                                    .await?,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        session.finish().await?;
+        Ok(pass)
+    }
+
+    /// [`Self::choose`] in a transaction of its own, again after a deadlock
+    /// (see [`Self::claim_retrying_deadlocks`]); the events it returns stay
+    /// locked until the transaction ends.
+    async fn choose_retrying_deadlocks(
+        &self,
+    ) -> Result<(crate::Session<'_>, Vec<entity::Model>), RepositoryError> {
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            let session = self.database.autonomous().await?;
+            match self.choose(&*session, now_ms()).await {
+                Err(error) if attempt < ATTEMPTS && crate::db_error::is_deadlock(&error) => {
+                    attempt += 1;
+                    tracing::debug!(attempt, "an outbox claim met a deadlock; claiming again");
+                }
+                Err(error) => return Err(error),
+                Ok(chosen) => return Ok((session, chosen)),
+            }
+        }
+    }
+
     /// [`Self::claim`], again after a deadlock: two relays' claims can lock
     /// the same rows in opposite orders (MySQL locks every row a locking
     /// read scans, not only those it returns), and the engine then rolls one
@@ -244,11 +339,34 @@ impl OutboxRelay {
     async fn claim(&self) -> Result<Vec<entity::Model>, RepositoryError> {
         let now = now_ms();
         let session = self.database.autonomous().await?;
-        let backend = session.get_database_backend();
-        let heads: Vec<entity::Model> =
-            query_models(&*session, backend, &heads(now, self.settings.batch)).await?;
-        if heads.is_empty() {
+        let claimed = self.choose(&*session, now).await?;
+        if claimed.is_empty() {
             session.finish().await?;
+            return Ok(Vec::new());
+        }
+        let until = now.saturating_add(millis(self.settings.lease));
+        entity::Entity::update_many()
+            .col_expr(Column::ClaimedBy, Expr::val(self.instance.clone()))
+            .col_expr(Column::ClaimedUntil, Expr::val(until))
+            .filter(Column::Id.is_in(claimed.iter().map(|row| row.id)))
+            .exec(&*session)
+            .await
+            .map_err(storage_error)?;
+        session.finish().await?;
+        Ok(claimed)
+    }
+
+    /// The events a pass takes, locked in `connection`'s transaction: the
+    /// heads, then as many of their followers as the batch has room for.
+    async fn choose(
+        &self,
+        connection: &impl ConnectionTrait,
+        now: i64,
+    ) -> Result<Vec<entity::Model>, RepositoryError> {
+        let backend = connection.get_database_backend();
+        let heads: Vec<entity::Model> =
+            query_models(connection, backend, &heads(now, self.settings.batch)).await?;
+        if heads.is_empty() {
             return Ok(Vec::new());
         }
         // The events after the heads, so a busy aggregate is not published
@@ -261,11 +379,11 @@ impl OutboxRelay {
             // statement that looked for them itself, or by any other index,
             // would lock (or wait for) every row it scanned on MySQL, and two
             // relays would deadlock on each other's heads.
-            let ids: Vec<Uuid> = query_ids(&*session, backend, &followers(&heads, room)).await?;
+            let ids: Vec<Uuid> = query_ids(connection, backend, &followers(&heads, room)).await?;
             if ids.is_empty() {
                 Vec::new()
             } else {
-                let mut locked = query_models(&*session, backend, &lock_followers(ids)).await?;
+                let mut locked = query_models(connection, backend, &lock_followers(ids)).await?;
                 // Published by another relay since they were chosen.
                 locked.retain(|row| row.published_at.is_none());
                 locked
@@ -297,28 +415,12 @@ impl OutboxRelay {
                 .zip(keep)
                 .filter_map(|(follower, kept)| kept.then_some(follower)),
         );
-        let until = now.saturating_add(millis(self.settings.lease));
-        entity::Entity::update_many()
-            .col_expr(Column::ClaimedBy, Expr::val(self.instance.clone()))
-            .col_expr(Column::ClaimedUntil, Expr::val(until))
-            .filter(Column::Id.is_in(claimed.iter().map(|row| row.id)))
-            .exec(&*session)
-            .await
-            .map_err(storage_error)?;
-        session.finish().await?;
         Ok(claimed)
     }
 
     async fn mark_published(&self, ids: Vec<Uuid>) -> Result<(), RepositoryError> {
         let session = self.database.autonomous().await?;
-        entity::Entity::update_many()
-            .col_expr(Column::PublishedAt, Expr::val(now_ms()))
-            .col_expr(Column::ClaimedBy, Expr::val(Option::<String>::None))
-            .col_expr(Column::ClaimedUntil, Expr::val(Option::<i64>::None))
-            .filter(Column::Id.is_in(ids))
-            .exec(&*session)
-            .await
-            .map_err(storage_error)?;
+        mark_published(&*session, ids).await?;
         session.finish().await
     }
 
@@ -345,11 +447,31 @@ impl OutboxRelay {
         reason: &str,
         refused: bool,
     ) -> Result<Failure, RepositoryError> {
+        let session = self.database.autonomous().await?;
+        // Only while this relay still holds it: one whose lease ran out
+        // leaves the event to its new holder.
+        let failure = self
+            .record_failure(&*session, row, reason, refused, Some(&self.instance))
+            .await?;
+        session.finish().await?;
+        Ok(failure)
+    }
+
+    /// Writes [`Self::fail`]'s record of a failed attempt in `connection`'s
+    /// transaction; with `holder`, only while the event's lease is still that
+    /// relay's.
+    async fn record_failure(
+        &self,
+        connection: &impl ConnectionTrait,
+        row: &entity::Model,
+        reason: &str,
+        refused: bool,
+        holder: Option<&str>,
+    ) -> Result<Failure, RepositoryError> {
         let attempts = row.attempts.saturating_add(1);
         let now = now_ms();
         let dead =
             refused && u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
-        let session = self.database.autonomous().await?;
         let mut update = entity::Entity::update_many()
             .col_expr(Column::Attempts, Expr::val(attempts))
             .col_expr(
@@ -366,15 +488,11 @@ impl OutboxRelay {
                 Expr::val(now.saturating_add(millis(self.backoff(attempts)))),
             )
         };
-        // Only while this relay still holds it: one whose lease ran out
-        // leaves the event to its new holder.
-        update
-            .filter(Column::Id.eq(row.id))
-            .filter(Column::ClaimedBy.eq(self.instance.clone()))
-            .exec(&*session)
-            .await
-            .map_err(storage_error)?;
-        session.finish().await?;
+        update = update.filter(Column::Id.eq(row.id));
+        if let Some(holder) = holder {
+            update = update.filter(Column::ClaimedBy.eq(holder));
+        }
+        update.exec(connection).await.map_err(storage_error)?;
         if dead {
             tracing::error!(event = %row.id, attempts, reason, "an outbox event was dead-lettered");
             Ok(Failure::Dead)
@@ -559,6 +677,22 @@ fn ids_of(limited: SelectStatement) -> SelectStatement {
         .column((rows.clone(), Column::Id))
         .from_subquery(limited, rows)
         .to_owned()
+}
+
+/// Marks `ids` published now and no longer claimed.
+async fn mark_published(
+    connection: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<(), RepositoryError> {
+    entity::Entity::update_many()
+        .col_expr(Column::PublishedAt, Expr::val(now_ms()))
+        .col_expr(Column::ClaimedBy, Expr::val(Option::<String>::None))
+        .col_expr(Column::ClaimedUntil, Expr::val(Option::<i64>::None))
+        .filter(Column::Id.is_in(ids))
+        .exec(connection)
+        .await
+        .map_err(storage_error)?;
+    Ok(())
 }
 
 async fn query_ids(

@@ -398,6 +398,40 @@ async fn a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_
     assert_eq!(f.outbox.status().await.expect("status").pending, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(strata_postgres),
+    ignore = "needs PostgreSQL: set STRATA_TEST_POSTGRES_URL"
+)]
+async fn on_postgres_a_relay_that_dies_mid_pass_leaves_its_events_to_another_at_once() {
+    let database = TestDatabase::postgres().await;
+    let f = start(&database).await;
+    f.record("a", 1..=3).await;
+    let broker = Broker::new();
+    broker.die_after_storing.store(true, Ordering::SeqCst);
+    // A lease no test outlives: what the survivor publishes, it did not wait for.
+    let dying = f.relay(
+        broker.clone(),
+        RelaySettings {
+            lease: Duration::from_secs(3_600),
+            ..quick()
+        },
+    );
+    let died = tokio::spawn(async move { dying.relay_once().await }).await;
+    assert!(died.is_err(), "the relay died");
+    assert_eq!(delivered(&broker.bus).len(), 3, "the broker had them");
+
+    broker.die_after_storing.store(false, Ordering::SeqCst);
+    let survivor = f.relay(broker.clone(), quick());
+    let pass = survivor.relay_once().await.expect("a pass");
+    assert_eq!(pass.published, 3, "nothing was left claimed: {pass:?}");
+    let messages = delivered(&broker.bus);
+    let first: Vec<Uuid> = messages[..3].iter().map(|message| message.id).collect();
+    let again: Vec<Uuid> = messages[3..].iter().map(|message| message.id).collect();
+    assert_eq!(first, again, "with the same message ids, in the same order");
+    assert_eq!(f.outbox.status().await.expect("status").pending, 0);
+}
+
 async fn two_relays_take_disjoint_batches_and_keep_each_aggregates_order(database: TestDatabase) {
     let f = start(&database).await;
     for aggregate in 0..20 {
