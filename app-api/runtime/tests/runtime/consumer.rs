@@ -431,6 +431,9 @@ async fn a_batch_commits_only_while_its_owner_holds_the_partition() {
         let round = Arc::clone(&slow);
         let stalled = tokio::spawn(async move { round.round().await });
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let store = ConsumerStore::new(f.database.clone());
+        let key = format!("recorder@{}", f.bus.id());
+        let held_by_stalled = store.holders(&key).await.expect("holders");
         // On SQLite the stalled owner's transaction holds the only writer, so
         // the other instance waits for it; on PostgreSQL it takes over now.
         let survivor = Recorder {
@@ -442,7 +445,25 @@ async fn a_batch_commits_only_while_its_owner_holds_the_partition() {
             let survivor = Arc::clone(&survivor);
             tokio::spawn(async move { survivor.round().await })
         };
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        match database.engine() {
+            Engine::Postgres => {
+                // Released only once every partition it held is another's.
+                let waited = std::time::Instant::now();
+                loop {
+                    let holders = store.holders(&key).await.expect("holders");
+                    let taken = holders.iter().all(|held| !held_by_stalled.contains(held));
+                    if taken && !holders.is_empty() {
+                        break;
+                    }
+                    assert!(
+                        waited.elapsed() < Duration::from_secs(30),
+                        "the survivor never took over: {holders:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            Engine::Sqlite => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
         gate.add_permits(100);
         stalled.await.expect("ran").expect("a round");
         taking_over.await.expect("ran").expect("a round");
@@ -530,7 +551,7 @@ async fn instances_share_the_partitions_and_a_newcomer_gets_its_part() {
             "alone, it takes all"
         );
 
-        let second = consumer(&f, Recorder::new(&f.database), Duration::from_millis(300));
+        let second = consumer(&f, Recorder::new(&f.database), Duration::from_secs(30));
         second.round().await.expect("a round");
         first.round().await.expect("a round");
         second.round().await.expect("a round");

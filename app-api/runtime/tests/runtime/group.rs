@@ -261,7 +261,12 @@ async fn a_message_published_twice_into_one_batch_is_applied_once_by_a_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_members_messages_go_to_another_after_the_idle_threshold() {
     on_each_backend(|database, on_redis| async move {
-        let g = fixture(&database, on_redis, quick_claims()).await;
+        // A threshold the next steps cannot outlast on a busy machine.
+        let settings = GroupSettings {
+            claim_idle: Duration::from_secs(3),
+            ..quick_claims()
+        };
+        let g = fixture(&database, on_redis, settings).await;
         let sent: Vec<Message> = ["a", "b", "c"]
             .iter()
             .map(|key| message(key, 1, json!({ "n": 1 })))
@@ -278,7 +283,7 @@ async fn a_stalled_members_messages_go_to_another_after_the_idle_threshold() {
             0,
             "before the threshold they are the stalled member's"
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(3_100)).await;
         until_idle(&other).await;
         let (_, times) = applied(&g.f).await;
         assert_eq!(times.len(), 3);

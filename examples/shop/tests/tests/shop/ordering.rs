@@ -315,9 +315,8 @@ async fn an_order_is_placed_across_inventory_and_wallet_on_mysql() {
 /// database.
 #[tokio::test]
 async fn an_operator_retries_then_forces_a_transaction_whose_participant_never_answers() {
-    let nobody = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let unreachable = format!("http://{}", nobody.local_addr().expect("an address"));
-    drop(nobody);
+    // Port 1 is never served here: every call is refused.
+    let unreachable = "http://127.0.0.1:1".to_owned();
     let app = spawn_app_with(move |settings| {
         settings.app.wallet.url = Some(unreachable.clone());
         let tcc = &mut settings.service.tcc;
