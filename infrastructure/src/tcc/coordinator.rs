@@ -318,6 +318,24 @@ impl BranchOutcome {
             error: Some(error.chars().take(2_000).collect()),
         }
     }
+
+    /// `row` as storing this outcome leaves it.
+    fn apply_to(&self, row: &mut BranchRow) {
+        if let Some(state) = self.state {
+            state.clone_into(&mut row.state);
+        }
+        row.attempts = row.attempts.saturating_add(1);
+        row.last_error.clone_from(&self.error);
+    }
+}
+
+/// Where a global transaction stands, as far as driving it on needs.
+struct Standing {
+    saga: bool,
+    state: TransactionState,
+    timeout_at: i64,
+    attempts: i32,
+    reason: Option<String>,
 }
 
 const TCC: &str = "tcc";
@@ -428,9 +446,8 @@ impl Coordinator {
         branches: Vec<BranchSpec>,
         traceparent: Option<&str>,
     ) -> Result<Outcome, TccError> {
-        let deadline = self.create(gid, TCC, &branches).await?;
+        let (deadline, mut rows) = self.create(gid, TCC, &branches).await?;
         self.die_at(Phase::Prepared, gid).await?;
-        let rows = self.branches(gid).await?;
         let answers = join_all(
             rows.iter()
                 .map(|branch| self.call(gid, branch, BranchOp::Try, traceparent, deadline)),
@@ -453,32 +470,42 @@ impl Coordinator {
                 }
             });
         }
-        self.store_outcomes(gid, &outcomes).await?;
-        if refusal.is_none() && unknown.is_none() {
-            if self
-                .move_state(
-                    gid,
-                    TransactionState::Prepared,
-                    TransactionState::Submitted,
-                    None,
-                )
-                .await?
-            {
-                self.die_at(Phase::Submitted, gid).await?;
-            }
+        let (to, reason) = if refusal.is_none() && unknown.is_none() {
+            (TransactionState::Submitted, None)
         } else {
             let reason = refusal
                 .or(unknown.map(|error| format!("a participant did not answer: {error}")))
                 .unwrap_or_default();
-            self.move_state(
+            (TransactionState::Aborting, Some(reason))
+        };
+        let moved = self
+            .store_outcomes_and_move(
                 gid,
+                &outcomes,
                 TransactionState::Prepared,
-                TransactionState::Aborting,
-                Some(&reason),
+                to,
+                reason.as_deref(),
             )
             .await?;
+        if !moved {
+            // Moved meanwhile (by recovery, past the timeout): from where it
+            // stands now.
+            return self.drive(gid, traceparent).await;
         }
-        self.drive(gid, traceparent).await
+        if to == TransactionState::Submitted {
+            self.die_at(Phase::Submitted, gid).await?;
+        }
+        for (row, outcome) in rows.iter_mut().zip(&outcomes) {
+            outcome.apply_to(row);
+        }
+        let standing = Standing {
+            saga: false,
+            state: to,
+            timeout_at: deadline,
+            attempts: 0,
+            reason,
+        };
+        self.drive_from(gid, traceparent, &standing, &rows).await
     }
 
     /// Runs a saga `gid` over `steps`: each step's action in turn; when one
@@ -493,9 +520,8 @@ impl Coordinator {
         steps: Vec<BranchSpec>,
         traceparent: Option<&str>,
     ) -> Result<Outcome, TccError> {
-        let deadline = self.create(gid, SAGA, &steps).await?;
+        let (deadline, rows) = self.create(gid, SAGA, &steps).await?;
         self.die_at(Phase::Prepared, gid).await?;
-        let rows = self.branches(gid).await?;
         let mut failed = None;
         for branch in &rows {
             // Marked before it is sent, so a compensation follows it even if
@@ -564,7 +590,7 @@ impl Coordinator {
     /// Takes `gid` as far as it can go from where it stands, and leaves what
     /// is left to a later retry.
     async fn drive(&self, gid: &str, traceparent: Option<&str>) -> Result<Outcome, TccError> {
-        let row = self
+        let mut row = self
             .transaction_row(gid)
             .await?
             .ok_or_else(|| TccError::NotFound(gid.to_owned()))?;
@@ -578,44 +604,76 @@ impl Coordinator {
                 Some("timeout"),
             )
             .await?;
-            state = self.state_of(gid).await?;
+            row = self
+                .transaction_row(gid)
+                .await?
+                .ok_or_else(|| TccError::NotFound(gid.to_owned()))?;
+            state = TransactionState::from_name(&row.state)
+                .ok_or_else(|| TccError::NotFound(gid.to_owned()))?;
         }
         let branches = self.branches(gid).await?;
+        let standing = Standing {
+            saga: row.kind == SAGA,
+            state,
+            timeout_at: row.timeout_at,
+            attempts: row.attempts,
+            reason: row.reason,
+        };
+        self.drive_from(gid, traceparent, &standing, &branches)
+            .await
+    }
+
+    /// [`Self::drive`] from a standing already known: its state, the
+    /// branches as they are stored.
+    async fn drive_from(
+        &self,
+        gid: &str,
+        traceparent: Option<&str>,
+        standing: &Standing,
+        branches: &[BranchRow],
+    ) -> Result<Outcome, TccError> {
+        let Standing {
+            saga,
+            state,
+            timeout_at,
+            attempts,
+            ref reason,
+        } = *standing;
         let (done, progressed, error) = match state {
             TransactionState::Succeeded => return Ok(Outcome::Succeeded),
             TransactionState::Failed => {
                 return Ok(Outcome::Failed {
-                    reason: self.reason_of(gid).await?,
+                    reason: self.known_reason(gid, reason.as_deref()).await?,
                 });
             }
             TransactionState::Prepared => {
-                self.release(gid, row.timeout_at).await?;
+                self.release(gid, timeout_at).await?;
                 return Ok(Outcome::Pending { state });
             }
-            TransactionState::Submitted if row.kind == SAGA => (true, false, None),
+            TransactionState::Submitted if saga => (true, false, None),
             TransactionState::Submitted => {
                 self.finish_open(
                     gid,
-                    &branches,
+                    branches,
                     BranchOp::Confirm,
                     "confirmed",
                     traceparent,
-                    row.timeout_at,
+                    timeout_at,
                 )
                 .await?
             }
-            TransactionState::Aborting if row.kind == SAGA => {
-                self.compensate_in_reverse(gid, &branches, traceparent, row.timeout_at)
+            TransactionState::Aborting if saga => {
+                self.compensate_in_reverse(gid, branches, traceparent, timeout_at)
                     .await?
             }
             TransactionState::Aborting => {
                 self.finish_open(
                     gid,
-                    &branches,
+                    branches,
                     BranchOp::Cancel,
                     "cancelled",
                     traceparent,
-                    row.timeout_at,
+                    timeout_at,
                 )
                 .await?
             }
@@ -630,11 +688,11 @@ impl Coordinator {
             return Ok(match terminal {
                 TransactionState::Succeeded => Outcome::Succeeded,
                 _ => Outcome::Failed {
-                    reason: self.reason_of(gid).await?,
+                    reason: self.known_reason(gid, reason.as_deref()).await?,
                 },
             });
         }
-        self.retry_later(gid, row.attempts, progressed, error.as_deref())
+        self.retry_later(gid, attempts, progressed, error.as_deref())
             .await?;
         Ok(Outcome::Pending { state })
     }
@@ -843,12 +901,14 @@ impl Coordinator {
     }
 
     /// Stores the transaction and its branches: when it times out (ms).
+    /// Stores `gid` prepared with its `branches` registered: its deadline,
+    /// and the branches as stored.
     async fn create(
         &self,
         gid: &str,
         kind: &str,
         branches: &[BranchSpec],
-    ) -> Result<i64, TccError> {
+    ) -> Result<(i64, Vec<BranchRow>), TccError> {
         let now = self.now();
         let timeout_at = now.saturating_add(millis(self.settings.timeout));
         let session = self.database.autonomous().await?;
@@ -889,7 +949,23 @@ impl Coordinator {
             session.finish().await?;
             return Err(TccError::Duplicate(gid.to_owned()));
         }
-        if !branches.is_empty() {
+        let rows: Vec<BranchRow> = branches
+            .iter()
+            .enumerate()
+            .map(|(position, branch)| {
+                let position = i32::try_from(position).unwrap_or(i32::MAX);
+                BranchRow {
+                    branch_id: format!("{:02}", position.saturating_add(1)),
+                    position,
+                    url: branch.url.clone(),
+                    payload: branch.payload.to_string(),
+                    state: "registered".to_owned(),
+                    attempts: 0,
+                    last_error: None,
+                }
+            })
+            .collect();
+        if !rows.is_empty() {
             let mut insert = Query::insert();
             insert.into_table(Branches::Table).columns([
                 Branches::Gid,
@@ -901,23 +977,22 @@ impl Coordinator {
                 Branches::Attempts,
                 Branches::UpdatedAt,
             ]);
-            for (position, branch) in branches.iter().enumerate() {
-                let position = i32::try_from(position).unwrap_or(i32::MAX);
+            for row in &rows {
                 insert.values_panic([
                     gid.into(),
-                    format!("{:02}", position + 1).into(),
-                    position.into(),
-                    branch.url.as_str().into(),
-                    branch.payload.to_string().into(),
-                    "registered".into(),
-                    0_i32.into(),
+                    row.branch_id.as_str().into(),
+                    row.position.into(),
+                    row.url.as_str().into(),
+                    row.payload.as_str().into(),
+                    row.state.as_str().into(),
+                    row.attempts.into(),
                     now.into(),
                 ]);
             }
             execute(&session, &insert).await?;
         }
         session.finish().await?;
-        Ok(timeout_at)
+        Ok((timeout_at, rows))
     }
 
     /// Moves `gid` from `from` to `to`, if it is in `from`: whether it was.
@@ -942,6 +1017,32 @@ impl Coordinator {
         reason: Option<&str>,
         release: bool,
     ) -> Result<bool, TccError> {
+        let session = self.database.autonomous().await?;
+        let moved = self
+            .write_transition(&session, gid, from, to, reason, release)
+            .await?;
+        session.finish().await?;
+        if moved {
+            tracing::info!(
+                gid,
+                from = from.as_str(),
+                to = to.as_str(),
+                "a global transaction moved"
+            );
+        }
+        Ok(moved)
+    }
+
+    /// [`Self::transition`]'s statement, in `session`'s transaction.
+    async fn write_transition(
+        &self,
+        session: &crate::Session<'_>,
+        gid: &str,
+        from: TransactionState,
+        to: TransactionState,
+        reason: Option<&str>,
+        release: bool,
+    ) -> Result<bool, TccError> {
         if !from.successors().contains(&to) {
             return Err(TccError::WrongState {
                 gid: gid.to_owned(),
@@ -949,7 +1050,6 @@ impl Coordinator {
             });
         }
         let now = self.now();
-        let session = self.database.autonomous().await?;
         let mut update = Query::update();
         update
             .table(Transactions::Table)
@@ -965,7 +1065,36 @@ impl Coordinator {
                 .value(Transactions::LeaseUntil, 0_i64)
                 .value(Transactions::NextRetryAt, now);
         }
-        let moved = execute(&session, &update).await? == 1;
+        Ok(execute(session, &update).await? == 1)
+    }
+
+    /// Stores what each branch's call came to, all in one transaction.
+    async fn store_outcomes(&self, gid: &str, outcomes: &[BranchOutcome]) -> Result<(), TccError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let session = self.database.autonomous().await?;
+        self.write_outcomes(&session, gid, outcomes).await?;
+        session.finish().await?;
+        Ok(())
+    }
+
+    /// Stores what each branch's call came to and moves `gid` from `from`
+    /// to `to`, in one transaction: whether it was in `from` (the outcomes
+    /// are stored either way).
+    async fn store_outcomes_and_move(
+        &self,
+        gid: &str,
+        outcomes: &[BranchOutcome],
+        from: TransactionState,
+        to: TransactionState,
+        reason: Option<&str>,
+    ) -> Result<bool, TccError> {
+        let session = self.database.autonomous().await?;
+        self.write_outcomes(&session, gid, outcomes).await?;
+        let moved = self
+            .write_transition(&session, gid, from, to, reason, false)
+            .await?;
         session.finish().await?;
         if moved {
             tracing::info!(
@@ -978,13 +1107,14 @@ impl Coordinator {
         Ok(moved)
     }
 
-    /// Stores what each branch's call came to, all in one transaction.
-    async fn store_outcomes(&self, gid: &str, outcomes: &[BranchOutcome]) -> Result<(), TccError> {
-        if outcomes.is_empty() {
-            return Ok(());
-        }
+    /// [`Self::store_outcomes`]'s statements, in `session`'s transaction.
+    async fn write_outcomes(
+        &self,
+        session: &crate::Session<'_>,
+        gid: &str,
+        outcomes: &[BranchOutcome],
+    ) -> Result<(), TccError> {
         let now = self.now();
-        let session = self.database.autonomous().await?;
         for outcome in outcomes {
             let mut update = Query::update();
             update
@@ -997,9 +1127,8 @@ impl Coordinator {
             if let Some(state) = outcome.state {
                 update.value(Branches::State, state);
             }
-            execute(&session, &update).await?;
+            execute(session, &update).await?;
         }
-        session.finish().await?;
         Ok(())
     }
 
@@ -1091,6 +1220,14 @@ impl Coordinator {
             .await?
             .and_then(|row| TransactionState::from_name(&row.state))
             .ok_or_else(|| TccError::NotFound(gid.to_owned()))
+    }
+
+    /// `known`, or when none is, the reason stored for `gid`.
+    async fn known_reason(&self, gid: &str, known: Option<&str>) -> Result<String, TccError> {
+        match known {
+            Some(reason) => Ok(reason.to_owned()),
+            None => self.reason_of(gid).await,
+        }
     }
 
     async fn reason_of(&self, gid: &str) -> Result<String, TccError> {
