@@ -7,6 +7,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
+mod fields;
 #[cfg(feature = "otel")]
 mod otlp;
 
@@ -142,7 +143,8 @@ where
         .with_ansi(colour)
         .with_writer(queue);
     let layer = match format {
-        LogFormat::Pretty => lines.boxed(),
+        LogFormat::Pretty if colour => lines.boxed(),
+        LogFormat::Pretty => lines.fmt_fields(fields::PlainFields).boxed(),
         LogFormat::Json => lines
             .json()
             .with_current_span(true)
