@@ -684,7 +684,10 @@ impl Coordinator {
             } else {
                 TransactionState::Failed
             };
-            self.transition(gid, state, terminal, None, true).await?;
+            if !self.transition(gid, state, terminal, None, true).await? {
+                // Moved meanwhile (an operator forced it): what it holds now.
+                return self.outcome_of(gid).await;
+            }
             return Ok(match terminal {
                 TransactionState::Succeeded => Outcome::Succeeded,
                 _ => Outcome::Failed {
@@ -1079,9 +1082,10 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Stores what each branch's call came to and moves `gid` from `from`
-    /// to `to`, in one transaction: whether it was in `from` (the outcomes
-    /// are stored either way).
+    /// Moves `gid` from `from` to `to` and stores what each branch's call
+    /// came to, in one transaction: whether it was in `from`. When it was
+    /// not, nothing is stored: whoever moved it may have moved its branches
+    /// on too, and an older answer must not set them back.
     async fn store_outcomes_and_move(
         &self,
         gid: &str,
@@ -1091,10 +1095,12 @@ impl Coordinator {
         reason: Option<&str>,
     ) -> Result<bool, TccError> {
         let session = self.database.autonomous().await?;
-        self.write_outcomes(&session, gid, outcomes).await?;
         let moved = self
             .write_transition(&session, gid, from, to, reason, false)
             .await?;
+        if moved {
+            self.write_outcomes(&session, gid, outcomes).await?;
+        }
         session.finish().await?;
         if moved {
             tracing::info!(
@@ -1220,6 +1226,23 @@ impl Coordinator {
             .await?
             .and_then(|row| TransactionState::from_name(&row.state))
             .ok_or_else(|| TccError::NotFound(gid.to_owned()))
+    }
+
+    /// What `gid` has come to, as it is stored.
+    async fn outcome_of(&self, gid: &str) -> Result<Outcome, TccError> {
+        let row = self
+            .transaction_row(gid)
+            .await?
+            .ok_or_else(|| TccError::NotFound(gid.to_owned()))?;
+        let state = TransactionState::from_name(&row.state)
+            .ok_or_else(|| TccError::NotFound(gid.to_owned()))?;
+        Ok(match state {
+            TransactionState::Succeeded => Outcome::Succeeded,
+            TransactionState::Failed => Outcome::Failed {
+                reason: row.reason.unwrap_or_default(),
+            },
+            _ => Outcome::Pending { state },
+        })
     }
 
     /// `known`, or when none is, the reason stored for `gid`.

@@ -23,6 +23,7 @@ use strata_tests::database::{Engine, TestDatabase};
 strata_tests::on_each_engine!(mysql:
     tries_that_succeed_are_confirmed_once_each,
     a_refused_try_cancels_every_branch_and_holds_nothing,
+    a_transaction_an_operator_forces_while_it_is_cancelled_reports_what_was_forced,
     f01_an_initiator_dead_after_prepare_aborts_after_the_timeout_with_empty_cancels,
     f02_an_initiator_dead_before_submit_aborts_and_releases_the_reservations,
     f03_a_coordinator_dead_after_submit_is_finished_by_recovery_once,
@@ -225,6 +226,56 @@ async fn a_refused_try_cancels_every_branch_and_holds_nothing(database: TestData
         shop.inventory.knobs.effects("cancel"),
         0,
         "an empty compensation: the refused try changed nothing"
+    );
+    assert_eq!(shop.state("order-1").await, TransactionState::Failed);
+}
+
+/// An operator who forces a transaction to `failed` while its initiator
+/// cancels its branches: the initiator's own move to `failed` finds it moved.
+struct ForcedDuringTheCancels {
+    operator: Coordinator,
+    forced: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Faults for ForcedDuringTheCancels {
+    async fn crash_at(&self, phase: &Phase, gid: &str) -> bool {
+        if let Phase::BranchAnswered {
+            op: BranchOp::Cancel,
+            ..
+        } = phase
+            && !self.forced.swap(true, Ordering::SeqCst)
+        {
+            self.operator
+                .force(gid, TransactionState::Failed)
+                .await
+                .expect("forced");
+        }
+        false
+    }
+}
+
+async fn a_transaction_an_operator_forces_while_it_is_cancelled_reports_what_was_forced(
+    database: TestDatabase,
+) {
+    let shop = Shop::start(database.engine()).await;
+    let initiator = shop
+        .coordinator()
+        .with_faults(Arc::new(ForcedDuringTheCancels {
+            operator: shop.coordinator(),
+            forced: std::sync::atomic::AtomicBool::new(false),
+        }));
+    // 11 units against a stock of 10: refused, then cancelled.
+    let outcome = initiator
+        .tcc("order-1", shop.order(11, 30), None)
+        .await
+        .expect("ran");
+    assert_eq!(
+        outcome,
+        Outcome::Failed {
+            reason: "forced by an operator".to_owned()
+        },
+        "what the transaction holds, not what the initiator meant to write"
     );
     assert_eq!(shop.state("order-1").await, TransactionState::Failed);
 }
