@@ -171,9 +171,26 @@ impl OutboxRelay {
     /// error of the pass but recorded on the events.
     pub async fn relay_once(&self) -> Result<RelayPass, RepositoryError> {
         if self.database.backend() == DbBackend::Postgres {
-            return self.relay_once_locked().await;
+            // One transaction: the events stay locked while the broker takes
+            // them and are marked before the commit — no lease written, one
+            // commit fewer, and a relay that dies mid-pass leaves nothing
+            // claimed.
+            let (session, claimed) = self.choose_retrying_deadlocks().await?;
+            let pass = self.publish(&Held::Locked(&session), &claimed).await?;
+            session.finish().await?;
+            return Ok(pass);
         }
         let claimed = self.claim_retrying_deadlocks().await?;
+        self.publish(&Held::Leased, &claimed).await
+    }
+
+    /// Publishes the `claimed` events, held as `held` says, and records the
+    /// outcome on each.
+    async fn publish(
+        &self,
+        held: &Held<'_, '_>,
+        claimed: &[entity::Model],
+    ) -> Result<RelayPass, RepositoryError> {
         let mut pass = RelayPass {
             claimed: claimed.len(),
             ..RelayPass::default()
@@ -184,7 +201,7 @@ impl OutboxRelay {
         let messages: Vec<Message> = claimed.iter().map(message_of).collect::<Result<_, _>>()?;
         match self.publisher.publish(&messages).await {
             Ok(()) => {
-                self.mark_published(claimed.iter().map(|row| row.id).collect())
+                self.published(held, claimed.iter().map(|row| row.id).collect())
                     .await?;
                 pass.published = claimed.len();
             }
@@ -195,33 +212,33 @@ impl OutboxRelay {
                     reason,
                     "the broker did not confirm a batch of outbox events; they will be sent again"
                 );
-                for row in &claimed {
-                    pass.record_failure(self.fail(row, &reason, false).await?);
+                for row in claimed {
+                    pass.record_failure(self.failed(held, row, &reason, false).await?);
                 }
             }
             Err(PublishError::Refused(_)) => {
                 // One of them is refused for what it is: find it, one at a time,
                 // each aggregate in order, and let the others through.
-                let mut held: Vec<(String, String)> = Vec::new();
+                let mut stopped: Vec<(String, String)> = Vec::new();
                 for (row, message) in claimed.iter().zip(&messages) {
                     let aggregate = (row.aggregate_kind.clone(), row.aggregate_id.clone());
-                    if held.contains(&aggregate) {
-                        self.release(row.id).await?;
+                    if stopped.contains(&aggregate) {
+                        self.let_go(held, row.id).await?;
                         continue;
                     }
                     match self.publisher.publish(std::slice::from_ref(message)).await {
                         Ok(()) => {
-                            self.mark_published(vec![row.id]).await?;
+                            self.published(held, vec![row.id]).await?;
                             pass.published += 1;
                         }
                         Err(error) => {
-                            held.push(aggregate);
+                            stopped.push(aggregate);
                             let refused = matches!(error, PublishError::Refused(_));
                             let reason = error_text(&error);
                             if refused {
                                 tracing::warn!(event = %row.id, reason, "the broker refused an outbox event");
                             }
-                            pass.record_failure(self.fail(row, &reason, refused).await?);
+                            pass.record_failure(self.failed(held, row, &reason, refused).await?);
                         }
                     }
                 }
@@ -230,71 +247,38 @@ impl OutboxRelay {
         Ok(pass)
     }
 
-    /// One pass in one transaction: the events stay locked while the broker
-    /// takes them, and are marked (published, or failed) before the commit.
-    /// Saves the lease's write and a commit per pass; a relay that dies
-    /// mid-pass leaves nothing claimed.
-    async fn relay_once_locked(&self) -> Result<RelayPass, RepositoryError> {
-        let (session, claimed) = self.choose_retrying_deadlocks().await?;
-        let mut pass = RelayPass {
-            claimed: claimed.len(),
-            ..RelayPass::default()
-        };
-        if claimed.is_empty() {
-            session.finish().await?;
-            return Ok(pass);
+    /// Marks `ids` published where they are held.
+    async fn published(&self, held: &Held<'_, '_>, ids: Vec<Uuid>) -> Result<(), RepositoryError> {
+        match held {
+            Held::Leased => self.mark_published(ids).await,
+            Held::Locked(session) => mark_published(&***session, ids).await,
         }
-        let messages: Vec<Message> = claimed.iter().map(message_of).collect::<Result<_, _>>()?;
-        match self.publisher.publish(&messages).await {
-            Ok(()) => {
-                mark_published(&*session, claimed.iter().map(|row| row.id).collect()).await?;
-                pass.published = claimed.len();
-            }
-            Err(PublishError::Unavailable(error)) => {
-                let reason = error_text(error.as_ref());
-                tracing::warn!(
-                    events = claimed.len(),
-                    reason,
-                    "the broker did not confirm a batch of outbox events; they will be sent again"
-                );
-                for row in &claimed {
-                    pass.record_failure(
-                        self.record_failure(&*session, row, &reason, false, None)
-                            .await?,
-                    );
-                }
-            }
-            Err(PublishError::Refused(_)) => {
-                let mut held: Vec<(String, String)> = Vec::new();
-                for (row, message) in claimed.iter().zip(&messages) {
-                    let aggregate = (row.aggregate_kind.clone(), row.aggregate_id.clone());
-                    if held.contains(&aggregate) {
-                        // Left as it was: unlocked at the commit.
-                        continue;
-                    }
-                    match self.publisher.publish(std::slice::from_ref(message)).await {
-                        Ok(()) => {
-                            mark_published(&*session, vec![row.id]).await?;
-                            pass.published += 1;
-                        }
-                        Err(error) => {
-                            held.push(aggregate);
-                            let refused = matches!(error, PublishError::Refused(_));
-                            let reason = error_text(&error);
-                            if refused {
-                                tracing::warn!(event = %row.id, reason, "the broker refused an outbox event");
-                            }
-                            pass.record_failure(
-                                self.record_failure(&*session, row, &reason, refused, None)
-                                    .await?,
-                            );
-                        }
-                    }
-                }
+    }
+
+    /// Records a failed attempt of `row` where it is held.
+    async fn failed(
+        &self,
+        held: &Held<'_, '_>,
+        row: &entity::Model,
+        reason: &str,
+        refused: bool,
+    ) -> Result<Failure, RepositoryError> {
+        match held {
+            Held::Leased => self.fail(row, reason, refused).await,
+            Held::Locked(session) => {
+                self.record_failure(&***session, row, reason, refused, None)
+                    .await
             }
         }
-        session.finish().await?;
-        Ok(pass)
+    }
+
+    /// Lets go of event `id`, not published in this pass: its lease is given
+    /// up; a locked one is let go at the commit.
+    async fn let_go(&self, held: &Held<'_, '_>, id: Uuid) -> Result<(), RepositoryError> {
+        match held {
+            Held::Leased => self.release(id).await,
+            Held::Locked(_) => Ok(()),
+        }
     }
 
     /// [`Self::choose`] in a transaction of its own, again after a deadlock
@@ -530,6 +514,14 @@ impl OutboxRelay {
 enum Failure {
     Retried,
     Dead,
+}
+
+/// How a pass holds the events it claimed.
+enum Held<'session, 'database> {
+    /// Under a lease written with the relay's instance, committed.
+    Leased,
+    /// Locked in this transaction, which the pass commits at its end.
+    Locked(&'session crate::Session<'database>),
 }
 
 impl RelayPass {

@@ -479,12 +479,13 @@ impl Coordinator {
             (TransactionState::Aborting, Some(reason))
         };
         let moved = self
-            .store_outcomes_and_move(
+            .move_storing(
                 gid,
                 &outcomes,
                 TransactionState::Prepared,
                 to,
                 reason.as_deref(),
+                false,
             )
             .await?;
         if !moved {
@@ -1020,20 +1021,7 @@ impl Coordinator {
         reason: Option<&str>,
         release: bool,
     ) -> Result<bool, TccError> {
-        let session = self.database.autonomous().await?;
-        let moved = self
-            .write_transition(&session, gid, from, to, reason, release)
-            .await?;
-        session.finish().await?;
-        if moved {
-            tracing::info!(
-                gid,
-                from = from.as_str(),
-                to = to.as_str(),
-                "a global transaction moved"
-            );
-        }
-        Ok(moved)
+        self.move_storing(gid, &[], from, to, reason, release).await
     }
 
     /// [`Self::transition`]'s statement, in `session`'s transaction.
@@ -1082,21 +1070,22 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Moves `gid` from `from` to `to` and stores what each branch's call
-    /// came to, in one transaction: whether it was in `from`. When it was
-    /// not, nothing is stored: whoever moved it may have moved its branches
-    /// on too, and an older answer must not set them back.
-    async fn store_outcomes_and_move(
+    /// [`Self::transition`] and, when it moved, what each branch's call came
+    /// to (`outcomes`), in one transaction: whether it moved. When it did not,
+    /// nothing is stored: whoever moved it may have moved its branches on
+    /// too, and an older answer must not set them back.
+    async fn move_storing(
         &self,
         gid: &str,
         outcomes: &[BranchOutcome],
         from: TransactionState,
         to: TransactionState,
         reason: Option<&str>,
+        release: bool,
     ) -> Result<bool, TccError> {
         let session = self.database.autonomous().await?;
         let moved = self
-            .write_transition(&session, gid, from, to, reason, false)
+            .write_transition(&session, gid, from, to, reason, release)
             .await?;
         if moved {
             self.write_outcomes(&session, gid, outcomes).await?;
