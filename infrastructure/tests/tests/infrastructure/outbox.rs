@@ -367,19 +367,7 @@ async fn a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_
     database: TestDatabase,
 ) {
     let f = start(&database).await;
-    f.record("a", 1..=3).await;
-    let broker = Broker::new();
-    broker.die_after_storing.store(true, Ordering::SeqCst);
-    let dying = f.relay(
-        broker.clone(),
-        RelaySettings {
-            lease: Duration::from_millis(1),
-            ..quick()
-        },
-    );
-    let died = tokio::spawn(async move { dying.relay_once().await }).await;
-    assert!(died.is_err(), "the relay died");
-    assert_eq!(delivered(&broker.bus).len(), 3, "the broker had them");
+    let broker = a_relay_dies_once_the_broker_has_three(&f, Duration::from_millis(1)).await;
     assert_eq!(
         f.outbox.status().await.expect("status").pending,
         3,
@@ -390,8 +378,33 @@ async fn a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_
     tokio::time::sleep(Duration::from_millis(20)).await;
     let survivor = f.relay(broker.clone(), quick());
     drain(&survivor).await;
+    assert_eq!(
+        delivered(&broker.bus).len(),
+        6,
+        "published again after the lease"
+    );
+    published_again_with_the_same_ids(&f, &broker).await;
+}
+
+/// Records three events of one aggregate and lets a relay holding them
+/// under `lease` die once the broker has stored them: the broker, not
+/// dying any more.
+async fn a_relay_dies_once_the_broker_has_three(f: &Outboxes, lease: Duration) -> Arc<Broker> {
+    f.record("a", 1..=3).await;
+    let broker = Broker::new();
+    broker.die_after_storing.store(true, Ordering::SeqCst);
+    let dying = f.relay(broker.clone(), RelaySettings { lease, ..quick() });
+    let died = tokio::spawn(async move { dying.relay_once().await }).await;
+    assert!(died.is_err(), "the relay died");
+    assert_eq!(delivered(&broker.bus).len(), 3, "the broker had them");
+    broker.die_after_storing.store(false, Ordering::SeqCst);
+    broker
+}
+
+/// The broker got the three events twice, in the same order with the same
+/// ids, and none waits any more.
+async fn published_again_with_the_same_ids(f: &Outboxes, broker: &Broker) {
     let messages = delivered(&broker.bus);
-    assert_eq!(messages.len(), 6, "published again after the lease");
     let first: Vec<Uuid> = messages[..3].iter().map(|message| message.id).collect();
     let again: Vec<Uuid> = messages[3..].iter().map(|message| message.id).collect();
     assert_eq!(first, again, "with the same message ids, in the same order");
@@ -406,30 +419,12 @@ async fn a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_
 async fn on_postgres_a_relay_that_dies_mid_pass_leaves_its_events_to_another_at_once() {
     let database = TestDatabase::postgres().await;
     let f = start(&database).await;
-    f.record("a", 1..=3).await;
-    let broker = Broker::new();
-    broker.die_after_storing.store(true, Ordering::SeqCst);
     // A lease no test outlives: what the survivor publishes, it did not wait for.
-    let dying = f.relay(
-        broker.clone(),
-        RelaySettings {
-            lease: Duration::from_secs(3_600),
-            ..quick()
-        },
-    );
-    let died = tokio::spawn(async move { dying.relay_once().await }).await;
-    assert!(died.is_err(), "the relay died");
-    assert_eq!(delivered(&broker.bus).len(), 3, "the broker had them");
-
-    broker.die_after_storing.store(false, Ordering::SeqCst);
+    let broker = a_relay_dies_once_the_broker_has_three(&f, Duration::from_secs(3_600)).await;
     let survivor = f.relay(broker.clone(), quick());
     let pass = survivor.relay_once().await.expect("a pass");
     assert_eq!(pass.published, 3, "nothing was left claimed: {pass:?}");
-    let messages = delivered(&broker.bus);
-    let first: Vec<Uuid> = messages[..3].iter().map(|message| message.id).collect();
-    let again: Vec<Uuid> = messages[3..].iter().map(|message| message.id).collect();
-    assert_eq!(first, again, "with the same message ids, in the same order");
-    assert_eq!(f.outbox.status().await.expect("status").pending, 0);
+    published_again_with_the_same_ids(&f, &broker).await;
 }
 
 async fn two_relays_take_disjoint_batches_and_keep_each_aggregates_order(database: TestDatabase) {
