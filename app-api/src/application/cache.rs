@@ -763,15 +763,17 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn callers_waiting_on_a_load_whose_answer_was_refused_load_side_by_side() {
-        let cache = Arc::new(Cache::new(Arc::new(Refusing::first(usize::MAX))));
+    /// `callers` tasks asking `cache` at once for one missing entry, whose
+    /// load takes 50 ms; each must get the loaded value. How many loads ran,
+    /// and the most that ran at one time.
+    async fn concurrent_misses(cache: Cache, callers: usize) -> (usize, usize) {
+        let cache = Arc::new(cache);
         let (loads, running, most_at_once) = (
             Arc::new(AtomicUsize::new(0)),
             Arc::new(AtomicUsize::new(0)),
             Arc::new(AtomicUsize::new(0)),
         );
-        let callers: Vec<_> = (0..8)
+        let callers: Vec<_> = (0..callers)
             .map(|_| {
                 let cache = Arc::clone(&cache);
                 let (loads, running, most_at_once) = (
@@ -796,37 +798,29 @@ mod tests {
         for caller in callers {
             assert_eq!(caller.await.expect("task ran").expect("loaded"), "sencha");
         }
-        assert_eq!(loads.load(Ordering::SeqCst), 8, "nothing could be stored");
+        (
+            loads.load(Ordering::SeqCst),
+            most_at_once.load(Ordering::SeqCst),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_waiting_on_a_load_whose_answer_was_refused_load_side_by_side() {
+        let cache = Cache::new(Arc::new(Refusing::first(usize::MAX)));
+        let (loads, most_at_once) = concurrent_misses(cache, 8).await;
+        assert_eq!(loads, 8, "nothing could be stored");
         assert!(
-            most_at_once.load(Ordering::SeqCst) > 1,
+            most_at_once > 1,
             "after the first refusal the waiting callers did not queue one by one"
         );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn after_one_refused_store_the_next_caller_loads_and_the_rest_read_what_it_stored() {
-        let cache = Arc::new(Cache::new(Arc::new(Refusing::first(1))));
-        let loads = Arc::new(AtomicUsize::new(0));
-        let callers: Vec<_> = (0..8)
-            .map(|_| {
-                let (cache, loads) = (Arc::clone(&cache), Arc::clone(&loads));
-                tokio::spawn(async move {
-                    cache
-                        .get_or_load(&policy(), || async {
-                            loads.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            Ok::<_, AppError>("sencha".to_owned())
-                        })
-                        .await
-                })
-            })
-            .collect();
-        for caller in callers {
-            assert_eq!(caller.await.expect("task ran").expect("loaded"), "sencha");
-        }
+        let cache = Cache::new(Arc::new(Refusing::first(1)));
+        let (loads, _) = concurrent_misses(cache, 8).await;
         assert_eq!(
-            loads.load(Ordering::SeqCst),
-            2,
+            loads, 2,
             "the refused load, then one that was kept; no stampede"
         );
     }
@@ -941,27 +935,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_hundred_concurrent_misses_run_the_loader_once() {
-        let cache = Arc::new(Cache::new(Arc::new(MapStore::default())));
-        let loads = Arc::new(AtomicUsize::new(0));
-        let callers: Vec<_> = (0..100)
-            .map(|_| {
-                let cache = Arc::clone(&cache);
-                let loads = Arc::clone(&loads);
-                tokio::spawn(async move {
-                    cache
-                        .get_or_load(&policy(), || async {
-                            loads.fetch_add(1, Ordering::SeqCst);
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            Ok::<_, AppError>("sencha".to_owned())
-                        })
-                        .await
-                })
-            })
-            .collect();
-        for caller in callers {
-            assert_eq!(caller.await.expect("task ran").expect("loaded"), "sencha");
-        }
-        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        let cache = Cache::new(Arc::new(MapStore::default()));
+        let (loads, _) = concurrent_misses(cache, 100).await;
+        assert_eq!(loads, 1);
     }
 
     #[tokio::test]
