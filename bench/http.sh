@@ -12,6 +12,8 @@
 #   bench/http.sh                # release build, 3 rounds of 10 s per case
 #   bench/http.sh --short        # debug build, 1 round of 2 s: what CI runs
 #   BENCH_SECONDS=20 BENCH_ROUNDS=5 bench/http.sh
+#   BENCH_SECTIONS=reads bench/http.sh   # only the reads (or: writes)
+#   BENCH_BIN=/tmp/build bench/http.sh    # shop and bare-shop built already, there
 #
 # Needs wrk (apt install wrk) and, for the PostgreSQL writes,
 # STRATA_TEST_POSTGRES_URL (postgres://user@host:port/db of a server where
@@ -22,6 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${BENCH_SECONDS:-10}
+sections=${BENCH_SECTIONS:-reads writes}
 rounds=${BENCH_ROUNDS:-3}
 profile=release
 while [ $# -gt 0 ]; do
@@ -34,12 +37,15 @@ done
 threads=2
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt install wrk" >&2; exit 1; }
-if [ "$profile" = release ]; then
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+elif [ "$profile" = release ]; then
   cargo build --release --locked -p shop-app-api -p bare-shop
+  bin=target/release
 else
   cargo build --locked -p shop-app-api -p bare-shop
+  bin=target/debug
 fi
-bin=target/$profile
 
 work=$(mktemp -d)
 results=$work/results.tsv
@@ -238,14 +244,17 @@ writes() {
 }
 
 printf 'section\tcase\tconnections\trequests/s\tp50 ms\tp99 ms\tnon-2xx\tsocket errors\n' >"$results"
-reads
-writes sqlite
-if [ -n "${STRATA_TEST_POSTGRES_URL:-}" ]; then
-  pg_admin_url=$STRATA_TEST_POSTGRES_URL
-  pg_base=${STRATA_TEST_POSTGRES_URL%/*}
-  writes postgres
-else
-  echo "PostgreSQL writes skipped: set STRATA_TEST_POSTGRES_URL to measure them"
+wanted() { case " $sections " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if wanted reads; then reads; fi
+if wanted writes; then
+  writes sqlite
+  if [ -n "${STRATA_TEST_POSTGRES_URL:-}" ]; then
+    pg_admin_url=$STRATA_TEST_POSTGRES_URL
+    pg_base=${STRATA_TEST_POSTGRES_URL%/*}
+    writes postgres
+  else
+    echo "PostgreSQL writes skipped: set STRATA_TEST_POSTGRES_URL to measure them"
+  fi
 fi
 
 python3 - "$results" "$profile" "$seconds" "$rounds" <<'PY'

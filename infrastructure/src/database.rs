@@ -1,13 +1,12 @@
-use std::marker::PhantomData;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
-    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction,
+    DbBackend, DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use strata_domain::RepositoryError;
 use strata_domain::ports::EventEnvelope;
@@ -192,7 +191,6 @@ impl Database {
     /// # Errors
     /// When no connection can be had or the query fails.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        use sea_orm::ConnectionTrait;
         self.inner
             .writer
             .execute_unprepared("SELECT 1")
@@ -215,8 +213,10 @@ impl Database {
     /// Where a repository reads: the unit of work of this database running on the
     /// current task, so a command sees its own writes (waiting, like a writer,
     /// while a nested use case's savepoint is open, so it never reads what that
-    /// one may yet undo); otherwise a read-only transaction of the call's own,
-    /// which [`Session::finish`] ends.
+    /// one may yet undo); otherwise the read-only pool, each statement on its
+    /// own and seeing what was committed when it ran — as every statement of a
+    /// read-committed transaction does on PostgreSQL and MySQL — with no
+    /// `BEGIN` and `COMMIT` around it.
     ///
     /// # Errors
     /// [`RepositoryError::Busy`] when no connection is free in time.
@@ -225,15 +225,18 @@ impl Database {
             let turn = scope.shared_turn().await;
             return Ok(Session::new(Kind::Joined { scope, _turn: turn }));
         }
-        // The read pool refuses writes on every connection. An in-memory SQLite
-        // database has no second pool: there the session counts the database's
-        // changes, and one that wrote is refused when it finishes.
+        // The read pool refuses writes on every connection.
+        if let Some(pool) = &self.inner.reader {
+            return Ok(Session::new(Kind::Read {
+                pool,
+                recorded: false,
+            }));
+        }
+        // An in-memory SQLite database has no second pool: there a transaction
+        // counts the database's changes, and one that wrote is refused when it
+        // finishes.
         let transaction = self.reader_pool().begin().await.map_err(storage_error)?;
-        let changes_before = if self.inner.reader.is_none() {
-            Some(total_changes(&transaction).await?)
-        } else {
-            None
-        };
+        let changes_before = Some(total_changes(&transaction).await?);
         Ok(Session::new(Kind::Own {
             transaction,
             events: Vec::new(),
@@ -309,7 +312,6 @@ impl Database {
 
 /// SQLite's count of rows changed through this connection so far.
 async fn total_changes(transaction: &DatabaseTransaction) -> Result<i64, RepositoryError> {
-    use sea_orm::{ConnectionTrait, Statement};
     let row = transaction
         .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
@@ -432,20 +434,21 @@ pub struct PoolStatus {
     pub max: u32,
 }
 
-/// A transaction a repository call runs in; dereferences to sea-orm's
-/// [`DatabaseTransaction`], which implements `ConnectionTrait`.
+/// Where a repository call runs its statements: the unit of work it joined,
+/// a transaction of its own, or (a read outside any unit of work) the
+/// read-only pool. It implements sea-orm's [`ConnectionTrait`], so queries run
+/// on it as on a connection: `Products::find_by_id(id).one(&session)`.
 ///
 /// It borrows its [`Database`], so it lives within the repository call that
 /// asked for it and cannot be moved to a spawned task: a unit of work is never
 /// left with a session still open after its work ended.
 #[derive(Debug)]
 pub struct Session<'a> {
-    kind: Kind,
-    _database: PhantomData<&'a Database>,
+    kind: Kind<'a>,
 }
 
 #[derive(Debug)]
-enum Kind {
+enum Kind<'a> {
     Joined {
         scope: Arc<Scope>,
         /// Held while the session lives, so no savepoint of a nested use case
@@ -463,14 +466,18 @@ enum Kind {
         stored_events: bool,
         outbox_signal: Arc<tokio::sync::Notify>,
     },
+    /// Reads outside any unit of work: each statement takes a connection of
+    /// the read-only pool for itself.
+    Read {
+        pool: &'a DatabaseConnection,
+        /// Whether events were recorded on it, which a read cannot store.
+        recorded: bool,
+    },
 }
 
-impl Session<'_> {
-    fn new(kind: Kind) -> Self {
-        Self {
-            kind,
-            _database: PhantomData,
-        }
+impl<'a> Session<'a> {
+    fn new(kind: Kind<'a>) -> Self {
+        Self { kind }
     }
 
     /// Records events produced by the write this session carries. In a unit of
@@ -480,6 +487,7 @@ impl Session<'_> {
         match &mut self.kind {
             Kind::Joined { scope, .. } => scope.record(new_events),
             Kind::Own { events, .. } => events.extend(new_events),
+            Kind::Read { recorded, .. } => *recorded |= !new_events.is_empty(),
         }
     }
 
@@ -487,7 +495,7 @@ impl Session<'_> {
     pub(crate) fn trace(&self) -> Option<String> {
         match &self.kind {
             Kind::Joined { scope, .. } => scope.trace(),
-            Kind::Own { .. } => None,
+            Kind::Own { .. } | Kind::Read { .. } => None,
         }
     }
 
@@ -497,6 +505,7 @@ impl Session<'_> {
         match &mut self.kind {
             Kind::Joined { scope, .. } => scope.mark_events_stored(),
             Kind::Own { stored_events, .. } => *stored_events = true,
+            Kind::Read { recorded, .. } => *recorded = true,
         }
     }
 
@@ -514,10 +523,17 @@ impl Session<'_> {
     ///
     /// # Errors
     /// When the events cannot be stored, the commit fails, or a read session
-    /// wrote.
+    /// wrote or recorded events.
     pub async fn finish(self) -> Result<(), RepositoryError> {
         match self.kind {
-            Kind::Joined { .. } => Ok(()),
+            Kind::Joined { .. }
+            | Kind::Read {
+                recorded: false, ..
+            } => Ok(()),
+            Kind::Read { recorded: true, .. } => Err(RepositoryError::storage(MisplacedWork(
+                "events were recorded on a read session; writes and their events run \
+                 through `Database::writer` in a unit of work",
+            ))),
             Kind::Own {
                 transaction,
                 events,
@@ -548,14 +564,37 @@ impl Session<'_> {
     }
 }
 
-impl Deref for Session<'_> {
-    type Target = DatabaseTransaction;
-
-    fn deref(&self) -> &DatabaseTransaction {
+impl Session<'_> {
+    /// What the statements run on.
+    fn executor(&self) -> DatabaseExecutor<'_> {
         match &self.kind {
-            Kind::Joined { scope, .. } => &scope.transaction,
-            Kind::Own { transaction, .. } => transaction,
+            Kind::Joined { scope, .. } => DatabaseExecutor::Transaction(&scope.transaction),
+            Kind::Own { transaction, .. } => DatabaseExecutor::Transaction(transaction),
+            Kind::Read { pool, .. } => DatabaseExecutor::Connection(pool),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Session<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.executor().get_database_backend()
+    }
+
+    async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        self.executor().execute_raw(statement).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.executor().execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.executor().query_one_raw(statement).await
+    }
+
+    async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.executor().query_all_raw(statement).await
     }
 }
 
@@ -579,7 +618,6 @@ pub async fn insert_absent<C>(
 where
     C: sea_orm::sea_query::IntoIden,
 {
-    use sea_orm::ConnectionTrait;
     let backend = session.get_database_backend();
     if backend != DbBackend::MySql {
         insert.on_conflict(
@@ -611,7 +649,6 @@ pub(crate) async fn execute(
     session: &Session<'_>,
     statement: &impl sea_orm::StatementBuilder,
 ) -> Result<u64, RepositoryError> {
-    use sea_orm::ConnectionTrait;
     let backend = session.get_database_backend();
     Ok(session
         .execute_raw(sea_orm::StatementBuilder::build(statement, &backend))

@@ -11,8 +11,8 @@
 //!
 //! A repository never holds a connection of its own choosing. It reads through
 //! [`Database::reader`], which joins the unit of work of its database running on
-//! the current task (so a command sees its own writes) or else opens a short
-//! read-only transaction, and writes through [`Database::writer`], which only
+//! the current task (so a command sees its own writes) or else runs each
+//! statement on a read-only pool, and writes through [`Database::writer`], which only
 //! ever joins that unit of work: a write outside one is refused, not committed
 //! on its own. [`Database::autonomous`] names the rare work that commits by
 //! itself on purpose. See `docs/decisions/0002-ambient-unit-of-work.md`.

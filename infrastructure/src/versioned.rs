@@ -55,7 +55,7 @@ where
     let next = loaded.next();
     let row = row(stored_version(next));
     if loaded.is_new() {
-        row.insert(&*session)
+        row.insert(&session)
             .await
             .map_err(|error| repository_error(error, A::KIND, unique))?;
     } else {
@@ -63,11 +63,11 @@ where
             .set(row)
             .filter(id_column.eq(id.clone()))
             .filter(version_column.eq(stored_version(loaded)))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(|error| repository_error(error, A::KIND, unique))?;
         if updated.rows_affected == 0 {
-            return Err(missing_or_stale::<M::Entity>(&*session, id, A::KIND, loaded).await);
+            return Err(missing_or_stale::<M::Entity>(&session, id, A::KIND, loaded).await);
         }
     }
     session.record(EventEnvelope::take_from(aggregate).map_err(RepositoryError::storage)?);

@@ -89,11 +89,11 @@ impl AuditTrail for SeaOrmAuditTrail {
         entry.changes.extend(current_changes(self.database.id()));
         if current_suspension(self.database.id()).is_some() {
             let session = self.database.autonomous().await?;
-            insert(&*session, &entry).await?;
+            insert(&session, &entry).await?;
             return session.finish().await;
         }
         let session = self.database.writer().await?;
-        insert(&*session, &entry).await?;
+        insert(&session, &entry).await?;
         session.finish().await
     }
 
@@ -105,7 +105,7 @@ impl AuditTrail for SeaOrmAuditTrail {
         database.commits().clone().spawn(async move {
             let written = async {
                 let session = database.autonomous().await?;
-                insert(&*session, &entry).await?;
+                insert(&session, &entry).await?;
                 session.finish().await
             };
             if let Err(error) = written.await {
@@ -149,17 +149,13 @@ impl AuditTrail for SeaOrmAuditTrail {
             );
         }
         let session = self.database.reader().await?;
-        let total = query
-            .clone()
-            .count(&*session)
-            .await
-            .map_err(storage_error)?;
+        let total = query.clone().count(&session).await.map_err(storage_error)?;
         let rows = query
             .order_by_desc(entry::Column::AtMs)
             .order_by_desc(entry::Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         let ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.id).collect();
@@ -169,7 +165,7 @@ impl AuditTrail for SeaOrmAuditTrail {
             change::Entity::find()
                 .filter(change::Column::AuditId.is_in(ids))
                 .order_by_asc(change::Column::Position)
-                .all(&*session)
+                .all(&session)
                 .await
                 .map_err(storage_error)?
         };
@@ -214,12 +210,12 @@ impl AuditTrail for SeaOrmAuditTrail {
                         .to_owned(),
                 ),
             )
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         let purged = entry::Entity::delete_many()
             .filter(entry::Column::AtMs.lt(cutoff))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

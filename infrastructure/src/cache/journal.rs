@@ -44,7 +44,7 @@ impl InvalidationJournal for SeaOrmInvalidationJournal {
         };
         let session = self.database.writer().await?;
         entity::Entity::insert(row)
-            .exec_without_returning(&*session)
+            .exec_without_returning(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -59,7 +59,7 @@ impl InvalidationJournal for SeaOrmInvalidationJournal {
         for chunk in ids.chunks(SETTLE_CHUNK) {
             entity::Entity::delete_many()
                 .filter(entity::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&*session)
+                .exec(&session)
                 .await
                 .map_err(storage_error)?;
         }
@@ -79,7 +79,7 @@ impl InvalidationJournal for SeaOrmInvalidationJournal {
             .order_by_asc(entity::Column::RecordedAt)
             .order_by_asc(entity::Column::Id)
             .limit(limit)
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

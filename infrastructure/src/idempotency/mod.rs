@@ -118,7 +118,7 @@ impl SeaOrmIdempotencyStore {
     ) -> Result<Option<Claim>, RepositoryError> {
         let seen = {
             let session = self.database.reader().await?;
-            let row = find(&*session, key).await?;
+            let row = find(&session, key).await?;
             session.finish().await?;
             row
         };
@@ -147,7 +147,7 @@ impl SeaOrmIdempotencyStore {
                     .filter(Column::ClaimToken.eq(seen.claim_token))
                     .filter(Column::State.eq(seen.state))
                     .filter(Column::CreatedAt.eq(seen.created_at))
-                    .exec(&*session)
+                    .exec(&session)
                     .await
                     .map_err(storage_error)?
                     .rows_affected
@@ -160,7 +160,7 @@ impl SeaOrmIdempotencyStore {
             Some(Claim::Acquired(token))
         } else {
             // Another request wrote the key first: answer from what it wrote.
-            match self.judge(find(&*session, key).await?.as_ref(), fingerprint, now) {
+            match self.judge(find(&session, key).await?.as_ref(), fingerprint, now) {
                 Verdict::Answer(claim) => Some(claim),
                 Verdict::Insert => None,
                 Verdict::Replace => Some(Claim::InProgress),
@@ -223,7 +223,7 @@ impl IdempotencyStore for SeaOrmIdempotencyStore {
             .filter(Column::Key.eq(key))
             .filter(Column::ClaimToken.eq(token.as_str()))
             .filter(Column::State.eq(IN_PROGRESS))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -240,7 +240,7 @@ impl IdempotencyStore for SeaOrmIdempotencyStore {
             .filter(Column::Key.eq(key))
             .filter(Column::ClaimToken.eq(token.as_str()))
             .filter(Column::State.eq(IN_PROGRESS))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await
@@ -251,7 +251,7 @@ impl IdempotencyStore for SeaOrmIdempotencyStore {
         let session = self.database.autonomous().await?;
         let purged = Keys::delete_many()
             .filter(Column::CreatedAt.lte(oldest_kept))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

@@ -66,7 +66,7 @@ impl SeaOrmOutbox {
         let rows = entity::Entity::find()
             .order_by_asc(entity::Column::Id)
             .limit(limit)
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -104,7 +104,7 @@ impl Outbox for SeaOrmOutbox {
                 event
             })
             .collect();
-        insert(&*session, events).await.map_err(storage_error)?;
+        insert(&session, events).await.map_err(storage_error)?;
         session.mark_events_stored();
         session.finish().await
     }
@@ -177,11 +177,11 @@ impl SeaOrmOutbox {
                 .filter(entity::Column::PublishedAt.is_null())
                 .filter(entity::Column::DeadAt.is_null())
         };
-        let pending_count = pending().count(&*session).await.map_err(storage_error)?;
+        let pending_count = pending().count(&session).await.map_err(storage_error)?;
         let dead = entity::Entity::find()
             .filter(entity::Column::PublishedAt.is_null())
             .filter(entity::Column::DeadAt.is_not_null())
-            .count(&*session)
+            .count(&session)
             .await
             .map_err(storage_error)?;
         let summary = pending()
@@ -189,7 +189,7 @@ impl SeaOrmOutbox {
             .column_as(entity::Column::RecordedAt.min(), "oldest")
             .column_as(entity::Column::Attempts.max(), "most_attempts")
             .into_model::<PendingSummary>()
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -216,13 +216,13 @@ impl DeadLetters for SeaOrmOutbox {
                 .filter(entity::Column::PublishedAt.is_null())
                 .filter(entity::Column::DeadAt.is_not_null())
         };
-        let total = dead().count(&*session).await.map_err(storage_error)?;
+        let total = dead().count(&session).await.map_err(storage_error)?;
         let rows = dead()
             .order_by_desc(entity::Column::DeadAt)
             .order_by_desc(entity::Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -251,7 +251,7 @@ impl DeadLetters for SeaOrmOutbox {
             .filter(entity::Column::Id.eq(id))
             .filter(entity::Column::DeadAt.is_not_null())
             .filter(entity::Column::PublishedAt.is_null())
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         let retried = updated.rows_affected == 1;

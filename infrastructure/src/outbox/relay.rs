@@ -251,7 +251,7 @@ impl OutboxRelay {
     async fn published(&self, held: &Held<'_, '_>, ids: Vec<Uuid>) -> Result<(), RepositoryError> {
         match held {
             Held::Leased => self.mark_published(ids).await,
-            Held::Locked(session) => mark_published(&***session, ids).await,
+            Held::Locked(session) => mark_published(*session, ids).await,
         }
     }
 
@@ -266,7 +266,7 @@ impl OutboxRelay {
         match held {
             Held::Leased => self.fail(row, reason, refused).await,
             Held::Locked(session) => {
-                self.record_failure(&***session, row, reason, refused, None)
+                self.record_failure(*session, row, reason, refused, None)
                     .await
             }
         }
@@ -291,7 +291,7 @@ impl OutboxRelay {
         let mut attempt = 1;
         loop {
             let session = self.database.autonomous().await?;
-            match self.choose(&*session, now_ms()).await {
+            match self.choose(&session, now_ms()).await {
                 Err(error) if attempt < ATTEMPTS && crate::db_error::is_deadlock(&error) => {
                     attempt += 1;
                     tracing::debug!(attempt, "an outbox claim met a deadlock; claiming again");
@@ -323,7 +323,7 @@ impl OutboxRelay {
     async fn claim(&self) -> Result<Vec<entity::Model>, RepositoryError> {
         let now = now_ms();
         let session = self.database.autonomous().await?;
-        let claimed = self.choose(&*session, now).await?;
+        let claimed = self.choose(&session, now).await?;
         if claimed.is_empty() {
             session.finish().await?;
             return Ok(Vec::new());
@@ -333,7 +333,7 @@ impl OutboxRelay {
             .col_expr(Column::ClaimedBy, Expr::val(self.instance.clone()))
             .col_expr(Column::ClaimedUntil, Expr::val(until))
             .filter(Column::Id.is_in(claimed.iter().map(|row| row.id)))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -404,7 +404,7 @@ impl OutboxRelay {
 
     async fn mark_published(&self, ids: Vec<Uuid>) -> Result<(), RepositoryError> {
         let session = self.database.autonomous().await?;
-        mark_published(&*session, ids).await?;
+        mark_published(&session, ids).await?;
         session.finish().await
     }
 
@@ -415,7 +415,7 @@ impl OutboxRelay {
             .col_expr(Column::ClaimedUntil, Expr::val(Option::<i64>::None))
             .filter(Column::Id.eq(id))
             .filter(Column::ClaimedBy.eq(self.instance.clone()))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await
@@ -435,7 +435,7 @@ impl OutboxRelay {
         // Only while this relay still holds it: one whose lease ran out
         // leaves the event to its new holder.
         let failure = self
-            .record_failure(&*session, row, reason, refused, Some(&self.instance))
+            .record_failure(&session, row, reason, refused, Some(&self.instance))
             .await?;
         session.finish().await?;
         Ok(failure)
@@ -503,7 +503,7 @@ impl OutboxRelay {
         let session = self.database.autonomous().await?;
         let deleted = entity::Entity::delete_many()
             .filter(Column::PublishedAt.lt(cutoff))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

@@ -111,7 +111,7 @@ impl InProcessReplay {
                     .order_by_asc(Column::Id)
                     .offset(u64::try_from(replayed).unwrap_or(u64::MAX))
                     .limit(REPLAY_BATCH)
-                    .all(&*session)
+                    .all(&session)
                     .await
                     .map_err(storage_error)?;
                 session.finish().await?;

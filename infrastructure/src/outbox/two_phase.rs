@@ -248,7 +248,7 @@ impl TransactionalMessages for SeaOrmTransactionalMessages {
             payload,
             traceparent: row.traceparent,
         };
-        insert(&*session, vec![envelope])
+        insert(&session, vec![envelope])
             .await
             .map_err(storage_error)?;
         session.mark_events_stored();

@@ -10,7 +10,8 @@ use sea_orm_migration::prelude::{
 use sea_orm_migration::schema::{big_integer, pk_uuid, string_len};
 use serde::Serialize;
 use strata_domain::{
-    AggregateRoot, AggregateState, DomainEvent, Entity, Id, Repository, RepositoryError, Version,
+    AggregateRoot, AggregateState, DomainEvent, Entity, EventEnvelope, Id, Repository,
+    RepositoryError, Version,
 };
 use strata_infrastructure::{Database, migrate_up, save_versioned, storage_error};
 
@@ -184,7 +185,7 @@ impl SeaOrmNotes {
         let session = self.database.reader().await?;
         let count = row::Entity::find()
             .filter(row::Column::Text.eq(text))
-            .count(&*session)
+            .count(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -198,11 +199,42 @@ impl SeaOrmNotes {
     pub async fn count(&self) -> Result<u64, RepositoryError> {
         let session = self.database.reader().await?;
         let count = row::Entity::find()
-            .count(&*session)
+            .count(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
         Ok(count)
+    }
+
+    /// How many notes say `text`, counted twice on one read session with
+    /// `between` run after the first count: what a read of several statements
+    /// sees of a commit made while it runs.
+    ///
+    /// # Errors
+    /// When the table cannot be read.
+    pub async fn count_saying_around(
+        &self,
+        text: &str,
+        between: impl Future<Output = ()>,
+    ) -> Result<(u64, u64), RepositoryError> {
+        let session = self.database.reader().await?;
+        let saying = || row::Entity::find().filter(row::Column::Text.eq(text));
+        let before = saying().count(&session).await.map_err(storage_error)?;
+        between.await;
+        let after = saying().count(&session).await.map_err(storage_error)?;
+        session.finish().await?;
+        Ok((before, after))
+    }
+
+    /// Records an event on a read session, as a write's session would.
+    ///
+    /// # Errors
+    /// What finishing the session answers.
+    pub async fn record_while_reading(&self, text: &str) -> Result<(), RepositoryError> {
+        let mut session = self.database.reader().await?;
+        let mut note = Note::write(text);
+        session.record(EventEnvelope::take_from(&mut note).map_err(RepositoryError::storage)?);
+        session.finish().await
     }
 
     /// Writes `first` through a write session and, while holding it, saves
@@ -222,7 +254,7 @@ impl SeaOrmNotes {
             text: Set(first.to_owned()),
             version: Set(1),
         }
-        .insert(&*session)
+        .insert(&session)
         .await
         .map_err(storage_error)?;
         self.save(second).await?;
@@ -241,7 +273,7 @@ impl SeaOrmNotes {
             text: Set(text.to_owned()),
             version: Set(1),
         }
-        .insert(&*session)
+        .insert(&session)
         .await
         .map_err(storage_error)?;
         session.finish().await
@@ -253,7 +285,7 @@ impl Repository<Note> for SeaOrmNotes {
     async fn find(&self, id: Id<Note>) -> Result<Option<Note>, RepositoryError> {
         let session = self.database.reader().await?;
         let found = row::Entity::find_by_id(id.as_uuid())
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

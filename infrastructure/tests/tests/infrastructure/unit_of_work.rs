@@ -32,6 +32,8 @@ strata_tests::on_each_engine!(mysql:
     a_write_from_a_spawned_task_is_refused_not_committed_on_its_own,
     the_raw_pool_is_refused_inside_a_unit_of_work,
     a_read_session_outside_a_unit_of_work_cannot_write,
+    a_read_session_outside_a_unit_of_work_cannot_record_events,
+    each_read_outside_a_unit_of_work_sees_what_committed_before_it,
     one_use_case_on_two_databases_has_a_unit_of_work_on_each,
     a_repository_of_another_database_never_joins_this_ones_transaction,
     an_idempotency_store_on_another_database_is_refused_not_half_kept,
@@ -393,6 +395,34 @@ async fn a_read_session_outside_a_unit_of_work_cannot_write(database: TestDataba
     let refused = f.notes.insert_while_reading("sneaked in").await;
     assert!(refused.is_err(), "the read-only session wrote");
     assert!(!f.exists("sneaked in").await);
+}
+
+async fn a_read_session_outside_a_unit_of_work_cannot_record_events(database: TestDatabase) {
+    let f = start(&database).await;
+    let refused = f.notes.record_while_reading("recorded").await;
+    let reason = strata_app_api::application::error_chain(&refused.expect_err("refused"));
+    assert!(reason.contains("recorded on a read session"), "{reason}");
+    assert!(f.outbox.oldest(10).await.expect("outbox read").is_empty());
+}
+
+/// Outside a unit of work a read runs each statement on its own, as a
+/// read-committed transaction does: a commit made between two statements of one
+/// read session is seen by the second.
+async fn each_read_outside_a_unit_of_work_sees_what_committed_before_it(database: TestDatabase) {
+    let f = start(&database).await;
+    let counts = f
+        .notes
+        .count_saying_around("meanwhile", async {
+            f.run(WriteNotes {
+                texts: texts(&["meanwhile"]),
+                then: Then::Succeed,
+            })
+            .await
+            .expect("committed");
+        })
+        .await
+        .expect("read");
+    assert_eq!(counts, (0, 1), "the second count saw the commit before it");
 }
 
 async fn one_use_case_on_two_databases_has_a_unit_of_work_on_each(database: TestDatabase) {

@@ -54,7 +54,7 @@ impl Repository<Task> for SeaOrmTaskRepository {
     async fn find(&self, id: TaskId) -> Result<Option<Task>, RepositoryError> {
         let session = self.database.reader().await?;
         let row = Tasks::find_by_id(id.as_uuid())
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -86,16 +86,13 @@ impl Repository<Task> for SeaOrmTaskRepository {
 impl TaskRepository for SeaOrmTaskRepository {
     async fn list(&self, page: PageRequest) -> Result<Page<Task>, RepositoryError> {
         let session = self.database.reader().await?;
-        let total = Tasks::find()
-            .count(&*session)
-            .await
-            .map_err(storage_error)?;
+        let total = Tasks::find().count(&session).await.map_err(storage_error)?;
         // Ids are UUIDv7, so their order is the order the tasks were created in.
         let rows = Tasks::find()
             .order_by_asc(Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

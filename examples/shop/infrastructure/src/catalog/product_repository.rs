@@ -61,7 +61,7 @@ impl Repository<Product> for SeaOrmProductRepository {
     async fn find(&self, id: ProductId) -> Result<Option<Product>, RepositoryError> {
         let session = self.database.reader().await?;
         let row = Products::find_by_id(id.as_uuid())
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -101,7 +101,7 @@ impl ProductRepository for SeaOrmProductRepository {
         let session = self.database.reader().await?;
         let row = Products::find()
             .filter(Column::Sku.eq(sku.as_str()))
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -117,7 +117,7 @@ impl ProductRepository for SeaOrmProductRepository {
         let session = self.database.reader().await?;
         let total = Products::find()
             .filter(condition.clone())
-            .count(&*session)
+            .count(&session)
             .await
             .map_err(storage_error)?;
         let rows = Products::find()
@@ -125,7 +125,7 @@ impl ProductRepository for SeaOrmProductRepository {
             .order_by_asc(Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

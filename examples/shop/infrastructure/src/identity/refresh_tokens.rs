@@ -58,7 +58,7 @@ impl RefreshTokens for SeaOrmRefreshTokens {
             used: Set(false),
             revoked: Set(false),
         }
-        .insert(&*session)
+        .insert(&session)
         .await
         .map_err(storage_error)?;
         session.finish().await?;
@@ -68,7 +68,7 @@ impl RefreshTokens for SeaOrmRefreshTokens {
     async fn find(&self, token: &str) -> Result<Option<RefreshToken>, RepositoryError> {
         let session = self.database.reader().await?;
         let row = Tokens::find_by_id(digest(token))
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -87,7 +87,7 @@ impl RefreshTokens for SeaOrmRefreshTokens {
             .col_expr(Column::Used, Expr::value(true))
             .filter(Column::TokenHash.eq(digest(token)))
             .filter(Column::Used.eq(false))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -99,7 +99,7 @@ impl RefreshTokens for SeaOrmRefreshTokens {
         Tokens::update_many()
             .col_expr(Column::Revoked, Expr::value(true))
             .filter(Column::Family.eq(family.as_uuid()))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await
@@ -109,7 +109,7 @@ impl RefreshTokens for SeaOrmRefreshTokens {
         let session = self.database.writer().await?;
         let purged = Tokens::delete_many()
             .filter(Column::ExpiresAt.lte(i64::try_from(now).unwrap_or(i64::MAX)))
-            .exec(&*session)
+            .exec(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

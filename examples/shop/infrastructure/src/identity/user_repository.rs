@@ -47,7 +47,7 @@ impl Repository<User> for SeaOrmUserRepository {
     async fn find(&self, id: UserId) -> Result<Option<User>, RepositoryError> {
         let session = self.database.reader().await?;
         let row = Users::find_by_id(id.as_uuid())
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -83,7 +83,7 @@ impl UserRepository for SeaOrmUserRepository {
         let session = self.database.reader().await?;
         let row = Users::find()
             .filter(Column::Email.eq(email.as_str()))
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

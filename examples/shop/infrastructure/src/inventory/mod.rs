@@ -148,7 +148,7 @@ impl StockLedger for SeaOrmStockLedger {
         let session = self.database.reader().await?;
         let backend = session.get_database_backend();
         let row = LevelRow::find_by_statement(StatementBuilder::build(&select, &backend))
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

@@ -110,7 +110,7 @@ impl Repository<Order> for SeaOrmOrderRepository {
     async fn find(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
         let session = self.database.reader().await?;
         let row = Orders::find_by_id(id.as_uuid())
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -158,7 +158,7 @@ impl OrderRepository for SeaOrmOrderRepository {
         let theirs = Orders::find().filter(Column::Customer.eq(customer.as_uuid()));
         let total = theirs
             .clone()
-            .count(&*session)
+            .count(&session)
             .await
             .map_err(storage_error)?;
         let rows = theirs
@@ -166,7 +166,7 @@ impl OrderRepository for SeaOrmOrderRepository {
             .order_by_desc(Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -197,7 +197,7 @@ impl OrderRepository for SeaOrmOrderRepository {
             .order_by_asc(Column::PlacedAt)
             .order_by_asc(Column::Id)
             .limit(limit)
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

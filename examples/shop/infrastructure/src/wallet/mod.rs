@@ -124,7 +124,7 @@ impl SeaOrmWallets {
         let session = self.database.reader().await?;
         let backend = session.get_database_backend();
         let row = WalletRow::find_by_statement(StatementBuilder::build(&select, &backend))
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;

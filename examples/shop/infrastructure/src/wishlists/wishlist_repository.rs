@@ -55,7 +55,7 @@ impl Repository<Wishlist> for SeaOrmWishlistRepository {
     async fn find(&self, id: WishlistId) -> Result<Option<Wishlist>, RepositoryError> {
         let session = self.database.reader().await?;
         let row = Wishlists::find_by_id(id.as_uuid())
-            .one(&*session)
+            .one(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
@@ -94,12 +94,12 @@ impl WishlistRepository for SeaOrmWishlistRepository {
     ) -> Result<Page<Wishlist>, RepositoryError> {
         let session = self.database.reader().await?;
         let mine = Wishlists::find().filter(Column::Owner.eq(owner.as_uuid()));
-        let total = mine.clone().count(&*session).await.map_err(storage_error)?;
+        let total = mine.clone().count(&session).await.map_err(storage_error)?;
         let rows = mine
             .order_by_asc(Column::Id)
             .offset(page.offset())
             .limit(u64::from(page.per_page()))
-            .all(&*session)
+            .all(&session)
             .await
             .map_err(storage_error)?;
         session.finish().await?;
