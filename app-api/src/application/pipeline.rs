@@ -225,7 +225,8 @@ impl std::fmt::Debug for UseCaseCall {
 
 /// A concern applied around every use case — logging, validation, transactions —
 /// written once. It does its part and calls `next.run(invocation)` to go on, or
-/// answers without calling it to stop the chain.
+/// answers without calling it to stop the chain. A middleware that only checks a
+/// call before it runs implements [`Middleware::guard`] instead of `handle`.
 #[async_trait]
 pub trait Middleware: Send + Sync + 'static {
     /// A short name, used to show and test the chain's order.
@@ -241,12 +242,28 @@ pub trait Middleware: Send + Sync + 'static {
         true
     }
 
-    /// Handles one invocation.
+    /// For a middleware that only checks a call and then passes it on
+    /// unchanged — authorization, validation — the check: `Some(Ok(()))` to go
+    /// on, `Some(Err(_))` to refuse. The chain runs it in place, without the
+    /// future a call of [`Middleware::handle`] allocates. `None`, the default,
+    /// for a middleware that wraps the rest of the chain in `handle`.
+    fn guard(&self, call: &UseCaseCall) -> Option<Result<(), AppError>> {
+        let _ = call;
+        None
+    }
+
+    /// Handles one invocation. The default runs [`Middleware::guard`] and passes
+    /// the invocation on, as the chain itself does for a guard.
     async fn handle(
         &self,
         invocation: Invocation,
         next: Next<'_>,
-    ) -> Result<UseCaseOutput, AppError>;
+    ) -> Result<UseCaseOutput, AppError> {
+        if let Some(verdict) = self.guard(&invocation) {
+            verdict?;
+        }
+        next.run(invocation).await
+    }
 }
 
 /// The rest of the chain after the current middleware.
@@ -272,19 +289,25 @@ impl Next<'_> {
     pub async fn run(self, invocation: Invocation) -> Result<UseCaseOutput, AppError> {
         let mut remaining = self.middleware;
         while let Some((first, rest)) = remaining.split_first() {
-            if first.applies_to(&invocation) {
-                return first
-                    .handle(
-                        invocation,
-                        Next {
-                            middleware: rest,
-                            endpoint: self.endpoint,
-                            dispatcher: self.dispatcher,
-                        },
-                    )
-                    .await;
-            }
             remaining = rest;
+            if !first.applies_to(&invocation) {
+                continue;
+            }
+            match first.guard(&invocation) {
+                Some(verdict) => verdict?,
+                None => {
+                    return first
+                        .handle(
+                            invocation,
+                            Next {
+                                middleware: rest,
+                                endpoint: self.endpoint,
+                                dispatcher: self.dispatcher,
+                            },
+                        )
+                        .await;
+                }
+            }
         }
         let call = invocation.into_call();
         let cx = UseCaseContext::nested(

@@ -7,31 +7,39 @@ use strata_domain::ports::{AuditEntry, AuditTrail, Clock};
 use crate::application::pipeline::{
     Invocation, Middleware, Next, UseCaseCall, UseCaseKind, UseCaseOutput,
 };
-use crate::application::{AppError, PrincipalKind, error_chain};
+use crate::application::{AppError, PrincipalKind, RequestContext, error_chain};
 
-/// What the audit middleware knows of a command before it ends.
+/// What the audit middleware knows of a command before it ends. Cheap to
+/// clone: the request it keeps is shared.
 #[derive(Debug, Clone)]
 pub struct AuditDraft {
     started: Instant,
     at: SystemTime,
-    principal_kind: &'static str,
-    principal: Option<String>,
     use_case: &'static str,
-    request_id: String,
-    trace_id: String,
+    request: RequestContext,
 }
 
 impl AuditDraft {
     fn entry(&self, outcome: &str) -> AuditEntry {
+        let (principal_kind, principal) = match self.request.principal() {
+            Some(principal) => (
+                match principal.kind() {
+                    PrincipalKind::User => "user",
+                    PrincipalKind::Service => "service",
+                },
+                Some(principal.subject().to_owned()),
+            ),
+            None => ("anonymous", None),
+        };
         AuditEntry {
             id: uuid::Uuid::now_v7(),
             at_ms: AuditEntry::millis(self.at),
-            principal_kind: self.principal_kind.to_owned(),
-            principal: self.principal.clone(),
+            principal_kind: principal_kind.to_owned(),
+            principal,
             use_case: self.use_case.to_owned(),
             outcome: outcome.to_owned(),
-            request_id: self.request_id.clone(),
-            trace_id: self.trace_id.clone(),
+            request_id: self.request.request_id().to_owned(),
+            trace_id: self.request.trace().trace_id().to_owned(),
             duration_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             changes: Vec::new(),
         }
@@ -84,25 +92,11 @@ impl Middleware for Audit {
         if invocation.kind != UseCaseKind::Command || invocation.depth > 0 || !invocation.audited {
             return next.run(invocation).await;
         }
-        let request = &invocation.request;
-        let (principal_kind, principal) = match request.principal() {
-            Some(principal) => (
-                match principal.kind() {
-                    PrincipalKind::User => "user",
-                    PrincipalKind::Service => "service",
-                },
-                Some(principal.subject().to_owned()),
-            ),
-            None => ("anonymous", None),
-        };
         let draft = AuditDraft {
             started: Instant::now(),
             at: self.clock.now(),
-            principal_kind,
-            principal,
             use_case: invocation.name,
-            request_id: request.request_id().to_owned(),
-            trace_id: request.trace().trace_id().to_owned(),
+            request: invocation.request.clone(),
         };
         invocation.audit = Some(draft.clone());
         let result = next.run(invocation).await;

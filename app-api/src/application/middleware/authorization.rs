@@ -1,7 +1,5 @@
-use async_trait::async_trait;
-
 use crate::application::AppError;
-use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
+use crate::application::pipeline::{Middleware, UseCaseCall};
 
 /// Refuses a use case before it runs unless the caller satisfies its declared
 /// [`crate::application::Access`]: 401 without a caller, 403 without the
@@ -9,18 +7,12 @@ use crate::application::pipeline::{Invocation, Middleware, Next, UseCaseOutput};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Authorization;
 
-#[async_trait]
 impl Middleware for Authorization {
     fn name(&self) -> &'static str {
         crate::application::dispatcher::AUTHORIZATION
     }
 
-    async fn handle(
-        &self,
-        invocation: Invocation,
-        next: Next<'_>,
-    ) -> Result<UseCaseOutput, AppError> {
-        invocation.access.check(invocation.request.principal())?;
-        next.run(invocation).await
+    fn guard(&self, call: &UseCaseCall) -> Option<Result<(), AppError>> {
+        Some(call.access.check(call.request.principal()))
     }
 }
