@@ -12,7 +12,8 @@
 #   bench/http.sh                # release build, 3 rounds of 10 s per case
 #   bench/http.sh --short        # debug build, 1 round of 2 s: what CI runs
 #   BENCH_SECONDS=20 BENCH_ROUNDS=5 bench/http.sh
-#   BENCH_SECTIONS=reads bench/http.sh   # only the reads (or: writes)
+#   BENCH_SECTIONS=reads bench/http.sh   # only the reads (or: writes,
+#                                        # sqlite-writes, postgres-writes)
 #   BENCH_BIN=/tmp/build bench/http.sh    # shop and bare-shop built already, there
 #
 # Needs wrk (apt install wrk) and, for the PostgreSQL writes,
@@ -246,8 +247,8 @@ writes() {
 printf 'section\tcase\tconnections\trequests/s\tp50 ms\tp99 ms\tnon-2xx\tsocket errors\n' >"$results"
 wanted() { case " $sections " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if wanted reads; then reads; fi
-if wanted writes; then
-  writes sqlite
+if wanted writes || wanted sqlite-writes; then writes sqlite; fi
+if wanted writes || wanted postgres-writes; then
   if [ -n "${STRATA_TEST_POSTGRES_URL:-}" ]; then
     pg_admin_url=$STRATA_TEST_POSTGRES_URL
     pg_base=${STRATA_TEST_POSTGRES_URL%/*}

@@ -99,16 +99,17 @@ async fn order(app: &TestApp, who: &Tokens, key: &str, items: &[(&str, i64)]) ->
         .expect("request sent")
 }
 
-/// Today (UTC) as `YYYY-MM-DD`.
-fn today() -> String {
+/// Yesterday and tomorrow (UTC) as `YYYY-MM-DD`: a report between them holds
+/// what was sold now, even when the day changes while a test runs.
+fn around_today() -> (String, String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970");
-    chrono::DateTime::from_timestamp(i64::try_from(now.as_secs()).expect("seconds"), 0)
+    let today = chrono::DateTime::from_timestamp(i64::try_from(now.as_secs()).expect("seconds"), 0)
         .expect("a time")
-        .date_naive()
-        .format("%Y-%m-%d")
-        .to_string()
+        .date_naive();
+    let day = |date: Option<chrono::NaiveDate>| date.expect("a day").format("%Y-%m-%d").to_string();
+    (day(today.pred_opt()), day(today.succ_opt()))
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
@@ -196,11 +197,11 @@ async fn places_an_order_across_inventory_and_wallet(app: &TestApp) {
     assert_eq!(get(app, &admin, &location).await.status(), StatusCode::OK);
 
     // The sales report counts what was sold, from the order's event.
-    let today = today();
+    let (from, to) = around_today();
     let mut sales = Value::Null;
     for _ in 0..200 {
         let report: Value = app
-            .get_as_admin(&format!("/api/reports/sales?from={today}&to={today}"))
+            .get_as_admin(&format!("/api/reports/sales?from={from}&to={to}"))
             .await
             .json()
             .await
