@@ -302,30 +302,36 @@ def customer_loop(client, ledger, pause, stop):
             with ledger.lock:
                 ledger.top_ups[client.email] = ledger.top_ups.get(client.email, 0) + amount
                 ledger.requests += 1
-        else:
-            with ledger.lock:
-                known = list(ledger.products)
-            if not known:
-                time.sleep(0.05)
-                continue
-            items = [
-                {"product_id": product, "quantity": random.randint(1, 3)}
-                for product in random.sample(known, min(len(known), random.randint(1, 2)))
-            ]
-            status, answer = client.final("POST", "/api/orders", {"items": items}, key)
-            if status in (201, 202):
-                order = answer["id"]
-            elif status == 409 and isinstance(answer, dict) and "order" in answer:
-                order = answer["order"]["id"]
-            else:
-                raise Failure(f"checkout: {status} {answer}")
-            answered = str(status)
-            if status == 409:
-                answered += f" {answer.get('code')}"
-            with ledger.lock:
-                ledger.orders[order] = client.email
-                ledger.requests += 1
-                ledger.checkouts[answered] = ledger.checkouts.get(answered, 0) + 1
+        elif not checkout(client, ledger, key):
+            time.sleep(0.05)
+
+
+def checkout(client, ledger, key):
+    """Orders one or two of the products the ledger knows, as `client`, and
+    records the answer: False when no product is known yet."""
+    with ledger.lock:
+        known = list(ledger.products)
+    if not known:
+        return False
+    items = [
+        {"product_id": product, "quantity": random.randint(1, 3)}
+        for product in random.sample(known, min(len(known), random.randint(1, 2)))
+    ]
+    status, answer = client.final("POST", "/api/orders", {"items": items}, key)
+    if status in (201, 202):
+        order = answer["id"]
+    elif status == 409 and isinstance(answer, dict) and "order" in answer:
+        order = answer["order"]["id"]
+    else:
+        raise Failure(f"checkout: {status} {answer}")
+    answered = str(status)
+    if status == 409:
+        answered += f" {answer.get('code')}"
+    with ledger.lock:
+        ledger.orders[order] = client.email
+        ledger.requests += 1
+        ledger.checkouts[answered] = ledger.checkouts.get(answered, 0) + 1
+    return True
 
 
 def admin_loop(admin, ledger, pause, stop, run):

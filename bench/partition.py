@@ -202,13 +202,17 @@ def main():
             ledger = crash.Ledger()
             admin = crash.Client([shop], crash.ADMIN_EMAIL, crash.ADMIN_PASSWORD, ledger, routes)
             customers = crash.register_customers(
-                [shop], args.customers, f"{run}@partition.test", ledger, routes
+                [shop], args.customers + 1, f"{run}@partition.test", ledger, routes
             )
             for client in customers:
                 # A top-up waits for the wallet's link through the longest cut.
                 client.stuck_after = 150
+            # One customer runs no loop: it checks out once the wallet is cut
+            # for a minute, so that cut holds up a transaction whatever the
+            # others are doing then (all of them may be waiting on top-ups).
+            witness = customers[-1]
 
-            load = crash.Load(admin, customers, ledger, run.upper())
+            load = crash.Load(admin, customers[:-1], ledger, run.upper())
 
 
             started = time.monotonic()
@@ -247,7 +251,9 @@ def main():
             # checkouts go on. Whatever its transactions could not finish waits for an
             # operator, link or no link, until it is retried.
             hosts["wallet"].cut()
-            time.sleep(60)
+            cut_at = time.monotonic()
+            crash.checkout(witness, ledger, str(uuid.uuid4()))
+            time.sleep(max(0.0, 60 - (time.monotonic() - cut_at)))
             hosts["wallet"].restore()
             time.sleep(1)
             load.hold()
