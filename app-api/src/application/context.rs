@@ -22,6 +22,17 @@ pub enum PrincipalKind {
     Service,
 }
 
+impl PrincipalKind {
+    /// `user` or `service`, as the audit trail and idempotency keys name it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Service => "service",
+        }
+    }
+}
+
 impl Principal {
     /// A principal identified by `subject` (a user id or a service name).
     pub fn new(subject: impl Into<String>, kind: PrincipalKind) -> Self {

@@ -13,8 +13,8 @@ use super::pipeline::{
     OutputCodec, UseCaseCall, UseCaseInput, UseCaseKind, UseCaseOutput,
 };
 use super::{
-    AppError, CachePolicy, Command, CommandHandler, Invalidation, PrincipalKind, Query,
-    QueryHandler, RequestContext, ResourcePolicy, UseCaseContext,
+    AppError, CachePolicy, Command, CommandHandler, Invalidation, Query, QueryHandler,
+    RequestContext, ResourcePolicy, UseCaseContext,
 };
 
 /// Runs every use case through one ordered chain of middleware, then its handler.
@@ -574,13 +574,7 @@ fn idempotency_plan(
     // network's. Anonymous callers never share one namespace, where anyone could
     // replay or block anyone else's key.
     let (kind, owner) = match (request.principal(), request.client_network()) {
-        (Some(principal), _) => (
-            match principal.kind() {
-                PrincipalKind::User => "user",
-                PrincipalKind::Service => "service",
-            },
-            principal.subject().to_owned(),
-        ),
+        (Some(principal), _) => (principal.kind().as_str(), principal.subject().to_owned()),
         (None, Some(network)) => ("anonymous", network),
         (None, None) => {
             return Err(AppError::BadRequest {
@@ -627,6 +621,7 @@ mod tests {
     use validator::Validate;
 
     use super::*;
+    use crate::application::PrincipalKind;
     use crate::application::{Access, middleware};
 
     /// Records the order in which it and the handler were reached.

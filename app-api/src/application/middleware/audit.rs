@@ -7,7 +7,7 @@ use strata_domain::ports::{AuditEntry, AuditTrail, Clock};
 use crate::application::pipeline::{
     Invocation, Middleware, Next, UseCaseCall, UseCaseKind, UseCaseOutput,
 };
-use crate::application::{AppError, PrincipalKind, RequestContext, error_chain};
+use crate::application::{AppError, RequestContext, error_chain};
 
 /// What the audit middleware knows of a command before it ends. Cheap to
 /// clone: the request it keeps is shared.
@@ -23,10 +23,7 @@ impl AuditDraft {
     fn entry(&self, outcome: &str) -> AuditEntry {
         let (principal_kind, principal) = match self.request.principal() {
             Some(principal) => (
-                match principal.kind() {
-                    PrincipalKind::User => "user",
-                    PrincipalKind::Service => "service",
-                },
+                principal.kind().as_str(),
                 Some(principal.subject().to_owned()),
             ),
             None => ("anonymous", None),
