@@ -102,9 +102,7 @@ pub trait PasswordHasher: Send + Sync {
 
     /// A hash of a random password no one is told, with the parameters of
     /// [`PasswordHasher::hash`]: checked against when an account does not
-    /// exist, so that a refusal takes as long either way. Made once, at start;
-    /// an adapter that keeps working memory from one hash to the next need not
-    /// keep this one's.
+    /// exist, so that a refusal takes as long either way. Made once, at start.
     async fn decoy(&self) -> Result<PasswordHash, strata_domain::RepositoryError>;
 }
 
