@@ -1,12 +1,15 @@
 use axum::Router;
-use axum::body::{Body, to_bytes};
+#[cfg(test)]
+use axum::body::to_bytes;
+use axum::body::{Body, Bytes, HttpBody as _};
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use sha2::{Digest, Sha256};
 
-/// The largest body the ETag layer buffers to hash; larger answers pass through
-/// without an ETag.
+/// The largest body the ETag layer buffers to hash; larger answers go out as
+/// they are, without an ETag.
 const MAX_HASHED_BODY: usize = 1 << 20;
 
 /// Adds an `ETag` and `Cache-Control: <cache_control>` to successful `GET` answers
@@ -45,9 +48,30 @@ async fn conditional(
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_HASHED_BODY).await else {
-        // Too large (or failed) to hash: the body is gone, so answer honestly.
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    if usize::try_from(body.size_hint().lower()).map_or(true, |least| least > MAX_HASHED_BODY) {
+        return Response::from_parts(parts, body);
+    }
+    // Read up to the limit; an answer that turns out larger goes out whole,
+    // what was read first followed by the rest.
+    let mut stream = body.into_data_stream();
+    let mut read: Vec<Bytes> = Vec::new();
+    let mut length = 0;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            // The handler's body failed; what it answered cannot be sent.
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        length += chunk.len();
+        read.push(chunk);
+        if length > MAX_HASHED_BODY {
+            let whole = futures_util::stream::iter(read.into_iter().map(Ok)).chain(stream);
+            return Response::from_parts(parts, Body::from_stream(whole));
+        }
+    }
+    let bytes: Bytes = if read.len() == 1 {
+        read.swap_remove(0)
+    } else {
+        read.concat().into()
     };
     let digest = Sha256::digest(&bytes);
     let etag = format!("\"{}\"", crate::hex(&digest[..16]));
@@ -102,6 +126,50 @@ mod tests {
             .oneshot(request.body(Body::empty()).expect("request"))
             .await
             .expect("infallible")
+    }
+
+    /// An answer too large to hash (known by its length, or found while
+    /// reading it) goes out whole, without an ETag, never as an error.
+    #[tokio::test]
+    async fn an_answer_too_large_to_hash_goes_out_whole_without_an_etag() {
+        let large = "x".repeat(MAX_HASHED_BODY + 10);
+        let streamed = large.clone();
+        let app = with_etags(
+            Router::new()
+                .route("/large", get(move || async move { large }))
+                .route(
+                    "/streamed",
+                    get(move || async move {
+                        let chunks = streamed
+                            .into_bytes()
+                            .chunks(64 * 1024)
+                            .map(|chunk| {
+                                Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(chunk))
+                            })
+                            .collect::<Vec<_>>();
+                        Body::from_stream(futures_util::stream::iter(chunks))
+                    }),
+                ),
+            "public, max-age=30",
+        );
+        for path in ["/large", "/streamed"] {
+            let response = app
+                .clone()
+                .oneshot(
+                    Request::builder()
+                        .uri(path)
+                        .body(Body::empty())
+                        .expect("request"),
+                )
+                .await
+                .expect("infallible");
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            assert!(response.headers().get(header::ETAG).is_none(), "{path}");
+            let body = to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            assert_eq!(body.len(), MAX_HASHED_BODY + 10, "{path}");
+        }
     }
 
     #[tokio::test]
