@@ -348,8 +348,11 @@ impl OutboxRelay {
         now: i64,
     ) -> Result<Vec<entity::Model>, RepositoryError> {
         let backend = connection.get_database_backend();
+        let end = query_ids(connection, backend, &window_end(now, self.settings.batch))
+            .await?
+            .pop();
         let heads: Vec<entity::Model> =
-            query_models(connection, backend, &heads(now, self.settings.batch)).await?;
+            query_models(connection, backend, &heads(now, self.settings.batch, end)).await?;
         if heads.is_empty() {
             return Ok(Vec::new());
         }
@@ -539,9 +542,47 @@ impl RelayPass {
 /// How many due events, per event of a batch, a pass looks among for heads.
 const HEAD_WINDOW: u64 = 10;
 
+/// Whether an event is due and claimed by no relay now: unpublished, not
+/// dead, past its backoff, and not under another relay's lease.
+fn due(now: i64, table: &Alias) -> Condition {
+    let column = |column: Column| Expr::col((table.clone(), column));
+    Condition::all()
+        .add(column(Column::PublishedAt).is_null())
+        .add(column(Column::DeadAt).is_null())
+        .add(column(Column::NextAttemptAt).lte(now))
+        .add(
+            Condition::any()
+                .add(column(Column::ClaimedUntil).is_null())
+                .add(column(Column::ClaimedUntil).lt(now)),
+        )
+}
+
+/// The id of the last event in the window a pass looks among for heads: the
+/// `HEAD_WINDOW` × `batch` oldest due events. None when fewer are due.
+fn window_end(now: i64, batch: u32) -> SelectStatement {
+    let window = Alias::new("w");
+    let size = std::cmp::max(u64::from(batch).saturating_mul(HEAD_WINDOW), 1);
+    Query::select()
+        .column((window.clone(), Column::Id))
+        .from_as(entity::Entity, window.clone())
+        .cond_where(due(now, &window))
+        .order_by((window, Column::Id), Order::Asc)
+        .offset(size - 1)
+        .limit(1)
+        .to_owned()
+}
+
 /// The first unpublished event of each aggregate that is due and not claimed,
-/// oldest first, among the oldest due events.
-fn heads(now: i64, batch: u32) -> SelectStatement {
+/// oldest first, among the oldest due events (those up to `end`, the window's
+/// last, when [`window_end`] found one).
+///
+/// The heads are looked for among the oldest due events only: however many
+/// wait (a backlog after a broker outage), a pass reads a window of them,
+/// even where the planner has no statistics of the table yet and would
+/// otherwise check every waiting event for an earlier one. The window is a
+/// range of ids, so the events are read in order and the search stops at the
+/// `batch`-th head rather than checking the whole window.
+fn heads(now: i64, batch: u32, end: Option<Uuid>) -> SelectStatement {
     let outer = Alias::new("o");
     let earlier = Alias::new("e");
     let column = |table: &Alias, column: Column| Expr::col((table.clone(), column));
@@ -568,40 +609,20 @@ fn heads(now: i64, batch: u32) -> SelectStatement {
             ])),
         )
         .to_owned();
-    // The heads are looked for among the oldest due events only: however
-    // many wait (a backlog after a broker outage), a pass reads a window of
-    // them, even where the planner has no statistics of the table yet and
-    // would otherwise check every waiting event for an earlier one.
-    let window = Query::select()
-        .column(Column::Id)
-        .from(entity::Entity)
-        .and_where(Expr::col(Column::PublishedAt).is_null())
-        .and_where(Expr::col(Column::DeadAt).is_null())
-        .and_where(Expr::col(Column::NextAttemptAt).lte(now))
-        .and_where(
-            Expr::col(Column::ClaimedUntil)
-                .is_null()
-                .or(Expr::col(Column::ClaimedUntil).lt(now)),
-        )
-        .order_by(Column::Id, Order::Asc)
-        .limit(u64::from(batch).saturating_mul(HEAD_WINDOW))
-        .to_owned();
-    Query::select()
+    let mut heads = Query::select()
         .column((outer.clone(), Asterisk))
         .from_as(entity::Entity, outer.clone())
-        .and_where(column(&outer, Column::Id).in_subquery(ids_of(window)))
-        // Asked again of the row itself, not only in the window: a row
-        // another relay claimed (or published) after this statement's
-        // snapshot is locked here at its latest version, and PostgreSQL
-        // checks these conditions again against that version, so it is
-        // skipped rather than claimed twice.
-        .and_where(column(&outer, Column::PublishedAt).is_null())
-        .and_where(
-            column(&outer, Column::ClaimedUntil)
-                .is_null()
-                .or(column(&outer, Column::ClaimedUntil).lt(now)),
-        )
+        // Asked of the row itself: a row another relay claimed (or
+        // published) after this statement's snapshot is locked here at its
+        // latest version, and PostgreSQL checks these conditions again
+        // against that version, so it is skipped rather than claimed twice.
+        .cond_where(due(now, &outer))
         .and_where(Expr::exists(earlier_unpublished).not())
+        .to_owned();
+    if let Some(end) = end {
+        heads.and_where(column(&outer, Column::Id).lte(end));
+    }
+    heads
         .order_by((outer.clone(), Column::Id), Order::Asc)
         .limit(u64::from(batch))
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
@@ -657,17 +678,6 @@ fn lock_followers(ids: Vec<Uuid>) -> SelectStatement {
         // Waiting, never skipping: a follower skipped would let a later one
         // of the aggregate go first.
         .lock(LockType::Update)
-        .to_owned()
-}
-
-/// The ids `limited` selects, as a subquery `IN` may take: MySQL refuses
-/// `IN` over a subquery with a `LIMIT`, but not over one reading a derived
-/// table that has it; the other engines answer both alike.
-fn ids_of(limited: SelectStatement) -> SelectStatement {
-    let rows = Alias::new("limited");
-    Query::select()
-        .column((rows.clone(), Column::Id))
-        .from_subquery(limited, rows)
         .to_owned()
 }
 
