@@ -351,8 +351,20 @@ impl OutboxRelay {
         let end = query_ids(connection, backend, &window_end(now, self.settings.batch))
             .await?
             .pop();
-        let heads: Vec<entity::Model> =
+        let mut heads: Vec<entity::Model> =
             query_models(connection, backend, &heads(now, self.settings.batch, end)).await?;
+        if heads.is_empty() && end.is_some() {
+            // Every due event in the window waits behind an earlier one of
+            // its aggregate that is not due (dead, or backing off): look past
+            // the window, so one aggregate's held-back tail does not stop the
+            // others'.
+            heads = query_models(
+                connection,
+                backend,
+                &self::heads(now, self.settings.batch, None),
+            )
+            .await?;
+        }
         if heads.is_empty() {
             return Ok(Vec::new());
         }

@@ -29,6 +29,7 @@ strata_tests::on_each_engine!(mysql:
     a_relay_that_dies_before_marking_leaves_its_events_to_another_with_the_same_ids,
     two_relays_take_disjoint_batches_and_keep_each_aggregates_order,
     a_refused_event_is_dead_lettered_and_holds_back_only_its_aggregate_until_retried,
+    a_dead_letter_with_a_long_tail_holds_back_only_its_own_aggregate,
     published_events_are_purged_after_the_retention_and_pending_ones_kept,
     a_commit_wakes_the_relay_without_waiting_for_the_poll,
     a_commit_on_another_instance_reaches_the_relay,
@@ -520,6 +521,36 @@ async fn a_refused_event_is_dead_lettered_and_holds_back_only_its_aggregate_unti
         .map(|message| message.version)
         .collect();
     assert_eq!(sick, [1, 2], "released in order");
+}
+
+/// A dead event whose aggregate has more events waiting behind it than a
+/// pass looks among (a pass of 2 looks among the 20 oldest due events) holds
+/// back that aggregate only: the events of the others, recorded after the
+/// whole tail, are still published.
+async fn a_dead_letter_with_a_long_tail_holds_back_only_its_own_aggregate(database: TestDatabase) {
+    let f = start(&database).await;
+    f.record_one("sick", 1, json!({ "poison": true })).await;
+    f.record("sick", 2..=30).await;
+    f.record("healthy", 1..=3).await;
+    let broker = Broker::new();
+    let relay = f.relay(
+        broker.clone(),
+        RelaySettings {
+            batch: 2,
+            max_attempts: 1,
+            ..quick()
+        },
+    );
+    drain(&relay).await;
+
+    let versions = versions_by_aggregate(&delivered(&broker.bus));
+    assert_eq!(
+        versions.get("healthy").cloned().unwrap_or_default(),
+        [1, 2, 3]
+    );
+    assert!(!versions.contains_key("sick"), "{versions:?}");
+    let status = f.outbox.status().await.expect("status");
+    assert_eq!((status.pending, status.dead), (29, 1), "{status:?}");
 }
 
 async fn published_events_are_purged_after_the_retention_and_pending_ones_kept(

@@ -84,12 +84,15 @@ struct HashingFailed(String);
 
 /// The least memory, in blocks, a hash asks the allocator for: more than
 /// 32 MiB, the largest threshold above which glibc's allocator serves a
-/// request from a mapping of its own — one unmapped when it is freed. Asked
-/// for less (19 MiB with the default parameters), glibc raises that threshold
-/// after the first hash and serves the later ones from its arenas, which keep
-/// what is freed: each hashing thread would hold a hash's memory for good, and
-/// more piles up where hashes overlap. Only the blocks a hash writes become
-/// resident; the rest of the reservation is address space, never touched.
+/// request from a mapping of its own — one unmapped when it is freed — unless
+/// an arena happens to hold that much free already. Asked for less (19 MiB
+/// with the default parameters), glibc raises that threshold after the first
+/// hash and serves the later ones from its arenas, which keep what is freed:
+/// each hashing thread would hold a hash's memory for good, and more piles up
+/// where hashes overlap. Only the blocks a hash writes become resident; the
+/// rest of the reservation is address space, never touched. The price is a
+/// fresh mapping per hash, whose pages the kernel zeroes as argon2 first
+/// writes them.
 const OWN_MAPPING_BLOCKS: usize = (32 << 20) / Block::SIZE + 1;
 
 /// argon2 of `password` and `salt` into `out`, in memory allocated for it
