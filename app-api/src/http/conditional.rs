@@ -1,15 +1,12 @@
 use axum::Router;
-#[cfg(test)]
-use axum::body::to_bytes;
-use axum::body::{Body, Bytes, HttpBody as _};
+use axum::body::{Body, HttpBody as _};
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt as _;
 use sha2::{Digest, Sha256};
 
-/// The largest body the ETag layer buffers to hash; larger answers go out as
-/// they are, without an ETag.
+/// The largest body the ETag layer buffers to hash; larger answers, and answers
+/// of unknown length, go out as they are, without an ETag.
 const MAX_HASHED_BODY: usize = 1 << 20;
 
 /// Adds an `ETag` and `Cache-Control: <cache_control>` to successful `GET` answers
@@ -19,6 +16,10 @@ const MAX_HASHED_BODY: usize = 1 << 20;
 ///
 /// The ETag is a digest of the body, so it changes exactly when the answer does,
 /// whichever instance served it.
+///
+/// Only answers of known length up to 1 MiB are hashed; a streamed answer
+/// (unknown length: a live feed, a download) and a larger one go out as the
+/// handler produced them, without an ETag.
 pub fn with_etags<S>(router: Router<S>, cache_control: &'static str) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -48,30 +49,21 @@ async fn conditional(
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    if usize::try_from(body.size_hint().lower()).map_or(true, |least| least > MAX_HASHED_BODY) {
+    // Only a body whose length is known and small enough is read to hash. One
+    // of unknown length (a stream: a live feed, a download, an answer with
+    // trailers) goes out as it comes, at once and whole.
+    let hashable = body
+        .size_hint()
+        .exact()
+        .and_then(|length| usize::try_from(length).ok())
+        .is_some_and(|length| length <= MAX_HASHED_BODY);
+    if !hashable {
         return Response::from_parts(parts, body);
     }
-    // Read up to the limit; an answer that turns out larger goes out whole,
-    // what was read first followed by the rest.
-    let mut stream = body.into_data_stream();
-    let mut read: Vec<Bytes> = Vec::new();
-    let mut length = 0;
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else {
-            // The handler's body failed; what it answered cannot be sent.
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        };
-        length += chunk.len();
-        read.push(chunk);
-        if length > MAX_HASHED_BODY {
-            let whole = futures_util::stream::iter(read.into_iter().map(Ok)).chain(stream);
-            return Response::from_parts(parts, Body::from_stream(whole));
-        }
-    }
-    let bytes: Bytes = if read.len() == 1 {
-        read.swap_remove(0)
-    } else {
-        read.concat().into()
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_HASHED_BODY).await else {
+        // The handler's body failed or outgrew the length it announced; what
+        // it answered cannot be sent.
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let digest = Sha256::digest(&bytes);
     let etag = format!("\"{}\"", crate::hex(&digest[..16]));
@@ -105,7 +97,11 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use axum::body::{Bytes, to_bytes};
     use axum::routing::get;
+    use futures_util::StreamExt as _;
+    use http_body_util::{BodyExt as _, StreamBody};
+    use hyper::body::Frame;
     use tower::ServiceExt;
 
     use super::*;
@@ -174,6 +170,73 @@ mod tests {
                 .expect("body");
             assert!(body == expected.as_bytes(), "{path}: the body changed");
         }
+    }
+
+    /// A body of unknown length (a live feed, events as they happen) starts
+    /// at once, ends with the trailers its handler sent, and gets no ETag: the
+    /// layer does not wait for an end that may never come.
+    #[tokio::test]
+    async fn a_streamed_answer_starts_at_once_and_keeps_its_trailers() {
+        let app = with_etags(
+            Router::new()
+                .route(
+                    "/feed",
+                    get(|| async {
+                        let first = futures_util::stream::iter([Ok::<_, std::io::Error>(
+                            Bytes::from_static(b"data: first\n\n"),
+                        )]);
+                        Body::from_stream(first.chain(futures_util::stream::pending()))
+                    }),
+                )
+                .route(
+                    "/trailed",
+                    get(|| async {
+                        let mut trailers = axum::http::HeaderMap::new();
+                        trailers.insert("checksum", HeaderValue::from_static("abc"));
+                        let frames = futures_util::stream::iter([
+                            Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(b"rows"))),
+                            Ok(Frame::trailers(trailers)),
+                        ]);
+                        Body::new(StreamBody::new(frames))
+                    }),
+                ),
+            "no-cache",
+        );
+        let patience = std::time::Duration::from_secs(10);
+        let request = |path: &str| {
+            Request::builder()
+                .uri(path)
+                .body(Body::empty())
+                .expect("request")
+        };
+
+        let feed = tokio::time::timeout(patience, app.clone().oneshot(request("/feed")))
+            .await
+            .expect("the feed's head arrives before its end")
+            .expect("infallible");
+        assert_eq!(feed.status(), StatusCode::OK);
+        assert!(feed.headers().get(header::ETAG).is_none());
+        let mut body = feed.into_body();
+        let first = tokio::time::timeout(patience, body.frame())
+            .await
+            .expect("the first event arrives before the feed ends")
+            .expect("a frame")
+            .expect("no error")
+            .into_data()
+            .expect("data");
+        assert_eq!(&first[..], b"data: first\n\n");
+
+        let trailed = app.oneshot(request("/trailed")).await.expect("infallible");
+        assert!(trailed.headers().get(header::ETAG).is_none());
+        let collected = trailed.into_body().collect().await.expect("body");
+        assert_eq!(
+            collected
+                .trailers()
+                .and_then(|trailers| trailers.get("checksum"))
+                .and_then(|value| value.to_str().ok()),
+            Some("abc")
+        );
+        assert_eq!(&collected.to_bytes()[..], b"rows");
     }
 
     #[tokio::test]
