@@ -25,6 +25,8 @@ static NEXT_DATABASE: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseOptions {
     /// The most connections each pool opens (writes and reads have a pool each).
+    /// A SQLite file's write pool opens one whatever this says, as SQLite lets
+    /// one transaction write at a time: writers queue for it in order.
     pub max_connections: u32,
     /// How long a caller waits for a free connection before the request is
     /// answered "busy" (503 with `Retry-After`) instead of hanging.
@@ -191,8 +193,10 @@ impl Database {
     /// # Errors
     /// When no connection can be had or the query fails.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.inner
-            .writer
+        // On the read pool: a SQLite file's one writing connection may be
+        // taken by a long queue of writers, and the answer would wait for
+        // them all.
+        self.reader_pool()
             .execute_unprepared("SELECT 1")
             .await
             .map(drop)
@@ -365,6 +369,14 @@ fn connect_options(
         // Each connection to `:memory:` is its own database; one connection keeps
         // every caller looking at the same one.
         options.max_connections(1).min_connections(1);
+    } else if !read_only && url.starts_with("sqlite:") {
+        // SQLite lets one transaction write at a time. With one connection
+        // for writes, writers wait their turn in the pool's queue, first come
+        // first served, and each starts the moment the one before commits.
+        // With more, all but one would sleep in SQLite's busy handler, which
+        // polls at growing intervals: a commit would leave the lock free while
+        // every waiter slept, and the unluckiest waiter would wait longest.
+        options.max_connections(1);
     }
     options
 }

@@ -586,6 +586,61 @@ async fn an_exhausted_pool_answers_busy_instead_of_hanging(database: TestDatabas
     held.await.expect("ran").expect("the holder commits");
 }
 
+/// SQLite lets one transaction write at a time: writers that arrive while
+/// one writes go next in the order they came, not in whatever order their
+/// polls of the lock happen to find it free.
+#[tokio::test]
+async fn sqlite_writers_waiting_for_the_lock_write_in_the_order_they_came() {
+    use sea_orm::ConnectionTrait as _;
+    let database = TestDatabase::on(Engine::Sqlite).await;
+    let f = std::sync::Arc::new(start(&database).await);
+    let holder = std::sync::Arc::clone(&f);
+    let entered = f.probes.entered.notified();
+    let held = tokio::spawn(async move {
+        holder
+            .run(HoldUnitOfWork {
+                reason: "hold".into(),
+            })
+            .await
+    });
+    entered.await;
+    let names = ["first", "second", "third", "fourth", "fifth"];
+    let mut writers = Vec::new();
+    for name in names {
+        let writer = std::sync::Arc::clone(&f);
+        writers.push(tokio::spawn(async move {
+            writer
+                .run(WriteNotes {
+                    texts: texts(&[name]),
+                    then: Then::Succeed,
+                })
+                .await
+        }));
+        // Each writer is waiting before the next one comes.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    f.probes.open_gate();
+    held.await.expect("ran").expect("the holder commits");
+    for writer in writers {
+        writer.await.expect("ran").expect("each writer commits");
+    }
+    let rows = f
+        .database
+        .connection()
+        .expect("outside a unit of work")
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT text FROM notes ORDER BY rowid",
+        ))
+        .await
+        .expect("notes");
+    let written: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get::<String>("", "text").expect("text"))
+        .collect();
+    assert_eq!(written, texts(&names));
+}
+
 async fn a_cached_query_inside_a_command_sees_its_writes_and_caches_nothing(
     database: TestDatabase,
 ) {
