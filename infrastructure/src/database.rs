@@ -90,8 +90,9 @@ impl Database {
     /// `mysql`) `mysql://user@host/db` for MySQL or MariaDB.
     ///
     /// SQLite files use write-ahead logging, so readers never wait for the
-    /// writer, and a writer waits up to `lock_timeout` for another instead of
-    /// failing at once. On PostgreSQL every connection has `lock_timeout` set, so
+    /// writer. Their write pool has one connection: writers of this process
+    /// wait for it in turn (up to `acquire_timeout`), and one waits up to
+    /// `lock_timeout` for another process's writer instead of failing at once. On PostgreSQL every connection has `lock_timeout` set, so
     /// a transaction blocked on another — even one of the same request, as a
     /// `RequiresNew` unit of work updating a row its caller holds — fails in
     /// bounded time rather than hanging.
