@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::db_error::storage_error;
 use crate::outbox;
+use crate::sqlite_limit::literal_limits;
 use crate::unit_of_work::{AggregateChange, Scope, current_scope, writer_held};
 
 /// Every [`Database`] gets its own number, so a unit of work knows which
@@ -588,6 +589,9 @@ impl Session<'_> {
     }
 }
 
+/// Statements run as they came, except that on SQLite a bound `LIMIT` is
+/// written into the text, so the prepared statement is reused rather than
+/// prepared again each time it runs.
 #[async_trait::async_trait]
 impl ConnectionTrait for Session<'_> {
     fn get_database_backend(&self) -> DbBackend {
@@ -595,7 +599,7 @@ impl ConnectionTrait for Session<'_> {
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        self.executor().execute_raw(statement).await
+        self.executor().execute_raw(literal_limits(statement)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
@@ -603,11 +607,15 @@ impl ConnectionTrait for Session<'_> {
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.executor().query_one_raw(statement).await
+        self.executor()
+            .query_one_raw(literal_limits(statement))
+            .await
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.executor().query_all_raw(statement).await
+        self.executor()
+            .query_all_raw(literal_limits(statement))
+            .await
     }
 }
 

@@ -40,6 +40,7 @@ pub mod outbox;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 mod rate_limiter;
+mod sqlite_limit;
 pub mod tcc;
 mod unit_of_work;
 mod versioned;
