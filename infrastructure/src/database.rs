@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction,
-    DbBackend, DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use strata_domain::RepositoryError;
 use strata_domain::ports::EventEnvelope;
@@ -580,13 +580,21 @@ impl<'a> Session<'a> {
 
 impl Session<'_> {
     /// What the statements run on.
-    fn executor(&self) -> DatabaseExecutor<'_> {
+    fn target(&self) -> Target<'_> {
         match &self.kind {
-            Kind::Joined { scope, .. } => DatabaseExecutor::Transaction(&scope.transaction),
-            Kind::Own { transaction, .. } => DatabaseExecutor::Transaction(transaction),
-            Kind::Read { pool, .. } => DatabaseExecutor::Connection(pool),
+            Kind::Joined { scope, .. } => Target::Transaction(&scope.transaction),
+            Kind::Own { transaction, .. } => Target::Transaction(transaction),
+            Kind::Read { pool, .. } => Target::Pool(pool),
         }
     }
+}
+
+/// A session's transaction or pool, called directly rather than through
+/// sea-orm's `DatabaseExecutor`, whose every call would box and copy the
+/// callee's future once more.
+enum Target<'a> {
+    Transaction(&'a DatabaseTransaction),
+    Pool(&'a DatabaseConnection),
 }
 
 /// Statements run as they came, except that on SQLite a bound `LIMIT` is
@@ -595,27 +603,41 @@ impl Session<'_> {
 #[async_trait::async_trait]
 impl ConnectionTrait for Session<'_> {
     fn get_database_backend(&self) -> DbBackend {
-        self.executor().get_database_backend()
+        match self.target() {
+            Target::Transaction(transaction) => transaction.get_database_backend(),
+            Target::Pool(pool) => pool.get_database_backend(),
+        }
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        self.executor().execute_raw(literal_limits(statement)).await
+        let statement = literal_limits(statement);
+        match self.target() {
+            Target::Transaction(transaction) => transaction.execute_raw(statement).await,
+            Target::Pool(pool) => pool.execute_raw(statement).await,
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.executor().execute_unprepared(sql).await
+        match self.target() {
+            Target::Transaction(transaction) => transaction.execute_unprepared(sql).await,
+            Target::Pool(pool) => pool.execute_unprepared(sql).await,
+        }
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.executor()
-            .query_one_raw(literal_limits(statement))
-            .await
+        let statement = literal_limits(statement);
+        match self.target() {
+            Target::Transaction(transaction) => transaction.query_one_raw(statement).await,
+            Target::Pool(pool) => pool.query_one_raw(statement).await,
+        }
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.executor()
-            .query_all_raw(literal_limits(statement))
-            .await
+        let statement = literal_limits(statement);
+        match self.target() {
+            Target::Transaction(transaction) => transaction.query_all_raw(statement).await,
+            Target::Pool(pool) => pool.query_all_raw(statement).await,
+        }
     }
 }
 
