@@ -63,6 +63,23 @@ fn is_planned_failure<T: std::fmt::Debug>(result: &Result<T, AppError>) -> bool 
     )
 }
 
+/// Runs `command` on a task of its own, returning once its handler has
+/// begun (it tells the probes so).
+async fn run_until_entered<C>(
+    f: &std::sync::Arc<Fixture>,
+    command: C,
+) -> tokio::task::JoinHandle<Result<C::Output, AppError>>
+where
+    C: strata_app_api::application::Command + Send + 'static,
+    C::Output: Send + 'static,
+{
+    let runner = std::sync::Arc::clone(f);
+    let entered = f.probes.entered.notified();
+    let running = tokio::spawn(async move { runner.run(command).await });
+    entered.await;
+    running
+}
+
 async fn start(database: &TestDatabase) -> Fixture {
     Fixture::start(database.url(), FixtureOptions::default()).await
 }
@@ -552,16 +569,13 @@ async fn an_exhausted_pool_answers_busy_instead_of_hanging(database: TestDatabas
         )
         .await,
     );
-    let holder = std::sync::Arc::clone(&f);
-    let entered = f.probes.entered.notified();
-    let held = tokio::spawn(async move {
-        holder
-            .run(HoldUnitOfWork {
-                reason: "hold".into(),
-            })
-            .await
-    });
-    entered.await;
+    let held = run_until_entered(
+        &f,
+        HoldUnitOfWork {
+            reason: "hold".into(),
+        },
+    )
+    .await;
     let refused = tokio::time::timeout(
         Duration::from_secs(20),
         f.run(WriteNotes {
@@ -594,16 +608,13 @@ async fn sqlite_writers_waiting_for_the_lock_write_in_the_order_they_came() {
     use sea_orm::ConnectionTrait as _;
     let database = TestDatabase::on(Engine::Sqlite).await;
     let f = std::sync::Arc::new(start(&database).await);
-    let holder = std::sync::Arc::clone(&f);
-    let entered = f.probes.entered.notified();
-    let held = tokio::spawn(async move {
-        holder
-            .run(HoldUnitOfWork {
-                reason: "hold".into(),
-            })
-            .await
-    });
-    entered.await;
+    let held = run_until_entered(
+        &f,
+        HoldUnitOfWork {
+            reason: "hold".into(),
+        },
+    )
+    .await;
     let names = ["first", "second", "third", "fourth", "fifth"];
     let mut writers = Vec::new();
     for name in names {
@@ -793,16 +804,13 @@ async fn work_outside_a_unit_of_work_holds_no_transaction_and_its_nested_writes_
     database: TestDatabase,
 ) {
     let f = std::sync::Arc::new(start(&database).await);
-    let preparer = std::sync::Arc::clone(&f);
-    let entered = f.probes.entered.notified();
-    let preparing = tokio::spawn(async move {
-        preparer
-            .run(PrepareOutside {
-                text: "prepared".into(),
-            })
-            .await
-    });
-    entered.await;
+    let preparing = run_until_entered(
+        &f,
+        PrepareOutside {
+            text: "prepared".into(),
+        },
+    )
+    .await;
     // While it waits, nothing of it holds the database: another command writes.
     tokio::time::timeout(
         Duration::from_secs(10),
