@@ -93,8 +93,9 @@ impl Database {
     /// SQLite files use write-ahead logging, so readers never wait for the
     /// writer. Their write pool has one connection: writers of this process
     /// wait for it in turn (up to `acquire_timeout`), and one waits up to
-    /// `lock_timeout` for another process's writer instead of failing at once. On PostgreSQL every connection has `lock_timeout` set, so
-    /// a transaction blocked on another — even one of the same request, as a
+    /// `lock_timeout` for another process's writer instead of failing at once.
+    /// On PostgreSQL every connection has `lock_timeout` set, so a transaction
+    /// blocked on another — even one of the same request, as a
     /// `RequiresNew` unit of work updating a row its caller holds — fails in
     /// bounded time rather than hanging.
     ///
