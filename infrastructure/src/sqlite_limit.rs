@@ -28,16 +28,14 @@ pub(crate) fn literal_limits(mut statement: Statement) -> Statement {
     if limits.count != values.0.len() {
         return statement;
     }
-    let mut sql = statement.sql.clone();
     // From the last to the first, so earlier offsets and indexes stay right.
     for &(offset, index) in limits.at.iter().rev() {
         let Some(number) = values.0.get(index).and_then(whole_number) else {
             continue;
         };
-        sql.replace_range(offset..=offset, &number);
+        statement.sql.replace_range(offset..=offset, &number);
         values.0.remove(index);
     }
-    statement.sql = sql;
     statement
 }
 
