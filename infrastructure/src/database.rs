@@ -102,7 +102,8 @@ impl Database {
     /// Reads outside a unit of work run on a second pool whose connections
     /// cannot write (SQLite opened read-only, PostgreSQL with
     /// `default_transaction_read_only`), so a write can only happen inside a
-    /// unit of work or through [`Database::autonomous`].
+    /// unit of work or through [`Database::autonomous`] or
+    /// [`Database::autocommit`].
     ///
     /// # Errors
     /// When the URL is malformed or the database cannot be reached.
@@ -236,6 +237,7 @@ impl Database {
         if let Some(pool) = &self.inner.reader {
             return Ok(Session::new(Kind::Read {
                 pool,
+                writes: false,
                 recorded: false,
             }));
         }
@@ -279,7 +281,7 @@ impl Database {
 
     /// A transaction of its own that commits when [`Session::finish`] is called,
     /// whatever unit of work runs: for work that must outlive or precede the
-    /// caller's unit of work by design, such as claiming an idempotency key or a
+    /// caller's unit of work by design, such as an outbox relay's pass or a
     /// purge job. Events recorded on it are stored in its outbox when it commits.
     ///
     /// # Errors
@@ -313,6 +315,34 @@ impl Database {
             changes_before: None,
             stored_events: false,
             outbox_signal: self.outbox_signal(),
+        }))
+    }
+}
+
+impl Database {
+    /// A session whose every statement runs and commits on its own on the
+    /// writing pool, with no `BEGIN` and `COMMIT` around it, whatever unit of
+    /// work runs: for a write of one statement that must not wait for the
+    /// caller's unit of work, such as claiming an idempotency key. A statement
+    /// costs one round trip, and SQLite's write lock is held only while it
+    /// runs. Events cannot be recorded on it.
+    ///
+    /// # Errors
+    /// On SQLite, refused while a unit of work of this database runs on the
+    /// calling task, or is suspended by the work running now, as
+    /// [`Database::autonomous`] is.
+    pub fn autocommit(&self) -> Result<Session<'_>, RepositoryError> {
+        if self.backend() == DbBackend::Sqlite && writer_held(self.id()) {
+            return Err(RepositoryError::storage(MisplacedWork(
+                "SQLite allows one writer at a time and a unit of work running (or \
+                 suspended) on this task holds it: a statement committed on its own \
+                 here would wait for its own caller",
+            )));
+        }
+        Ok(Session::new(Kind::Read {
+            pool: &self.inner.writer,
+            writes: true,
+            recorded: false,
         }))
     }
 }
@@ -481,10 +511,13 @@ enum Kind<'a> {
         stored_events: bool,
         outbox_signal: Arc<tokio::sync::Notify>,
     },
-    /// Reads outside any unit of work: each statement takes a connection of
-    /// the read-only pool for itself.
+    /// Statements outside any unit of work, each on a connection of a pool
+    /// and committed on its own: reads on the read-only pool, or the writes
+    /// of [`Database::autocommit`] on the writing one.
     Read {
         pool: &'a DatabaseConnection,
+        /// Whether it is the writing pool ([`Database::autocommit`]).
+        writes: bool,
         /// Whether events were recorded on it, which a read cannot store.
         recorded: bool,
     },
@@ -545,10 +578,18 @@ impl<'a> Session<'a> {
             | Kind::Read {
                 recorded: false, ..
             } => Ok(()),
-            Kind::Read { recorded: true, .. } => Err(RepositoryError::storage(MisplacedWork(
+            Kind::Read {
+                recorded: true,
+                writes,
+                ..
+            } => Err(RepositoryError::storage(MisplacedWork(if writes {
+                "events were recorded on a session that commits each statement on its \
+                 own; events are stored with the writes they describe, through \
+                 `Database::writer` in a unit of work or `Database::autonomous`"
+            } else {
                 "events were recorded on a read session; writes and their events run \
-                 through `Database::writer` in a unit of work",
-            ))),
+                 through `Database::writer` in a unit of work"
+            }))),
             Kind::Own {
                 transaction,
                 events,

@@ -23,7 +23,9 @@ use crate::consumer_metrics::ConsumerGauges;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsumerSettings {
-    /// Messages applied in one transaction at most.
+    /// Messages applied in one transaction at most: a partition's batch, or
+    /// the batches of several partitions of one round when together they
+    /// are no more.
     pub batch: usize,
     /// How long an instance holds a partition without renewing it: after it,
     /// another instance (or the same one started again) takes the partition
@@ -31,11 +33,14 @@ pub struct ConsumerSettings {
     /// pauses.
     #[serde(with = "duration")]
     pub lease: Duration,
-    /// How long to wait for new messages when a round found none.
+    /// How long to wait for new messages when a round found none; also how
+    /// long the running consumer uses the share of partitions it found
+    /// before asking the database again (at most a third of the lease).
     #[serde(with = "duration")]
     pub idle_wait: Duration,
-    /// How many of its partitions an instance applies batches of at once,
-    /// each in its own transaction (so on its own database connection).
+    /// How many of its partitions an instance reads at once, and applies
+    /// batches of at once when they do not fit in one transaction together,
+    /// each then in its own transaction (so on its own database connection).
     pub parallel: usize,
 }
 
@@ -149,20 +154,26 @@ impl OrderedConsumer {
         }
     }
 
-    /// Applies `entries` of `partition` and moves the position past the last
-    /// one, all in one unit of work.
-    async fn apply(&self, partition: u32, entries: &[LogEntry]) -> Result<(), Failed> {
-        let Some(last) = entries.last() else {
-            return Ok(());
-        };
+    /// Applies the `batches` read from their partitions and moves each
+    /// partition's position past its last entry, all in one unit of work.
+    async fn apply(&self, batches: &[(u32, &[LogEntry])]) -> Result<(), Failed> {
         let outcome: Result<(), AppError> =
             in_unit_of_work(self.unit_of_work.as_ref(), Propagation::Required, async {
-                let read: Vec<Read<'_>> = entries
+                let read: Vec<Read<'_>> = batches
                     .iter()
-                    .map(|entry| (partition, entry.position.as_str(), &entry.message))
+                    .flat_map(|&(partition, entries)| {
+                        entries
+                            .iter()
+                            .map(move |entry| (partition, entry.position.as_str(), &entry.message))
+                    })
                     .collect();
                 apply_batch(&self.store, &self.name, self.handler.as_ref(), &read).await?;
-                self.advance(partition, &last.position).await
+                for &(partition, entries) in batches {
+                    if let Some(last) = entries.last() {
+                        self.advance(partition, &last.position).await?;
+                    }
+                }
+                Ok(())
             })
             .await;
         outcome.map_err(|error| match error {
@@ -230,23 +241,71 @@ impl OrderedConsumer {
         })
     }
 
-    /// One round: takes or renews the partitions it can, and applies a batch
-    /// of each one it holds — several partitions at once (up to
-    /// [`ConsumerSettings::parallel`]), each in its own transaction, since
-    /// order is kept within a partition only; how many entries it applied or
+    /// One round: takes or renews the partitions it can, reads a batch of
+    /// each one it holds, and applies them; how many entries it applied or
     /// dead-lettered. [`Worker::run`] repeats it.
+    ///
+    /// When the batches read come to no more than
+    /// [`ConsumerSettings::batch`] messages in all, they are applied in one
+    /// transaction: a round then costs one commit, however many partitions
+    /// had a few messages each. Otherwise (or when that transaction fails)
+    /// each partition's batch is applied in a transaction of its own, up to
+    /// [`ConsumerSettings::parallel`] at once, since order is kept within a
+    /// partition only.
     ///
     /// # Errors
     /// When the log or the database cannot be reached, or a message asks to
     /// be tried again later.
     pub async fn round(&self) -> Result<usize, WorkerError> {
+        let share = Box::pin(self.my_share()).await?;
+        self.round_of(&share).await
+    }
+
+    /// [`Self::round`] over the partitions `share`.
+    async fn round_of(&self, share: &[u32]) -> Result<usize, WorkerError> {
         use futures_util::StreamExt as _;
-        let share = self.my_share().await?;
-        let mut rounds = futures_util::stream::iter(share)
-            .map(|partition| self.partition_round(partition))
+        let mut reading = futures_util::stream::iter(share.iter().copied())
+            .map(|partition| self.read_batch(partition))
             .buffer_unordered(self.settings.parallel.max(1));
-        let mut handled = 0;
+        let mut batches = Vec::new();
+        // A partition that cannot be read now leaves the others to go on;
+        // its error still ends the round, after them.
         let mut failure = None;
+        while let Some(read) = reading.next().await {
+            match read {
+                Ok(Some(batch)) => batches.push(batch),
+                Ok(None) => {}
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        drop(reading);
+        // Each partition's batch in the order of its partition.
+        batches.sort_unstable_by_key(|(partition, _)| *partition);
+        let total: usize = batches.iter().map(|(_, entries)| entries.len()).sum();
+        if batches.len() > 1 && total <= self.settings.batch {
+            let together: Vec<(u32, &[LogEntry])> = batches
+                .iter()
+                .map(|(partition, entries)| (*partition, entries.as_slice()))
+                .collect();
+            if Box::pin(self.apply(&together)).await.is_ok() {
+                for (partition, entries) in &batches {
+                    self.moved(*partition, entries);
+                }
+                return failure.map_or(Ok(total), Err);
+            }
+            // Nothing of it is kept: each partition's batch goes on its own,
+            // so a lease lost, a message failing or one asking to be tried
+            // later stops only its own partition.
+        }
+        let mut rounds =
+            futures_util::stream::iter(batches)
+                .map(|(partition, entries)| async move {
+                    self.apply_partition(partition, &entries).await
+                })
+                .buffer_unordered(self.settings.parallel.max(1));
+        let mut handled = 0;
         while let Some(outcome) = rounds.next().await {
             match outcome {
                 Ok(count) => handled += count,
@@ -264,10 +323,14 @@ impl OrderedConsumer {
         }
     }
 
-    /// Applies one batch of `partition`, if this instance holds it.
-    async fn partition_round(&self, partition: u32) -> Result<usize, WorkerError> {
+    /// The next batch of `partition`, if this instance holds it and it has
+    /// one.
+    async fn read_batch(
+        &self,
+        partition: u32,
+    ) -> Result<Option<(u32, Vec<LogEntry>)>, WorkerError> {
         let Some(position) = self.position_of(partition).await? else {
-            return Ok(0);
+            return Ok(None);
         };
         let entries = self
             .log
@@ -279,12 +342,18 @@ impl OrderedConsumer {
             )
             .await?;
         self.behind(partition, &entries);
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        match self.apply(partition, &entries).await {
+        Ok((!entries.is_empty()).then_some((partition, entries)))
+    }
+
+    /// Applies the batch `entries` of `partition` on its own.
+    async fn apply_partition(
+        &self,
+        partition: u32,
+        entries: &[LogEntry],
+    ) -> Result<usize, WorkerError> {
+        match Box::pin(self.apply(&[(partition, entries)])).await {
             Ok(()) => {
-                self.moved(partition, &entries);
+                self.moved(partition, entries);
                 Ok(entries.len())
             }
             Err(Failed::LeaseLost) => {
@@ -294,14 +363,17 @@ impl OrderedConsumer {
             Err(Failed::Later(error)) => Err(Box::new(error)),
             // One of them fails: apply them one at a time, so only it is
             // given up on.
-            Err(Failed::Message(_)) => self.one_by_one(partition, &entries).await,
+            Err(Failed::Message(_)) => Box::pin(self.one_by_one(partition, entries)).await,
         }
     }
 
     async fn one_by_one(&self, partition: u32, entries: &[LogEntry]) -> Result<usize, WorkerError> {
         let mut handled = 0;
         for entry in entries {
-            match self.apply(partition, std::slice::from_ref(entry)).await {
+            match self
+                .apply(&[(partition, std::slice::from_ref(entry))])
+                .await
+            {
                 Ok(()) => {}
                 Err(Failed::LeaseLost) => {
                     self.lost(partition);
@@ -382,15 +454,16 @@ impl OrderedConsumer {
         {
             return Ok(Some(held.position.clone()));
         }
-        let position = self
-            .store
-            .hold(
-                &self.partitions_key,
-                partition,
-                &self.instance,
-                self.settings.lease,
-            )
-            .await?;
+        // Boxed, as the other calls to the database in a round: futures
+        // held inline would make every round's future as large as theirs,
+        // and it is moved for each partition of each round.
+        let position = Box::pin(self.store.hold(
+            &self.partitions_key,
+            partition,
+            &self.instance,
+            self.settings.lease,
+        ))
+        .await?;
         let mut held = lock(&self.held);
         match &position {
             Some(position) => {
@@ -554,8 +627,24 @@ impl Worker for OrderedConsumer {
     }
 
     async fn run(&self, context: WorkerContext) -> Result<(), WorkerError> {
+        // The partitions it found to be its share, and when: rounds use them
+        // again for up to `idle_wait` (a third of the lease, if shorter)
+        // rather than ask the database each time, so a busy consumer asks
+        // about five times a second, as an idle one does.
+        // Asking also renews this instance's membership, due a third of the
+        // lease after the last time.
+        let reuse = std::cmp::min(self.settings.idle_wait, self.settings.lease / 3);
+        let mut last_share: Option<(Instant, Vec<u32>)> = None;
         while !context.is_stopping() {
-            let handled = self.round().await?;
+            let (found, mut share) = match last_share.take() {
+                Some((found, share)) if found.elapsed() < reuse => (found, share),
+                _ => (Instant::now(), Box::pin(self.my_share()).await?),
+            };
+            let handled = Box::pin(self.round_of(&share)).await?;
+            // Those it found held by another instance, or lost, are asked
+            // about again only with the share.
+            share.retain(|partition| lock(&self.held).contains_key(partition));
+            last_share = Some((found, share));
             context.beat();
             if handled == 0 {
                 // Idle: wait for an entry in a partition it holds, up to

@@ -81,6 +81,15 @@ pub trait EventPublisher: Send + Sync {
     /// [`PublishError::Unavailable`] when the broker did not confirm them all;
     /// [`PublishError::Refused`] when it refused one for what it is.
     async fn publish(&self, messages: &[Message]) -> Result<(), PublishError>;
+
+    /// Whether [`EventPublisher::publish`] only hands the messages to memory
+    /// in this process, answering without I/O and without waiting for
+    /// anything. A relay may then keep its database transaction, and on
+    /// SQLite the only write lock, open across the call. `false` unless a
+    /// publisher says otherwise.
+    fn publishes_in_memory(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -29,10 +29,11 @@ const COMPLETED: &str = "completed";
 
 /// The [`IdempotencyStore`] on a database table.
 ///
-/// Claims and releases run in transactions of their own
-/// ([`Database::autonomous`]); a claim reads first, so a duplicate of a request
-/// that is still running is told so at once, even while that request holds
-/// SQLite's write lock. Results are stored in the unit of work running on the
+/// Claims and releases are single statements committed on their own
+/// ([`Database::autocommit`]): one round trip each, and SQLite's write lock
+/// held only while the statement runs. A claim reads first, so a duplicate of
+/// a request that is still running is told so at once, even while that
+/// request holds SQLite's write lock. Results are stored in the unit of work running on the
 /// calling task — it must be a unit of work of this store's database, so the
 /// result commits with the side effect — fenced by the claim's token.
 #[derive(Clone)]
@@ -136,7 +137,7 @@ impl SeaOrmIdempotencyStore {
             locked_until: Set(now.saturating_add(millis(lease))),
             claim_token: Set(token.as_str().to_owned()),
         };
-        let session = self.database.autonomous().await?;
+        let session = self.database.autocommit()?;
         let written = match (verdict, seen) {
             (Verdict::Replace, Some(seen)) => {
                 // Only if nobody changed the row since it was read: of two
@@ -156,18 +157,20 @@ impl SeaOrmIdempotencyStore {
                 insert_absent(&session, Keys::insert(fresh).into_query(), [Column::Key]).await?,
             ),
         };
-        let claim = if written == 1 {
-            Some(Claim::Acquired(token))
-        } else {
-            // Another request wrote the key first: answer from what it wrote.
-            match self.judge(find(&session, key).await?.as_ref(), fingerprint, now) {
-                Verdict::Answer(claim) => Some(claim),
-                Verdict::Insert => None,
-                Verdict::Replace => Some(Claim::InProgress),
-            }
-        };
         session.finish().await?;
-        Ok(claim)
+        if written == 1 {
+            return Ok(Some(Claim::Acquired(token)));
+        }
+        // Another request wrote the key first, and its write is committed:
+        // answer from what it wrote.
+        let session = self.database.reader().await?;
+        let row = find(&session, key).await?;
+        session.finish().await?;
+        Ok(match self.judge(row.as_ref(), fingerprint, now) {
+            Verdict::Answer(claim) => Some(claim),
+            Verdict::Insert => None,
+            Verdict::Replace => Some(Claim::InProgress),
+        })
     }
 }
 
@@ -235,7 +238,7 @@ impl IdempotencyStore for SeaOrmIdempotencyStore {
     }
 
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), RepositoryError> {
-        let session = self.database.autonomous().await?;
+        let session = self.database.autocommit()?;
         Keys::delete_many()
             .filter(Column::Key.eq(key))
             .filter(Column::ClaimToken.eq(token.as_str()))

@@ -244,6 +244,10 @@ impl EventPublisher for InProcessBus {
         self.push(messages.iter().map(|message| (now, message.clone())));
         Ok(())
     }
+
+    fn publishes_in_memory(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

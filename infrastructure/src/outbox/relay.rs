@@ -82,7 +82,10 @@ pub struct RelayPass {
 ///   published, and marked before it commits. On MySQL and SQLite the claim
 ///   is a lease written with the relay's instance (`FOR UPDATE SKIP LOCKED`
 ///   on MySQL; SQLite's single writer serializes the claims), so the single
-///   writer is not held while the broker answers.
+///   writer is not held while the broker answers — unless the publisher
+///   only hands the events to memory ([`EventPublisher::publishes_in_memory`],
+///   the in-process bus), which answers at once: then the pass is one
+///   transaction there too.
 /// * **Marks** them published only after the broker confirmed. A relay that
 ///   dies in between leaves them to be published again — at once on
 ///   PostgreSQL, where its transaction rolls back, after the lease elsewhere —
@@ -170,11 +173,13 @@ impl OutboxRelay {
     /// When the outbox cannot be read or written; a broker failure is not an
     /// error of the pass but recorded on the events.
     pub async fn relay_once(&self) -> Result<RelayPass, RepositoryError> {
-        if self.database.backend() == DbBackend::Postgres {
+        if self.database.backend() == DbBackend::Postgres || self.publisher.publishes_in_memory() {
             // One transaction: the events stay locked while the broker takes
             // them and are marked before the commit — no lease written, one
             // commit fewer, and a relay that dies mid-pass leaves nothing
-            // claimed.
+            // claimed. Elsewhere only for a publisher that answers at once: a
+            // broker's round trip would hold SQLite's only write lock, or
+            // MySQL's locks on every row the claim scanned.
             let (session, claimed) = self.choose_retrying_deadlocks().await?;
             let pass = self.publish(&Held::Locked(&session), &claimed).await?;
             session.finish().await?;

@@ -290,6 +290,15 @@ async fn appliers(f: &Fixture) -> Vec<String> {
         .collect()
 }
 
+/// The consumer's dead letters, first page.
+async fn dead_letters(f: &Fixture) -> Vec<strata_infrastructure::consumer::ConsumerDeadLetter> {
+    ConsumerStore::new(f.database.clone())
+        .dead_letters("recorder", strata_domain::PageRequest::first())
+        .await
+        .expect("dead letters")
+        .items
+}
+
 async fn until_idle(consumer: &OrderedConsumer) {
     for _ in 0..1_000 {
         if consumer.round().await.expect("a round") == 0 {
@@ -510,11 +519,7 @@ async fn a_poison_message_is_dead_lettered_and_the_rest_of_its_batch_applied() {
             "a topic it does not want is passed over"
         );
         assert!(times.values().all(|n| *n == 1));
-        let dead = ConsumerStore::new(f.database.clone())
-            .dead_letters("recorder", strata_domain::PageRequest::first())
-            .await
-            .expect("dead letters")
-            .items;
+        let dead = dead_letters(&f).await;
         assert_eq!(dead.len(), 1, "{dead:?}");
         assert_eq!(
             dead[0].message_id.as_deref(),
@@ -654,11 +659,7 @@ async fn an_entry_that_is_not_a_message_is_dead_lettered_and_the_consumer_goes_o
     until_idle(&consumer).await;
     let (order, _) = applied(&f).await;
     assert_eq!(order.get("a"), Some(&vec![1, 2]));
-    let dead = ConsumerStore::new(f.database.clone())
-        .dead_letters("recorder", strata_domain::PageRequest::first())
-        .await
-        .expect("dead letters")
-        .items;
+    let dead = dead_letters(&f).await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(
         dead[0].reason.contains("cannot be read"),
@@ -742,6 +743,28 @@ impl MessageHandler for BatchWriter {
     }
 }
 
+/// A consumer of batches of 10 into a [`BatchWriter`], and the sizes of the
+/// batches it was handed.
+fn batch_consumer(f: &Fixture) -> (OrderedConsumer, Arc<std::sync::Mutex<Vec<usize>>>) {
+    let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let consumer = OrderedConsumer::new(
+        "recorder",
+        Arc::clone(&f.bus) as Arc<dyn PartitionLog>,
+        ConsumerStore::new(f.database.clone()),
+        Arc::clone(&f.unit_of_work),
+        Arc::new(BatchWriter {
+            database: f.database.clone(),
+            sizes: Arc::clone(&sizes),
+        }),
+        ConsumerSettings {
+            batch: 10,
+            lease: Duration::from_secs(30),
+            ..ConsumerSettings::default()
+        },
+    );
+    (consumer, sizes)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_handler_writes_whole_batches_and_a_poison_message_is_still_isolated() {
     on_each_engine(|database| async move {
@@ -756,22 +779,7 @@ async fn a_batch_handler_writes_whole_batches_and_a_poison_message_is_still_isol
             sent.push(message("a", version, payload));
         }
         f.bus.publish(&sent).await.expect("published");
-        let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let consumer = OrderedConsumer::new(
-            "recorder",
-            Arc::clone(&f.bus) as Arc<dyn PartitionLog>,
-            ConsumerStore::new(f.database.clone()),
-            Arc::clone(&f.unit_of_work),
-            Arc::new(BatchWriter {
-                database: f.database.clone(),
-                sizes: Arc::clone(&sizes),
-            }),
-            ConsumerSettings {
-                batch: 10,
-                lease: Duration::from_secs(30),
-                ..ConsumerSettings::default()
-            },
-        );
+        let (consumer, sizes) = batch_consumer(&f);
         until_idle(&consumer).await;
 
         let (order, times) = applied(&f).await;
@@ -784,11 +792,66 @@ async fn a_batch_handler_writes_whole_batches_and_a_poison_message_is_still_isol
         assert_eq!(sizes[0], 10, "{sizes:?}");
         assert_eq!(&sizes[1..11], &[1; 10], "{sizes:?}");
         assert_eq!(sizes[11..], [2], "{sizes:?}");
-        let dead = ConsumerStore::new(f.database.clone())
-            .dead_letters("recorder", strata_domain::PageRequest::first())
-            .await
-            .expect("dead letters")
-            .items;
+        let dead = dead_letters(&f).await;
+        assert_eq!(dead.len(), 1, "{dead:?}");
+    })
+    .await;
+}
+
+/// Few messages in each of several partitions are applied in one
+/// transaction: one commit for the round instead of one per partition.
+/// A backlog larger than a batch is still applied partition by partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_batches_of_several_partitions_commit_together() {
+    on_each_engine(|database| async move {
+        let f = start(&database).await;
+        let keys = ["a", "b", "c", "d", "e", "f"];
+        let partitions: std::collections::BTreeSet<u32> = keys
+            .iter()
+            .map(|key| partition_of("note", key, 2))
+            .collect();
+        assert_eq!(partitions.len(), 2, "the keys fall in both partitions");
+        publish(&f, &keys, 1..=1).await;
+        let (consumer, sizes) = batch_consumer(&f);
+        assert_eq!(consumer.round().await.expect("a round"), 6);
+        assert_eq!(sizes.lock().expect("sizes").clone(), [6]);
+        assert_eq!(consumer.round().await.expect("a round"), 0);
+
+        // Twelve more: more than a batch, so each partition on its own.
+        publish(&f, &keys, 2..=3).await;
+        until_idle(&consumer).await;
+        let later = sizes.lock().expect("sizes")[1..].to_vec();
+        assert_eq!(later.len(), 2, "{later:?}");
+        assert_eq!(later.iter().sum::<usize>(), 12, "{later:?}");
+
+        // A poison message among small batches: the combined transaction
+        // fails whole, then each partition goes on its own — the other
+        // partition's batch is applied, the poison one dead-lettered and the
+        // rest of its batch applied.
+        let mut sent = Vec::new();
+        for key in keys {
+            let payload = if key == "a" {
+                json!({ "poison": true })
+            } else {
+                json!({ "n": 4 })
+            };
+            sent.push(message(key, 4, payload));
+        }
+        f.bus.publish(&sent).await.expect("published");
+        until_idle(&consumer).await;
+
+        let (order, times) = applied(&f).await;
+        for key in keys {
+            let expected: Vec<i64> = if key == "a" {
+                vec![1, 2, 3]
+            } else {
+                vec![1, 2, 3, 4]
+            };
+            assert_eq!(order.get(key), Some(&expected), "{key}");
+        }
+        assert_eq!(times.len(), 23);
+        assert!(times.values().all(|n| *n == 1));
+        let dead = dead_letters(&f).await;
         assert_eq!(dead.len(), 1, "{dead:?}");
     })
     .await;

@@ -955,6 +955,42 @@ fn process_bus(f: &Outboxes) -> (Arc<InProcessBus>, OutboxRelay) {
     (bus, relay)
 }
 
+/// An in-process bus takes a batch without waiting on anything, so on SQLite
+/// a pass claims, publishes and marks it in one transaction — one commit of
+/// the only writer where a lease would take two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_a_pass_into_an_in_process_bus_commits_once() {
+    let database = TestDatabase::sqlite();
+    let f = start(&database).await;
+    f.record("a", 1..=3).await;
+    f.record("b", 1..=2).await;
+    let commits = Arc::new(AtomicUsize::new(0));
+    {
+        // The file's one writing connection, kept by its pool.
+        let pool = f
+            .database
+            .connection()
+            .expect("the pool")
+            .get_sqlite_connection_pool();
+        let mut connection = pool.acquire().await.expect("the writing connection");
+        let mut handle = connection.lock_handle().await.expect("its handle");
+        let counted = Arc::clone(&commits);
+        handle.set_commit_hook(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            true
+        });
+    }
+    let (bus, relay) = process_bus(&f);
+    let pass = relay.relay_once().await.expect("a pass");
+    assert_eq!((pass.claimed, pass.published), (5, 5));
+    let versions = versions_by_aggregate(&delivered(&bus));
+    assert_eq!(versions["a"], [1, 2, 3]);
+    assert_eq!(versions["b"], [1, 2]);
+    assert_eq!(f.outbox.status().await.expect("status").pending, 0);
+    assert_eq!(commits.load(Ordering::SeqCst), 1);
+    assert_eq!(relay.relay_once().await.expect("a pass").claimed, 0);
+}
+
 async fn what_an_in_process_bus_had_not_delivered_is_published_again_by_the_next_process_in_order(
     database: TestDatabase,
 ) {
