@@ -183,7 +183,7 @@ impl Database {
                  reach the database through `Database::writer` or `Database::reader`",
             )));
         }
-        if self.backend() == DbBackend::Sqlite && writer_held(self.id()) {
+        if self.sqlite_writer_held() {
             return Err(RepositoryError::storage(MisplacedWork(
                 "SQLite allows one writer at a time and the unit of work this work \
                  suspended holds it: a write through the pool would wait for its own caller",
@@ -235,7 +235,7 @@ impl Database {
         }
         // The read pool refuses writes on every connection.
         if let Some(pool) = &self.inner.reader {
-            return Ok(Session::new(Kind::Read {
+            return Ok(Session::new(Kind::Pool {
                 pool,
                 writes: false,
                 recorded: false,
@@ -279,6 +279,12 @@ impl Database {
         Ok(Session::new(Kind::Joined { scope, _turn: turn }))
     }
 
+    /// Whether this is a SQLite database whose only write lock a unit of work
+    /// running on this task, or suspended by the work running now, holds.
+    fn sqlite_writer_held(&self) -> bool {
+        self.backend() == DbBackend::Sqlite && writer_held(self.id())
+    }
+
     /// A transaction of its own that commits when [`Session::finish`] is called,
     /// whatever unit of work runs: for work that must outlive or precede the
     /// caller's unit of work by design, such as an outbox relay's pass or a
@@ -292,7 +298,7 @@ impl Database {
     /// connection or lock is had in time.
     pub async fn autonomous(&self) -> Result<Session<'_>, RepositoryError> {
         let backend = self.backend();
-        if backend == DbBackend::Sqlite && writer_held(self.id()) {
+        if self.sqlite_writer_held() {
             return Err(RepositoryError::storage(MisplacedWork(
                 "SQLite allows one writer at a time and a unit of work running (or \
                  suspended) on this task holds it: an autonomous transaction here would \
@@ -317,9 +323,7 @@ impl Database {
             outbox_signal: self.outbox_signal(),
         }))
     }
-}
 
-impl Database {
     /// A session whose every statement runs and commits on its own on the
     /// writing pool, with no `BEGIN` and `COMMIT` around it, whatever unit of
     /// work runs: for a write of one statement that must not wait for the
@@ -332,14 +336,14 @@ impl Database {
     /// calling task, or is suspended by the work running now, as
     /// [`Database::autonomous`] is.
     pub fn autocommit(&self) -> Result<Session<'_>, RepositoryError> {
-        if self.backend() == DbBackend::Sqlite && writer_held(self.id()) {
+        if self.sqlite_writer_held() {
             return Err(RepositoryError::storage(MisplacedWork(
                 "SQLite allows one writer at a time and a unit of work running (or \
                  suspended) on this task holds it: a statement committed on its own \
                  here would wait for its own caller",
             )));
         }
-        Ok(Session::new(Kind::Read {
+        Ok(Session::new(Kind::Pool {
             pool: &self.inner.writer,
             writes: true,
             recorded: false,
@@ -514,7 +518,7 @@ enum Kind<'a> {
     /// Statements outside any unit of work, each on a connection of a pool
     /// and committed on its own: reads on the read-only pool, or the writes
     /// of [`Database::autocommit`] on the writing one.
-    Read {
+    Pool {
         pool: &'a DatabaseConnection,
         /// Whether it is the writing pool ([`Database::autocommit`]).
         writes: bool,
@@ -535,7 +539,7 @@ impl<'a> Session<'a> {
         match &mut self.kind {
             Kind::Joined { scope, .. } => scope.record(new_events),
             Kind::Own { events, .. } => events.extend(new_events),
-            Kind::Read { recorded, .. } => *recorded |= !new_events.is_empty(),
+            Kind::Pool { recorded, .. } => *recorded |= !new_events.is_empty(),
         }
     }
 
@@ -543,7 +547,7 @@ impl<'a> Session<'a> {
     pub(crate) fn trace(&self) -> Option<String> {
         match &self.kind {
             Kind::Joined { scope, .. } => scope.trace(),
-            Kind::Own { .. } | Kind::Read { .. } => None,
+            Kind::Own { .. } | Kind::Pool { .. } => None,
         }
     }
 
@@ -553,7 +557,7 @@ impl<'a> Session<'a> {
         match &mut self.kind {
             Kind::Joined { scope, .. } => scope.mark_events_stored(),
             Kind::Own { stored_events, .. } => *stored_events = true,
-            Kind::Read { recorded, .. } => *recorded = true,
+            Kind::Pool { recorded, .. } => *recorded = true,
         }
     }
 
@@ -575,10 +579,10 @@ impl<'a> Session<'a> {
     pub async fn finish(self) -> Result<(), RepositoryError> {
         match self.kind {
             Kind::Joined { .. }
-            | Kind::Read {
+            | Kind::Pool {
                 recorded: false, ..
             } => Ok(()),
-            Kind::Read {
+            Kind::Pool {
                 recorded: true,
                 writes,
                 ..
@@ -626,7 +630,7 @@ impl Session<'_> {
         match &self.kind {
             Kind::Joined { scope, .. } => Target::Transaction(&scope.transaction),
             Kind::Own { transaction, .. } => Target::Transaction(transaction),
-            Kind::Read { pool, .. } => Target::Pool(pool),
+            Kind::Pool { pool, .. } => Target::Pool(pool),
         }
     }
 }

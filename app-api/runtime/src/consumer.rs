@@ -280,7 +280,6 @@ impl OrderedConsumer {
                 }
             }
         }
-        drop(reading);
         // Each partition's batch in the order of its partition.
         batches.sort_unstable_by_key(|(partition, _)| *partition);
         let total: usize = batches.iter().map(|(_, entries)| entries.len()).sum();

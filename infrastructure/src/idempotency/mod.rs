@@ -33,9 +33,10 @@ const COMPLETED: &str = "completed";
 /// ([`Database::autocommit`]): one round trip each, and SQLite's write lock
 /// held only while the statement runs. A claim reads first, so a duplicate of
 /// a request that is still running is told so at once, even while that
-/// request holds SQLite's write lock. Results are stored in the unit of work running on the
-/// calling task — it must be a unit of work of this store's database, so the
-/// result commits with the side effect — fenced by the claim's token.
+/// request holds SQLite's write lock. Results are stored in the unit of work
+/// running on the calling task — it must be a unit of work of this store's
+/// database, so the result commits with the side effect — fenced by the
+/// claim's token.
 #[derive(Clone)]
 pub struct SeaOrmIdempotencyStore {
     database: Database,
